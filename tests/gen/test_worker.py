@@ -1,0 +1,178 @@
+"""The generator worker with real threads. The backends here are small test generators
+(they stand in for a GPU model: one counts its requests, one raises on demand)."""
+
+import threading
+import time
+
+import numpy as np
+
+from vj.gen.base import GeneratorUnavailable, GenRequest
+from vj.gen.worker import GeneratorWorker
+from vj.slot import LatestSlot
+
+
+def request(t: float, seed: int = 0) -> GenRequest:
+    return GenRequest(time=t, size=(8, 8), prompts=(), seed=seed, seed_walk=0.0, strength=0.5, feedback=0.0)
+
+
+class Solid:
+    """Fills the frame with a grey level taken from the request's seed."""
+
+    name = "solid"
+
+    def __init__(self, delay: float = 0.0, seen: list | None = None):
+        self.delay = delay
+        self.seen = seen if seen is not None else []
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        self.seen.append(req.seed)
+        time.sleep(self.delay)
+        return np.full((req.size[1], req.size[0], 3), req.seed % 256, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+class Flaky(Solid):
+    name = "flaky"
+
+    def __init__(self, fail: threading.Event):
+        super().__init__()
+        self.fail = fail
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        if self.fail.is_set():
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return super().generate(req)
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_latest_slot_keeps_only_the_newest():
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.take() is None
+    for i in range(5):
+        slot.put(i)
+    assert slot.take() == 4 and slot.take() is None and slot.overwritten == 4
+    assert slot.wait_take(0.01) is None
+
+
+def test_worker_always_works_on_the_newest_request():
+    seen: list[int] = []
+    worker = GeneratorWorker(lambda: Solid(delay=0.05, seen=seen)).start()
+    try:
+        worker.submit(request(0.0, seed=1))
+        assert wait_for(lambda: seen == [1])
+        for seed in range(2, 50):  # a burst while the backend is busy: only the last survives
+            worker.submit(request(0.0, seed=seed))
+        assert wait_for(lambda: seen and seen[-1] == 49)
+        assert len(seen) <= 3
+        assert wait_for(lambda: worker.frames.peek().image[0, 0, 0] == 49)
+        assert worker.take_frame().request.seed == 49 and worker.take_frame() is None
+    finally:
+        worker.stop()
+
+
+def test_take_frame_never_blocks_while_the_backend_is_slow():
+    worker = GeneratorWorker(lambda: Solid(delay=0.5)).start()
+    try:
+        worker.submit(request(0.0))
+        started = time.perf_counter()
+        for _ in range(100):
+            worker.take_frame()
+            worker.submit(request(0.0))
+        assert time.perf_counter() - started < 0.2  # generous: 100 calls while a 0.5 s frame is in flight
+    finally:
+        worker.stop()
+
+
+def test_faults_are_logged_backed_off_and_the_backend_restarted(caplog):
+    fail = threading.Event()
+    built = []
+
+    def factory():
+        built.append(1)
+        return Flaky(fail)
+
+    worker = GeneratorWorker(factory, max_faults=100, backoff=(0.01, 0.05)).start()
+    try:
+        worker.submit(request(0.0, seed=3))
+        assert wait_for(lambda: worker.status().frames == 1)
+        fail.set()
+        for _ in range(20):
+            worker.submit(request(0.0, seed=4))
+            time.sleep(0.01)
+        assert wait_for(lambda: worker.status().faults >= 2)
+        assert "illegal memory access" in worker.status().last_error
+        fail.clear()
+        worker.submit(request(0.0, seed=5))
+        assert wait_for(lambda: worker.status().frames >= 2)
+        assert len(built) >= 2  # a fresh backend after the fault
+        assert "generator fault" in caplog.text
+    finally:
+        worker.stop()
+
+
+def test_repeated_faults_fall_back_and_frames_keep_flowing():
+    fail = threading.Event()
+    fail.set()
+    worker = GeneratorWorker(lambda: Flaky(fail), fallback=lambda: Solid(), max_faults=3, backoff=(0.01, 0.02))
+    worker.start()
+    try:
+        got = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(got) < 3:
+            worker.submit(request(0.0, seed=9))
+            if (frame := worker.take_frame()) is not None:
+                got.append(frame)
+            time.sleep(0.005)
+        assert len(got) == 3 and all(f.backend == "solid" for f in got)
+        status = worker.status()
+        assert status.fell_back and status.faults == 3
+    finally:
+        worker.stop()
+
+
+def test_an_unavailable_backend_falls_back_at_once():
+    def unavailable():
+        raise GeneratorUnavailable("no weights for stabilityai/sd-turbo")
+
+    worker = GeneratorWorker(unavailable, fallback=lambda: Solid(), max_faults=3, backoff=(0.01, 0.02)).start()
+    try:
+        worker.submit(request(0.0, seed=2))
+        assert wait_for(lambda: worker.status().frames == 0 and worker.status().fell_back)
+        frame = worker.generate_blocking(request(0.1, seed=2), timeout=5)
+        assert frame is not None and frame.backend == "solid" and worker.status().faults == 1
+    finally:
+        worker.stop()
+
+
+def test_generate_blocking_returns_that_requests_frame():
+    worker = GeneratorWorker(lambda: Solid()).start()
+    try:
+        for seed in (10, 20, 30):
+            req = request(0.0, seed=seed)
+            frame = worker.generate_blocking(req)
+            assert frame.request is req and frame.image[0, 0, 0] == seed
+    finally:
+        worker.stop()
+
+
+def test_max_fps_caps_the_generation_rate():
+    seen: list[int] = []
+    worker = GeneratorWorker(lambda: Solid(seen=seen), max_fps=20).start()
+    try:
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            worker.submit(request(0.0))
+            time.sleep(0.002)
+        assert 5 <= len(seen) <= 12
+    finally:
+        worker.stop()

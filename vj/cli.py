@@ -1,0 +1,169 @@
+"""The `vj` command: run, render, check, params, devices, bench."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from vj.config.source import ConfigError
+
+log = logging.getLogger("vj")
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x720, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _monitor(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from vj.config.library import check_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            config = check_file(Path(path))
+        except ConfigError as exc:
+            failed += 1
+            print(exc, file=sys.stderr)
+            continue
+        print(f"ok: {path} ({type(config).__name__})")
+    return 1 if failed else 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from vj.params import REGISTRY
+
+    rows = [(s.name, s.kind, s.range_text(), str(s.default), s.unit, s.description) for s in REGISTRY]
+    if args.markdown:
+        print("| name | type | range | default | unit | description |\n|---|---|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(row)) + " |")
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:5])) + "  " + row[5])
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from vj.render.window import WindowError, list_monitors
+
+    try:
+        monitors = list_monitors()
+    except WindowError as exc:
+        print(f"monitors: none ({exc})")
+        return 0
+    print("monitors:")
+    for m in monitors:
+        print(f"  {m.index}: {m.name}  {m.width}x{m.height} @ {m.refresh_hz} Hz")
+    print("MIDI and audio devices: not yet supported")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vj.live import LiveOptions, run_live
+
+    options = LiveOptions(
+        preset=args.preset,
+        mapping=args.mapping,
+        fullscreen=args.fullscreen,
+        monitor=args.monitor,
+        size=args.size,
+        vsync=not args.no_vsync,
+        hud=args.hud,
+        seconds=args.seconds,
+    )
+    return run_live(options)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from vj.offline import RenderOptions, render_video
+
+    options = RenderOptions(
+        preset=args.preset,
+        mapping=args.mapping,
+        seconds=args.seconds,
+        fps=args.fps,
+        out=Path(args.out),
+        size=args.size,
+        hud=args.hud,
+    )
+    return render_video(options)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vj.bench import run_bench
+
+    return run_bench(args.what, as_json=args.json, seconds=args.seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vj", description="vj: a live-performance VJ instrument")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="open the live window")
+    run.add_argument("--preset", help="preset name (in presets/) or path; default: the first")
+    run.add_argument("--mapping", help="mapping name (in mappings/) or path; default: default")
+    run.add_argument("--fullscreen", action="store_true")
+    run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
+    run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
+    run.add_argument("--no-vsync", action="store_true", help="draw as fast as possible")
+    run.add_argument("--hud", action="store_true", help="start with the HUD shown")
+    run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
+    run.set_defaults(func=cmd_run)
+
+    render = sub.add_parser("render", help="render a video headless (deterministic for a fixed seed)")
+    render.add_argument("--preset", help="preset name or path; default: the first")
+    render.add_argument("--mapping", help="mapping name or path (its LFOs apply); default: default")
+    render.add_argument("--seconds", type=float, default=10.0)
+    render.add_argument("--fps", type=int, default=30)
+    render.add_argument("--size", type=_size, default=(1280, 720), help="video size, WxH (default 1280x720)")
+    render.add_argument("--hud", action="store_true", help="burn the HUD into the video")
+    render.add_argument("--out", required=True, help="output .mp4 file")
+    render.set_defaults(func=cmd_render)
+
+    check = sub.add_parser("check", help="validate preset and mapping files")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=cmd_check)
+
+    params = sub.add_parser("params", help="list every parameter with its range and description")
+    params.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    params.set_defaults(func=cmd_params)
+
+    devices = sub.add_parser("devices", help="list monitors (MIDI and audio devices come later)")
+    devices.set_defaults(func=cmd_devices)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench.add_argument("what", choices=["render"])
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--seconds", type=float, default=3.0, help="measuring time per case")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args))
+    except (FileNotFoundError, ConfigError) as exc:
+        print(f"vj: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Mappings: how controls drive parameters and actions, and which LFOs modulate what.
+
+    description: keyboard defaults
+    bindings:
+      - key: SPACE               # the source (key, and later midi / osc / audio)
+        action: freeze           # ...drives an action
+      - key: LEFT
+        param: pan.x             # ...or a parameter
+        mode: momentary          # value | toggle | momentary | trigger | step
+        value: -0.25             # momentary / trigger: the value while held / when fired
+      - key: EQUAL
+        param: zoom
+        mode: step
+        step: 0.05               # step: added on each press (negative steps down)
+    lfos:
+      - param: rotate
+        shape: sine              # sine | saw | triangle | square
+        hz: 0.05                 # or beats: 8 (one cycle per 8 beats of the clock)
+        amount: 4.0              # depth, in the parameter's units
+        phase: 0.0               # 0..1 of a cycle
+
+Binding options: range [lo, hi] (default: the parameter's range), curve lin|exp|log,
+invert, smoothing (seconds, overrides the parameter's), wrap (step mode wraps around).
+
+Source kinds register a parser in SOURCE_KINDS; the engine only sees the key
+tuple a parser returns, so new inputs (MIDI, OSC, audio) plug in without touching it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from vj.config.source import (
+    ConfigError,
+    Problem,
+    Section,
+    is_bool,
+    is_choice,
+    is_number,
+    is_str,
+    load_yaml,
+    type_name,
+)
+from vj.control.actions import ACTIONS
+from vj.control.events import SourceKey
+from vj.control.keyboard import KEY_NAMES, key_source, normalise_key
+from vj.control.transform import CURVES
+from vj.params import REGISTRY, Registry
+
+MODES = ("value", "toggle", "momentary", "trigger", "step")
+SHAPES = ("sine", "saw", "triangle", "square")
+BINDING_KEYS = ("param", "action", "mode", "range", "curve", "invert", "smoothing", "value", "step", "wrap")
+
+
+@dataclass(frozen=True)
+class Binding:
+    source: SourceKey
+    file: str
+    line: int
+    param: str | None = None
+    action: str | None = None
+    mode: str = "value"
+    lo: float = 0.0
+    hi: float = 1.0
+    curve: str = "lin"
+    invert: bool = False
+    smoothing: float | None = None
+    value: float | None = None
+    step: float = 0.0
+    wrap: bool = False
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class LfoSpec:
+    param: str
+    shape: str = "sine"
+    hz: float | None = 0.1
+    beats: float | None = None
+    amount: float = 0.0
+    phase: float = 0.0
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    path: str
+    description: str = ""
+    bindings: tuple[Binding, ...] = ()
+    lfos: tuple[LfoSpec, ...] = ()
+
+
+def _key(section: Section) -> SourceKey | None:
+    name = section.get("key", _key_name, "")
+    if normalise_key(name) not in KEY_NAMES:
+        section.problem("key", f"unknown key {name!r}; expected a GLFW key name such as SPACE, LEFT, A, 1, F11")
+        return None
+    return key_source(name)
+
+
+def _key_name(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
+        return str(value)  # `key: 1` in YAML is a number; it means the key 1
+    return is_str(value)
+
+
+# source kind -> parser reading that kind's keys from a binding and returning its source key
+SOURCE_KINDS: dict[str, Callable[[Section], SourceKey | None]] = {"key": _key}
+# extra binding keys a source kind reads (e.g. midi's channel), so they are not flagged unknown
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {"key": ()}
+
+
+def _range(value: object) -> tuple[float, float]:
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"expected [low, high], got {type_name(value)}")
+
+
+def _binding(sec: Section, registry: Registry) -> Binding | None:
+    kinds = [k for k in SOURCE_KINDS if sec.has(k)]
+    if len(kinds) != 1:
+        sec.problem("", f"needs exactly one source ({', '.join(SOURCE_KINDS)}), got {len(kinds)}")
+        sec.finish(tuple(SOURCE_KINDS) + BINDING_KEYS)
+        return None
+    kind = kinds[0]
+    source = SOURCE_KINDS[kind](sec)
+    for option in SOURCE_OPTIONS.get(kind, ()):
+        sec.raw(option)
+
+    param = sec.get("param", is_str, "") or None
+    action = sec.get("action", is_str, "") or None
+    if (param is None) == (action is None):
+        sec.problem("", "needs exactly one target: param or action")
+    spec = None
+    if param is not None:
+        spec = registry.get(param)
+        if spec is None:
+            sec.problem("param", f"unknown parameter {param!r} (see `vj params` for the list)")
+    if action is not None and action not in ACTIONS:
+        sec.problem("action", f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
+
+    default_mode = "trigger" if action else ("toggle" if spec and spec.kind == "bool" else "value")
+    mode = sec.get("mode", is_choice(*MODES), default_mode)
+    if action and mode != "trigger":
+        sec.problem("mode", "actions fire on press: use mode trigger (or leave mode out)")
+    lo, hi = (spec.lo, spec.hi) if spec and spec.kind in ("float", "int") else (0.0, 1.0)
+    if spec and spec.kind == "enum":
+        lo, hi = 0.0, float(len(spec.choices) - 1)
+    lo, hi = sec.get("range", _range, (lo, hi))
+    if spec and spec.kind in ("float", "int") and not (spec.lo <= min(lo, hi) and max(lo, hi) <= spec.hi):
+        sec.problem("range", f"[{lo:g}, {hi:g}] is outside {param}'s range {spec.range_text()}")
+    value = sec.get("value", is_number(), None)
+    if value is not None and spec and spec.kind in ("float", "int") and not spec.lo <= value <= spec.hi:
+        sec.problem("value", f"{value:g} is outside {param}'s range {spec.range_text()}")
+    if action and ACTIONS.get(action, ("", False))[1] and value is None:
+        sec.problem("value", f"action {action} needs a value")
+    step = sec.get("step", is_number(), 0.0)
+    if mode == "step" and step == 0.0:
+        sec.problem("step", "step mode needs a non-zero step")
+    binding = Binding(
+        source=source or (),
+        file=sec.file,
+        line=sec.line,
+        param=param,
+        action=action,
+        mode=mode,
+        lo=lo,
+        hi=hi,
+        curve=sec.get("curve", is_choice(*CURVES), "lin"),
+        invert=sec.get("invert", is_bool, False),
+        smoothing=sec.get("smoothing", is_number(0.0, 60.0), None),
+        value=value,
+        step=step,
+        wrap=sec.get("wrap", is_bool, False),
+    )
+    sec.finish(tuple(SOURCE_KINDS) + SOURCE_OPTIONS.get(kind, ()) + BINDING_KEYS)
+    return binding if source else None
+
+
+def _lfo(sec: Section, registry: Registry) -> LfoSpec:
+    param = sec.get("param", is_str, "", required=True)
+    spec = registry.get(param)
+    if param and (spec is None or spec.kind != "float"):
+        sec.problem("param", f"{param!r} is not a continuous parameter (LFOs modulate float parameters)")
+    hz = sec.get("hz", is_number(0.0, 100.0), None)
+    beats = sec.get("beats", is_number(1 / 64, 1024.0), None)
+    if (hz is None) == (beats is None):
+        sec.problem("", "needs exactly one rate: hz (cycles per second) or beats (beats per cycle)")
+    lfo = LfoSpec(
+        param=param,
+        shape=sec.get("shape", is_choice(*SHAPES), "sine"),
+        hz=hz,
+        beats=beats,
+        amount=sec.get("amount", is_number(), 0.0, required=True),
+        phase=sec.get("phase", is_number(0.0, 1.0), 0.0),
+    )
+    sec.finish(("param", "shape", "hz", "beats", "amount", "phase"))
+    return lfo
+
+
+def parse_mapping(path: Path, text: str | None = None, registry: Registry = REGISTRY) -> MappingConfig:
+    """Load and validate one mapping file; raises ConfigError listing every problem."""
+    file = str(path)
+    data = load_yaml(path, text)
+    problems: list[Problem] = []
+    top = Section(file, data if data is not None else {}, "", problems, 1)
+    description = top.get("description", is_str, "")
+    bindings = []
+    for index, line, item in top.items("bindings"):
+        sec = Section(file, item, f"bindings[{index}]", problems, line)
+        if sec.ok and (b := _binding(sec, registry)) is not None:
+            bindings.append(b)
+    lfos = []
+    for index, line, item in top.items("lfos"):
+        sec = Section(file, item, f"lfos[{index}]", problems, line)
+        if sec.ok:
+            lfos.append(_lfo(sec, registry))
+    top.finish(("description", "bindings", "lfos"))
+    if problems:
+        raise ConfigError(problems)
+    return MappingConfig(file, description, tuple(bindings), tuple(lfos))

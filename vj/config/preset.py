@@ -1,0 +1,166 @@
+"""Presets: what is shown (generator, size, prompts, parameter values, transition).
+
+Parsed once at the edge into a frozen, validated `Preset`; every problem names
+the file, line and key.
+
+    name: Endless Dreams
+    generator: procedural          # or diffusion
+    model: stabilityai/sd-turbo    # diffusion only
+    size: 512x512
+    steps: 1
+    max_fps: 24                    # generator rate cap; 0 = as fast as it can
+    prompts:
+      - text: bioluminescent jellyfish drifting through a flooded cathedral
+        weight: 1.0
+    negative: blurry, text
+    params: {zoom: 0.08, rotate: 2.0, feedback: 0.7}
+    transition: {crossfade: 0.8, curve: smooth}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+from vj.config.source import (
+    ConfigError,
+    Problem,
+    Section,
+    is_choice,
+    is_int,
+    is_number,
+    is_str,
+    load_yaml,
+    type_name,
+)
+from vj.params import CROSSFADE_CURVES, MAX_PROMPTS, REGISTRY, Registry, Value
+
+GENERATORS = ("procedural", "diffusion")
+# Parameters a preset does not own: switching preset leaves the performer's state alone.
+PERFORMANCE_PARAMS = frozenset({"blackout", "freeze", "hud", "bpm", "preset"})
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    path: str
+    description: str = ""
+    generator: str = "procedural"
+    model: str = ""
+    size: tuple[int, int] = (512, 512)
+    steps: int = 1
+    max_fps: float = 24.0
+    prompts: tuple[PromptSpec, ...] = ()
+    negative: str = ""
+    params: Mapping[str, Value] = field(default_factory=lambda: MappingProxyType({}))
+    crossfade: float | None = None
+    curve: str | None = None
+
+    def values(self, registry: Registry = REGISTRY) -> dict[str, Value]:
+        """The base values this preset sets: every preset-owned parameter, defaults where unstated."""
+        out = {s.name: s.default for s in registry if s.name not in PERFORMANCE_PARAMS}
+        for i in range(1, MAX_PROMPTS + 1):
+            out[f"prompt.{i}.weight"] = self.prompts[i - 1].weight if i <= len(self.prompts) else 0.0
+        if self.crossfade is not None:
+            out["crossfade"] = self.crossfade
+        if self.curve is not None:
+            out["crossfade.curve"] = self.curve
+        out.update(self.params)
+        return out
+
+
+def _size(value: object) -> tuple[int, int]:
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        w, h = int(m.group(1)), int(m.group(2))
+    elif isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        w, h = value
+    else:
+        raise ValueError(f"expected WIDTHxHEIGHT such as 512x512, got {type_name(value)}")
+    if not (64 <= w <= 4096 and 64 <= h <= 4096) or w % 8 or h % 8:
+        raise ValueError(f"expected width and height in 64..4096 and multiples of 8, got {w}x{h}")
+    return w, h
+
+
+def parse_preset(path: Path, text: str | None = None, registry: Registry = REGISTRY) -> Preset:
+    """Load and validate one preset file; raises ConfigError listing every problem."""
+    file = str(path)
+    data = load_yaml(path, text)
+    problems: list[Problem] = []
+    top = Section(file, data, "", problems, 1)
+    name = top.get("name", is_str, Path(path).stem)
+    description = top.get("description", is_str, "")
+    generator = top.get("generator", is_choice(*GENERATORS), "procedural")
+    model = top.get("model", is_str, "")
+    if generator == "diffusion" and not model:
+        top.problem("model", "is required when generator is diffusion (a hub id or a local folder)")
+    size = top.get("size", _size, (512, 512))
+    steps = top.get("steps", is_int(1, 4), 1)
+    max_fps = top.get("max_fps", is_number(0, 240), 24.0)
+    negative = top.get("negative", is_str, "")
+
+    prompts: list[PromptSpec] = []
+    for index, line, item in top.items("prompts"):
+        where = f"prompts[{index}]"
+        if isinstance(item, str):
+            prompts.append(PromptSpec(item, 1.0 if index == 0 else 0.0))
+            continue
+        sec = Section(file, item, where, problems, line)
+        if not sec.ok:
+            continue
+        text_ = sec.get("text", is_str, "", required=True)
+        weight = sec.get("weight", is_number(0.0, 1.0), 1.0)
+        sec.finish(("text", "weight"))
+        prompts.append(PromptSpec(text_, weight))
+    if len(prompts) > MAX_PROMPTS:
+        top.problem("prompts", f"at most {MAX_PROMPTS} prompts, got {len(prompts)}")
+        prompts = prompts[:MAX_PROMPTS]
+
+    values: dict[str, Value] = {}
+    params = top.section("params")
+    for key in params.data:
+        spec = registry.get(key)
+        if spec is None:
+            params.raw(key)
+            params.problem(key, "unknown parameter (see `vj params` for the list)")
+            continue
+        if spec.name in PERFORMANCE_PARAMS:
+            params.raw(key)
+            params.problem(key, "is a performance control, not part of a preset")
+            continue
+        values[key] = params.get(key, spec.check, spec.default)
+
+    transition = top.section("transition")
+    crossfade = transition.get("crossfade", registry["crossfade"].check, None)
+    curve = transition.get("curve", is_choice(*CROSSFADE_CURVES), None)
+    transition.finish(("crossfade", "curve"))
+    top.finish(
+        ("name", "description", "generator", "model", "size", "steps", "max_fps", "prompts", "negative",
+         "params", "transition")
+    )
+    if problems:
+        raise ConfigError(problems)
+    return Preset(
+        name=name,
+        path=file,
+        description=description,
+        generator=generator,
+        model=model,
+        size=size,
+        steps=steps,
+        max_fps=max_fps,
+        prompts=tuple(prompts),
+        negative=negative,
+        params=MappingProxyType(values),
+        crossfade=crossfade,  # type: ignore[arg-type]
+        curve=curve,
+    )

@@ -1,0 +1,67 @@
+"""The generator interface: what every backend (procedural, diffusion) answers.
+
+A generator turns one immutable request into one RGB frame. It runs on the
+generator worker's thread and may own a GPU or GL context there; the render
+thread never calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One prompt slot: its text and its current blend weight (0..1)."""
+
+    text: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class MotionRates:
+    """Camera motion as rates per second (see vj.params for units)."""
+
+    zoom: float = 0.0  # natural-log scale per second: exp(zoom) = magnification after 1 s
+    pan_x: float = 0.0  # screen heights per second; > 0 moves the camera right
+    pan_y: float = 0.0  # screen heights per second; > 0 moves the camera up
+    rotate: float = 0.0  # degrees per second; > 0 turns the camera clockwise
+
+    @property
+    def still(self) -> bool:
+        return self.zoom == 0.0 and self.pan_x == 0.0 and self.pan_y == 0.0 and self.rotate == 0.0
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """Everything a backend needs for one frame, taken from one parameter snapshot."""
+
+    time: float  # show time in seconds (simulated in offline renders)
+    size: tuple[int, int]  # (width, height) in pixels
+    prompts: tuple[Prompt, ...]
+    seed: int
+    seed_walk: float  # walk position: 2.25 = a quarter of the way from seed+2 to seed+3
+    strength: float  # 0..1: how far a frame departs from its init image (turbulence, for procedural)
+    feedback: float  # 0..1: how much of the previous frame carries into the next
+    motion: MotionRates = MotionRates()
+    params: Mapping[str, float | int | bool | str] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # the whole snapshot, for backend-specific parameters
+
+
+class GeneratorUnavailable(RuntimeError):
+    """A backend cannot be built here (missing weights, package or device): fall back at once, no retries."""
+
+
+class Generator(Protocol):
+    """A frame backend. `generate` returns RGB uint8, shape (height, width, 3), row 0 at the top."""
+
+    name: str
+
+    def generate(self, request: GenRequest) -> np.ndarray: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,77 @@
+"""`vj run`: the live window loop. Short on purpose: the show owns the frame."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+from vj.control.events import EventQueue
+from vj.control.keyboard import key_event
+from vj.session import load_session, watch_session
+from vj.show import Show, run_clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    preset: str | None = None
+    mapping: str | None = None
+    fullscreen: bool = False
+    monitor: int | str | None = None
+    size: tuple[int, int] = (1280, 720)
+    vsync: bool = True
+    hud: bool = False
+    seconds: float = 0.0  # 0: until the window closes
+
+
+def run_live(options: LiveOptions) -> int:
+    from vj.render.window import Window, WindowConfig, WindowError
+
+    loaded = load_session(options.preset, options.mapping)
+    try:
+        window = Window(WindowConfig(options.size, options.fullscreen, options.monitor, options.vsync))
+    except WindowError as exc:
+        print(f"vj: {exc}", file=sys.stderr)
+        return 1
+    events = EventQueue()
+    watcher = watch_session(loaded, events)
+    show = Show(
+        window.ctx,
+        loaded.presets,
+        loaded.mapping,
+        preset_index=loaded.index,
+        events=events,
+        hud=options.hud,
+        on_window_action=lambda name: window.toggle_fullscreen(),
+    )
+    for problem in loaded.problems:
+        show.errors[problem.problems[0].file] = str(problem)
+    watcher.start()
+    tick = run_clock()
+    started = time.perf_counter()
+    failures: dict[str, int] = {}
+    try:
+        while not window.should_close and not show.quit_requested:
+            for key in window.poll():
+                if not key.repeat:
+                    show.events.put(key_event(key.key, key.pressed))
+            dt = tick()
+            try:
+                show.frame(dt, window.framebuffer)
+            except Exception as exc:  # noqa: BLE001 - the render loop must survive anything
+                what = f"{type(exc).__name__}: {exc}"
+                failures[what] = failures.get(what, 0) + 1
+                if failures[what] == 1:
+                    log.exception("frame failed (the show goes on)")
+            window.swap()
+            if options.seconds and time.perf_counter() - started >= options.seconds:
+                break
+    finally:
+        show.close()
+        watcher.stop()
+        window.close()
+    return 0
+

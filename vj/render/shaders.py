@@ -1,0 +1,54 @@
+"""GLSL loading: shader files live in `shaders/` and are read at run time.
+
+A missing file or a compile error is a ShaderError that names the file, so a
+broken shader never turns into an anonymous GL traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import moderngl
+import numpy as np
+
+from vj.paths import SHADER_DIR
+
+# Two triangles as one strip, covering NDC -1..1.
+QUAD = np.array([-1.0, -1.0, 1.0, -1.0, -1.0, 1.0, 1.0, 1.0], dtype="f4")
+
+
+class ShaderError(RuntimeError):
+    """A shader file is missing or does not compile."""
+
+
+class ShaderLibrary:
+    """Reads shader sources from one folder and caches compiled programs per context."""
+
+    def __init__(self, root: Path = SHADER_DIR) -> None:
+        self.root = Path(root)
+        self._programs: dict[tuple[int, str, str], moderngl.Program] = {}
+
+    def source(self, name: str) -> str:
+        path = self.root / name
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ShaderError(f"shader file not found: {path}") from None
+        except OSError as exc:
+            raise ShaderError(f"cannot read shader file {path}: {exc}") from None
+
+    def program(self, ctx: moderngl.Context, vertex: str, fragment: str) -> moderngl.Program:
+        key = (id(ctx), vertex, fragment)
+        if key not in self._programs:
+            vs, fs = self.source(vertex), self.source(fragment)
+            try:
+                self._programs[key] = ctx.program(vertex_shader=vs, fragment_shader=fs)
+            except moderngl.Error as exc:
+                raise ShaderError(f"shader {self.root / fragment} (with {vertex}) failed to compile:\n{exc}") from None
+        return self._programs[key]
+
+    def quad(self, ctx: moderngl.Context, fragment: str) -> moderngl.VertexArray:
+        """A full-screen quad drawn with `fullscreen.vert` and the given fragment shader."""
+        prog = self.program(ctx, "fullscreen.vert", fragment)
+        vbo = ctx.buffer(QUAD.tobytes())
+        return ctx.vertex_array(prog, [(vbo, "2f", "in_pos")])

@@ -1,0 +1,346 @@
+"""The show: one display frame at a time, the whole signal chain on the render thread.
+
+Per frame: drain input events through the mapping, run modulators, take one
+parameter snapshot, hand the generator the newest request, pick up its newest
+finished frame (never waiting for it), advance motion, draw the passes.
+`vj run` drives it from a window; `vj render` and the tests drive it headless
+with a simulated clock (and `lockstep` generation, so renders are deterministic).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import moderngl
+
+from vj.clock import BeatClock
+from vj.config.mapping import MappingConfig
+from vj.config.preset import Preset
+from vj.control.actions import ActionSink
+from vj.control.engine import MappingEngine
+from vj.control.events import ConfigChanged, ControlEvent, EventQueue
+from vj.gen.backends import factories
+from vj.gen.base import GenRequest, MotionRates, Prompt
+from vj.gen.worker import GenFrame, GeneratorWorker
+from vj.motion import Camera
+from vj.params import MAX_PROMPTS, ParamState, Snapshot
+from vj.render.compositor import Compositor, LayerView, PostSettings, crossfade_amount
+from vj.render.hud import Hud
+from vj.render.shaders import ShaderLibrary
+from vj.render.textures import FrameTexture
+
+log = logging.getLogger(__name__)
+
+WorkerFactory = Callable[[Preset], GeneratorWorker]
+NEUTRAL_POST = PostSettings()
+
+
+def default_worker(preset: Preset) -> GeneratorWorker:
+    primary, fallback = factories(preset)
+    return GeneratorWorker(primary, fallback, max_fps=preset.max_fps, backend_name=preset.generator).start()
+
+
+@dataclass
+class _Layer:
+    """A frame on screen: its texture, its own accumulated camera and the frame's aspect."""
+
+    texture: FrameTexture
+    camera: Camera
+    aspect: float
+
+    def view(self) -> LayerView:
+        return LayerView(self.texture.texture, self.camera, self.aspect)
+
+
+def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenRequest:
+    prompts = tuple(
+        Prompt(p.text, snap.f(f"prompt.{i + 1}.weight")) for i, p in enumerate(preset.prompts[:MAX_PROMPTS])
+    )
+    return GenRequest(
+        time=dream_time,
+        size=preset.size,
+        prompts=prompts,
+        seed=int(snap["seed"]),
+        seed_walk=snap.f("seed.walk"),
+        strength=snap.f("strength"),
+        feedback=snap.f("feedback"),
+        motion=motion_rates(snap),
+        params=snap.values,
+    )
+
+
+def motion_rates(snap: Snapshot) -> MotionRates:
+    return MotionRates(snap.f("zoom"), snap.f("pan.x"), snap.f("pan.y"), snap.f("rotate"))
+
+
+class Show(ActionSink):
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        presets: Sequence[Preset],
+        mapping: MappingConfig,
+        *,
+        preset_index: int = 0,
+        events: EventQueue | None = None,
+        shaders: ShaderLibrary | None = None,
+        worker_factory: WorkerFactory = default_worker,
+        lockstep: bool = False,
+        hud: bool = False,
+        on_window_action: Callable[[str], None] | None = None,
+    ) -> None:
+        if not presets:
+            raise ValueError("a show needs at least one preset")
+        self.ctx = ctx
+        self.presets = list(presets)
+        self.events = events or EventQueue()
+        self.state = ParamState()
+        self.engine = MappingEngine(mapping)
+        self.clock = BeatClock()
+        self.lockstep = lockstep
+        self._worker_factory = worker_factory
+        self._on_window_action = on_window_action
+        shaders = shaders or ShaderLibrary()
+        self.compositor = Compositor(ctx, shaders)
+        self._capture_compositor = Compositor(ctx, shaders)  # own intermediate at frame size
+        self.hud = Hud(ctx)
+        self._textures = [FrameTexture(ctx), FrameTexture(ctx), FrameTexture(ctx)]
+        self.prev: _Layer | None = None
+        self.new: _Layer | None = None
+        self.fade_elapsed = 0.0
+        self.dream_time = 0.0
+        self.quit_requested = False
+        self.frames_shown = 0  # generated frames picked up
+        self.errors: dict[str, str] = {}  # where -> message, shown in the HUD until fixed
+        self._notices: list[tuple[float, str]] = []  # (expires at, message)
+        self._display_fps = 0.0
+        self._next_gen = 0.0
+        self.preset = self.presets[max(0, min(preset_index, len(self.presets) - 1))]
+        self.state.set_base("hud", hud, jump=True)
+        self._apply_preset(self.presets.index(self.preset), jump=True)
+        self.worker = worker_factory(self.preset)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action(self, name: str, value: float | None) -> None:
+        s = self.state
+        if name == "fullscreen" and self._on_window_action:
+            self._on_window_action(name)
+        elif name == "quit":
+            self.quit_requested = True
+        elif name in ("hud", "freeze"):
+            s.set_base(name, not s.base[name])
+        elif name == "blackout":
+            s.set_base("blackout", 0.0 if float(s.base["blackout"]) > 0.5 else 1.0)  # type: ignore[arg-type]
+        elif name == "preset.select" and value is not None:
+            self.select_preset(int(value))
+        elif name in ("preset.next", "preset.prev"):
+            self.select_preset((self.presets.index(self.preset) + (1 if name == "preset.next" else -1)) % len(self.presets))
+        elif name == "tap":
+            bpm = self.clock.tap(s.time)
+            if bpm is not None:
+                s.set_base("bpm", bpm)
+        elif name == "seed.step":
+            s.set_base("seed.walk", float(s.base["seed.walk"]) + 1.0)  # type: ignore[arg-type]
+        elif name == "motion.reset":
+            for p in ("zoom", "pan.x", "pan.y", "rotate"):
+                s.set_base(p, 0.0, jump=True)
+            for layer in (self.prev, self.new):
+                if layer:
+                    layer.camera = Camera()
+
+    def select_preset(self, index: int) -> None:
+        if not 0 <= index < len(self.presets):
+            self._notice(f"no preset number {index}: {len(self.presets)} presets are loaded (0..{len(self.presets) - 1})")
+            return
+        self.state.set_base("preset", index)
+
+    def _apply_preset(self, index: int, jump: bool = False) -> None:
+        old = self.preset
+        self.preset = self.presets[index]
+        for name, value in self.preset.values(self.state.registry).items():
+            self.state.set_base(name, value, jump=jump)
+        self.state.set_base("preset", index, jump=True)
+        if not jump and (old.generator, old.model) != (self.preset.generator, self.preset.model):
+            self.worker.stop(timeout=0.0)  # the old thread finishes its frame in the background
+            self.worker = self._worker_factory(self.preset)
+        log.info("preset %d: %s", index, self.preset.name)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, ControlEvent):
+            self.engine.handle(event, self.state, self)
+        elif isinstance(event, ConfigChanged):
+            self._reload(event)
+
+    def _reload(self, event: ConfigChanged) -> None:
+        if event.config is None:
+            self.errors[event.path] = event.error or f"{event.path}: invalid"
+            return
+        self.errors.pop(event.path, None)
+        config = event.config
+        if isinstance(config, MappingConfig):
+            self.engine = MappingEngine(config)
+            self.state.clear_modulations("lfo")
+            self._notice(f"reloaded mapping {event.path}")
+        elif isinstance(config, Preset):
+            for i, p in enumerate(self.presets):
+                if p.path == config.path:
+                    self.presets[i] = config
+                    if p is self.preset:
+                        self._apply_preset(i)
+            self._notice(f"reloaded preset {config.name}")
+
+    def _notice(self, message: str, seconds: float = 6.0) -> None:
+        log.warning(message)
+        self._notices.append((self.state.time + seconds, message))
+
+    # -- the frame ---------------------------------------------------------------------------
+
+    def update(self, dt: float) -> Snapshot:
+        """Everything but drawing: events, modulators, snapshot, generator hand-over."""
+        for event in self.events.drain():
+            self._handle(event)
+        s = self.state
+        if float(s.base["seed.rate"]):  # type: ignore[arg-type]
+            s.set_base("seed.walk", float(s.base["seed.walk"]) + float(s.current["seed.rate"]) * dt)  # type: ignore[arg-type]
+        clock = self.clock.advance(dt, float(s.current["bpm"]))  # type: ignore[arg-type]
+        self.engine.modulate(s, s.time + dt, clock)
+        snap = s.tick(dt)
+        if int(snap["preset"]) != self.presets.index(self.preset) and int(snap["preset"]) < len(self.presets):
+            self._apply_preset(int(snap["preset"]))
+            snap = s.tick(0.0)
+        for message in s.warnings:
+            self._notice(message)
+        s.warnings.clear()
+        frozen = bool(snap["freeze"])
+        if not frozen:
+            self.dream_time += dt * snap.f("speed")
+            self._exchange_frames(snap)
+        return snap
+
+    def _exchange_frames(self, snap: Snapshot) -> None:
+        request = request_from(snap, self.preset, self.dream_time)
+        frame: GenFrame | None
+        if self.lockstep:
+            frame = None
+            if snap.time + 1e-9 >= self._next_gen:
+                period = 1.0 / self.preset.max_fps if self.preset.max_fps > 0 else 0.0
+                self._next_gen = max(self._next_gen + period, snap.time) if period else snap.time
+                frame = self.worker.generate_blocking(request)
+        else:
+            self.worker.submit(request)
+            frame = self.worker.take_frame()
+        if frame is not None:
+            self.accept_frame(frame)
+
+    def accept_frame(self, frame: GenFrame) -> None:
+        """Put a finished frame on screen: it becomes the new layer and a crossfade starts."""
+        h, w = frame.image.shape[:2]
+        busy = {id(layer.texture) for layer in (self.prev, self.new) if layer}
+        spare = [t for t in self._textures if id(t) not in busy]
+        if self.new is None:
+            self.prev = None
+        elif self.prev is not None and self._mix() < 1.0:
+            # A frame arrived mid-crossfade: freeze what is on screen into one layer, so nothing pops.
+            held = spare.pop()
+            self._capture(held, self.new.aspect, self.new.texture.texture.size)
+            self.prev = _Layer(held, Camera(), self.new.aspect)
+            spare = [t for t in self._textures if t is not held and t is not self.new.texture]
+        else:
+            self.prev = self.new
+            spare = [t for t in self._textures if t is not self.new.texture]
+        tex = spare[0]
+        tex.upload(frame.image)
+        self.new = _Layer(tex, Camera(), w / h)
+        self.fade_elapsed = 0.0
+        self.frames_shown += 1
+
+    def _capture(self, into: FrameTexture, aspect: float, size: tuple[int, int]) -> None:
+        fbo = into.framebuffer(size)
+        self._capture_compositor.render(fbo, self.prev and self.prev.view(), self.new and self.new.view(), self._mix(), NEUTRAL_POST)
+
+    def _mix(self) -> float:
+        snap_values = self.state.current
+        duration = float(snap_values["crossfade"])  # type: ignore[arg-type]
+        progress = 1.0 if duration <= 0 else self.fade_elapsed / duration
+        return crossfade_amount(str(snap_values["crossfade.curve"]), progress)
+
+    def draw(self, target: moderngl.Framebuffer, snap: Snapshot) -> None:
+        if not snap["freeze"]:
+            rates = motion_rates(snap)
+            for layer in (self.prev, self.new):
+                if layer:
+                    layer.camera = layer.camera.advanced(rates, snap.dt)
+            self.fade_elapsed += snap.dt
+        post = PostSettings(
+            brightness=snap.f("brightness"),
+            contrast=snap.f("contrast"),
+            hue=snap.f("hue"),
+            saturation=snap.f("saturation"),
+            blackout=snap.f("blackout"),
+        )
+        hud = None
+        if snap["hud"]:
+            self.hud.set_text(self.hud_lines(snap), self.hud_errors(snap))
+            hud = self.hud
+        self.compositor.render(
+            target,
+            self.prev.view() if self.prev else None,
+            self.new.view() if self.new else None,
+            self._mix(),
+            post,
+            hud,
+        )
+
+    def frame(self, dt: float, target: moderngl.Framebuffer) -> Snapshot:
+        if dt > 0:
+            inst = 1.0 / dt
+            self._display_fps = inst if self._display_fps == 0 else 0.9 * self._display_fps + 0.1 * inst
+        snap = self.update(dt)
+        self.draw(target, snap)
+        return snap
+
+    # -- HUD -----------------------------------------------------------------------------------
+
+    def hud_lines(self, snap: Snapshot) -> list[str]:
+        st = self.worker.status()
+        weights = "  ".join(
+            f"{i + 1}:{snap.f(f'prompt.{i + 1}.weight'):.2f}" for i in range(len(self.preset.prompts))
+        )
+        flags = " ".join(f for f, on in (("FROZEN", snap["freeze"]), ("BLACKOUT", snap.f("blackout") > 0.5)) if on)
+        return [
+            f"vj  display {self._display_fps:5.1f} fps   gen {st.fps:5.1f} fps ({st.backend})  {flags}",
+            f"preset {int(snap['preset'])}: {self.preset.name}   {self.preset.size[0]}x{self.preset.size[1]}",
+            f"strength {snap.f('strength'):.2f}  feedback {snap.f('feedback'):.2f}  speed {snap.f('speed'):.2f}",
+            f"zoom {snap.f('zoom'):+.2f}  pan {snap.f('pan.x'):+.2f},{snap.f('pan.y'):+.2f}  rotate {snap.f('rotate'):+.1f}",
+            f"seed {int(snap['seed'])}  walk {snap.f('seed.walk'):.2f} (+{snap.f('seed.rate'):.2f}/s)  "
+            f"bpm {snap.f('bpm'):.1f}  crossfade {snap.f('crossfade'):.2f}s {snap['crossfade.curve']}",
+            f"prompts  {weights}",
+        ]
+
+    def hud_errors(self, snap: Snapshot) -> list[str]:
+        self._notices = [(t, m) for t, m in self._notices if t > snap.time]
+        out = list(self.errors.values()) + [m for _, m in self._notices]
+        st = self.worker.status()
+        if st.last_error:
+            out.append(f"generator: {st.last_error}" + ("  -> procedural fallback" if st.fell_back else ""))
+        return out
+
+    def close(self) -> None:
+        self.worker.stop()
+
+
+def run_clock() -> Callable[[], float]:
+    """Seconds since the previous call (the live loop's dt); the first call returns 0."""
+    last = [time.perf_counter()]
+
+    def tick() -> float:
+        now = time.perf_counter()
+        dt, last[0] = now - last[0], now
+        return dt
+
+    return tick
