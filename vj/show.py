@@ -47,12 +47,13 @@ def default_worker(preset: Preset) -> GeneratorWorker:
 class _Layer:
     """A frame on screen: its texture, its own accumulated camera and the frame's aspect."""
 
-    texture: FrameTexture
+    texture: moderngl.Texture
     camera: Camera
     aspect: float
+    source: FrameTexture | None  # the upload slot it lives in (None: a held capture)
 
     def view(self) -> LayerView:
-        return LayerView(self.texture.texture, self.camera, self.aspect)
+        return LayerView(self.texture, self.camera, self.aspect)
 
 
 def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenRequest:
@@ -106,7 +107,8 @@ class Show(ActionSink):
         self.compositor = Compositor(ctx, shaders)
         self._capture_compositor = Compositor(ctx, shaders)  # own intermediate at frame size
         self.hud = Hud(ctx)
-        self._textures = [FrameTexture(ctx), FrameTexture(ctx), FrameTexture(ctx)]
+        self._uploads = [FrameTexture(ctx), FrameTexture(ctx)]
+        self._held: list[tuple[moderngl.Texture, moderngl.Framebuffer] | None] = [None, None]
         self.prev: _Layer | None = None
         self.new: _Layer | None = None
         self.fade_elapsed = 0.0
@@ -240,28 +242,39 @@ class Show(ActionSink):
     def accept_frame(self, frame: GenFrame) -> None:
         """Put a finished frame on screen: it becomes the new layer and a crossfade starts."""
         h, w = frame.image.shape[:2]
-        busy = {id(layer.texture) for layer in (self.prev, self.new) if layer}
-        spare = [t for t in self._textures if id(t) not in busy]
         if self.new is None:
             self.prev = None
         elif self.prev is not None and self._mix() < 1.0:
             # A frame arrived mid-crossfade: freeze what is on screen into one layer, so nothing pops.
-            held = spare.pop()
-            self._capture(held, self.new.aspect, self.new.texture.texture.size)
-            self.prev = _Layer(held, Camera(), self.new.aspect)
-            spare = [t for t in self._textures if t is not held and t is not self.new.texture]
+            self.prev = self._capture()
         else:
             self.prev = self.new
-            spare = [t for t in self._textures if t is not self.new.texture]
-        tex = spare[0]
-        tex.upload(frame.image)
-        self.new = _Layer(tex, Camera(), w / h)
+        upload = next(u for u in self._uploads if self.prev is None or u is not self.prev.source)
+        upload.upload(frame.image)
+        self.new = _Layer(upload.texture, Camera(), w / h, upload)
         self.fade_elapsed = 0.0
         self.frames_shown += 1
 
-    def _capture(self, into: FrameTexture, aspect: float, size: tuple[int, int]) -> None:
-        fbo = into.framebuffer(size)
-        self._capture_compositor.render(fbo, self.prev and self.prev.view(), self.new and self.new.view(), self._mix(), NEUTRAL_POST)
+    def _capture(self) -> _Layer:
+        """Render the current crossfade (no post, no HUD) into a spare held texture at the frame's size."""
+        assert self.new is not None
+        size = self.new.texture.size
+        slot = next(i for i, held in enumerate(self._held) if held is None or self.prev is None
+                    or held[0] is not self.prev.texture)
+        held = self._held[slot]
+        if held is None or held[0].size != size:
+            if held is not None:
+                held[1].release()
+                held[0].release()
+            tex = self.ctx.texture(size, 3)
+            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            tex.repeat_x = tex.repeat_y = False  # the layer shader mirrors uv itself
+            held = (tex, self.ctx.framebuffer(color_attachments=[tex]))
+            self._held[slot] = held
+        self._capture_compositor.render(
+            held[1], self.prev.view() if self.prev else None, self.new.view(), self._mix(), NEUTRAL_POST
+        )
+        return _Layer(held[0], Camera(), self.new.aspect, None)
 
     def _mix(self) -> float:
         snap_values = self.state.current

@@ -1,11 +1,9 @@
-"""The generator worker with real threads. The backends here are small test generators
-(they stand in for a GPU model: one counts its requests, one raises on demand)."""
+"""The generator worker with real threads and small test backends (tests/generators.py)."""
 
 import threading
 import time
 
-import numpy as np
-
+from tests.generators import Flaky, Solid
 from vj.gen.base import GeneratorUnavailable, GenRequest
 from vj.gen.worker import GeneratorWorker
 from vj.slot import LatestSlot
@@ -13,37 +11,6 @@ from vj.slot import LatestSlot
 
 def request(t: float, seed: int = 0) -> GenRequest:
     return GenRequest(time=t, size=(8, 8), prompts=(), seed=seed, seed_walk=0.0, strength=0.5, feedback=0.0)
-
-
-class Solid:
-    """Fills the frame with a grey level taken from the request's seed."""
-
-    name = "solid"
-
-    def __init__(self, delay: float = 0.0, seen: list | None = None):
-        self.delay = delay
-        self.seen = seen if seen is not None else []
-
-    def generate(self, req: GenRequest) -> np.ndarray:
-        self.seen.append(req.seed)
-        time.sleep(self.delay)
-        return np.full((req.size[1], req.size[0], 3), req.seed % 256, np.uint8)
-
-    def close(self) -> None:
-        pass
-
-
-class Flaky(Solid):
-    name = "flaky"
-
-    def __init__(self, fail: threading.Event):
-        super().__init__()
-        self.fail = fail
-
-    def generate(self, req: GenRequest) -> np.ndarray:
-        if self.fail.is_set():
-            raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return super().generate(req)
 
 
 def wait_for(predicate, timeout=5.0):

@@ -1,0 +1,284 @@
+"""The whole display frame, headless on a real EGL context: keys -> parameters -> generator -> pixels."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.generators import Flaky, Solid
+from vj.config.mapping import parse_mapping
+from vj.config.preset import Preset, PromptSpec, parse_preset
+from vj.config.watch import ConfigWatcher
+from vj.control.events import ControlEvent
+from vj.control.keyboard import key_event
+from vj.gen.worker import GeneratorWorker, GenFrame
+from vj.paths import MAPPING_DIR
+from vj.render.context import create_headless_context
+from vj.render.textures import read_rgb
+from vj.show import Show
+
+SIZE = (160, 90)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    context = create_headless_context()
+    yield context
+    context.release()
+
+
+@pytest.fixture()
+def target(ctx):
+    fbo = ctx.framebuffer(color_attachments=[ctx.texture(SIZE, 3)])
+    yield fbo
+    fbo.release()
+
+
+def preset(name: str = "test", **params) -> Preset:
+    params.setdefault("seed", 120)  # the Solid test generator paints the seed as a grey level
+    return Preset(name=name, path=f"{name}.yaml", size=(64, 64), max_fps=0.0,
+                  prompts=(PromptSpec("glowing nebula over a neon city", 1.0),), params=params)
+
+
+def solid_worker(p: Preset) -> GeneratorWorker:
+    return GeneratorWorker(Solid).start()
+
+
+def make_show(ctx, presets=None, worker=solid_worker, mapping=None, **kw) -> Show:
+    mapping = mapping or parse_mapping(MAPPING_DIR / "default.yaml")
+    return Show(ctx, presets or [preset()], mapping, worker_factory=worker, lockstep=True, **kw)
+
+
+def press(show: Show, key: str) -> None:
+    show.events.put(key_event(key, True))
+    show.events.put(key_event(key, False))
+
+
+def run(show: Show, target, frames: int, dt: float = 1 / 30) -> np.ndarray:
+    for _ in range(frames):
+        show.frame(dt, target)
+    return read_rgb(target)
+
+
+def test_procedural_show_renders_a_changing_dream(ctx, target):
+    from vj.show import default_worker
+
+    show = make_show(ctx, [preset(zoom=0.2)], worker=default_worker)
+    try:
+        first = run(show, target, 6)
+        later = run(show, target, 15)
+        assert first.std() > 5 and later.std() > 5  # a picture, not a flat colour
+        assert np.abs(first.astype(int) - later).mean() > 2  # and it moves
+        assert show.frames_shown >= 10
+    finally:
+        show.close()
+
+
+def test_keys_drive_parameters_through_the_default_mapping(ctx, target):
+    show = make_show(ctx)
+    try:
+        run(show, target, 1)
+        press(show, "EQUAL")
+        press(show, "EQUAL")
+        press(show, "E")
+        show.events.put(key_event("LEFT", True))
+        run(show, target, 1)
+        assert show.state.base["zoom"] == pytest.approx(0.1 + 0.0)  # preset zoom 0 + two steps
+        assert show.state.base["rotate"] == 5.0
+        assert show.state.base["pan.x"] == -0.25
+        show.events.put(key_event("LEFT", False))
+        press(show, "R")
+        run(show, target, 1)
+        assert show.state.base["pan.x"] == 0.0 and show.state.base["zoom"] == 0.0
+    finally:
+        show.close()
+
+
+def test_blackout_fades_to_exact_black_and_back(ctx, target):
+    show = make_show(ctx)
+    try:
+        assert run(show, target, 3).max() > 0
+        press(show, "B")
+        assert run(show, target, 60).max() == 0  # 2 s: the 0.15 s fade is long over
+        press(show, "B")
+        assert run(show, target, 60).max() > 0
+    finally:
+        show.close()
+
+
+def test_freeze_holds_the_picture_while_motion_is_on(ctx, target):
+    show = make_show(ctx, [preset(zoom=0.5, rotate=30.0)], worker=lambda p: GeneratorWorker(Stripes).start())
+    try:
+        run(show, target, 20)
+        press(show, "SPACE")
+        held = run(show, target, 1)
+        assert np.array_equal(run(show, target, 10), held)
+        press(show, "SPACE")
+        assert not np.array_equal(run(show, target, 10), held)
+    finally:
+        show.close()
+
+
+class Stripes(Solid):
+    """Vertical stripes, so motion is visible."""
+
+    name = "stripes"
+
+    def generate(self, req):
+        x = np.arange(req.size[0])
+        row = np.where((x // 8) % 2 == 0, 230, 20).astype(np.uint8)
+        return np.repeat(np.repeat(row[None, :, None], req.size[1], 0), 3, 2)
+
+
+def test_number_keys_switch_presets(ctx, target):
+    show = make_show(ctx, [preset("a", zoom=0.1), preset("b", zoom=-0.3, strength=0.9)])
+    try:
+        press(show, "2")
+        run(show, target, 1)
+        assert show.preset.name == "b"
+        assert show.state.base["zoom"] == -0.3 and show.state.base["strength"] == 0.9
+        press(show, "9")  # there is no tenth preset: a notice, no change
+        run(show, target, 1)
+        assert show.preset.name == "b"
+        assert any("no preset number 8" in e for e in show.hud_errors(show.state.tick(0.0)))
+    finally:
+        show.close()
+
+
+def test_a_generator_that_raises_keeps_frames_flowing(ctx, target):
+    fail = threading.Event()
+
+    def worker(p):
+        return GeneratorWorker(lambda: Flaky(fail), fallback=lambda: Solid(), max_faults=3,
+                               backoff=(0.01, 0.02)).start()
+
+    show = make_show(ctx, [preset(seed=200)], worker=worker)
+    show.lockstep = False  # live mode: the render loop never waits for the generator
+    try:
+        deadline = time.monotonic() + 5
+        while show.frames_shown == 0 and time.monotonic() < deadline:
+            show.frame(1 / 60, target)
+        good = read_rgb(target)
+        assert good.mean() == pytest.approx(200, abs=2)
+        fail.set()
+        shown = show.frames_shown
+        frame_times = []
+        deadline = time.monotonic() + 5
+        while not show.worker.status().fell_back and time.monotonic() < deadline:
+            started = time.perf_counter()
+            show.frame(1 / 60, target)
+            frame_times.append(time.perf_counter() - started)
+            assert read_rgb(target).mean() == pytest.approx(200, abs=2)  # the last frame stays on screen
+        status = show.worker.status()
+        assert status.fell_back and status.faults == 3 and "illegal memory access" in status.last_error
+        deadline = time.monotonic() + 5
+        while show.frames_shown == shown and time.monotonic() < deadline:
+            show.frame(1 / 60, target)
+        assert show.frames_shown > shown  # the fallback's frames arrive
+        assert any("illegal memory access" in e for e in show.hud_errors(show.state.tick(0.0)))
+    finally:
+        show.close()
+
+
+def frame(grey: int) -> GenFrame:
+    return GenFrame(np.full((64, 64, 3), grey, np.uint8), None, 0.0, "test", 0)  # type: ignore[arg-type]
+
+
+def draw_after(show: Show, target, seconds: float) -> np.ndarray:
+    show.draw(target, show.state.tick(seconds))
+    return read_rgb(target)
+
+
+def test_a_frame_arriving_mid_crossfade_does_not_pop(ctx, target):
+    show = make_show(ctx)
+    show.state.set_base("crossfade", 1.0, jump=True)
+    show.state.set_base("crossfade.curve", "linear", jump=True)
+    try:
+        show.accept_frame(frame(40))
+        draw_after(show, target, 2.0)
+        show.accept_frame(frame(70))
+        before = draw_after(show, target, 0.3)  # 30% of the way from 40 to 70
+        assert before.mean() == pytest.approx(49, abs=1)
+        show.accept_frame(frame(100))  # arrives mid-fade
+        after = draw_after(show, target, 0.0)
+        assert after.mean() == pytest.approx(before.mean(), abs=0.6)  # no pop
+        assert draw_after(show, target, 0.5).mean() == pytest.approx(49 + 0.5 * 51, abs=1)
+        assert draw_after(show, target, 1.0).mean() == pytest.approx(100, abs=0.6)
+    finally:
+        show.close()
+
+
+def test_a_bad_live_edit_keeps_the_old_mapping(ctx, target, tmp_path):
+    path = tmp_path / "live.yaml"
+    path.write_text("bindings:\n  - {key: A, param: strength, mode: trigger, value: 0.9}\n")
+    show = make_show(ctx, mapping=parse_mapping(path))
+    watcher = ConfigWatcher(show.events)
+    watcher.watch(path, parse_mapping)
+    try:
+        time.sleep(0.01)
+        path.write_text("bindings:\n  - {key: A, param: strenght, mode: trigger, value: 0.9}\n")
+        watcher.poll()
+        press(show, "A")
+        run(show, target, 1)
+        assert show.state.base["strength"] == 0.9  # the old binding still works
+        errors = show.hud_errors(show.state.tick(0.0))
+        assert any(f"{path}:2: bindings[0].param: unknown parameter 'strenght'" in e for e in errors)
+        path.write_text("bindings:\n  - {key: A, param: strength, mode: trigger, value: 0.2}\n\n")
+        watcher.poll()
+        press(show, "A")
+        run(show, target, 1)
+        assert show.state.base["strength"] == 0.2  # the fixed edit is live
+        assert not show.errors
+    finally:
+        show.close()
+
+
+def test_a_live_preset_edit_applies_to_the_running_preset(ctx, target, tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: live\nsize: 64x64\nparams: {zoom: 0.1}\n")
+    show = make_show(ctx, [parse_preset(path)])
+    watcher = ConfigWatcher(show.events)
+    watcher.watch(path, parse_preset)
+    try:
+        time.sleep(0.01)
+        path.write_text("name: live\nsize: 64x64\nparams: {zoom: 0.7}\n")
+        watcher.poll()
+        run(show, target, 1)
+        assert show.state.base["zoom"] == 0.7
+        path.write_text("name: live\nsize: 64x64\nparams: {zoom: 70}\n")
+        watcher.poll()
+        run(show, target, 1)
+        assert show.state.base["zoom"] == 0.7
+        assert any(":3: params.zoom: expected a value in -2..2, got 70" in e for e in show.errors.values())
+    finally:
+        show.close()
+
+
+def test_unknown_sources_and_garbage_values_change_nothing(ctx, target):
+    show = make_show(ctx)
+    try:
+        run(show, target, 1)
+        before = dict(show.state.base)
+        show.events.put(ControlEvent(("midi", "nowhere", 1, "cc", 7), 0.3))
+        show.events.put(ControlEvent(("key", "NOT_A_KEY"), float("nan")))
+        run(show, target, 1)
+        assert show.state.base == before and show.engine.unmapped == 2
+    finally:
+        show.close()
+
+
+def test_hud_shows_rates_and_values(ctx, target):
+    show = make_show(ctx, hud=True)
+    try:
+        plain = make_show(ctx)
+        with_hud = run(show, target, 5)
+        without = run(plain, target, 5)
+        plain.close()
+        lines = show.hud_lines(show.state.tick(0.0))
+        assert lines[0].startswith("vj  display") and "gen" in lines[0]
+        assert any("zoom" in line for line in lines)
+        assert np.abs(with_hud.astype(int) - without).sum() > 0
+    finally:
+        show.close()
+
