@@ -22,10 +22,18 @@ SIZE = (160, 90)
 
 
 @pytest.fixture(scope="module")
-def ctx():
+def egl():
     context = create_headless_context()
+    with context:  # leaving the block unbinds it: window tests on this thread need GLX current later
+        pass
     yield context
     context.release()
+
+
+@pytest.fixture()
+def ctx(egl):
+    with egl:
+        yield egl
 
 
 @pytest.fixture()

@@ -1,0 +1,102 @@
+"""The `vj` command as a user runs it: real processes, real files, a real X display."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from vj.paths import MAPPING_DIR, PRESET_DIR
+from vj.params import REGISTRY
+from vj.render.recorder import read_video
+
+VJ = [sys.executable, "-m", "vj"]
+
+
+def vj(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*VJ, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_check_accepts_every_shipped_file():
+    files = sorted(map(str, PRESET_DIR.glob("*.yaml"))) + sorted(map(str, MAPPING_DIR.glob("*.yaml")))
+    result = vj("check", *files)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ok: ") == len(files)
+
+
+def test_check_names_file_line_and_key_and_fails(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Broken\nparams:\n  zoom: 9\n  feedbak: 0.5\n")
+    good = PRESET_DIR / "1-endless-dreams.yaml"
+    result = vj("check", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:3: params.zoom: expected a value in -2..2, got 9" in result.stderr
+    assert f"{bad}:4: params.feedbak: unknown parameter" in result.stderr
+    assert f"ok: {good}" in result.stdout
+
+
+def test_params_lists_every_parameter_with_its_range():
+    result = vj("params")
+    assert result.returncode == 0
+    for spec in REGISTRY:
+        line = next(line for line in result.stdout.splitlines() if line.split()[0] == spec.name)
+        assert spec.range_text() in line and spec.description in line
+
+
+def test_render_writes_a_moving_deterministic_video(tmp_path):
+    outs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for out in outs:
+        result = vj("render", "--preset", "neon-tunnel", "--seconds", "1", "--fps", "12", "--size", "160x96",
+                    "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        assert f"wrote {out}: 12 frames, 160x96" in result.stdout
+    count, size, frames = read_video(outs[0])
+    assert count == 12 and size == (160, 96)
+    assert all(f.std() > 5 for f in frames)  # a picture on every frame, not black
+    changes = [np.abs(a.astype(int) - b).mean() for a, b in zip(frames, frames[1:])]
+    assert min(changes) > 0.5  # it moves all the time
+    _, _, again = read_video(outs[1])
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))  # fixed seed -> the same video
+
+
+def test_run_without_a_display_points_to_render():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = vj("run", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "no display" in result.stderr.lower() and "vj render" in result.stderr
+
+
+def test_run_opens_a_window_and_quits_on_escape(xvfb_display: str, tmp_path):
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    proc = subprocess.Popen([*VJ, "run", "--hud", "--seconds", "60"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        window = _wait_for_window(env, proc)
+        time.sleep(2.0)  # let frames arrive
+        shot = tmp_path / "screen.png"
+        subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(shot).convert("RGB"))
+        assert pixels.std() > 5  # the dream is on screen
+        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True, timeout=10)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "preset 0: Endless Dreams" in out
+
+
+def _wait_for_window(env: dict, proc: subprocess.Popen) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        found = subprocess.run(["xdotool", "search", "--name", "^vj"], env=env, capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.split()[0]
+        time.sleep(0.2)
+    raise AssertionError("the vj window never appeared")
+

@@ -1,0 +1,46 @@
+"""Headless OpenGL: an EGL context with no window, for offline renders and tests.
+
+On a machine without a GPU, Mesa's llvmpipe answers through EGL, so the same
+passes run on a server, in CI and on a laptop. The window path (GLFW) lives in
+`vj.render.window`.
+"""
+
+from __future__ import annotations
+
+import moderngl
+
+# The oldest GL the shaders are written for (`#version 330 core`).
+REQUIRED_GL = 330
+
+_PACKAGES_HINT = (
+    "Headless rendering needs EGL and a Mesa OpenGL driver. On Debian/Ubuntu install them with: "
+    "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri"
+)
+
+
+class RenderError(RuntimeError):
+    """The GL context cannot be created or does not offer what the renderer needs."""
+
+
+def create_headless_context(libegl: str | None = None, libgl: str | None = None) -> moderngl.Context:
+    """A standalone EGL context (OpenGL 3.3 core or newer) that needs no display.
+
+    The context is current on the calling thread when this returns. A thread with a current EGL
+    context cannot also make a GLX (window) context current; to share one thread, scope the EGL
+    context with `with ctx:` (which unbinds it on exit) or give it its own thread.
+    `libegl` / `libgl` name the shared libraries to load instead of the system defaults.
+    """
+    options: dict[str, str] = {}
+    if libegl:
+        options["libegl"] = libegl
+    if libgl:
+        options["libgl"] = libgl
+    try:
+        ctx = moderngl.create_standalone_context(backend="egl", require=REQUIRED_GL, **options)
+    except Exception as exc:  # glcontext raises bare Exception ("libEGL.so.1 not loaded", ...)
+        raise RenderError(f"cannot create a headless OpenGL context through EGL: {exc}. {_PACKAGES_HINT}") from exc
+    if ctx.version_code < REQUIRED_GL:
+        version = ctx.info.get("GL_VERSION", ctx.version_code)
+        ctx.release()
+        raise RenderError(f"EGL gave OpenGL {version}, but vj needs 3.3 or newer. {_PACKAGES_HINT}")
+    return ctx

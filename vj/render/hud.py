@@ -1,0 +1,122 @@
+"""The HUD: a few lines of status text (and errors) drawn over the output.
+
+Text is rasterised with Pillow's built-in font (no system font needed) into a
+small RGBA texture, top-left, on a translucent dark box. Rasterising costs
+milliseconds, so it happens only when the text or the output height changes;
+every other frame the compositor just draws the cached texture.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import moderngl
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+TEXT_COLOR = (235, 235, 235, 255)
+ERROR_COLOR = (255, 96, 48, 255)  # orange-red: readable on the dark box, unmistakable as an error
+BOX_COLOR = (0, 0, 0, 190)
+
+# 1080 px high output -> 20 px text; never smaller than this, even in a tiny preview.
+_HEIGHT_PER_FONT_PX = 54
+_MIN_FONT_PX = 10
+
+
+def font_px_for(target_height: int) -> int:
+    """The HUD's font size for an output `target_height` pixels high."""
+    return max(_MIN_FONT_PX, round(target_height / _HEIGHT_PER_FONT_PX))
+
+
+class Hud:
+    """Status lines and errors as a texture; the compositor draws it in its last pass."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        self.ctx = ctx
+        self.visible = True
+        self._lines: tuple[str, ...] = ()
+        self._errors: tuple[str, ...] = ()
+        self._dirty = False
+        self._font_px = 0
+        self._texture: moderngl.Texture | None = None
+        self._fonts: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self._lines
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return self._errors
+
+    def set_text(self, lines: Sequence[str], errors: Sequence[str] = ()) -> None:
+        """Replace the text. Cheap when nothing changed (the usual case: called every frame)."""
+        lines, errors = tuple(lines), tuple(errors)
+        if lines != self._lines or errors != self._errors:
+            self._lines, self._errors = lines, errors
+            self._dirty = True
+
+    @property
+    def texture(self) -> moderngl.Texture | None:
+        """The last rasterised text, or None when there is nothing to show."""
+        return self._texture
+
+    @property
+    def margin(self) -> int:
+        """Pixels between the HUD box and the output's top-left corner."""
+        return self._font_px
+
+    def prepare(self, target_height: int) -> moderngl.Texture | None:
+        """The texture to draw over an output `target_height` pixels high, re-rasterised only if needed."""
+        if not self.visible:
+            return None
+        font_px = font_px_for(target_height)
+        if self._dirty or font_px != self._font_px:
+            self._font_px = font_px
+            self._dirty = False
+            self._upload(self.rasterise(font_px))
+        return self._texture
+
+    def rasterise(self, font_px: int) -> np.ndarray | None:
+        """The text as an RGBA uint8 image (row 0 at the top), or None when there is no text."""
+        entries = [(line, TEXT_COLOR) for line in self._lines] + [(err, ERROR_COLOR) for err in self._errors]
+        if not entries:
+            return None
+        font = self._font(font_px)
+        ascent, descent = font.getmetrics()
+        line_h = ascent + descent + max(1, font_px // 5)
+        pad = max(2, font_px // 2)
+        width = max(int(font.getlength(text)) for text, _ in entries) + 2 * pad
+        height = line_h * len(entries) - (line_h - ascent - descent) + 2 * pad
+        image = Image.new("RGBA", (width, height), BOX_COLOR)
+        draw = ImageDraw.Draw(image)
+        for i, (text, color) in enumerate(entries):
+            draw.text((pad, pad + i * line_h), text, font=font, fill=color)
+        return np.asarray(image)
+
+    def _font(self, font_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        if font_px not in self._fonts:
+            self._fonts[font_px] = ImageFont.load_default(size=font_px)
+        return self._fonts[font_px]
+
+    def _upload(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self._drop_texture()
+            return
+        height, width = image.shape[:2]
+        if self._texture is None or self._texture.size != (width, height):
+            self._drop_texture()
+            self._texture = self.ctx.texture((width, height), 4)
+            # Drawn 1:1 onto the output: nearest keeps glyph edges crisp.
+            self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._texture.write(np.ascontiguousarray(image), alignment=1)
+
+    def _drop_texture(self) -> None:
+        if self._texture is not None:
+            self._texture.release()
+            self._texture = None
+
+    def release(self) -> None:
+        """Free the GL texture; the next `prepare` rasterises again."""
+        self._drop_texture()
+        self._dirty = True

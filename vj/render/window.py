@@ -1,0 +1,344 @@
+"""The show window: GLFW for the window, monitors and keys; moderngl for drawing.
+
+All of it runs on the main thread (GLFW requires that). Keys arrive through
+GLFW's callback during `poll()` and come back as `KeyInput` values named after
+GLFW's constants without the `KEY_` prefix (`SPACE`, `LEFT`, `A`, `1`, `F11`,
+`KP_ADD`...), so mappings can name them in YAML.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+import glfw
+import moderngl
+
+from vj.render.context import REQUIRED_GL
+
+log = logging.getLogger(__name__)
+
+_NO_DISPLAY_HINT = "To render video without a display, use `vj render` (headless, writes a video file)."
+
+
+class WindowError(RuntimeError):
+    """The window cannot be opened: no display, unknown monitor, no suitable OpenGL."""
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    size: tuple[int, int] = (1280, 720)  # windowed size in screen coordinates
+    fullscreen: bool = False
+    monitor: int | str | None = None  # index, or case-insensitive (part of the) name; None = primary
+    vsync: bool = True
+    title: str = "vj"
+
+
+@dataclass(frozen=True)
+class MonitorInfo:
+    index: int
+    name: str
+    width: int
+    height: int
+    refresh_hz: int
+
+    def describe(self) -> str:
+        return f"{self.index}: {self.name} ({self.width}x{self.height} @ {self.refresh_hz} Hz)"
+
+
+@dataclass(frozen=True)
+class KeyInput:
+    key: str  # GLFW's name without KEY_: "SPACE", "LEFT", "A", "1", "F11", "KP_ADD"...
+    pressed: bool  # False on release
+    repeat: bool  # True for auto-repeat while held
+
+
+def _key_names() -> dict[int, str]:
+    names: dict[int, str] = {}
+    for attr in dir(glfw):
+        if not attr.startswith("KEY_") or attr in ("KEY_UNKNOWN", "KEY_LAST"):
+            continue  # KEY_LAST is an alias of the highest key (MENU)
+        code = getattr(glfw, attr)
+        if isinstance(code, int):
+            names.setdefault(code, attr[4:])
+    return names
+
+
+KEY_NAMES: dict[int, str] = _key_names()
+
+
+# --- GLFW lifetime -------------------------------------------------------------------------
+# glfw.init/terminate are process-wide; count the users so listing monitors while a window is
+# open does not tear the window down.
+
+_glfw_users = 0
+_INIT_ATTEMPTS = 3
+_last_glfw_error = ""
+
+
+def _on_glfw_error(code: int, description: bytes) -> None:
+    global _last_glfw_error
+    _last_glfw_error = description.decode("utf-8", "replace") if isinstance(description, bytes) else str(description)
+    log.debug("GLFW error %s: %s", code, _last_glfw_error)
+
+
+def _acquire_glfw() -> None:
+    global _glfw_users, _last_glfw_error
+    if _glfw_users == 0:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise WindowError(
+                "no display: neither DISPLAY nor WAYLAND_DISPLAY is set, so no window can open. "
+                + _NO_DISPLAY_HINT
+            )
+        glfw.set_error_callback(_on_glfw_error)
+        _last_glfw_error = ""
+        # X servers (seen with Xvfb, about 1 connection in 100) sometimes hang up on a new client
+        # straight away; a second try gets through.
+        for _ in range(_INIT_ATTEMPTS):
+            if glfw.init():
+                break
+            time.sleep(0.05)
+        else:
+            raise WindowError(f"no display: GLFW could not start ({_last_glfw_error or 'unknown error'}). {_NO_DISPLAY_HINT}")
+    _glfw_users += 1
+
+
+def _release_glfw() -> None:
+    global _glfw_users
+    _glfw_users -= 1
+    if _glfw_users == 0:
+        glfw.terminate()
+
+
+def _monitor_infos() -> list[tuple[MonitorInfo, object]]:
+    found = []
+    for index, handle in enumerate(glfw.get_monitors()):
+        mode = glfw.get_video_mode(handle)
+        name = glfw.get_monitor_name(handle)
+        name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        found.append((MonitorInfo(index, name, mode.size.width, mode.size.height, mode.refresh_rate), handle))
+    return found
+
+
+def list_monitors() -> list[MonitorInfo]:
+    """The connected monitors, in GLFW's order (index 0 is the primary)."""
+    _acquire_glfw()
+    try:
+        return [info for info, _ in _monitor_infos()]
+    finally:
+        _release_glfw()
+
+
+def _find_monitor(choice: int | str | None) -> tuple[MonitorInfo, object]:
+    monitors = _monitor_infos()
+    if not monitors:
+        raise WindowError("no monitors found")
+    if choice is None:
+        return monitors[0]  # GLFW lists the primary monitor first
+    available = "available monitors: " + "; ".join(info.describe() for info, _ in monitors)
+    if isinstance(choice, int) or (isinstance(choice, str) and choice.strip().isdigit()):
+        index = int(choice)
+        if 0 <= index < len(monitors):
+            return monitors[index]
+        raise WindowError(f"no monitor number {index}; {available}")
+    wanted = choice.strip().casefold()
+    exact = [m for m in monitors if m[0].name.casefold() == wanted]
+    if exact:
+        return exact[0]
+    partial = [m for m in monitors if wanted in m[0].name.casefold()]
+    if len(partial) == 1:
+        return partial[0]
+    if partial:
+        raise WindowError(f"monitor name {choice!r} matches several monitors, pick one by number; {available}")
+    raise WindowError(f"unknown monitor {choice!r}; {available}")
+
+
+def _egl_context_current() -> bool:
+    """Whether this thread has an EGL context current (Linux; False when libEGL is not even loaded)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        egl = ctypes.CDLL("libEGL.so.1", mode=os.RTLD_NOLOAD)
+    except OSError:
+        return False
+    egl.eglGetCurrentContext.restype = ctypes.c_void_p
+    return bool(egl.eglGetCurrentContext())
+
+
+class Window:
+    """A GLFW window with an OpenGL 3.3 core context wrapped by moderngl."""
+
+    def __init__(self, config: WindowConfig = WindowConfig()) -> None:
+        self.config = config
+        self._keys: list[KeyInput] = []
+        self._window = None
+        if _egl_context_current():
+            # libglvnd refuses glXMakeCurrent on such a thread and Xlib then exits the whole process.
+            raise WindowError(
+                "a headless (EGL) OpenGL context is current on this thread, so the window's GLX "
+                "context cannot be: scope headless work with `with ctx:` or give it its own thread"
+            )
+        _acquire_glfw()
+        try:
+            self._create(config)
+        except BaseException:
+            if self._window is not None:
+                glfw.destroy_window(self._window)
+                self._window = None
+            _release_glfw()
+            raise
+
+    def _create(self, config: WindowConfig) -> None:
+        info, monitor = _find_monitor(config.monitor)
+        glfw.default_window_hints()
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        glfw.window_hint(glfw.RESIZABLE, True)
+        width, height = config.size
+        # Where the window returns to when leaving fullscreen: centred on the chosen monitor.
+        mx, my = glfw.get_monitor_pos(monitor)
+        self._windowed = (mx + max(0, (info.width - width) // 2), my + max(0, (info.height - height) // 2), width, height)
+        if config.fullscreen:
+            window = glfw.create_window(info.width, info.height, config.title, monitor, None)
+        else:
+            window = glfw.create_window(width, height, config.title, None, None)
+        if not window:
+            raise WindowError(
+                f"GLFW could not create a window with an OpenGL 3.3 core context "
+                f"({_last_glfw_error or 'unknown error'})"
+            )
+        self._window = window
+        self._fullscreen = config.fullscreen
+        if not config.fullscreen and config.monitor is not None:
+            glfw.set_window_pos(window, self._windowed[0], self._windowed[1])
+        glfw.make_context_current(window)
+        try:
+            self._ctx = moderngl.create_context(require=REQUIRED_GL)
+        except Exception as exc:
+            raise WindowError(f"cannot use the window's OpenGL context: {exc}") from exc
+        self._vsync = config.vsync
+        glfw.swap_interval(1 if config.vsync else 0)
+        # Keep a reference: pyGLFW holds only the ctypes wrapper.
+        self._key_callback = self._on_key
+        glfw.set_key_callback(window, self._key_callback)
+
+    # --- events -------------------------------------------------------------------------
+
+    def _on_key(self, _window: object, key: int, _scancode: int, action: int, _mods: int) -> None:
+        name = KEY_NAMES.get(key)
+        if name is None:  # media and vendor keys GLFW does not name
+            return
+        self._keys.append(KeyInput(name, action != glfw.RELEASE, action == glfw.REPEAT))
+
+    def poll(self) -> list[KeyInput]:
+        """Process window events; the keys pressed and released since the last poll."""
+        glfw.poll_events()
+        keys, self._keys = self._keys, []
+        return keys
+
+    @property
+    def should_close(self) -> bool:
+        return bool(glfw.window_should_close(self._handle))
+
+    def request_close(self) -> None:
+        glfw.set_window_should_close(self._handle, True)
+
+    # --- drawing ------------------------------------------------------------------------
+
+    @property
+    def _handle(self):  # noqa: ANN202 - a ctypes pointer
+        if self._window is None:
+            raise WindowError("the window is closed")
+        return self._window
+
+    @property
+    def ctx(self) -> moderngl.Context:
+        return self._ctx
+
+    @property
+    def framebuffer_size(self) -> tuple[int, int]:
+        """The drawable size in pixels now (differs from the window size on HiDPI screens)."""
+        width, height = glfw.get_framebuffer_size(self._handle)
+        return int(width), int(height)
+
+    @property
+    def framebuffer(self) -> moderngl.Framebuffer:
+        """The window's default framebuffer, sized to the drawable as it is now."""
+        screen = self._ctx.screen
+        size = self.framebuffer_size
+        if screen.size != size:
+            # moderngl records the default framebuffer's size once, when the context is created;
+            # after a resize or fullscreen switch bring it, and the viewport and scissor box that
+            # `use()` applies, up to date (else drawing stays clipped to the old size).
+            screen._size = size
+            screen.viewport = (0, 0, *size)
+            screen.scissor = (0, 0, *size)
+        return screen
+
+    def set_vsync(self, on: bool) -> None:
+        self._vsync = on
+        glfw.make_context_current(self._handle)
+        glfw.swap_interval(1 if on else 0)
+
+    @property
+    def vsync(self) -> bool:
+        return self._vsync
+
+    def swap(self) -> None:
+        glfw.swap_buffers(self._handle)
+
+    # --- fullscreen ---------------------------------------------------------------------
+
+    @property
+    def fullscreen(self) -> bool:
+        return self._fullscreen
+
+    def toggle_fullscreen(self) -> None:
+        window = self._handle
+        if self._fullscreen:
+            x, y, width, height = self._windowed
+            glfw.set_window_monitor(window, None, x, y, width, height, 0)
+            self._fullscreen = False
+        else:
+            x, y = glfw.get_window_pos(window)
+            width, height = glfw.get_window_size(window)
+            self._windowed = (x, y, width, height)
+            try:
+                info, monitor = _find_monitor(self.config.monitor)
+            except WindowError as exc:
+                # Unplugged since start: the show goes on, on the primary monitor.
+                log.warning("%s; going fullscreen on the primary monitor", exc)
+                info, monitor = _find_monitor(None)
+            glfw.set_window_monitor(window, monitor, 0, 0, info.width, info.height, info.refresh_hz or glfw.DONT_CARE)
+            self._fullscreen = True
+        # Some platforms drop the swap interval when the window changes monitor.
+        glfw.swap_interval(1 if self._vsync else 0)
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Destroy the window. Safe to call twice."""
+        if self._window is None:
+            return
+        self._ctx.release()
+        glfw.destroy_window(self._window)
+        self._window = None
+        _release_glfw()
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
