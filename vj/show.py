@@ -220,7 +220,7 @@ class Show(ActionSink):
         s.warnings.clear()
         frozen = bool(snap["freeze"])
         if not frozen:
-            self.dream_time += dt * snap.f("speed")
+            self.dream_time += dt  # the generator applies `speed` itself, without phase jumps
             self._exchange_frames(snap)
         return snap
 

@@ -34,8 +34,8 @@ def check_file(path: Path) -> Preset | MappingConfig:
 def resolve(name: str, folder: Path) -> Path:
     """A path as given, or a name (with or without .yaml) in the shipped folder."""
     candidates = [Path(name), folder / name, folder / f"{name}.yaml"]
-    # shipped files carry an order prefix (2-neon-tunnel.yaml): `neon-tunnel` finds it
-    candidates += sorted(folder.glob(f"*-{name}.yaml"))
+    # shipped files carry an order prefix (2-neon-tunnel.yaml): `neon-tunnel` and `2` find it
+    candidates += sorted(folder.glob(f"*-{name}.yaml")) + sorted(folder.glob(f"{name}-*.yaml"))
     for candidate in candidates:
         if candidate.is_file():
             return candidate

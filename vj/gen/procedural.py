@@ -1,0 +1,232 @@
+"""The procedural generator: a shader dream that needs no weights and no CUDA.
+
+It is the embedded default and the fallback when a diffusion model cannot run. Each frame is
+drawn by `shaders/dream.frag` from the request (prompts -> look, seed walk, strength,
+feedback, camera motion) and mixed with the previous frame moved by the camera, the same
+img2img loop the diffusion backend runs. Everything is a pure function of the request
+sequence: no wall clock, no unseeded randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import moderngl
+import numpy as np
+
+from vj.gen.base import GenRequest
+from vj.gen.look import Look, blend_looks
+from vj.motion import content_to_uv, flow_matrix, ndc_to_view
+from vj.render.shaders import ShaderLibrary
+
+FRAGMENT = "dream.frag"
+MAX_STEP_S = 1.0  # longest camera step between two frames; longer gaps are a pause, not motion
+
+# content_to_uv puts v = 0 at the top row (uploaded frames); our own render targets have
+# v = 0 at the bottom row, so flip v.
+_FLIP_V = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 1.0], [0.0, 0.0, 1.0]])
+
+
+def seed_key(seed: int) -> int:
+    """A 32-bit lattice key for a seed, stable across processes and machines."""
+    digest = hashlib.sha256(f"vj-dream-seed:{int(seed)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def walk_uniforms(seed: int, walk: float) -> tuple[tuple[int, int], tuple[float, float], float]:
+    """Keys and weights for a walk position: (keys of seed+k and seed+k+1, (cos, sin) weights, fraction).
+
+    The (cos, sin) pair keeps the noise's variance constant along the walk (a slerp), and an
+    integer position gives exactly (1, 0): the plain seed.
+    """
+    if not math.isfinite(walk):
+        walk = 0.0
+    k = math.floor(walk)
+    frac = walk - k
+    keys = (seed_key(seed + k), seed_key(seed + k + 1))
+    weights = (math.cos(0.5 * math.pi * frac), math.sin(0.5 * math.pi * frac))
+    return keys, weights, frac
+
+
+def prev_frame_map(motion_step: np.ndarray, aspect: float) -> np.ndarray:
+    """This frame's NDC -> previous frame's texture uv, for a camera step (view -> content).
+
+    A pixel at view point p now shows what the previous frame showed at view point step @ p.
+    """
+    return _FLIP_V @ content_to_uv(aspect) @ motion_step @ ndc_to_view(aspect)
+
+
+def _number(value: object, default: float) -> float:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
+
+
+class _Phase:
+    """Animation phase = time * speed, kept continuous when the speed changes.
+
+    While the speed is constant the phase is exactly time * speed (so a fresh generator and a
+    long-running one agree); a speed change at time T adds T * (old - new) to an offset.
+    """
+
+    def __init__(self) -> None:
+        self.speed: float | None = None
+        self.offset = 0.0
+
+    def at(self, time: float, speed: float) -> float:
+        if self.speed is not None and speed != self.speed:
+            self.offset += time * (self.speed - speed)
+        self.speed = speed
+        return time * speed + self.offset
+
+
+class ProceduralGenerator:
+    """Generator backend drawing the dream shader into its own offscreen EGL context."""
+
+    name = "procedural"
+
+    def __init__(self, shaders: ShaderLibrary | None = None) -> None:
+        self._shaders = shaders if shaders is not None else ShaderLibrary()
+        self._ctx: moderngl.Context | None = None
+        self._vao: moderngl.VertexArray | None = None
+        self._prog: moderngl.Program | None = None
+        self._textures: list[moderngl.Texture] = []
+        self._fbos: list[moderngl.Framebuffer] = []
+        self._front = 0  # index of the target holding the previous output
+        self._size: tuple[int, int] | None = None
+        self._has_prev = False
+        self._prev_time: float | None = None
+        self._phase = _Phase()
+
+    # -- GL lifetime ---------------------------------------------------------------------
+
+    def _ensure_context(self) -> moderngl.Context:
+        if self._ctx is None:
+            # Created on the worker thread that calls generate: a GL context is current on
+            # one thread, and that must be the one drawing.
+            self._ctx = moderngl.create_standalone_context(backend="egl", require=330)
+            self._vao = self._shaders.quad(self._ctx, FRAGMENT)
+            self._prog = self._vao.program
+        return self._ctx
+
+    def _ensure_targets(self, size: tuple[int, int]) -> None:
+        if self._size == size:
+            return
+        ctx = self._ensure_context()
+        self._release_targets()
+        for _ in range(2):
+            # Half-float targets: the feedback loop re-reads its output every frame, and 8-bit
+            # storage would stall slow fades on quantisation steps.
+            tex = ctx.texture(size, 4, dtype="f2")
+            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            tex.repeat_x = tex.repeat_y = False
+            self._textures.append(tex)
+            self._fbos.append(ctx.framebuffer(color_attachments=[tex]))
+        self._size = size
+        self._has_prev = False  # a new size starts a fresh dream
+
+    def _release_targets(self) -> None:
+        for fbo in self._fbos:
+            fbo.release()
+        for tex in self._textures:
+            tex.release()
+        self._fbos, self._textures = [], []
+        self._size = None
+        self._has_prev = False
+
+    def close(self) -> None:
+        if self._ctx is None:
+            return
+        ctx = self._ctx
+        with ctx:  # current here, whichever thread closes (the worker has stopped drawing)
+            self._release_targets()
+            if self._vao is not None:
+                self._vao.release()
+        ctx.release()
+        self._ctx = self._vao = self._prog = None
+        self._prev_time = None
+
+    # -- frames --------------------------------------------------------------------------
+
+    def generate(self, request: GenRequest) -> np.ndarray:
+        w, h = int(request.size[0]), int(request.size[1])
+        if w <= 0 or h <= 0:
+            raise ValueError(f"frame size must be positive, got {request.size}")
+        ctx = self._ensure_context()
+        # Make our context current for the draw: the thread may hold other GL contexts
+        # (another backend, a test's second generator), and GL state is per current context.
+        with ctx:
+            return self._draw(request, (w, h))
+
+    def _draw(self, request: GenRequest, size: tuple[int, int]) -> np.ndarray:
+        w, h = size
+        self._ensure_targets(size)
+        ctx = self._ctx
+        assert ctx is not None and self._vao is not None
+
+        time = _number(request.time, 0.0)
+        dt = 0.0 if self._prev_time is None else time - self._prev_time
+        dt = min(max(dt, 0.0), MAX_STEP_S)  # time going backwards is a jump, not motion
+        self._prev_time = time
+
+        look = blend_looks(request.prompts)
+        speed = _number(request.params.get("speed", 1.0), 1.0) * look.speed
+        self._set_uniforms(request, look, self._phase.at(time, speed), dt, (w, h))
+
+        back = 1 - self._front
+        self._textures[self._front].use(location=0)
+        self._fbos[back].use()
+        ctx.viewport = (0, 0, w, h)
+        self._vao.render(moderngl.TRIANGLE_STRIP)
+        data = self._fbos[back].read(components=3, dtype="f1", alignment=1)
+        self._front = back
+        self._has_prev = True
+        # GL rows run bottom-up; frames are top row first.
+        return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    def _set_uniforms(
+        self, request: GenRequest, look: Look, phase: float, dt: float, size: tuple[int, int]
+    ) -> None:
+        prog = self._prog
+        assert prog is not None
+
+        def put(name: str, value: object) -> None:
+            if name in prog:  # the GLSL compiler drops uniforms a shader edit stops using
+                prog[name].value = value  # type: ignore[union-attr]
+
+        w, h = size
+        keys, weights, frac = walk_uniforms(int(request.seed), float(request.seed_walk))
+        prev_map = prev_frame_map(flow_matrix(request.motion, dt), w / h)
+        put("u_resolution", (float(w), float(h)))
+        put("u_time", phase)
+        put("u_seed_key", keys)
+        put("u_seed_w", weights)
+        put("u_seed_t", frac)
+        put("u_pal_a", look.palette_a)
+        put("u_pal_b", look.palette_b)
+        put("u_pal_c", look.palette_c)
+        put("u_pal_d", look.palette_d)
+        put("u_forms", look.form_weights())
+        put("u_kaleido", _clamp01(look.kaleido))
+        put("u_folds", max(2.0, look.folds))
+        put("u_tunnel", _clamp01(look.tunnel))
+        put("u_swirl", look.swirl)
+        put("u_scale", max(0.1, look.scale))
+        put("u_flow", max(0.0, look.flow))
+        put("u_depth", _clamp01(look.depth))
+        put("u_stars", _clamp01(look.stars))
+        put("u_glow", _clamp01(look.glow))
+        put("u_hue_flow", _clamp01(look.hue_flow))
+        put("u_strength", _clamp01(_number(request.strength, 0.5)))
+        put("u_feedback", _clamp01(_number(request.feedback, 0.0)))
+        put("u_prev", 0)
+        # GLSL matrices are column-major.
+        put("u_prev_map", tuple(float(x) for x in prev_map.T.flatten()))
+        put("u_has_prev", 1.0 if self._has_prev else 0.0)
+
+
+def _clamp01(x: float) -> float:
+    return min(1.0, max(0.0, x))
