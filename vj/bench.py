@@ -19,7 +19,7 @@ import numpy as np
 from vj.config.library import load_mapping
 from vj.config.preset import Preset
 from vj.gen.base import GenRequest
-from vj.gen.worker import GeneratorWorker
+from vj.gen.worker import GeneratorWorker, with_alpha
 
 SIZES = ((1280, 720), (1920, 1080))
 SLOW_SECONDS = 0.2
@@ -43,7 +43,7 @@ class SlowGenerator:
 
     seconds: float = SLOW_SECONDS
     name: str = "slow"
-    frames: tuple[np.ndarray, ...] = (_still((512, 512), 1), _still((512, 512), 2))
+    frames: tuple[np.ndarray, ...] = (with_alpha(_still((512, 512), 1)), with_alpha(_still((512, 512), 2)))
     made: int = 0
 
     def generate(self, request: GenRequest) -> np.ndarray:
@@ -72,7 +72,7 @@ def _frame_times(ctx, size: tuple[int, int], slow: bool, seconds: float) -> tupl
     else:
         factory = lambda p: GeneratorWorker(SlowGenerator, backend_name="none")  # noqa: E731 - never started
     show = Show(ctx, [preset], load_mapping(None), worker_factory=factory)
-    show.accept_frame(GenFrame(_still((512, 512), 0), None, 0.0, "still", 0))  # type: ignore[arg-type]
+    show.accept_frame(GenFrame(with_alpha(_still((512, 512), 0)), None, 0.0, "still", 0))  # type: ignore[arg-type]
     target = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
     times: list[float] = []
     try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import moderngl
+import numpy as np
 
 from vj.clock import BeatClock
 from vj.config.mapping import MappingConfig
@@ -35,7 +36,6 @@ from vj.render.textures import FrameTexture
 log = logging.getLogger(__name__)
 
 WorkerFactory = Callable[[Preset], GeneratorWorker]
-NEUTRAL_POST = PostSettings()
 
 
 def default_worker(preset: Preset) -> GeneratorWorker:
@@ -54,6 +54,12 @@ class _Layer:
 
     def view(self) -> LayerView:
         return LayerView(self.texture, self.camera, self.aspect)
+
+
+@dataclass
+class _Pending:
+    image: np.ndarray
+    camera: Camera
 
 
 def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenRequest:
@@ -105,10 +111,10 @@ class Show(ActionSink):
         self._on_window_action = on_window_action
         shaders = shaders or ShaderLibrary()
         self.compositor = Compositor(ctx, shaders)
-        self._capture_compositor = Compositor(ctx, shaders)  # own intermediate at frame size
         self.hud = Hud(ctx)
         self._uploads = [FrameTexture(ctx), FrameTexture(ctx)]
-        self._held: list[tuple[moderngl.Texture, moderngl.Framebuffer] | None] = [None, None]
+        self.pending: _Pending | None = None  # the newest frame that arrived during a crossfade
+        self.frames_skipped = 0  # arrivals replaced by a newer one while waiting
         self.prev: _Layer | None = None
         self.new: _Layer | None = None
         self.fade_elapsed = 0.0
@@ -149,7 +155,7 @@ class Show(ActionSink):
         elif name == "motion.reset":
             for p in ("zoom", "pan.x", "pan.y", "rotate"):
                 s.set_base(p, 0.0, jump=True)
-            for layer in (self.prev, self.new):
+            for layer in (self.prev, self.new, self.pending):
                 if layer:
                     layer.camera = Camera()
 
@@ -240,41 +246,26 @@ class Show(ActionSink):
             self.accept_frame(frame)
 
     def accept_frame(self, frame: GenFrame) -> None:
-        """Put a finished frame on screen: it becomes the new layer and a crossfade starts."""
-        h, w = frame.image.shape[:2]
-        if self.new is None:
-            self.prev = None
-        elif self.prev is not None and self._mix() < 1.0:
-            # A frame arrived mid-crossfade: freeze what is on screen into one layer, so nothing pops.
-            self.prev = self._capture()
-        else:
-            self.prev = self.new
+        """A finished frame: it starts a crossfade at once, or, if one is running, waits its turn.
+
+        A crossfade always completes (no pops); meanwhile only the newest arrival waits (latest
+        wins), moving with the camera from the moment it arrived so the picture stays continuous.
+        """
+        if self.new is not None and self._mix() < 1.0:
+            if self.pending is not None:
+                self.frames_skipped += 1
+            self.pending = _Pending(frame.image, Camera())
+            return
+        self._start_fade(frame.image, Camera())
+
+    def _start_fade(self, image: np.ndarray, camera: Camera) -> None:
+        h, w = image.shape[:2]
+        self.prev = self.new
         upload = next(u for u in self._uploads if self.prev is None or u is not self.prev.source)
-        upload.upload(frame.image)
-        self.new = _Layer(upload.texture, Camera(), w / h, upload)
+        upload.upload(image)
+        self.new = _Layer(upload.texture, camera, w / h, upload)
         self.fade_elapsed = 0.0
         self.frames_shown += 1
-
-    def _capture(self) -> _Layer:
-        """Render the current crossfade (no post, no HUD) into a spare held texture at the frame's size."""
-        assert self.new is not None
-        size = self.new.texture.size
-        slot = next(i for i, held in enumerate(self._held) if held is None or self.prev is None
-                    or held[0] is not self.prev.texture)
-        held = self._held[slot]
-        if held is None or held[0].size != size:
-            if held is not None:
-                held[1].release()
-                held[0].release()
-            tex = self.ctx.texture(size, 3)
-            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-            tex.repeat_x = tex.repeat_y = False  # the layer shader mirrors uv itself
-            held = (tex, self.ctx.framebuffer(color_attachments=[tex]))
-            self._held[slot] = held
-        self._capture_compositor.render(
-            held[1], self.prev.view() if self.prev else None, self.new.view(), self._mix(), NEUTRAL_POST
-        )
-        return _Layer(held[0], Camera(), self.new.aspect, None)
 
     def _mix(self) -> float:
         snap_values = self.state.current
@@ -285,10 +276,13 @@ class Show(ActionSink):
     def draw(self, target: moderngl.Framebuffer, snap: Snapshot) -> None:
         if not snap["freeze"]:
             rates = motion_rates(snap)
-            for layer in (self.prev, self.new):
+            for layer in (self.prev, self.new, self.pending):
                 if layer:
                     layer.camera = layer.camera.advanced(rates, snap.dt)
             self.fade_elapsed += snap.dt
+            if self.pending is not None and self._mix() >= 1.0:
+                pending, self.pending = self.pending, None
+                self._start_fade(pending.image, pending.camera)
         post = PostSettings(
             brightness=snap.f("brightness"),
             contrast=snap.f("contrast"),

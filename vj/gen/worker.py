@@ -27,7 +27,7 @@ GeneratorFactory = Callable[[], Generator]
 
 @dataclass(frozen=True)
 class GenFrame:
-    image: np.ndarray  # (h, w, 3) uint8, row 0 at the top
+    image: np.ndarray  # (h, w, 4) uint8 RGBA, row 0 at the top
     request: GenRequest
     seconds: float  # how long the backend took
     backend: str
@@ -125,7 +125,7 @@ class GeneratorWorker:
                 if generator is None:
                     generator = factory()
                     self._backend_name = generator.name
-                image = generator.generate(request)
+                image = with_alpha(generator.generate(request))
             except Exception as exc:  # noqa: BLE001 - any backend fault must not end the show
                 faults += 1
                 in_a_row += 1
@@ -160,6 +160,16 @@ class GeneratorWorker:
     def _publish(self, frames: int, faults: int, error: str | None, fell_back: bool, recent: list[float]) -> None:
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
         self._status.put(WorkerStatus(self._backend_name, fps, frames, faults, error, fell_back))
+
+
+def with_alpha(image: np.ndarray) -> np.ndarray:
+    """RGB -> RGBA on this thread: GL uploads 4-byte pixels ~20x faster, and the render thread pays for uploads."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        out = np.empty(image.shape[:2] + (4,), np.uint8)
+        out[..., :3] = image
+        out[..., 3] = 255
+        return out
+    return image
 
 
 def _close(generator: Generator) -> None:

@@ -6,6 +6,7 @@ broken shader never turns into an anonymous GL traceback.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import moderngl
@@ -26,7 +27,10 @@ class ShaderLibrary:
 
     def __init__(self, root: Path = SHADER_DIR) -> None:
         self.root = Path(root)
-        self._programs: dict[tuple[int, str, str], moderngl.Program] = {}
+        # Keyed by the context itself (weakly): an id() could be reused by a later context.
+        self._programs: weakref.WeakKeyDictionary[moderngl.Context, dict[tuple[str, str], moderngl.Program]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def source(self, name: str) -> str:
         path = self.root / name
@@ -38,14 +42,15 @@ class ShaderLibrary:
             raise ShaderError(f"cannot read shader file {path}: {exc}") from None
 
     def program(self, ctx: moderngl.Context, vertex: str, fragment: str) -> moderngl.Program:
-        key = (id(ctx), vertex, fragment)
-        if key not in self._programs:
+        programs = self._programs.setdefault(ctx, {})
+        key = (vertex, fragment)
+        if key not in programs:
             vs, fs = self.source(vertex), self.source(fragment)
             try:
-                self._programs[key] = ctx.program(vertex_shader=vs, fragment_shader=fs)
+                programs[key] = ctx.program(vertex_shader=vs, fragment_shader=fs)
             except moderngl.Error as exc:
                 raise ShaderError(f"shader {self.root / fragment} (with {vertex}) failed to compile:\n{exc}") from None
-        return self._programs[key]
+        return programs[key]
 
     def quad(self, ctx: moderngl.Context, fragment: str) -> moderngl.VertexArray:
         """A full-screen quad drawn with `fullscreen.vert` and the given fragment shader."""
