@@ -42,3 +42,23 @@ class Flaky(Solid):
         if self.fail.is_set():
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return super().generate(req)
+
+
+class Exploding(Solid):
+    """Raises on every frame, like a model that cannot run."""
+
+    name = "exploding"
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        raise ValueError("expected 4 channels, got 3")
+
+
+class Dying(Solid):
+    """Kills its own process on the first frame, like a segfaulting driver."""
+
+    name = "dying"
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        import os
+
+        os._exit(3)

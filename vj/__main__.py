@@ -2,4 +2,5 @@ import sys
 
 from vj.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: generator child processes (spawn) import this module
+    sys.exit(main())

@@ -6,12 +6,21 @@ import glfw
 
 from vj.control.events import ControlEvent, SourceKey
 
-KEY_NAMES: frozenset[str] = frozenset(
-    name[4:] for name in dir(glfw) if name.startswith("KEY_") and name != "KEY_UNKNOWN"
-)
-KEY_CODES: dict[int, str] = {
-    getattr(glfw, f"KEY_{name}"): name for name in sorted(KEY_NAMES) if name not in ("LAST",)
-}
+
+
+def _key_codes() -> dict[int, str]:
+    codes: dict[int, str] = {}
+    for attr in sorted(dir(glfw)):
+        if not attr.startswith("KEY_") or attr in ("KEY_UNKNOWN", "KEY_LAST"):
+            continue  # KEY_LAST is an alias of the highest key (MENU)
+        code = getattr(glfw, attr)
+        if isinstance(code, int):
+            codes.setdefault(code, attr[4:])
+    return codes
+
+
+KEY_CODES: dict[int, str] = _key_codes()  # GLFW key code -> name
+KEY_NAMES: frozenset[str] = frozenset(KEY_CODES.values())
 
 
 def normalise_key(name: str) -> str:

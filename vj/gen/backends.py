@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from vj.config.preset import Preset
 from vj.gen.base import Generator, GeneratorUnavailable
+from vj.gen.isolated import ProcessGenerator
 from vj.gen.worker import GeneratorFactory
 
 
 def procedural() -> Generator:
-    from vj.gen.procedural import ProceduralGenerator  # imported on the worker thread, with its GL context
-
-    return ProceduralGenerator()
+    # In a child process: GL calls hold the GIL, and the render loop must never wait for them.
+    return ProcessGenerator("vj.gen.procedural:ProceduralGenerator", "procedural")
 
 
 def factories(preset: Preset) -> tuple[GeneratorFactory, GeneratorFactory | None]:

@@ -19,6 +19,7 @@ from types import TracebackType
 import glfw
 import moderngl
 
+from vj.control.keyboard import KEY_CODES
 from vj.render.context import REQUIRED_GL
 
 log = logging.getLogger(__name__)
@@ -58,18 +59,7 @@ class KeyInput:
     repeat: bool  # True for auto-repeat while held
 
 
-def _key_names() -> dict[int, str]:
-    names: dict[int, str] = {}
-    for attr in dir(glfw):
-        if not attr.startswith("KEY_") or attr in ("KEY_UNKNOWN", "KEY_LAST"):
-            continue  # KEY_LAST is an alias of the highest key (MENU)
-        code = getattr(glfw, attr)
-        if isinstance(code, int):
-            names.setdefault(code, attr[4:])
-    return names
-
-
-KEY_NAMES: dict[int, str] = _key_names()
+KEY_NAMES = KEY_CODES  # GLFW key code -> name, from the keyboard source
 
 
 # --- GLFW lifetime -------------------------------------------------------------------------
