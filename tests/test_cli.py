@@ -4,8 +4,10 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from vj.paths import MAPPING_DIR, PRESET_DIR
 from vj.params import REGISTRY
@@ -100,3 +102,42 @@ def _wait_for_window(env: dict, proc: subprocess.Popen) -> str:
         time.sleep(0.2)
     raise AssertionError("the vj window never appeared")
 
+
+
+def test_a_missing_shader_is_named(tmp_path):
+    env = {**os.environ, "VJ_SHADER_DIR": str(tmp_path)}
+    result = vj("render", "--seconds", "0.1", "--fps", "10", "--size", "64x64", "--out", str(tmp_path / "x.mp4"),
+                env=env)
+    assert result.returncode == 2
+    assert f"vj: shader file not found: {tmp_path}/" in result.stderr
+
+
+def test_an_unknown_preset_lists_the_shipped_ones(tmp_path):
+    result = vj("render", "--preset", "nope", "--out", str(tmp_path / "x.mp4"))
+    assert result.returncode == 2
+    assert "no such file or shipped name: 'nope'" in result.stderr and "neon-tunnel" in result.stderr
+
+
+def test_devices_lists_the_monitor(xvfb_display: str):
+    result = vj("devices", env={**os.environ, "DISPLAY": xvfb_display})
+    assert result.returncode == 0
+    assert "0: screen  1920x1080" in result.stdout
+
+
+def test_bench_render_prints_one_json_object():
+    import json
+
+    result = vj("bench", "render", "--json", "--seconds", "0.4")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for size in ("1280x720", "1920x1080"):
+        case = report["cases"][size]
+        assert case["none"]["frames"] > 0 and case["slow_200ms"]["frames"] > 0
+        assert case["p99_ratio"] == pytest.approx(case["slow_200ms"]["p99_ms"] / case["none"]["p99_ms"], abs=1e-3)
+    assert report["p99_ratio"] == max(c["p99_ratio"] for c in report["cases"].values())
+
+
+def test_the_parameter_docs_are_up_to_date():
+    result = vj("params", "--markdown")
+    docs = (Path(__file__).parent.parent / "docs" / "params.md").read_text()
+    assert result.stdout in docs, "docs/params.md is stale: regenerate it with `vj params --markdown`"

@@ -158,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    from vj.render.context import RenderError
+    from vj.render.shaders import ShaderError
+
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ConfigError) as exc:
+    except (FileNotFoundError, ConfigError, ShaderError, RenderError) as exc:
         print(f"vj: {exc}", file=sys.stderr)
         return 2
 
