@@ -23,7 +23,7 @@ from vj.gen.worker import GeneratorWorker, with_alpha
 
 SIZES = ((1280, 720), (1920, 1080))
 SLOW_SECONDS = 0.2
-ROUNDS = 4
+ROUNDS = 6
 
 
 def _still(size: tuple[int, int], seed: int) -> np.ndarray:
@@ -104,7 +104,7 @@ def _summary(times: list[float], shown: int) -> dict[str, float]:
     }
 
 
-def bench_render(seconds: float = 8.0) -> dict[str, object]:
+def bench_render(seconds: float = 15.0) -> dict[str, object]:
     from vj.render.context import create_headless_context
 
     ctx = create_headless_context()
@@ -131,7 +131,7 @@ def bench_render(seconds: float = 8.0) -> dict[str, object]:
     }
 
 
-def run_bench(what: str, as_json: bool = False, seconds: float = 8.0) -> int:
+def run_bench(what: str, as_json: bool = False, seconds: float = 15.0) -> int:
     result = bench_render(seconds)
     if as_json:
         print(json.dumps(result))

@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks")
     bench.add_argument("what", choices=["render"])
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--seconds", type=float, default=8.0, help="measuring time per case and size")
+    bench.add_argument("--seconds", type=float, default=15.0, help="measuring time per case and size")
     bench.set_defaults(func=cmd_bench)
     return parser
 
