@@ -48,3 +48,14 @@ def test_wrong_frames_and_closed_recorders_are_refused(tmp_path: Path) -> None:
     recorder.close()
     with pytest.raises(ValueError, match="closed"):
         recorder.write(np.zeros((32, 64, 3), dtype=np.uint8))
+
+
+def test_a_long_recording_keeps_its_timestamps(tmp_path: Path) -> None:
+    # Regression: frames stamped in the stream's time base broke after the muxer changed it.
+    path = tmp_path / "long.mp4"
+    with VideoRecorder(path, (64, 48), 30) as recorder:
+        for i in range(150):
+            recorder.write(np.full((48, 64, 3), i, dtype=np.uint8))
+    count, size, frames = read_video(path)
+    assert count == 150 and size == (64, 48)
+    assert abs(int(frames[100][24, 32, 0]) - 100) <= 3

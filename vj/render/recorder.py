@@ -50,6 +50,7 @@ class VideoRecorder:
             self._container.close()
             raise
         self._stream = stream
+        self._frame_time_base = Fraction(1, fps)
         self._closed = False
 
     def write(self, rgb: np.ndarray) -> None:
@@ -62,7 +63,7 @@ class VideoRecorder:
             )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.frames_written
-        frame.time_base = self._stream.time_base
+        frame.time_base = self._frame_time_base  # not the stream's: the muxer changes that on the first write
         self._container.mux(self._stream.encode(frame))
         self.frames_written += 1
 
