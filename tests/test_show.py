@@ -158,7 +158,7 @@ def test_a_generator_that_raises_keeps_frames_flowing(ctx, target):
     fail = threading.Event()
 
     def worker(p):
-        return GeneratorWorker(lambda: Flaky(fail), fallback=lambda: Solid(), max_faults=3,
+        return GeneratorWorker(lambda: Flaky(fail), fallbacks=[Solid], max_faults=3,
                                backoff=(0.01, 0.02)).start()
 
     show = make_show(ctx, [preset(seed=200)], worker=worker)

@@ -50,6 +50,8 @@ def run_live(options: LiveOptions) -> int:
     for problem in loaded.problems:
         show.errors[problem.problems[0].file] = str(problem)
     watcher.start()
+    log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
+             show.preset.name, loaded.mapping.path)
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}

@@ -94,7 +94,7 @@ def _specs() -> Iterator[ParamSpec]:
     yield _f("strength", 0.5, 0.0, 1.0, 0.1, "",
              "how far each frame departs from the previous one (denoise strength; turbulence in procedural)")
     yield ParamSpec("seed", "int", 0, 0, 2**31 - 1, 0.0, "base random seed of the dream")
-    yield _f("seed.walk", 0.0, 0.0, 1e6, 0.0, "seeds",
+    yield _f("seed.walk", 0.0, 0.0, 1e6, 0.5, "seeds",
              "seed walk position: 2.5 is half way from seed+2 to seed+3")
     yield _f("seed.rate", 0.0, 0.0, 10.0, 0.1, "seeds/s", "how fast the seed walk advances")
     yield _f("zoom", 0.0, -2.0, 2.0, 0.3, "ln/s", "zoom rate: > 0 flies in, < 0 pulls out (exp(zoom) per second)")

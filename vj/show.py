@@ -39,8 +39,8 @@ WorkerFactory = Callable[[Preset], GeneratorWorker]
 
 
 def default_worker(preset: Preset) -> GeneratorWorker:
-    primary, fallback = factories(preset)
-    return GeneratorWorker(primary, fallback, max_fps=preset.max_fps, backend_name=preset.generator).start()
+    primary, fallbacks = factories(preset)
+    return GeneratorWorker(primary, fallbacks, max_fps=preset.max_fps, backend_name=preset.generator).start()
 
 
 @dataclass

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tests.generators import Solid
+
+from vj.gen.backends import gradient
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.isolated import ProcessGenerator
 from vj.gen.procedural import ProceduralGenerator
@@ -44,7 +45,7 @@ def test_a_child_that_dies_is_a_fault_and_the_worker_falls_back():
         gen.generate(request(0.0))
     gen.close()
 
-    worker = GeneratorWorker(lambda: ProcessGenerator("tests.generators:Dying", "dying"), fallback=Solid,
+    worker = GeneratorWorker(lambda: ProcessGenerator("tests.generators:Dying", "dying"), fallbacks=[gradient],
                              max_faults=2, backoff=(0.01, 0.02)).start()
     try:
         frame = None
@@ -52,6 +53,6 @@ def test_a_child_that_dies_is_a_fault_and_the_worker_falls_back():
             frame = worker.generate_blocking(request(0.0, seed=33), timeout=30)
             if frame is not None:
                 break
-        assert frame is not None and frame.backend == "solid" and worker.status().fell_back
+        assert frame is not None and frame.backend == "gradient" and worker.status().fell_back
     finally:
         worker.stop()

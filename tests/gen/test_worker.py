@@ -112,7 +112,7 @@ def test_faults_are_logged_backed_off_and_the_backend_restarted(caplog):
 def test_repeated_faults_fall_back_and_frames_keep_flowing():
     fail = threading.Event()
     fail.set()
-    worker = GeneratorWorker(lambda: Flaky(fail), fallback=lambda: Solid(), max_faults=3, backoff=(0.01, 0.02))
+    worker = GeneratorWorker(lambda: Flaky(fail), fallbacks=[Solid], max_faults=3, backoff=(0.01, 0.02))
     worker.start()
     try:
         got = []
@@ -133,7 +133,7 @@ def test_an_unavailable_backend_falls_back_at_once():
     def unavailable():
         raise GeneratorUnavailable("no weights for stabilityai/sd-turbo")
 
-    worker = GeneratorWorker(unavailable, fallback=lambda: Solid(), max_faults=3, backoff=(0.01, 0.02)).start()
+    worker = GeneratorWorker(unavailable, fallbacks=[Solid], max_faults=3, backoff=(0.01, 0.02)).start()
     try:
         worker.submit(request(0.0, seed=2))
         assert wait_for(lambda: worker.status().frames == 0 and worker.status().fell_back)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vj.config.preset import Preset
 from vj.gen.base import Generator, GeneratorUnavailable
+from vj.gen.gradient import GradientGenerator
 from vj.gen.isolated import ProcessGenerator
 from vj.gen.worker import GeneratorFactory
 
@@ -13,10 +14,14 @@ def procedural() -> Generator:
     return ProcessGenerator("vj.gen.procedural:ProceduralGenerator", "procedural")
 
 
-def factories(preset: Preset) -> tuple[GeneratorFactory, GeneratorFactory | None]:
-    """(primary, fallback) for a preset; procedural needs no fallback."""
+def gradient() -> Generator:
+    return GradientGenerator()
+
+
+def factories(preset: Preset) -> tuple[GeneratorFactory, tuple[GeneratorFactory, ...]]:
+    """(primary, fallbacks in order) for a preset."""
     if preset.generator == "procedural":
-        return procedural, None
+        return procedural, (gradient,)
 
     def diffusion() -> Generator:
         raise GeneratorUnavailable(
@@ -24,4 +29,4 @@ def factories(preset: Preset) -> tuple[GeneratorFactory, GeneratorFactory | None
             "version of vj yet; showing the procedural dream instead"
         )
 
-    return diffusion, procedural
+    return diffusion, (procedural, gradient)

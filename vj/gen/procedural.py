@@ -18,6 +18,7 @@ import numpy as np
 from vj.gen.base import GenRequest
 from vj.gen.look import Look, blend_looks
 from vj.motion import content_to_uv, flow_matrix, ndc_to_view
+from vj.render.context import create_headless_context
 from vj.render.shaders import ShaderLibrary
 
 FRAGMENT = "dream.frag"
@@ -107,7 +108,7 @@ class ProceduralGenerator:
         if self._ctx is None:
             # Created on the worker thread that calls generate: a GL context is current on
             # one thread, and that must be the one drawing.
-            self._ctx = moderngl.create_standalone_context(backend="egl", require=330)
+            self._ctx = create_headless_context()
             self._vao = self._shaders.quad(self._ctx, FRAGMENT)
             self._prog = self._vao.program
         return self._ctx

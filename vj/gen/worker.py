@@ -4,7 +4,8 @@ Requests arrive in a latest-wins slot (the render loop overwrites it every
 display frame); finished frames go out through a one-slot mailbox. The render
 thread never waits on either. A backend that raises is logged, closed and
 re-created after a back-off; after `max_faults` faults in a row the worker
-switches to the fallback backend (procedural), so the show never goes black.
+switches to the next fallback backend (procedural, then a plain CPU gradient), so the
+show never goes black.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -48,14 +49,14 @@ class GeneratorWorker:
     def __init__(
         self,
         factory: GeneratorFactory,
-        fallback: GeneratorFactory | None = None,
+        fallbacks: Sequence[GeneratorFactory] = (),
         max_fps: float = 0.0,
         max_faults: int = 3,
         backoff: tuple[float, float] = (0.1, 2.0),
         backend_name: str = "",
     ) -> None:
         self._factory = factory
-        self._fallback = fallback
+        self._fallbacks = tuple(fallbacks)
         self._min_period = 1.0 / max_fps if max_fps > 0 else 0.0
         self._max_faults = max_faults
         self._backoff = backoff
@@ -111,7 +112,7 @@ class GeneratorWorker:
 
     def _run(self) -> None:
         generator: Generator | None = None
-        factory, fallback = self._factory, self._fallback
+        factory, fallbacks = self._factory, list(self._fallbacks)
         frames = faults = in_a_row = 0
         fell_back = False
         last_error: str | None = None
@@ -138,10 +139,10 @@ class GeneratorWorker:
                 if generator is not None:
                     _close(generator)
                     generator = None
-                if in_a_row >= self._max_faults and fallback is not None:
-                    log.error("generator failed %d times in a row; falling back to the procedural dream", in_a_row)
-                    factory, fallback, fell_back, in_a_row = fallback, None, True, 0
-                    self._backend_name = "procedural (fallback)"
+                if in_a_row >= self._max_faults and fallbacks:
+                    factory, fell_back, in_a_row = fallbacks.pop(0), True, 0
+                    self._backend_name = f"{getattr(factory, '__name__', 'fallback')} (fallback)"
+                    log.error("generator %s failed; falling back to %s", last_error, self._backend_name)
                 self._publish(frames, faults, last_error, fell_back, recent)
                 delay = min(self._backoff[1], self._backoff[0] * 2 ** max(0, in_a_row - 1))
                 self._stop.wait(delay)

@@ -7,6 +7,8 @@ passes run on a server, in CI and on a laptop. The window path (GLFW) lives in
 
 from __future__ import annotations
 
+import sys
+
 import moderngl
 
 # The oldest GL the shaders are written for (`#version 330 core`).
@@ -23,7 +25,8 @@ class RenderError(RuntimeError):
 
 
 def create_headless_context(libegl: str | None = None, libgl: str | None = None) -> moderngl.Context:
-    """A standalone EGL context (OpenGL 3.3 core or newer) that needs no display.
+    """A standalone OpenGL 3.3+ context that needs no window: EGL on Linux (no display needed
+    either), the platform's own standalone context elsewhere (CGL on macOS, WGL on Windows).
 
     The context is current on the calling thread when this returns. A thread with a current EGL
     context cannot also make a GLX (window) context current; to share one thread, scope the EGL
@@ -35,10 +38,12 @@ def create_headless_context(libegl: str | None = None, libgl: str | None = None)
         options["libegl"] = libegl
     if libgl:
         options["libgl"] = libgl
+    if sys.platform.startswith("linux"):
+        options["backend"] = "egl"  # the X11 default would need a display
     try:
-        ctx = moderngl.create_standalone_context(backend="egl", require=REQUIRED_GL, **options)
+        ctx = moderngl.create_standalone_context(require=REQUIRED_GL, **options)
     except Exception as exc:  # glcontext raises bare Exception ("libEGL.so.1 not loaded", ...)
-        raise RenderError(f"cannot create a headless OpenGL context through EGL: {exc}. {_PACKAGES_HINT}") from exc
+        raise RenderError(f"cannot create a headless OpenGL context: {exc}. {_PACKAGES_HINT}") from exc
     if ctx.version_code < REQUIRED_GL:
         version = ctx.info.get("GL_VERSION", ctx.version_code)
         ctx.release()
