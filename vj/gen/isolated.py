@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing as mp
+import subprocess
+import sys
 import traceback
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -55,21 +57,29 @@ def _serve(conn: Connection, target: str) -> None:
 
 
 class ProcessGenerator:
-    """A Generator that forwards each request to `target` ("module:factory") in a child process."""
+    """A Generator that forwards each request to `target` ("module:factory") in a child process.
+
+    The child is a fresh `python -m vj.gen.isolated` talking over a socket pair: no forked copy
+    of the render process's GL state or threads, and (unlike multiprocessing's spawn) no
+    re-import of the parent's main script, which would need an `if __name__` guard in it.
+    """
 
     def __init__(self, target: str, name: str) -> None:
         self.name = name
         self._target = target
         self._conn: Connection | None = None
-        self._process: mp.process.BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._served = 0
 
     def _start(self) -> Connection:
-        ctx = mp.get_context("spawn")  # no forked copy of the render process's GL state or threads
-        parent, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve, args=(child, self._target), name=f"vj-{self.name}", daemon=True)
-        self._process.start()
-        child.close()
+        parent, child = mp.Pipe()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "vj.gen.isolated", str(child.fileno()), self._target],
+                pass_fds=(child.fileno(),),
+            )
+        finally:
+            child.close()
         self._conn = parent
         return parent
 
@@ -81,8 +91,8 @@ class ProcessGenerator:
             raise TimeoutError(f"{self.name} process gave no frame in {limit:.0f} s")
         try:
             reply = conn.recv()
-        except EOFError:
-            code = self._process.exitcode if self._process else None
+        except (EOFError, ConnectionResetError):
+            code = self._process.poll() if self._process else None
             raise RuntimeError(f"{self.name} process died (exit code {code})") from None
         if reply[0] == "error":
             log.debug("%s process traceback:\n%s", self.name, reply[2])
@@ -101,7 +111,12 @@ class ProcessGenerator:
                 pass
             conn.close()
         if process is not None:
-            process.join(2.0)
-            if process.is_alive():
+            try:
+                process.wait(2.0)
+            except subprocess.TimeoutExpired:
                 process.terminate()
-                process.join(2.0)
+                process.wait(2.0)
+
+
+if __name__ == "__main__":  # the child: python -m vj.gen.isolated FD MODULE:FACTORY
+    _serve(Connection(int(sys.argv[1])), sys.argv[2])
