@@ -141,3 +141,29 @@ def test_the_parameter_docs_are_up_to_date():
     result = vj("params", "--markdown")
     docs = (Path(__file__).parent.parent / "docs" / "params.md").read_text()
     assert result.stdout in docs, "docs/params.md is stale: regenerate it with `vj params --markdown`"
+
+
+def test_run_reloads_an_edited_mapping_and_survives_a_broken_edit(xvfb_display: str, tmp_path):
+    mapping = tmp_path / "live.yaml"
+    mapping.write_text("bindings:\n  - {key: ESCAPE, action: hud}\n")  # ESCAPE does not quit yet
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    proc = subprocess.Popen([*VJ, "run", "--mapping", str(mapping), "--seconds", "60"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        window = _wait_for_window(env, proc)
+        mapping.write_text("bindings:\n  - {key: ESCAPE, action: quitt}\n")  # a typo: keep the old mapping
+        time.sleep(1.0)
+        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True, timeout=10)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still running: ESCAPE still only toggles the HUD
+        mapping.write_text("bindings:\n  - {key: ESCAPE, action: quit}\n")
+        time.sleep(1.0)
+        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True, timeout=10)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert f"{mapping}:2: bindings[0].action: unknown action 'quitt'" in out
+    assert f"reloaded {mapping}" in out

@@ -35,7 +35,8 @@ def resolve(name: str, folder: Path) -> Path:
     """A path as given, or a name (with or without .yaml) in the shipped folder."""
     candidates = [Path(name), folder / name, folder / f"{name}.yaml"]
     # shipped files carry an order prefix (2-neon-tunnel.yaml): `neon-tunnel` and `2` find it
-    candidates += sorted(folder.glob(f"*-{name}.yaml")) + sorted(folder.glob(f"{name}-*.yaml"))
+    if "/" not in name and "\\" not in name:
+        candidates += sorted(folder.glob(f"*-{name}.yaml")) + sorted(folder.glob(f"{name}-*.yaml"))
     for candidate in candidates:
         if candidate.is_file():
             return candidate
