@@ -50,7 +50,9 @@ class GenRequest:
     motion: MotionRates = MotionRates()
     params: Mapping[str, float | int | bool | str] = field(
         default_factory=lambda: MappingProxyType({})
-    )  # the whole snapshot, for backend-specific parameters
+    )  # the whole snapshot, for backend-specific parameters (guidance, steps...)
+    negative: str = ""  # negative prompt (used when guidance > 1)
+    init_image: np.ndarray | None = None  # an external input (camera): replaces the feedback frame as init
 
 
 class GeneratorUnavailable(RuntimeError):
