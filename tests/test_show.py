@@ -244,17 +244,17 @@ def test_a_bad_live_edit_keeps_the_old_mapping(ctx, target, tmp_path):
 
 def test_a_live_preset_edit_applies_to_the_running_preset(ctx, target, tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text("name: live\nsize: 64x64\nparams: {zoom: 0.1}\n")
+    path.write_text("name: live\nsize: 64x64\nparams: {zoom: 0.1}\nprompts: [a]\n")
     show = make_show(ctx, [parse_preset(path)])
     watcher = ConfigWatcher(show.events)
     watcher.watch(path, parse_preset)
     try:
         time.sleep(0.01)
-        path.write_text("name: live\nsize: 64x64\nparams: {zoom: 0.7}\n")
+        path.write_text("name: live\nsize: 64x64\nparams: {zoom: 0.7}\nprompts: [a]\n")
         watcher.poll()
         run(show, target, 1)
         assert show.state.base["zoom"] == 0.7
-        path.write_text("name: live\nsize: 64x64\nparams: {zoom: 70}\n")
+        path.write_text("name: live\nsize: 64x64\nparams: {zoom: 70}\nprompts: [a]\n")
         watcher.poll()
         run(show, target, 1)
         assert show.state.base["zoom"] == 0.7

@@ -18,8 +18,8 @@ def test_resolve_by_path_stem_name_or_number(tmp_path):
 
 
 def test_invalid_presets_are_skipped_and_reported(tmp_path):
-    (tmp_path / "a.yaml").write_text("name: good\n")
-    (tmp_path / "b.yaml").write_text("name: bad\nparams: {zoom: 99}\n")
+    (tmp_path / "a.yaml").write_text("name: good\nprompts: [a test prompt]\n")
+    (tmp_path / "b.yaml").write_text("name: bad\nparams: {zoom: 99}\nprompts: [a test prompt]\n")
     presets, errors = load_presets(tmp_path)
     assert [p.name for p in presets] == ["good"]
     assert len(errors) == 1 and "b.yaml:2: params.zoom" in str(errors[0])

@@ -10,6 +10,8 @@ from vj.paths import PRESET_DIR
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "p.yaml"
+    if "prompts" not in text:
+        text += "prompts: [a glowing test prompt]\n"  # appended, so the lines above keep their numbers
     path.write_text(text)
     return path
 
@@ -50,7 +52,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path):
     path = write(tmp_path, "name: x\nsize: 512x512\ncolour: red\n")
     assert problems(path) == [
         f"{path}:3: colour: unknown key; expected one of: name, description, generator, model, size, steps, "
-        "max_fps, prompts, negative, params, transition"
+        "guidance, scheduler, blend, vae, mode, device, dtype, compile, max_fps, prompts, negative, params, transition"
     ]
 
 
@@ -97,3 +99,20 @@ def test_duplicate_keys_are_errors(tmp_path):
 def test_yaml_tags_cannot_run_code(tmp_path):
     (message,) = problems(write(tmp_path, "name: !!python/object/apply:os.system ['true']\n"))
     assert "invalid YAML" in message
+
+
+def test_prompts_are_required_and_need_a_weight(tmp_path):
+    path = write(tmp_path, "name: x\nprompts: []\n")
+    assert problems(path) == [f"{path}:2: prompts: at least one prompt is required (a list of {{text, weight}})"]
+    path = write(tmp_path, "prompts:\n  - {text: a, weight: 0}\n  - {text: b, weight: 0.0}\n")
+    assert problems(path) == [
+        f"{path}:1: prompts: the prompt weights sum to zero: give at least one prompt a weight above 0"
+    ]
+
+
+def test_diffusion_options_are_validated(tmp_path):
+    path = write(tmp_path, "generator: diffusion\nmodel: tiny\nscheduler: ddim\nsteps: 5\nguidance: 40\nvae: huge\n")
+    assert [m.split(": ", 2)[1] for m in problems(path)] == ["steps", "guidance", "scheduler", "vae"]
+    preset = parse_preset(write(tmp_path, "generator: diffusion\nmodel: tiny\nsteps: 2\nguidance: 1.5\nblend: slerp\n"))
+    assert (preset.steps, preset.guidance, preset.blend) == (2, 1.5, "slerp")
+    assert preset.values()["steps"] == 2 and preset.values()["guidance"] == 1.5

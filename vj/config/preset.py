@@ -5,9 +5,17 @@ the file, line and key.
 
     name: Endless Dreams
     generator: procedural          # or diffusion
-    model: stabilityai/sd-turbo    # diffusion only
+    model: sd-turbo                # diffusion: a catalogue name, hub id, folder or .safetensors file
     size: 512x512
-    steps: 1
+    steps: 1                       # diffusion: UNet calls per frame, 1..4 (the `steps` parameter)
+    guidance: 0.0                  # diffusion: classifier-free guidance (the `guidance` parameter)
+    scheduler: auto                # diffusion: auto | euler | euler-a | lcm
+    blend: lerp                    # diffusion: how prompt embeddings mix: lerp | slerp
+    vae: taesd                     # diffusion: taesd (fast) | full
+    mode: img2img                  # diffusion: img2img (feedback) | txt2img
+    device: auto                   # diffusion: auto | cuda | mps | cpu
+    dtype: auto                    # diffusion: auto | float16 | bfloat16 | float32
+    compile: false                 # diffusion: torch.compile the UNet (slow first frames)
     max_fps: 24                    # generator rate cap; 0 = as fast as it can
     prompts:
       - text: bioluminescent jellyfish drifting through a flooded cathedral
@@ -27,6 +35,7 @@ from typing import Mapping
 
 from vj.config.source import (
     ConfigError,
+    is_bool,
     Problem,
     Section,
     is_choice,
@@ -39,6 +48,9 @@ from vj.config.source import (
 from vj.params import CROSSFADE_CURVES, MAX_PROMPTS, REGISTRY, Registry, Value
 
 GENERATORS = ("procedural", "diffusion")
+SCHEDULERS = ("auto", "euler", "euler-a", "lcm")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = ("auto", "float16", "bfloat16", "float32")
 # Parameters a preset does not own: switching preset leaves the performer's state alone.
 PERFORMANCE_PARAMS = frozenset({"blackout", "freeze", "hud", "bpm", "preset"})
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -59,6 +71,14 @@ class Preset:
     model: str = ""
     size: tuple[int, int] = (512, 512)
     steps: int = 1
+    guidance: float = 0.0
+    scheduler: str = "auto"
+    blend: str = "lerp"
+    vae: str = "taesd"
+    mode: str = "img2img"
+    device: str = "auto"
+    dtype: str = "auto"
+    compile: bool = False
     max_fps: float = 24.0
     prompts: tuple[PromptSpec, ...] = ()
     negative: str = ""
@@ -71,6 +91,8 @@ class Preset:
         out = {s.name: s.default for s in registry if s.name not in PERFORMANCE_PARAMS}
         for i in range(1, MAX_PROMPTS + 1):
             out[f"prompt.{i}.weight"] = self.prompts[i - 1].weight if i <= len(self.prompts) else 0.0
+        out["steps"] = self.steps
+        out["guidance"] = self.guidance
         if self.crossfade is not None:
             out["crossfade"] = self.crossfade
         if self.curve is not None:
@@ -105,6 +127,14 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
         top.problem("model", "is required when generator is diffusion (a hub id or a local folder)")
     size = top.get("size", _size, (512, 512))
     steps = top.get("steps", is_int(1, 4), 1)
+    guidance = top.get("guidance", registry["guidance"].check, 0.0)
+    scheduler = top.get("scheduler", is_choice(*SCHEDULERS), "auto")
+    blend = top.get("blend", is_choice("lerp", "slerp"), "lerp")
+    vae = top.get("vae", is_choice("taesd", "full"), "taesd")
+    mode = top.get("mode", is_choice("img2img", "txt2img"), "img2img")
+    device = top.get("device", is_choice(*DEVICES), "auto")
+    dtype = top.get("dtype", is_choice(*DTYPES), "auto")
+    compile_ = top.get("compile", is_bool, False)
     max_fps = top.get("max_fps", is_number(0, 240), 24.0)
     negative = top.get("negative", is_str, "")
 
@@ -124,6 +154,10 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     if len(prompts) > MAX_PROMPTS:
         top.problem("prompts", f"at most {MAX_PROMPTS} prompts, got {len(prompts)}")
         prompts = prompts[:MAX_PROMPTS]
+    if not prompts:
+        top.problem("prompts", "at least one prompt is required (a list of {text, weight})", top.line_of("prompts"))
+    elif not any(p.weight > 0 for p in prompts):
+        top.problem("prompts", "the prompt weights sum to zero: give at least one prompt a weight above 0")
 
     values: dict[str, Value] = {}
     params = top.section("params")
@@ -144,8 +178,8 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     curve = transition.get("curve", is_choice(*CROSSFADE_CURVES), None)
     transition.finish(("crossfade", "curve"))
     top.finish(
-        ("name", "description", "generator", "model", "size", "steps", "max_fps", "prompts", "negative",
-         "params", "transition")
+        ("name", "description", "generator", "model", "size", "steps", "guidance", "scheduler", "blend", "vae",
+         "mode", "device", "dtype", "compile", "max_fps", "prompts", "negative", "params", "transition")
     )
     if problems:
         raise ConfigError(problems)
@@ -157,6 +191,14 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
         model=model,
         size=size,
         steps=steps,
+        guidance=guidance,
+        scheduler=scheduler,
+        blend=blend,
+        vae=vae,
+        mode=mode,
+        device=device,
+        dtype=dtype,
+        compile=compile_,
         max_fps=max_fps,
         prompts=tuple(prompts),
         negative=negative,
