@@ -13,7 +13,7 @@ def request(t: float, seed: int = 0) -> GenRequest:
     return GenRequest(time=t, size=(8, 8), prompts=(), seed=seed, seed_walk=0.0, strength=0.5, feedback=0.0)
 
 
-def wait_for(predicate, timeout=5.0):
+def wait_for(predicate, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
