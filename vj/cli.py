@@ -100,10 +100,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     return render_video(options)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from vj.bench import run_bench
+def cmd_bench_render(args: argparse.Namespace) -> int:
+    from vj.bench.render import run_render_bench
 
-    return run_bench(args.what, as_json=args.json, seconds=args.seconds)
+    return run_render_bench(as_json=args.json, seconds=args.seconds)
+
+
+def cmd_bench_gen(args: argparse.Namespace) -> int:
+    from vj.bench.gen import GenBenchOptions, run_gen_bench
+
+    options = GenBenchOptions(
+        model=args.model, arch=args.arch, random_weights=args.random_weights, size=args.size, steps=args.steps,
+        strength=args.strength, frames=args.frames, device=args.device, dtype=args.dtype, vae=args.vae,
+        compile=args.compile,
+    )
+    return run_gen_bench(options, as_json=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,11 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="list monitors (MIDI and audio devices come later)")
     devices.set_defaults(func=cmd_devices)
 
-    bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["render"])
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--seconds", type=float, default=15.0, help="measuring time per case and size")
-    bench.set_defaults(func=cmd_bench)
+    bench = sub.add_parser("bench", help="benchmarks, each against its baseline in the same run")
+    benches = bench.add_subparsers(dest="what", required=True)
+    render_bench = benches.add_parser("render", help="display frame times: no generator vs a 200 ms generator")
+    render_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    render_bench.add_argument("--seconds", type=float, default=15.0, help="measuring time per case and size")
+    render_bench.set_defaults(func=cmd_bench_render)
+    gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
+    gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
+    gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")
+    gen_bench.add_argument("--random-weights", action="store_true", help="with --arch: random weights, no download")
+    gen_bench.add_argument("--size", type=_size, default=None, help="WxH (default 64x64 tiny, 512x512 sd, 1024x1024 sdxl)")
+    gen_bench.add_argument("--steps", type=int, default=1, help="UNet calls per frame (default 1)")
+    gen_bench.add_argument("--strength", type=float, default=0.5)
+    gen_bench.add_argument("--frames", type=int, default=40, help="measured frames per side")
+    gen_bench.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    gen_bench.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
+    gen_bench.add_argument("--vae", default="taesd", choices=["taesd", "full"], help="the engine's decoder")
+    gen_bench.add_argument("--compile", action="store_true", help="torch.compile the engine's UNet")
+    gen_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    gen_bench.set_defaults(func=cmd_bench_gen)
     return parser
 
 

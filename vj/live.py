@@ -31,13 +31,13 @@ def run_live(options: LiveOptions) -> int:
     from vj.render.window import Window, WindowConfig, WindowError
 
     loaded = load_session(options.preset, options.mapping)
+    events = EventQueue()
+    watcher = watch_session(loaded, events)  # at once: an edit made while the window opens counts too
     try:
         window = Window(WindowConfig(options.size, options.fullscreen, options.monitor, options.vsync))
     except WindowError as exc:
         print(f"vj: {exc}", file=sys.stderr)
         return 1
-    events = EventQueue()
-    watcher = watch_session(loaded, events)
     show = Show(
         window.ctx,
         loaded.presets,

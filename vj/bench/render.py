@@ -131,7 +131,7 @@ def bench_render(seconds: float = 15.0) -> dict[str, object]:
     }
 
 
-def run_bench(what: str, as_json: bool = False, seconds: float = 15.0) -> int:
+def run_render_bench(as_json: bool = False, seconds: float = 15.0) -> int:
     result = bench_render(seconds)
     if as_json:
         print(json.dumps(result))
