@@ -100,6 +100,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     return render_video(options)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from vj.gen.model_cli import cmd_models_download, cmd_models_list
+
+    return cmd_models_list() if args.action == "list" else cmd_models_download(args.name)
+
+
 def cmd_bench_render(args: argparse.Namespace) -> int:
     from vj.bench.render import run_render_bench
 
@@ -153,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = sub.add_parser("devices", help="list monitors (MIDI and audio devices come later)")
     devices.set_defaults(func=cmd_devices)
+
+    models = sub.add_parser("models", help="diffusion models: what is known and cached, and downloading")
+    model_actions = models.add_subparsers(dest="action", required=True)
+    model_actions.add_parser("list", help="catalogue names, sources and whether they are cached")
+    download = model_actions.add_parser("download", help="fetch a model (and its TAESD) into the local cache")
+    download.add_argument("name", help="a catalogue name (vj models list) or a hub id")
+    models.set_defaults(func=cmd_models)
 
     bench = sub.add_parser("bench", help="benchmarks, each against its baseline in the same run")
     benches = bench.add_subparsers(dest="what", required=True)

@@ -62,7 +62,8 @@ SDXL_TURBO_UNET: dict[str, Any] = dict(
 # sdxl-turbo text_encoder: OpenAI CLIP ViT-L/14 text tower.
 SDXL_TEXT_1: dict[str, Any] = dict(
     vocab_size=_CLIP_VOCAB, max_position_embeddings=_CLIP_POSITIONS, hidden_size=768, intermediate_size=3072,
-    num_hidden_layers=12, num_attention_heads=12, hidden_act="quick_gelu", layer_norm_eps=1e-5, projection_dim=768,
+    num_hidden_layers=12, num_attention_heads=12, hidden_act="quick_gelu", layer_norm_eps=1e-5,
+    projection_dim=768,
     bos_token_id=0, eos_token_id=2, pad_token_id=1,
 )
 
@@ -137,22 +138,28 @@ def build_architecture(
     if device.type != "meta":
         torch.manual_seed(seed)  # seeds every device's generator: the same call builds the same weights
 
+    unet: Any
+    vae: Any
+    taesd: Any
     with _building(device, dtype):
         if arch == "sd-turbo":
-            unet = UNet2DConditionModel(**SD_TURBO_UNET).eval()
-            vae = AutoencoderKL(**SD_VAE).eval()
+            unet = UNet2DConditionModel(**SD_TURBO_UNET)
+            vae = AutoencoderKL(**SD_VAE)
             text_encoder = _text_encoder(SD_TURBO_TEXT, projection=False)
         else:
-            unet = UNet2DConditionModel(**SDXL_TURBO_UNET).eval()
-            vae = AutoencoderKL(**SDXL_VAE).eval()
+            unet = UNet2DConditionModel(**SDXL_TURBO_UNET)
+            vae = AutoencoderKL(**SDXL_VAE)
             text_encoder = _text_encoder(SDXL_TEXT_1, projection=False)
             text_encoder_2 = _text_encoder(SDXL_TEXT_2, projection=True)
-        taesd = AutoencoderTiny(**TAESD).eval()
+        taesd = AutoencoderTiny(**TAESD)
+    for model in (unet, vae, taesd):
+        model.eval()
 
     tokenizer = tiny_tokenizer()
     if len(tokenizer) > _CLIP_VOCAB:  # cannot happen with the byte tokenizer; guards a future change
         raise ValueError(f"tokenizer has {len(tokenizer)} ids, more than the {_CLIP_VOCAB}-entry embedding")
 
+    pipe: Any
     if arch == "sd-turbo":
         pipe = StableDiffusionPipeline(
             unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
@@ -162,9 +169,10 @@ def build_architecture(
     else:
         pipe = StableDiffusionXLPipeline(
             unet=unet, vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
-            tokenizer=tokenizer, tokenizer_2=tiny_tokenizer(), scheduler=EulerAncestralDiscreteScheduler(**_SCHEDULER),
+            tokenizer=tokenizer, tokenizer_2=tiny_tokenizer(),
+            scheduler=EulerAncestralDiscreteScheduler(**_SCHEDULER),
         )
-    pipe.taesd = taesd  # type: ignore[attr-defined]
+    pipe.taesd = taesd
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

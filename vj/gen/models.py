@@ -1,0 +1,805 @@
+"""Model catalogue, resolution and offline loading of diffusion pipelines.
+
+A show never touches the network: hub models load from the local Hugging Face cache only
+(`vj models download NAME` fills it beforehand). What cannot be loaded raises `ModelMissing`
+(a `GeneratorUnavailable`), whose message says what is missing and what to do, and the show falls
+back to the procedural generator at once.
+
+`load_pipeline` returns a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline with a
+`.taesd` attribute: an AutoencoderTiny, or None when the full VAE is to be used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from vj.gen.base import GeneratorUnavailable
+
+log = logging.getLogger(__name__)
+
+Family = Literal["sd", "sdxl"]
+SourceKind = Literal["hub", "folder", "file", "builtin"]
+VaeChoice = Literal["taesd", "full"]
+
+TAESD_HUB: dict[str, str] = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+
+
+class ModelMissing(GeneratorUnavailable):
+    """Weights or configs a model needs are not on this machine; the message says what to do."""
+
+
+class ModelDownloadError(RuntimeError):
+    """`download_model` could not fetch a model (offline, unreachable hub, unknown or gated repo)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load: a catalogue entry, a hub id, a local diffusers folder or a single-file checkpoint."""
+
+    name: str
+    family: Family
+    source: str  # hub id, folder or file path, or "builtin:NAME"
+    taesd: str | None = None  # hub id or local folder of the tiny autoencoder
+    lcm_lora: str | None = None  # hub id, folder or file of an LCM-LoRA to fuse into the UNet
+    description: str = ""
+    kind: SourceKind = "hub"
+    scheduler: Literal["default", "lcm"] = "default"  # "lcm": switch to LCMScheduler after loading
+    config: str | None = None  # single-file only: a local diffusers folder with the component configs
+
+
+CATALOGUE: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "sd-turbo", "sd", "stabilityai/sd-turbo", TAESD_HUB["sd"], None,
+            "SD 2.1 distilled for 1-4 steps at 512x512 (default)",
+        ),
+        ModelSpec(
+            "sdxl-turbo", "sdxl", "stabilityai/sdxl-turbo", TAESD_HUB["sdxl"], None,
+            "SDXL distilled for 1-4 steps at 512x512",
+        ),
+        ModelSpec(
+            "lcm", "sd", "SimianLuo/LCM_Dreamshaper_v7", TAESD_HUB["sd"], None,
+            "latent consistency model (Dreamshaper v7, SD 1.5), 2-8 steps", scheduler="lcm",
+        ),
+        ModelSpec(
+            "lcm-lora", "sd", "stable-diffusion-v1-5/stable-diffusion-v1-5", TAESD_HUB["sd"],
+            "latent-consistency/lcm-lora-sdv1-5", "SD 1.5 with the LCM-LoRA fused in, 2-8 steps",
+            scheduler="lcm",
+        ),
+        ModelSpec(
+            "tiny", "sd", "builtin:tiny", None, None,
+            "tiny random SD pipeline built in-process (tests, CPU demos)", kind="builtin",
+        ),
+        ModelSpec(
+            "tiny-sdxl", "sdxl", "builtin:tiny-sdxl", None, None,
+            "tiny random SDXL-shaped pipeline built in-process", kind="builtin",
+        ),
+    )
+}
+DEFAULT_MODEL = "sd-turbo"
+
+# Which cached pipelines carry the component configs a single-file checkpoint of each type needs.
+_CONFIG_REPOS: dict[str, tuple[str, ...]] = {
+    "v1": ("stable-diffusion-v1-5/stable-diffusion-v1-5",),
+    "v2": ("stabilityai/stable-diffusion-2-1", "stabilityai/sd-turbo"),
+    "xl_base": ("stabilityai/stable-diffusion-xl-base-1.0", "stabilityai/sdxl-turbo"),
+}
+_CONFIG_CATALOGUE_NAME = {"v1": "lcm-lora", "v2": "sd-turbo", "xl_base": "sdxl-turbo"}
+
+
+# --- where things are ----------------------------------------------------------------------------
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME)."""
+    env = os.environ
+    explicit = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cached_snapshot(repo_id: str, cache: Path | None = None) -> Path | None:
+    """The local snapshot folder of a hub repo, or None when it is not cached. Never uses the network."""
+    from huggingface_hub import snapshot_download
+
+    cache = cache or hub_cache_dir()
+    if not (cache / ("models--" + repo_id.replace("/", "--"))).is_dir():
+        return None
+    try:
+        return Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
+    except Exception:  # LocalEntryNotFoundError and friends: a partial or foreign cache entry
+        return None
+
+
+# --- resolution ----------------------------------------------------------------------------------
+
+
+def _catalogue_names() -> str:
+    return ", ".join(CATALOGUE)
+
+
+def _read_index(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{folder}: cannot read model_index.json ({exc})") from exc
+
+
+def _present(entry: Any) -> bool:
+    return isinstance(entry, list) and len(entry) == 2 and entry[0] is not None
+
+
+def family_of_index(index: dict[str, Any], where: str) -> Family:
+    """SD or SDXL from a pipeline's model_index.json; ValueError for anything else."""
+    cls = str(index.get("_class_name", ""))
+    if _present(index.get("text_encoder_2")) or "XL" in cls:
+        if not _present(index.get("text_encoder")):
+            raise ValueError(
+                f"{where}: {cls or 'this pipeline'} has no first text encoder (an SDXL refiner?): "
+                "not supported"
+            )
+        return "sdxl"
+    if _present(index.get("unet")) and _present(index.get("text_encoder")):
+        return "sd"
+    raise ValueError(f"{where}: {cls or 'this pipeline'} is not a Stable Diffusion or SDXL pipeline")
+
+
+def _is_lcm_index(index: dict[str, Any]) -> bool:
+    scheduler = index.get("scheduler")
+    return "LatentConsistency" in str(index.get("_class_name", "")) or (
+        isinstance(scheduler, list) and scheduler[1:] == ["LCMScheduler"]
+    )
+
+
+def _checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a single-file checkpoint, without loading the tensors where the format allows."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    obj = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state dict checkpoint")
+    return {key: tuple(value.shape) for key, value in state.items() if hasattr(value, "shape")}
+
+
+def checkpoint_type(path: Path) -> str:
+    """'v1', 'v2' or 'xl_base' for an original-layout SD checkpoint; ValueError otherwise."""
+    try:
+        shapes = _checkpoint_shapes(path)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+    keys = shapes.keys()
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        return "xl_base"
+    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
+        raise ValueError(f"{path}: an SDXL refiner checkpoint: not supported")
+    if not any(k.startswith("model.diffusion_model.") for k in keys):
+        raise ValueError(
+            f"{path}: no 'model.diffusion_model.' keys: "
+            "not a Stable Diffusion checkpoint in the original layout"
+        )
+    conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
+    if conv_in is not None and len(conv_in) == 4 and conv_in[1] != 4:
+        raise ValueError(f"{path}: UNet takes {conv_in[1]} input channels (inpainting?): not supported")
+    to_k = shapes.get("model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight")
+    if (to_k is not None and to_k[-1] == 1024) or any(k.startswith("cond_stage_model.model.") for k in keys):
+        return "v2"
+    return "v1"
+
+
+def _folder_spec(folder: Path, family: str | None) -> ModelSpec:
+    if not (folder / "model_index.json").is_file():
+        raise ValueError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
+    index = _read_index(folder)
+    detected = family_of_index(index, str(folder))
+    if family is not None and family != detected:
+        raise ValueError(f"{folder}: model_index.json says {detected}, not {family}")
+    own_taesd = folder / "taesd"
+    taesd = str(own_taesd) if (own_taesd / "config.json").is_file() else TAESD_HUB[detected]
+    return ModelSpec(
+        name=folder.name, family=detected, source=str(folder), taesd=taesd,
+        description=f"diffusers folder ({index.get('_class_name', '?')})", kind="folder",
+        scheduler="lcm" if _is_lcm_index(index) else "default",
+    )
+
+
+def _file_spec(path: Path, family: str | None) -> ModelSpec:
+    if path.suffix not in SINGLE_FILE_SUFFIXES:
+        raise ValueError(f"{path}: not a checkpoint ({', '.join(SINGLE_FILE_SUFFIXES)}) or diffusers folder")
+    detected: Family = "sdxl" if checkpoint_type(path) == "xl_base" else "sd"
+    if family is not None and family != detected:
+        raise ValueError(f"{path}: the checkpoint's keys say {detected}, not {family}")
+    # A checkpoint that sits in a diffusers folder (as in the sdxl-turbo repo) takes its configs from there.
+    config = str(path.parent) if (path.parent / "model_index.json").is_file() else None
+    return ModelSpec(
+        name=path.stem, family=detected, source=str(path), taesd=TAESD_HUB[detected],
+        description="single-file checkpoint", kind="file", config=config,
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith(("/", "./", "../", "~", "\\")) or text.endswith(SINGLE_FILE_SUFFIXES) or (
+        os.sep in text and not _HUB_ID.match(text)
+    )
+
+
+def resolve_model(name_or_path: str, family: str | None = None) -> ModelSpec:
+    """A catalogue name, a local diffusers folder, a single-file checkpoint or a hub id -> ModelSpec.
+
+    `family` ("sd" | "sdxl") overrides the guess for hub ids not in the catalogue; for local models it
+    must agree with what the files say.
+    """
+    if family is not None and family not in TAESD_HUB:
+        raise ValueError(f"family must be 'sd' or 'sdxl', not {family!r}")
+    text = (name_or_path or "").strip()
+    if not text:
+        raise ValueError(f"empty model name: use one of {_catalogue_names()}, a hub id or a local path")
+    spec = CATALOGUE.get(text.lower())
+    if spec is None:
+        spec = next((s for s in CATALOGUE.values() if s.source == text), None)
+    if spec is not None:
+        if family is not None and family != spec.family:
+            raise ValueError(f"model {spec.name!r} is {spec.family}, not {family}")
+        return spec
+    path = Path(text).expanduser()
+    if path.exists():
+        return _folder_spec(path, family) if path.is_dir() else _file_spec(path, family)
+    if _looks_like_path(text):
+        raise ValueError(f"model path {text!r} does not exist")
+    if _HUB_ID.match(text):
+        guessed: Family = family or ("sdxl" if "xl" in text.lower() else "sd")  # type: ignore[assignment]
+        return ModelSpec(
+            name=text, family=guessed, source=text, taesd=TAESD_HUB[guessed],
+            description="hub model", kind="hub", scheduler="lcm" if "lcm" in text.lower() else "default",
+        )
+    raise ValueError(
+        f"unknown model {text!r}: use one of {_catalogue_names()}, a hub id (owner/name), "
+        "a diffusers folder or a .safetensors/.ckpt file"
+    )
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _instructions(spec: ModelSpec) -> str:
+    return (
+        f"Online, run `vj models download {spec.name}` (vj never downloads during a show); "
+        "or set `model: /path/to/folder` in the preset to a local diffusers folder."
+    )
+
+
+def _missing_hub(spec: ModelSpec, repo_id: str, what: str) -> ModelMissing:
+    return ModelMissing(
+        f"model {spec.name!r}: {what} {repo_id} is not in the local Hugging Face cache ({hub_cache_dir()}). "
+        + _instructions(spec)
+    )
+
+
+def _is_fp16(name: str) -> bool:
+    """diffusers' fp16 variant names: model.fp16.safetensors, model.fp16-00001-of-00002.safetensors."""
+    return re.search(r"\.fp16[.-]", name) is not None
+
+
+def _weight_files(folder: Path) -> tuple[set[str], set[str]]:
+    """Weight file names in a component folder, split into (plain, fp16 variant)."""
+    names = {p.name for p in folder.glob("*") if p.suffix in (".safetensors", ".bin") and p.exists()}
+    fp16 = {n for n in names if _is_fp16(n)}
+    return names - fp16, fp16
+
+
+def _choose_variant(folder: Path, index: dict[str, Any], dtype: torch.dtype) -> str | None:
+    """'fp16' or None: the variant every weighted component has a file for; ModelMissing if none fits."""
+    plain_ok, fp16_ok, missing = True, True, []
+    for name in _WEIGHTED_COMPONENTS:
+        if not _present(index.get(name)):
+            continue
+        plain, fp16 = _weight_files(folder / name)
+        plain_ok &= bool(plain)
+        fp16_ok &= bool(fp16)
+        if not plain and not fp16:
+            missing.append(name)
+    if missing:
+        raise ModelMissing(f"{folder}: no weights for {', '.join(missing)} (an incomplete download?)")
+    if fp16_ok and (dtype in (torch.float16, torch.bfloat16) or not plain_ok):
+        return "fp16"
+    if plain_ok:
+        return None
+    raise ModelMissing(f"{folder}: components mix fp16-only and full-precision-only weights; re-download it")
+
+
+def _pipeline_class(family: Family):  # type: ignore[no-untyped-def]
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+
+
+def _load_folder(spec: ModelSpec, folder: Path, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+    if not (folder / "model_index.json").is_file():
+        raise ModelMissing(f"model {spec.name!r}: {folder} has no model_index.json. " + _instructions(spec))
+    index = _read_index(folder)
+    try:
+        family = family_of_index(index, str(folder))
+    except ValueError as exc:
+        raise GeneratorUnavailable(str(exc)) from exc
+    variant = _choose_variant(folder, index, dtype)
+    kwargs: dict[str, Any] = dict(dtype=dtype, local_files_only=True, variant=variant)
+    if family == "sd":  # no safety checker in a live instrument, and never load its 1.2 GB
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    try:
+        pipe = _pipeline_class(family).from_pretrained(str(folder), **kwargs)
+    except OSError as exc:
+        raise ModelMissing(
+            f"model {spec.name!r}: files missing in {folder}: {exc}. " + _instructions(spec)
+        ) from exc
+    except Exception as exc:
+        raise GeneratorUnavailable(
+            f"model {spec.name!r}: cannot load {folder}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return pipe, family  # an LCM folder brings its LCMScheduler; load_pipeline keeps it
+
+
+def _config_folder_for(model_type: str, spec: ModelSpec) -> Path | None:
+    """A local diffusers folder whose component configs fit a single-file checkpoint of `model_type`."""
+    if spec.config:
+        return Path(spec.config).expanduser()
+    for repo in _CONFIG_REPOS.get(model_type, ()):
+        snapshot = cached_snapshot(repo)
+        if (
+            snapshot is not None
+            and (snapshot / "model_index.json").is_file()
+            and (snapshot / "unet" / "config.json").is_file()
+            and (snapshot / "tokenizer").is_dir()
+        ):
+            return snapshot
+    return None
+
+
+def _load_single_file(spec: ModelSpec, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+    path = Path(spec.source)
+    if not path.is_file():
+        raise ModelMissing(
+            f"model {spec.name!r}: checkpoint file {path} does not exist. " + _instructions(spec)
+        )
+    try:
+        model_type = checkpoint_type(path)
+    except ValueError as exc:
+        raise GeneratorUnavailable(str(exc)) from exc
+    family: Family = "sdxl" if model_type == "xl_base" else "sd"
+    config = _config_folder_for(model_type, spec)
+    if config is None:
+        repos = " or ".join(_CONFIG_REPOS[model_type])
+        raise ModelMissing(
+            f"single-file checkpoint {path} ({model_type}) needs the diffusers configs of its architecture "
+            f"(model_index.json, unet/vae/text-encoder configs, tokenizer), which are not in a checkpoint; "
+            f"diffusers would fetch them from the hub, which a show never does, and {repos} is not in the "
+            f"local cache ({hub_cache_dir()}). Online, run `vj models download "
+            f"{_CONFIG_CATALOGUE_NAME[model_type]}` once (its configs fit this checkpoint); or set "
+            "`model: /path/to/folder` in the preset to a diffusers folder of the model."
+        )
+    if not (config / "model_index.json").is_file():
+        raise ModelMissing(f"config folder {config} for {path} has no model_index.json")
+    kwargs: dict[str, Any] = dict(config=str(config), local_files_only=True, dtype=dtype)
+    if family == "sd":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    try:
+        pipe = _pipeline_class(family).from_single_file(str(path), **kwargs)
+    except Exception as exc:
+        raise GeneratorUnavailable(
+            f"cannot load single-file checkpoint {path} with the configs of {config}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return pipe, family
+
+
+def _local_or_cached(ref: str) -> Path | None:
+    """A local path as is, or the cached snapshot of a hub id (None when neither is here)."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path
+    if _HUB_ID.match(ref):
+        return cached_snapshot(ref)
+    return None
+
+
+def _load_taesd(spec: ModelSpec, family: Family, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+    from diffusers import AutoencoderTiny
+
+    ref = spec.taesd or TAESD_HUB[family]
+    if ref in TAESD_HUB.values() and ref != TAESD_HUB[family]:
+        ref = TAESD_HUB[family]  # the spec guessed the family wrong; the files decided
+    where = _local_or_cached(ref)
+    if where is None:
+        log.warning(
+            "TAESD %s is not in the local cache: using the full VAE (slower). "
+            "`vj models download %s` fetches it.",
+            ref, spec.name,
+        )
+        return None
+    try:
+        return AutoencoderTiny.from_pretrained(str(where), dtype=dtype, local_files_only=True).eval()
+    except Exception as exc:
+        log.warning("cannot load TAESD from %s (%s: %s): using the full VAE", where, type(exc).__name__, exc)
+        return None
+
+
+def _lora_file(spec: ModelSpec, ref: str) -> Path:
+    where = _local_or_cached(ref)
+    if where is None:
+        raise _missing_hub(spec, ref, "the LCM-LoRA")
+    if where.is_file():
+        return where
+    candidates = [where / LORA_WEIGHT_NAME] + sorted(where.glob("*.safetensors"))
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise ModelMissing(
+            f"model {spec.name!r}: no LoRA .safetensors file in {where}. " + _instructions(spec)
+        )
+    return found
+
+
+def _peft_available() -> bool:
+    try:
+        import peft  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_LORA_SUFFIXES = (
+    (".lora_down.weight", ".lora_up.weight"),  # kohya
+    (".lora_A.weight", ".lora_B.weight"),  # peft
+    (".lora.down.weight", ".lora.up.weight"),  # older diffusers
+    ("_lora.down.weight", "_lora.up.weight"),  # diffusers attention processors: attn1.processor.to_q_lora
+)
+
+
+def _lora_module_name(name: str) -> str:
+    """Attention-processor names (attn1.processor.to_out_lora) -> the layer they adapt (attn1.to_out.0)."""
+    name = name.replace(".processor.", ".")
+    return name + ".0" if name.endswith(".to_out") else name
+
+
+def _lora_pairs(state: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor, float | None]]:
+    """UNet module name (kohya underscores or dotted) -> (down, up, alpha) from kohya or peft LoRA keys."""
+    pairs: dict[str, dict[str, Any]] = {}
+    for key, value in state.items():
+        if key.endswith(".alpha"):
+            pairs.setdefault(key[: -len(".alpha")], {})["alpha"] = float(value.item())
+            continue
+        for down, up in _LORA_SUFFIXES:
+            if key.endswith(down):
+                pairs.setdefault(_lora_module_name(key[: -len(down)]), {})["down"] = value
+                break
+            if key.endswith(up):
+                pairs.setdefault(_lora_module_name(key[: -len(up)]), {})["up"] = value
+                break
+        else:
+            raise ValueError(f"unrecognised LoRA key {key!r}")
+    out = {}
+    for name, parts in pairs.items():
+        if "down" not in parts or "up" not in parts:
+            raise ValueError(f"LoRA entry {name!r} lacks its down or up weight")
+        out[name] = (parts["down"], parts["up"], parts.get("alpha"))
+    return out
+
+
+def fuse_lora_into_unet(unet: torch.nn.Module, state: dict[str, torch.Tensor], scale: float = 1.0) -> int:
+    """Add each LoRA's (alpha / rank) * up @ down into the UNet weights; returns how many layers changed.
+
+    Handles kohya keys (lora_unet_<module_with_underscores>.lora_down/up/alpha, diffusers block names)
+    and peft keys (unet.<module>.lora_A/lora_B). Text-encoder entries are not supported.
+    """
+    modules = dict(unet.named_modules())
+    by_underscore = {name.replace(".", "_"): module for name, module in modules.items()}
+    changed = 0
+    for name, (down, up, alpha) in _lora_pairs(state).items():
+        if name.startswith("lora_unet_"):
+            module = by_underscore.get(name[len("lora_unet_"):])
+        elif name.startswith("unet."):
+            module = modules.get(name[len("unet."):])
+        elif name.startswith(("lora_te", "text_encoder")):
+            raise ValueError(f"text-encoder LoRA entries are not supported ({name})")
+        else:
+            module = modules.get(name)
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            raise ValueError(f"LoRA entry {name!r} matches no layer of this UNet")
+        rank = down.shape[0]
+        factor = scale * (alpha / rank if alpha is not None else 1.0)
+        delta = up.flatten(1).float() @ down.flatten(1).float()
+        with torch.no_grad():
+            weight += (factor * delta).reshape(weight.shape).to(weight.device, weight.dtype)
+        changed += 1
+    if changed == 0:
+        raise ValueError("the LoRA file holds no UNet weights")
+    return changed
+
+
+def _apply_lora(pipe, spec: ModelSpec, ref: str) -> None:  # type: ignore[no-untyped-def]
+    path = _lora_file(spec, ref)
+    try:
+        if _peft_available():
+            # diffusers' own path (needs peft): knows every LoRA layout; fused, then the adapter dropped.
+            pipe.load_lora_weights(
+                str(path.parent), weight_name=path.name, adapter_name="lcm", local_files_only=True
+            )
+            pipe.fuse_lora()
+            pipe.unload_lora_weights()
+        else:
+            from safetensors.torch import load_file
+
+            fuse_lora_into_unet(pipe.unet, load_file(str(path)))
+    except Exception as exc:
+        raise GeneratorUnavailable(
+            f"model {spec.name!r}: cannot fuse LoRA {path}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise GeneratorUnavailable(f"unknown device {device!r}: {exc}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GeneratorUnavailable(f"device {device!r} requested but CUDA is not available here")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise GeneratorUnavailable(f"device {device!r} requested but MPS is not available here")
+    return dev
+
+
+def load_pipeline(
+    spec: ModelSpec,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    vae: VaeChoice = "taesd",
+):  # type: ignore[no-untyped-def]
+    """The diffusers pipeline for `spec` on `device` in `dtype`, with `.taesd` (None when vae="full").
+
+    Local files only. Raises ModelMissing (what is missing and what to do) or GeneratorUnavailable.
+    A TAESD that is not cached falls back to the full VAE with a warning.
+    """
+    from diffusers import LCMScheduler
+
+    if vae not in ("taesd", "full"):
+        raise ValueError(f"vae must be 'taesd' or 'full', not {vae!r}")
+    dev = _check_device(device)
+
+    if spec.kind == "builtin":
+        from vj.gen.tiny import tiny_sd, tiny_sdxl
+
+        pipe = tiny_sdxl() if spec.family == "sdxl" else tiny_sd()
+        taesd = pipe.taesd
+        family = spec.family
+    else:
+        if spec.kind == "hub":
+            folder = cached_snapshot(spec.source)
+            if folder is None:
+                raise _missing_hub(spec, spec.source, "hub model")
+            pipe, family = _load_folder(spec, folder, dtype)
+        elif spec.kind == "folder":
+            folder = Path(spec.source)
+            if not folder.is_dir():
+                raise ModelMissing(f"model folder {folder} does not exist. " + _instructions(spec))
+            pipe, family = _load_folder(spec, folder, dtype)
+        else:
+            pipe, family = _load_single_file(spec, dtype)
+        if family != spec.family:
+            log.warning("model %s: its files say %s, not %s: loading it so", spec.name, family, spec.family)
+        taesd = _load_taesd(spec, family, dtype) if vae == "taesd" else None
+
+    # Loaded models are in dtype already and the tiny ones are built in float32: cast only when it
+    # changes something (a no-op cast makes diffusers warn about modules kept in float32).
+    cast = (dev, dtype) if spec.kind == "builtin" and dtype != torch.float32 else (dev,)
+    pipe.to(*cast)
+    taesd = taesd.to(*cast) if (taesd is not None and vae == "taesd") else None
+    if spec.lcm_lora:
+        _apply_lora(pipe, spec, spec.lcm_lora)
+    if spec.scheduler == "lcm" or type(pipe.scheduler).__name__ == "LCMScheduler":
+        pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
+    pipe.taesd = taesd  # type: ignore[attr-defined]
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+# --- listing and downloading ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    source: str
+    family: Family
+    cached: bool  # loadable offline now (built-in models always are)
+    size_bytes: int | None  # on disk in the cache, with TAESD and LoRA; None when nothing is cached
+    description: str
+    missing: tuple[str, ...] = ()  # hub repos this model uses that are not cached
+
+
+def _repo_sizes(cache: Path) -> dict[str, int]:
+    from huggingface_hub import scan_cache_dir
+
+    if not cache.is_dir():
+        return {}
+    try:
+        info = scan_cache_dir(cache)
+    except Exception as exc:  # a corrupted cache must not break `vj models list`
+        log.warning("cannot scan the Hugging Face cache %s: %s", cache, exc)
+        return {}
+    return {repo.repo_id: repo.size_on_disk for repo in info.repos if repo.repo_type == "model"}
+
+
+def _pipeline_complete(folder: Path) -> bool:
+    try:
+        _choose_variant(folder, _read_index(folder), torch.float32)
+    except (ModelMissing, ValueError):
+        return False
+    return True
+
+
+def _hub_refs(spec: ModelSpec) -> list[tuple[str, str]]:
+    """(role, hub id) for every hub repo a spec uses."""
+    refs = [("pipeline", spec.source)] if spec.kind == "hub" else []
+    if spec.taesd and _HUB_ID.match(spec.taesd) and not Path(spec.taesd).exists():
+        refs.append(("taesd", spec.taesd))
+    if spec.lcm_lora and _HUB_ID.match(spec.lcm_lora) and not Path(spec.lcm_lora).exists():
+        refs.append(("lora", spec.lcm_lora))
+    return refs
+
+
+def list_models() -> list[ModelInfo]:
+    """The catalogue plus any other SD/SDXL pipeline in the local cache, with what is cached."""
+    cache = hub_cache_dir()
+    sizes = _repo_sizes(cache)
+    infos = []
+    for spec in CATALOGUE.values():
+        if spec.kind == "builtin":
+            infos.append(ModelInfo(spec.name, spec.source, spec.family, True, None, spec.description))
+            continue
+        missing, size = [], 0
+        for role, repo in _hub_refs(spec):
+            snapshot = cached_snapshot(repo, cache)
+            ok = snapshot is not None and (role != "pipeline" or _pipeline_complete(snapshot))
+            if ok:
+                size += sizes.get(repo, 0)
+            else:
+                missing.append(repo)
+        cached = spec.source not in missing and spec.lcm_lora not in missing
+        infos.append(ModelInfo(
+            spec.name, spec.source, spec.family, cached, size or None, spec.description, tuple(missing),
+        ))
+    known = {spec.source for spec in CATALOGUE.values()}
+    for repo, size in sorted(sizes.items()):
+        if repo in known:
+            continue
+        snapshot = cached_snapshot(repo, cache)
+        if snapshot is None or not (snapshot / "model_index.json").is_file():
+            continue
+        try:
+            family = family_of_index(_read_index(snapshot), repo)
+        except ValueError:
+            continue
+        infos.append(ModelInfo(repo, repo, family, _pipeline_complete(snapshot), size, "cached hub model"))
+    return infos
+
+
+@dataclass(frozen=True)
+class DownloadItem:
+    repo_id: str
+    role: Literal["pipeline", "taesd", "lora"]
+
+
+def download_plan(spec: ModelSpec) -> tuple[DownloadItem, ...]:
+    """The hub repos `vj models download` fetches for a spec: the pipeline, its TAESD, its LoRA."""
+    if spec.kind == "builtin":
+        return ()
+    if spec.kind in ("folder", "file"):
+        raise ValueError(f"{spec.source} is a local {spec.kind}: nothing to download")
+    return tuple(DownloadItem(repo, role) for role, repo in _hub_refs(spec))  # type: ignore[arg-type]
+
+
+def select_files(role: str, files: list[str]) -> list[str]:
+    """The files of a repo listing that vj needs (allow_patterns for snapshot_download).
+
+    Pipelines: model_index.json, every component's configs and tokenizer files, and one set of weights:
+    the fp16 variant where every weighted component has one (half the download; loads in any dtype),
+    else the full-precision safetensors (else .bin). No safety checker, no single-file checkpoints,
+    no ONNX or Flax. TAESD: its config and weights. LoRA: its .safetensors files at the root.
+    """
+    root = [f for f in files if "/" not in f]
+    if role == "lora":
+        return sorted(f for f in root if f.endswith(".safetensors"))
+    if role == "taesd":
+        weights = [f for f in root if f == "diffusion_pytorch_model.safetensors"] or [
+            f for f in root if f == "diffusion_pytorch_model.bin"
+        ]
+        return sorted([f for f in root if f == "config.json"] + weights)
+    if role != "pipeline":
+        raise ValueError(f"unknown download role {role!r}")
+    nested = [f for f in files if f.count("/") == 1 and not f.startswith("safety_checker/")]
+    chosen = ["model_index.json"] if "model_index.json" in root else []
+    chosen += [f for f in nested if f.endswith((".json", ".txt"))]
+    by_component: dict[str, list[str]] = {}
+    for f in nested:
+        if f.endswith((".safetensors", ".bin")):
+            by_component.setdefault(f.split("/")[0], []).append(f)
+    use_fp16 = bool(by_component) and all(
+        any(_is_fp16(f) and f.endswith(".safetensors") for f in fs) for fs in by_component.values()
+    )
+    for fs in by_component.values():
+        if use_fp16:
+            chosen += [f for f in fs if _is_fp16(f) and f.endswith(".safetensors")]
+        else:
+            plain = [f for f in fs if not _is_fp16(f)]
+            safetensors = [f for f in plain if f.endswith(".safetensors")]
+            chosen += safetensors or [f for f in plain if f.endswith(".bin")]
+    return sorted(set(chosen))
+
+
+def _list_repo_files(repo_id: str) -> list[str]:
+    from huggingface_hub import HfApi
+
+    return list(HfApi().list_repo_files(repo_id))
+
+
+def download_model(name: str) -> Path:
+    """Fetch a model, its TAESD and LoRA into the local cache with progress bars; returns the snapshot.
+
+    Raises ValueError for unknown or local models, ModelDownloadError when offline or the hub fails.
+    """
+    from huggingface_hub import snapshot_download
+
+    spec = resolve_model(name)
+    if spec.kind == "builtin":
+        raise ValueError(f"{spec.name!r} is built in: nothing to download")
+    plan = download_plan(spec)
+    if hub_offline():
+        raise ModelDownloadError(
+            f"offline mode is on (HF_HUB_OFFLINE=1): cannot download {spec.name!r} "
+            f"({', '.join(item.repo_id for item in plan)}). Unset HF_HUB_OFFLINE on a machine that can "
+            "reach the Hugging Face hub and run `vj models download` again, or copy a diffusers folder here "
+            "and set `model: /path/to/folder` in the preset."
+        )
+    cache = hub_cache_dir()
+    result: Path | None = None
+    for item in plan:
+        try:
+            allow = select_files(item.role, _list_repo_files(item.repo_id))
+            if not allow:
+                raise ModelDownloadError(f"{item.repo_id} has no files vj can use (diffusers safetensors)")
+            log.info("downloading %s (%d files) into %s", item.repo_id, len(allow), cache)
+            path = Path(snapshot_download(item.repo_id, allow_patterns=allow, cache_dir=cache))
+        except ModelDownloadError:
+            raise
+        except Exception as exc:  # unreachable hub, unknown or gated repo, disk full: one clear message
+            raise ModelDownloadError(
+                f"cannot download {item.repo_id} for {spec.name!r}: {type(exc).__name__}: {exc}. "
+                "Check the network and the repo id; gated repos need `hf auth login` first."
+            ) from exc
+        if item.role == "pipeline":
+            result = path
+    assert result is not None
+    return result
