@@ -84,14 +84,16 @@ def bench_gen(options: GenBenchOptions) -> dict[str, object]:
 
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)
+    # Two copies of the model: the engine changes its pipeline in place (memory layout, compiled
+    # UNet), and the baseline must stay the plain pipeline.
     pipe, label, family = _pipeline(options, device, dtype)
-    pipe.set_progress_bar_config(disable=True)
+    plain, _, _ = _pipeline(options, device, dtype)
     size = _default_size(options, family)
     w, h = size
 
     engine = DiffusionEngine(pipe, EngineConfig(device=str(device), dtype=dtype, vae=options.vae,
                                                 compile=options.compile))
-    baseline = AutoPipelineForImage2Image.from_pipe(pipe)
+    baseline = AutoPipelineForImage2Image.from_pipe(plain)
     baseline.set_progress_bar_config(disable=True)
     inference_steps = math.ceil(options.steps / options.strength - 1e-9)
     params = {"steps": options.steps, "guidance": 0.0}

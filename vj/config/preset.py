@@ -113,6 +113,12 @@ def _size(value: object) -> tuple[int, int]:
     return w, h
 
 
+def _relative(model: str, preset_path: Path) -> str:
+    """A model path written relative to the preset file, if one exists there; else as written."""
+    candidate = Path(preset_path).parent / model
+    return str(candidate) if ("/" in model or model.endswith((".safetensors", ".ckpt"))) and candidate.exists() else model
+
+
 def parse_preset(path: Path, text: str | None = None, registry: Registry = REGISTRY) -> Preset:
     """Load and validate one preset file; raises ConfigError listing every problem."""
     file = str(path)
@@ -125,6 +131,14 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     model = top.get("model", is_str, "")
     if generator == "diffusion" and not model:
         top.problem("model", "is required when generator is diffusion (a hub id or a local folder)")
+    elif generator == "diffusion":
+        from vj.gen.models import resolve_model  # imports torch: only for diffusion presets
+
+        model = _relative(model, path)
+        try:
+            resolve_model(model)
+        except ValueError as exc:
+            top.problem("model", str(exc))
     size = top.get("size", _size, (512, 512))
     steps = top.get("steps", is_int(1, 4), 1)
     guidance = top.get("guidance", registry["guidance"].check, 0.0)
