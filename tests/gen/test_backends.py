@@ -1,0 +1,29 @@
+"""A diffusion preset whose model is missing: a clear message, and the procedural dream takes over."""
+
+import time
+
+from vj.config.preset import Preset, PromptSpec
+from vj.gen.base import GenRequest, Prompt
+from vj.gen.worker import GeneratorWorker
+from vj.show import default_worker
+
+
+def test_a_missing_model_says_what_to_do_and_falls_back_to_procedural(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    preset = Preset(name="sd", path="sd.yaml", generator="diffusion", model="sd-turbo", size=(64, 64),
+                    prompts=(PromptSpec("a glowing reef", 1.0),))
+    worker: GeneratorWorker = default_worker(preset)
+    try:
+        request = GenRequest(time=0.0, size=(64, 64), prompts=(Prompt("a glowing reef", 1.0),), seed=0,
+                             seed_walk=0.0, strength=0.5, feedback=0.5)
+        frame = None
+        deadline = time.monotonic() + 60
+        while frame is None and time.monotonic() < deadline:
+            frame = worker.generate_blocking(request, timeout=30)
+        status = worker.status()
+        assert frame is not None and frame.backend == "procedural" and status.fell_back
+        assert "stabilityai/sd-turbo" in status.last_error and "vj models download sd-turbo" in status.last_error
+        assert frame.image.shape == (64, 64, 4) and frame.image[..., :3].std() > 5
+    finally:
+        worker.stop()
