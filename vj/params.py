@@ -95,6 +95,8 @@ def _specs() -> Iterator[ParamSpec]:
              "how far each frame departs from the previous one (denoise strength; turbulence in procedural)")
     yield ParamSpec("steps", "int", 1, 1, 4, 0.0, "diffusion: UNet calls per frame (more: finer detail, slower)")
     yield _f("guidance", 0.0, 0.0, 12.0, 0.1, "", "diffusion: classifier-free guidance; above 1 the negative prompt counts")
+    yield ParamSpec("scheduler", "enum", "auto", choices=("auto", "euler", "euler-a", "lcm"),
+                    description="diffusion: sampler (auto: the model's own)")
     yield ParamSpec("seed", "int", 0, 0, 2**31 - 1, 0.0, "base random seed of the dream")
     yield _f("seed.walk", 0.0, 0.0, 1e6, 0.5, "seeds",
              "seed walk position: 2.5 is half way from seed+2 to seed+3")

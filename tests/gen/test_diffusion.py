@@ -364,3 +364,13 @@ def test_generator_loads_lazily_on_first_frame_and_closes():
     assert gen.engine is None
     assert gen.generate(req()).shape == (64, 64, 3) and len(loads) == 2
     gen.close()
+
+
+def test_the_scheduler_parameter_switches_live_and_auto_means_the_presets(sd):
+    auto = DiffusionEngine(sd, EngineConfig(scheduler="euler-a"))
+    named = DiffusionEngine(sd, EngineConfig(scheduler="euler"))
+    a = auto.generate(req(params={"steps": 2, "scheduler": "auto"}))
+    b = named.generate(req(params={"steps": 2, "scheduler": "euler-a"}))
+    c = DiffusionEngine(sd, EngineConfig(scheduler="euler")).generate(req(params={"steps": 2}))
+    assert np.array_equal(a, b)  # auto -> the config's euler-a; a live "euler-a" overrides euler
+    assert not np.array_equal(b, c)  # and the two samplers really differ (both first frames)

@@ -93,6 +93,7 @@ class Preset:
             out[f"prompt.{i}.weight"] = self.prompts[i - 1].weight if i <= len(self.prompts) else 0.0
         out["steps"] = self.steps
         out["guidance"] = self.guidance
+        out["scheduler"] = self.scheduler
         if self.crossfade is not None:
             out["crossfade"] = self.crossfade
         if self.curve is not None:

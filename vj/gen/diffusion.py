@@ -492,6 +492,8 @@ class DiffusionEngine:
             steps = min(MAX_STEPS, max(1, steps))
         guidance = max(0.0, _number(params.get("guidance", 0.0), 0.0))
         scheduler = params.get("scheduler", self.config.scheduler)
+        if scheduler == "auto":  # the registry's default: whatever the preset's model chose
+            scheduler = self.config.scheduler
         if scheduler not in SCHEDULERS:
             self._warn_once("scheduler", "unknown scheduler %r: using %s", scheduler, self.config.scheduler)
             scheduler = self.config.scheduler
