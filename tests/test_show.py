@@ -290,3 +290,16 @@ def test_hud_shows_rates_and_values(ctx, target):
     finally:
         show.close()
 
+
+
+def test_the_seed_walks_per_second_or_per_beat(ctx, target):
+    show = make_show(ctx, [preset(**{"seed.rate": 0.5, "crossfade": 0.0})])
+    try:
+        run(show, target, 30, dt=1 / 30)  # 1 s at 0.5 seeds/s
+        assert show.state.base["seed.walk"] == pytest.approx(0.5, abs=0.02)
+        show.state.set_base("seed.sync", True)
+        show.state.set_base("bpm", 120.0, jump=True)
+        run(show, target, 30, dt=1 / 30)  # 1 s = 2 beats at 0.5 seeds/beat
+        assert show.state.base["seed.walk"] == pytest.approx(1.5, abs=0.05)
+    finally:
+        show.close()

@@ -100,7 +100,8 @@ def _specs() -> Iterator[ParamSpec]:
     yield ParamSpec("seed", "int", 0, 0, 2**31 - 1, 0.0, "base random seed of the dream")
     yield _f("seed.walk", 0.0, 0.0, 1e6, 0.5, "seeds",
              "seed walk position: 2.5 is half way from seed+2 to seed+3")
-    yield _f("seed.rate", 0.0, 0.0, 10.0, 0.1, "seeds/s", "how fast the seed walk advances")
+    yield _f("seed.rate", 0.0, 0.0, 10.0, 0.1, "seeds/s", "how fast the seed walk advances (per beat with seed.sync)")
+    yield ParamSpec("seed.sync", "bool", False, description="seed.rate counts seeds per beat of the clock, not per second")
     yield _f("zoom", 0.0, -2.0, 2.0, 0.3, "ln/s", "zoom rate: > 0 flies in, < 0 pulls out (exp(zoom) per second)")
     yield _f("pan.x", 0.0, -2.0, 2.0, 0.3, "screens/s", "horizontal camera speed: > 0 moves right")
     yield _f("pan.y", 0.0, -2.0, 2.0, 0.3, "screens/s", "vertical camera speed: > 0 moves up")

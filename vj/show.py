@@ -214,7 +214,8 @@ class Show(ActionSink):
             self._handle(event)
         s = self.state
         if float(s.base["seed.rate"]):  # type: ignore[arg-type]
-            s.set_base("seed.walk", float(s.base["seed.walk"]) + float(s.current["seed.rate"]) * dt)  # type: ignore[arg-type]
+            per_second = float(s.current["seed.rate"]) * (float(s.current["bpm"]) / 60.0 if s.current["seed.sync"] else 1.0)  # type: ignore[arg-type]
+            s.set_base("seed.walk", float(s.base["seed.walk"]) + per_second * dt)  # type: ignore[arg-type]
         clock = self.clock.advance(dt, float(s.current["bpm"]))  # type: ignore[arg-type]
         self.engine.modulate(s, s.time + dt, clock)
         snap = s.tick(dt)
