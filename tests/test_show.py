@@ -161,13 +161,13 @@ def test_a_generator_that_raises_keeps_frames_flowing(ctx, target):
         return GeneratorWorker(lambda: Flaky(fail), fallbacks=[Solid], max_faults=3,
                                backoff=(0.01, 0.02)).start()
 
-    show = make_show(ctx, [preset(seed=200)], worker=worker)
+    show = make_show(ctx, [preset(seed=200, crossfade=0.0)], worker=worker)
     show.lockstep = False  # live mode: the render loop never waits for the generator
     try:
         deadline = time.monotonic() + 15
-        while show.frames_shown == 0 and time.monotonic() < deadline:
+        while show.worker.status().frames == 0 and time.monotonic() < deadline:
             show.frame(1 / 60, target)
-        good = read_rgb(target)
+        good = run(show, target, 2, dt=1 / 60)
         assert good.mean() == pytest.approx(200, abs=2)
         fail.set()
         shown = show.frames_shown
@@ -302,4 +302,30 @@ def test_the_seed_walks_per_second_or_per_beat(ctx, target):
         run(show, target, 30, dt=1 / 30)  # 1 s = 2 beats at 0.5 seeds/beat
         assert show.state.base["seed.walk"] == pytest.approx(1.5, abs=0.05)
     finally:
+        show.close()
+
+
+def test_a_stand_in_keeps_the_screen_alive_while_the_backend_starts(ctx, target):
+    release = threading.Event()
+
+    class SlowStart(Solid):
+        def generate(self, req):
+            release.wait(10)  # a model loading
+            return super().generate(req)
+
+    show = make_show(ctx, [preset(seed=200, crossfade=0.0)], worker=lambda p: GeneratorWorker(SlowStart).start())
+    show.lockstep = False
+    try:
+        screen = run(show, target, 10)
+        assert screen.std() > 5  # the stand-in gradient, not black
+        assert any("stand-in" in e for e in show.hud_errors(show.state.tick(0.0)))
+        release.set()
+        deadline = time.monotonic() + 15
+        while show.worker.status().frames == 0 and time.monotonic() < deadline:
+            show.frame(1 / 30, target)
+            time.sleep(0.01)
+        screen = run(show, target, 5)
+        assert screen.mean() == pytest.approx(200, abs=2) and screen.std() < 2  # the backend's own frame
+    finally:
+        release.set()
         show.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import moderngl
@@ -25,7 +25,8 @@ from vj.control.engine import MappingEngine
 from vj.control.events import ConfigChanged, ControlEvent, EventQueue
 from vj.gen.backends import factories
 from vj.gen.base import GenRequest, MotionRates, Prompt
-from vj.gen.worker import GenFrame, GeneratorWorker
+from vj.gen.gradient import GradientGenerator
+from vj.gen.worker import GenFrame, GeneratorWorker, with_alpha
 from vj.motion import Camera
 from vj.params import MAX_PROMPTS, ParamState, Snapshot
 from vj.render.compositor import Compositor, LayerView, PostSettings, crossfade_amount
@@ -60,6 +61,9 @@ class _Layer:
 class _Pending:
     image: np.ndarray
     camera: Camera
+
+
+STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend starts
 
 
 def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenRequest:
@@ -97,6 +101,7 @@ class Show(ActionSink):
         lockstep: bool = False,
         hud: bool = False,
         on_window_action: Callable[[str], None] | None = None,
+        stand_in: bool = True,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -125,6 +130,8 @@ class Show(ActionSink):
         self._notices: list[tuple[float, str]] = []  # (expires at, message)
         self._display_fps = 0.0
         self._next_gen = 0.0
+        self._gradient = GradientGenerator() if stand_in else None
+        self._next_stand_in = 0.0
         self.preset = self.presets[max(0, min(preset_index, len(self.presets) - 1))]
         self.state.set_base("hud", hud, jump=True)
         self._apply_preset(self.presets.index(self.preset), jump=True)
@@ -243,8 +250,22 @@ class Show(ActionSink):
         else:
             self.worker.submit(request)
             frame = self.worker.take_frame()
+            if frame is None and self._gradient is not None and self.worker.status().frames == 0:
+                frame = self._stand_in(request)
         if frame is not None:
             self.accept_frame(frame)
+
+    def _stand_in(self, request: GenRequest) -> GenFrame | None:
+        """Until the backend's first frame (a model can take many seconds to load), a small CPU
+        gradient in the prompts' colours keeps the screen alive: never a black stage."""
+        if request.time < self._next_stand_in:
+            return None
+        self._next_stand_in = request.time + STAND_IN_PERIOD
+        w, h = request.size
+        scale = max(1, max(w, h) // 192)  # a few hundred microseconds at this size: fine on the render thread
+        small = replace(request, size=(max(8, w // scale), max(8, h // scale)))
+        assert self._gradient is not None
+        return GenFrame(with_alpha(self._gradient.generate(small)), request, 0.0, "stand-in", 0)
 
     def accept_frame(self, frame: GenFrame) -> None:
         """A finished frame: it starts a crossfade at once, or, if one is running, waits its turn.
@@ -334,6 +355,8 @@ class Show(ActionSink):
         self._notices = [(t, m) for t, m in self._notices if t > snap.time]
         out = list(self.errors.values()) + [m for _, m in self._notices]
         st = self.worker.status()
+        if st.frames == 0 and not st.last_error and not self.lockstep:
+            out.append(f"starting {st.backend}: a stand-in shows until its first frame")
         if st.last_error:
             out.append(f"generator: {st.last_error}" + ("  -> procedural fallback" if st.fell_back else ""))
         return out

@@ -71,7 +71,7 @@ def _frame_times(ctx, size: tuple[int, int], slow: bool, seconds: float) -> tupl
         factory = lambda p: GeneratorWorker(SlowGenerator, backend_name="slow").start()  # noqa: E731
     else:
         factory = lambda p: GeneratorWorker(SlowGenerator, backend_name="none")  # noqa: E731 - never started
-    show = Show(ctx, [preset], load_mapping(None), worker_factory=factory)
+    show = Show(ctx, [preset], load_mapping(None), worker_factory=factory, stand_in=False)  # the display loop alone
     show.accept_frame(GenFrame(with_alpha(_still((512, 512), 0)), None, 0.0, "still", 0))  # type: ignore[arg-type]
     target = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
     times: list[float] = []
