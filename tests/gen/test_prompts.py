@@ -13,22 +13,8 @@ A, B, C = "a neon cathedral", "a forest of glass", "a storm over the sea"
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine they stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def sd():
-    return tiny_sd()
-
-
-@pytest.fixture(scope="module")
-def sdxl():
-    return tiny_sdxl()
+def _one_thread(one_thread):
+    """Every test here runs torch on one thread (see conftest)."""
 
 
 class CallCounter:

@@ -7,6 +7,7 @@ thread never calls it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, Protocol
@@ -53,6 +54,15 @@ class GenRequest:
     )  # the whole snapshot, for backend-specific parameters (guidance, steps...)
     negative: str = ""  # negative prompt (used when guidance > 1)
     init_image: np.ndarray | None = None  # an external input (camera): replaces the feedback frame as init
+
+
+def finite_number(value: object, default: float) -> float:
+    """A request parameter as a finite float; anything else (a string, NaN, None) is `default`."""
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return out if math.isfinite(out) else default
 
 
 class GeneratorUnavailable(RuntimeError):

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vj.gen.base import GenRequest, MotionRates
+from vj.gen.base import GenRequest, MotionRates, finite_number
 from vj.gen.noise import NoiseWalk
 from vj.gen.prompts import BLEND_MODES, Embeds, PromptBank
 from vj.motion import flow_matrix
@@ -320,12 +320,6 @@ def _place(module: Any, device: torch.device, dtype: torch.dtype, memory: torch.
 # -- request parsing -----------------------------------------------------------------------
 
 
-def _number(value: object, default: float) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
-    return out if math.isfinite(out) else default
 
 
 def check_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -485,20 +479,20 @@ class DiffusionEngine:
 
     def _settings(self, request: GenRequest) -> _Settings:
         params = request.params
-        raw_steps = _number(params.get("steps", 1), 1.0)
+        raw_steps = finite_number(params.get("steps", 1), 1.0)
         steps = int(round(raw_steps))
         if not 1 <= steps <= MAX_STEPS:
             self._warn_once("steps", "steps %s is outside 1-%d: clamped", params.get("steps"), MAX_STEPS)
             steps = min(MAX_STEPS, max(1, steps))
-        guidance = max(0.0, _number(params.get("guidance", 0.0), 0.0))
+        guidance = max(0.0, finite_number(params.get("guidance", 0.0), 0.0))
         scheduler = params.get("scheduler", self.config.scheduler)
         if scheduler == "auto":  # the registry's default: whatever the preset's model chose
             scheduler = self.config.scheduler
         if scheduler not in SCHEDULERS:
             self._warn_once("scheduler", "unknown scheduler %r: using %s", scheduler, self.config.scheduler)
             scheduler = self.config.scheduler
-        strength = min(1.0, max(0.0, _number(request.strength, 0.5)))
-        feedback = min(1.0, max(0.0, _number(request.feedback, 1.0)))
+        strength = min(1.0, max(0.0, finite_number(request.strength, 0.5)))
+        feedback = min(1.0, max(0.0, finite_number(request.feedback, 1.0)))
         return _Settings(steps, guidance, str(scheduler), strength, feedback)
 
     # -- stages --------------------------------------------------------------------------
@@ -528,7 +522,7 @@ class DiffusionEngine:
 
     def _moved_prev(self, request: GenRequest, w: int, h: int) -> torch.Tensor:
         assert self._prev is not None and self._prev_time is not None
-        dt = min(max(_number(request.time, 0.0) - self._prev_time, 0.0), MAX_STEP_S)
+        dt = min(max(finite_number(request.time, 0.0) - self._prev_time, 0.0), MAX_STEP_S)
         if request.motion.still or dt == 0.0:
             return self._prev
         theta = motion_theta(request.motion, dt, w / h)
@@ -637,7 +631,7 @@ class DiffusionEngine:
         mark("encode")
 
         shape = (1, self._latent_channels, h // self._scale, w // self._scale)
-        seed, walk = int(request.seed), _number(request.seed_walk, 0.0)
+        seed, walk = int(request.seed), finite_number(request.seed_walk, 0.0)
         noise = self._walk.noise(seed, walk, shape, self.device, torch.float32)
         if latents is None:
             x = noise * plan.pure_noise_scale
@@ -680,7 +674,7 @@ class DiffusionEngine:
             # Keep the last good frame as the next init: a NaN frame would poison the loop.
             raise FloatingPointError(f"the diffusion frame at t={request.time:.3f}s has NaN/inf values")
         self._prev = image.clamp(-1.0, 1.0)
-        self._prev_time = _number(request.time, 0.0)
+        self._prev_time = finite_number(request.time, 0.0)
         total = (time.perf_counter() - start) * 1000.0
         times["overhead"] = max(0.0, total - sum(times[k] for k in STAGES if k in times))
         times["total"] = total

@@ -15,7 +15,7 @@ import math
 import moderngl
 import numpy as np
 
-from vj.gen.base import GenRequest
+from vj.gen.base import GenRequest, finite_number
 from vj.gen.look import Look, blend_looks
 from vj.motion import content_to_uv, flow_matrix, ndc_to_view
 from vj.render.context import create_headless_context
@@ -58,12 +58,6 @@ def prev_frame_map(motion_step: np.ndarray, aspect: float) -> np.ndarray:
     return _FLIP_V @ content_to_uv(aspect) @ motion_step @ ndc_to_view(aspect)
 
 
-def _number(value: object, default: float) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
-    return out if math.isfinite(out) else default
 
 
 class _Phase:
@@ -168,13 +162,13 @@ class ProceduralGenerator:
         ctx = self._ctx
         assert ctx is not None and self._vao is not None
 
-        time = _number(request.time, 0.0)
+        time = finite_number(request.time, 0.0)
         dt = 0.0 if self._prev_time is None else time - self._prev_time
         dt = min(max(dt, 0.0), MAX_STEP_S)  # time going backwards is a jump, not motion
         self._prev_time = time
 
         look = blend_looks(request.prompts)
-        speed = _number(request.params.get("speed", 1.0), 1.0) * look.speed
+        speed = finite_number(request.params.get("speed", 1.0), 1.0) * look.speed
         self._set_uniforms(request, look, self._phase.at(time, speed), dt, (w, h))
 
         back = 1 - self._front
@@ -221,8 +215,8 @@ class ProceduralGenerator:
         put("u_stars", _clamp01(look.stars))
         put("u_glow", _clamp01(look.glow))
         put("u_hue_flow", _clamp01(look.hue_flow))
-        put("u_strength", _clamp01(_number(request.strength, 0.5)))
-        put("u_feedback", _clamp01(_number(request.feedback, 0.0)))
+        put("u_strength", _clamp01(finite_number(request.strength, 0.5)))
+        put("u_feedback", _clamp01(finite_number(request.feedback, 0.0)))
         put("u_prev", 0)
         # GLSL matrices are column-major.
         put("u_prev_map", tuple(float(x) for x in prev_map.T.flatten()))
