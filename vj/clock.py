@@ -51,7 +51,6 @@ class BeatClock:
     def __init__(self, bpm: float = 120.0) -> None:
         self._state = ClockState(bpm, 0.0, "manual")
         self.tapper = TapTempo()
-        self._tap_beat_reset = False
 
     @property
     def state(self) -> ClockState:

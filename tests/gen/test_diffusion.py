@@ -14,7 +14,7 @@ from diffusers import EulerDiscreteScheduler, LCMScheduler
 from vj.gen.base import GenRequest, MotionRates, Prompt
 from vj.gen.diffusion import DiffusionEngine, DiffusionGenerator, EngineConfig, motion_theta, warp
 from vj.gen.noise import seed_noise
-from vj.gen.tiny import tiny_sd, tiny_sdxl
+from vj.gen.tiny import tiny_sd
 
 SIZE = (64, 64)
 # diffusers' scheduler constructors trip a numpy 2 deprecation inside diffusers itself.

@@ -7,7 +7,6 @@ import torch
 
 from vj.gen.base import Prompt
 from vj.gen.prompts import PromptBank, slerp
-from vj.gen.tiny import tiny_sd, tiny_sdxl
 
 A, B, C = "a neon cathedral", "a forest of glass", "a storm over the sea"
 
