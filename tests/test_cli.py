@@ -1,5 +1,6 @@
 """The `vj` command as a user runs it: real processes, real files, a real X display."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -71,9 +72,7 @@ def test_run_without_a_display_points_to_render():
 
 def test_run_opens_a_window_and_quits_on_escape(xvfb_display: str, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb_display}
-    proc = subprocess.Popen([*VJ, "run", "--hud", "--seconds", "60"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
+    with _vj_run(env, "--hud", "--seconds", "60") as proc:
         window = _wait_for_window(env, proc)
         time.sleep(2.0)  # let frames arrive
         shot = tmp_path / "screen.png"
@@ -82,14 +81,27 @@ def test_run_opens_a_window_and_quits_on_escape(xvfb_display: str, tmp_path):
 
         pixels = np.asarray(Image.open(shot).convert("RGB"))
         assert pixels.std() > 5  # the dream is on screen
-        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True, timeout=10)
+        _press(env, window, "Escape")
         out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "preset 0: Endless Dreams" in out
+
+
+@contextlib.contextmanager
+def _vj_run(env: dict, *args: str):
+    """`vj run ARGS` as a user starts it; killed on the way out if a test left it running."""
+    proc = subprocess.Popen([*VJ, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 0, out
-    assert "preset 0: Endless Dreams" in out
+
+
+def _press(env: dict, window: str, key: str) -> None:
+    subprocess.run(["xdotool", "key", "--window", window, key], env=env, check=True, timeout=10)
 
 
 def _wait_for_window(env: dict, proc: subprocess.Popen) -> str:
@@ -147,23 +159,17 @@ def test_run_reloads_an_edited_mapping_and_survives_a_broken_edit(xvfb_display: 
     mapping = tmp_path / "live.yaml"
     mapping.write_text("bindings:\n  - {key: ESCAPE, action: hud}\n")  # ESCAPE does not quit yet
     env = {**os.environ, "DISPLAY": xvfb_display}
-    proc = subprocess.Popen([*VJ, "run", "--mapping", str(mapping), "--seconds", "60"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with _vj_run(env, "--mapping", str(mapping), "--seconds", "60") as proc:
         window = _wait_for_window(env, proc)
         mapping.write_text("bindings:\n  - {key: ESCAPE, action: quitt}\n")  # a typo: keep the old mapping
         time.sleep(1.0)
-        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True, timeout=10)
+        _press(env, window, "Escape")
         time.sleep(1.0)
         assert proc.poll() is None  # still running: ESCAPE still only toggles the HUD
         mapping.write_text("bindings:\n  - {key: ESCAPE, action: quit}\n")
         time.sleep(1.0)
-        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True, timeout=10)
+        _press(env, window, "Escape")
         out, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, out
     assert f"{mapping}:2: bindings[0].action: unknown action 'quitt'" in out
     assert f"reloaded {mapping}" in out
