@@ -69,3 +69,51 @@ def xvfb(xvfb_display: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DISPLAY", xvfb_display)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     return xvfb_display
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[str]:
+    """A private JACK server (dummy driver: no sound card needed) for real MIDI and audio ports.
+
+    It gets its own name, exported as JACK_DEFAULT_SERVER, so every client these tests start
+    (vj's ports, the peer processes) talks to it and never to a JACK the user runs.
+    """
+    exe = shutil.which("jackd")
+    if exe is None:
+        pytest.fail("jackd is not installed, and the MIDI tests need a real JACK server (Debian: apt-get install jackd2)")
+    name = f"vjtest{os.getpid()}"
+    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
+    proc = subprocess.Popen(
+        [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
+        env=env,
+        preexec_fn=_die_with_parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"jackd exited: {proc.stderr.read().decode(errors='replace')[-2000:] if proc.stderr else ''}")
+        probe = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10)
+        if probe.returncode == 0 and b"system:" in probe.stdout:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("jackd did not come up within 15 s")
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "VJ_MIDI_API", "JACK_NO_AUDIO_RESERVATION")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, VJ_MIDI_API="jack", JACK_NO_AUDIO_RESERVATION="1")
+    try:
+        yield name
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -112,6 +112,18 @@ def cmd_bench_render(args: argparse.Namespace) -> int:
     return run_render_bench(as_json=args.json, seconds=args.seconds)
 
 
+def cmd_bench_midi(args: argparse.Namespace) -> int:
+    from vj.bench.midi import run_midi_bench
+
+    return run_midi_bench(as_json=args.json, messages=args.messages, rate=args.rate)
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from vj.control.learn import run_learn
+
+    return run_learn(args.target, mapping=args.mapping, port=args.port, timeout=args.timeout, value=args.value)
+
+
 def cmd_bench_gen(args: argparse.Namespace) -> int:
     from vj.bench.gen import GenBenchOptions, run_gen_bench
 
@@ -149,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="output .mp4 file")
     render.set_defaults(func=cmd_render)
 
+    learn = sub.add_parser("learn", help="MIDI learn: move a control and it is bound to a parameter or action")
+    learn.add_argument("target", help="a parameter (vj params) or an action (freeze, preset.next, ...)")
+    learn.add_argument("--mapping", default="mappings/my-controller.yaml",
+                       help="the mapping file to write (created if missing; comments and order are kept)")
+    learn.add_argument("--port", default="", help="only listen to input ports whose name contains this")
+    learn.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a control to move")
+    learn.add_argument("--value", type=float, help="the action's value (preset.select, prompt.select)")
+    learn.set_defaults(func=cmd_learn)
+
     check = sub.add_parser("check", help="validate preset and mapping files")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_check)
@@ -173,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     render_bench.add_argument("--json", action="store_true", help="print one JSON object")
     render_bench.add_argument("--seconds", type=float, default=15.0, help="measuring time per case and size")
     render_bench.set_defaults(func=cmd_bench_render)
+    midi_bench = benches.add_parser("midi", help="MIDI event-to-parameter latency and throughput over JACK/ALSA")
+    midi_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    midi_bench.add_argument("--messages", type=int, default=20_000, help="messages in the throughput run")
+    midi_bench.add_argument("--rate", type=float, default=10_000.0, help="messages per second sent")
+    midi_bench.set_defaults(func=cmd_bench_midi)
     gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")

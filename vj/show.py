@@ -157,6 +157,8 @@ class Show(ActionSink):
             bpm = self.clock.tap(s.time)
             if bpm is not None:
                 s.set_base("bpm", bpm)
+        elif name == "prompt.select" and value is not None:
+            self.select_prompt(int(value))
         elif name == "seed.step":
             s.set_base("seed.walk", float(s.base["seed.walk"]) + 1.0)  # type: ignore[arg-type]
         elif name == "motion.reset":
@@ -171,6 +173,14 @@ class Show(ActionSink):
             self._notice(f"no preset number {index}: {len(self.presets)} presets are loaded (0..{len(self.presets) - 1})")
             return
         self.state.set_base("preset", index)
+
+    def select_prompt(self, number: int) -> None:
+        count = min(len(self.preset.prompts), MAX_PROMPTS)
+        if not 1 <= number <= count:
+            self._notice(f"no prompt {number}: preset {self.preset.name} has {count} (1..{count})")
+            return
+        for i in range(1, MAX_PROMPTS + 1):
+            self.state.set_base(f"prompt.{i}.weight", 1.0 if i == number else 0.0)
 
     def _apply_preset(self, index: int, jump: bool = False) -> None:
         old = self.preset

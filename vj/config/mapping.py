@@ -21,17 +21,27 @@
 
 Binding options: range [lo, hi] (default: the parameter's range), curve lin|exp|log,
 invert, smoothing (seconds, overrides the parameter's), wrap (step mode wraps around).
+MIDI sources and their options (encoder, takeover, led...) are described in vj/config/midi.py.
 
 Source kinds register a parser in SOURCE_KINDS; the engine only sees the key
-tuple a parser returns, so new inputs (MIDI, OSC, audio) plug in without touching it.
+tuples a parser returns, so new inputs (MIDI, OSC, audio) plug in without touching it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from vj.config.midi import (
+    MIDI_KINDS,
+    ANY_DEVICE,
+    MIDI_OPTIONS,
+    MidiDevice,
+    midi_binding_options,
+    midi_source,
+    parse_device,
+)
 from vj.config.source import (
     ConfigError,
     Problem,
@@ -56,7 +66,7 @@ BINDING_KEYS = ("param", "action", "mode", "range", "curve", "invert", "smoothin
 
 @dataclass(frozen=True)
 class Binding:
-    source: SourceKey
+    sources: tuple[SourceKey, ...]  # every key it listens to (MIDI `channel: any` gives 16)
     file: str
     line: int
     param: str | None = None
@@ -70,6 +80,19 @@ class Binding:
     value: float | None = None
     step: float = 0.0
     wrap: bool = False
+    encoder: str | None = None  # relative encoder decoding (MIDI cc)
+    accel: float = 0.0  # encoder acceleration: 0 off, 1 about 5x at fast turns
+    takeover: str = "jump"  # absolute controls: jump | pickup | scale
+    led: tuple[int, int] | None = None  # [off, on] values sent back for buttons
+    echo: bool = True  # value bindings echo the parameter to LED rings and motor faders
+
+    @property
+    def source(self) -> SourceKey:
+        return self.sources[0]
+
+    @property
+    def kind(self) -> str:
+        return str(self.source[0]) if self.source[0] != "midi" else str(self.source[3])
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
@@ -91,14 +114,45 @@ class MappingConfig:
     description: str = ""
     bindings: tuple[Binding, ...] = ()
     lfos: tuple[LfoSpec, ...] = ()
+    midi: tuple[MidiDevice, ...] = ()  # the controllers its MIDI bindings come from
+    files: tuple[str, ...] = field(default=())  # merged: the files it was made of
+
+    @property
+    def uses_midi(self) -> bool:
+        return any(b.source[0] == "midi" for b in self.bindings)
 
 
-def _key(section: Section) -> SourceKey | None:
+def merge_mappings(configs: list[MappingConfig]) -> MappingConfig:
+    """Several mapping files as one (keyboard defaults plus a controller or two).
+
+    A later file's binding for a source an earlier file also binds replaces the earlier one,
+    so a controller file can take over a key; LFOs and MIDI devices add up.
+    """
+    if len(configs) == 1:
+        return replace(configs[0], files=(configs[0].path,))
+    bindings: list[Binding] = []
+    for config in configs:
+        taken = {key for b in config.bindings for key in b.sources}
+        bindings = [b for b in bindings if not taken & set(b.sources)] + list(config.bindings)
+    devices: dict[str, MidiDevice] = {}
+    for config in configs:
+        devices.update({d.name: d for d in config.midi})
+    return MappingConfig(
+        path=" + ".join(c.path for c in configs),
+        description="; ".join(c.description for c in configs if c.description),
+        bindings=tuple(bindings),
+        lfos=tuple(lfo for c in configs for lfo in c.lfos),
+        midi=tuple(devices.values()),
+        files=tuple(c.path for c in configs),
+    )
+
+
+def _key(section: Section, device: MidiDevice | None) -> tuple[SourceKey, ...] | None:
     name = section.get("key", _key_name, "")
     if normalise_key(name) not in KEY_NAMES:
         section.problem("key", f"unknown key {name!r}; expected a GLFW key name such as SPACE, LEFT, A, 1, F11")
         return None
-    return key_source(name)
+    return (key_source(name),)
 
 
 def _key_name(value: object) -> str:
@@ -107,10 +161,17 @@ def _key_name(value: object) -> str:
     return is_str(value)
 
 
-# source kind -> parser reading that kind's keys from a binding and returning its source key
-SOURCE_KINDS: dict[str, Callable[[Section], SourceKey | None]] = {"key": _key}
+def _midi(kind: str) -> Callable[[Section, MidiDevice | None], tuple[SourceKey, ...] | None]:
+    return lambda section, device: midi_source(kind, section, device)
+
+
+SourceParser = Callable[[Section, MidiDevice | None], "tuple[SourceKey, ...] | None"]
+# source kind -> parser reading that kind's keys from a binding and returning the source keys
+SOURCE_KINDS: dict[str, SourceParser] = {"key": _key, **{kind: _midi(kind) for kind in MIDI_KINDS}}
 # extra binding keys a source kind reads (e.g. midi's channel), so they are not flagged unknown
-SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {"key": ()}
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {"key": (), **{kind: MIDI_OPTIONS for kind in MIDI_KINDS}}
+# source kinds whose events carry a number an action can take (program N -> preset.select N)
+VALUE_SOURCES = ("program",)
 
 
 def _range(value: object) -> tuple[float, float]:
@@ -123,16 +184,15 @@ def _range(value: object) -> tuple[float, float]:
     raise ValueError(f"expected [low, high], got {type_name(value)}")
 
 
-def _binding(sec: Section, registry: Registry) -> Binding | None:
+def _binding(sec: Section, registry: Registry, device: MidiDevice | None) -> Binding | None:
     kinds = [k for k in SOURCE_KINDS if sec.has(k)]
     if len(kinds) != 1:
         sec.problem("", f"needs exactly one source ({', '.join(SOURCE_KINDS)}), got {len(kinds)}")
         sec.finish(tuple(SOURCE_KINDS) + BINDING_KEYS)
         return None
     kind = kinds[0]
-    source = SOURCE_KINDS[kind](sec)
-    for option in SOURCE_OPTIONS.get(kind, ()):
-        sec.raw(option)
+    sources = SOURCE_KINDS[kind](sec, device)
+    options = midi_binding_options(sec, kind, device) if kind in MIDI_KINDS else {}
 
     param = sec.get("param", is_str, "") or None
     action = sec.get("action", is_str, "") or None
@@ -159,13 +219,15 @@ def _binding(sec: Section, registry: Registry) -> Binding | None:
     value = sec.get("value", is_number(), None)
     if value is not None and spec and spec.kind in ("float", "int") and not spec.lo <= value <= spec.hi:
         sec.problem("value", f"{value:g} is outside {param}'s range {spec.range_text()}")
-    if action and ACTIONS.get(action, ("", False))[1] and value is None:
+    if action and ACTIONS.get(action, ("", False))[1] and value is None and kind not in VALUE_SOURCES:
         sec.problem("value", f"action {action} needs a value")
     step = sec.get("step", is_number(), 0.0)
     if mode == "step" and step == 0.0:
         sec.problem("step", "step mode needs a non-zero step")
+    if options.get("encoder") and (action or mode != "value" or (spec and spec.kind not in ("float", "int"))):
+        sec.problem("encoder", "a relative encoder drives a number parameter in value mode")
     binding = Binding(
-        source=source or (),
+        sources=sources or ((),),
         file=sec.file,
         line=sec.line,
         param=param,
@@ -179,9 +241,10 @@ def _binding(sec: Section, registry: Registry) -> Binding | None:
         value=value,
         step=step,
         wrap=sec.get("wrap", is_bool, False),
+        **options,  # type: ignore[arg-type]
     )
     sec.finish(tuple(SOURCE_KINDS) + SOURCE_OPTIONS.get(kind, ()) + BINDING_KEYS)
-    return binding if source else None
+    return binding if sources else None
 
 
 def _lfo(sec: Section, registry: Registry) -> LfoSpec:
@@ -212,17 +275,21 @@ def parse_mapping(path: Path, text: str | None = None, registry: Registry = REGI
     problems: list[Problem] = []
     top = Section(file, data if data is not None else {}, "", problems, 1)
     description = top.get("description", is_str, "")
+    device = parse_device(top, file)
     bindings = []
     for index, line, item in top.items("bindings"):
         sec = Section(file, item, f"bindings[{index}]", problems, line)
-        if sec.ok and (b := _binding(sec, registry)) is not None:
+        if sec.ok and (b := _binding(sec, registry, device)) is not None:
             bindings.append(b)
     lfos = []
     for index, line, item in top.items("lfos"):
         sec = Section(file, item, f"lfos[{index}]", problems, line)
         if sec.ok:
             lfos.append(_lfo(sec, registry))
-    top.finish(("description", "bindings", "lfos"))
+    top.finish(("description", "midi", "bindings", "lfos"))
     if problems:
         raise ConfigError(problems)
-    return MappingConfig(file, description, tuple(bindings), tuple(lfos))
+    config = MappingConfig(file, description, tuple(bindings), tuple(lfos), (device,) if device else (), (file,))
+    if device is None and config.uses_midi:  # MIDI bindings without a `midi:` section: every input
+        config = replace(config, midi=(MidiDevice(ANY_DEVICE),))
+    return config

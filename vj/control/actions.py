@@ -15,6 +15,7 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "preset.prev": ("switch to the previous preset", False),
     "tap": ("tap tempo: taps set the bpm", False),
     "seed.step": ("walk to the next seed (crossfades there)", False),
+    "prompt.select": ("fade to prompt number `value` (1-8) alone: its weight to 1, the others to 0", True),
     "motion.reset": ("stop all camera motion and return the view home", False),
     "quit": ("close vj", False),
 }

@@ -15,10 +15,11 @@ from vj.clock import ClockState
 from vj.config.mapping import Binding, LfoSpec, MappingConfig
 from vj.control.actions import ActionSink
 from vj.control.events import ControlEvent, SourceKey
-from vj.control.transform import shape
+from vj.control.transform import acceleration, relative_delta, shape, unshape
 from vj.params import ParamState
 
 PRESS = 0.5  # a normalised value above this counts as "pressed" for buttons
+PICKUP_WINDOW = 1.5 / 127  # a knob this close to the parameter (in knob travel) has picked it up
 
 
 def wave(shape_name: str, phase: float) -> float:
@@ -42,10 +43,23 @@ def lfo_value(lfo: LfoSpec, time: float, clock: ClockState) -> float:
 
 @dataclass
 class _Held:
-    """Run-time state of one button binding (render thread only)."""
+    """Run-time state of one binding (render thread only)."""
 
     pressed: bool = False
     restore: float | int | bool | str | None = None  # momentary: value to return to on release
+    knob: float | None = None  # takeover: where the control was last seen, 0..1
+    engaged: bool = False  # takeover: the control has caught the parameter and now drives it
+    written: object = None  # takeover: what it last wrote (anything else moved it: catch again)
+    last_time: float | None = None  # encoder: arrival of the previous detent, for acceleration
+
+
+@dataclass(frozen=True)
+class Pickup:
+    """A knob waiting to catch its parameter: shown in the HUD so the VJ knows which way to turn."""
+
+    param: str
+    knob: float  # where the control is, 0..1
+    target: float  # where it must go, 0..1
 
 
 class MappingEngine:
@@ -53,8 +67,11 @@ class MappingEngine:
         self.config = config
         self._table: dict[SourceKey, list[tuple[Binding, _Held]]] = {}
         for binding in config.bindings:
-            self._table.setdefault(binding.source, []).append((binding, _Held()))
+            held = _Held()  # one state per binding, however many keys (channels) it listens on
+            for key in binding.sources:
+                self._table.setdefault(key, []).append((binding, held))
         self.unmapped = 0  # events whose source no binding listens to
+        self.pickup: Pickup | None = None  # the latest knob that has not caught its parameter yet
 
     def handle(self, event: ControlEvent, state: ParamState, sink: ActionSink) -> None:
         entries = self._table.get(event.source)
@@ -62,22 +79,28 @@ class MappingEngine:
             self.unmapped += 1
             return
         for binding, held in entries:
-            self._apply(binding, held, event.value, state, sink)
+            self._apply(binding, held, event, state, sink)
 
-    def _apply(self, b: Binding, held: _Held, value: float, state: ParamState, sink: ActionSink) -> None:
-        pressed = value > PRESS
+    def _apply(self, b: Binding, held: _Held, event: ControlEvent, state: ParamState, sink: ActionSink) -> None:
+        value = event.value
+        pressed = event.pressed if event.pressed is not None else value > PRESS
         edge_down = pressed and not held.pressed
         edge_up = held.pressed and not pressed
         held.pressed = pressed
         if b.action is not None:
             if edge_down:
-                sink.action(b.action, b.value)
+                sink.action(b.action, b.value if b.value is not None else event.raw)
             return
         assert b.param is not None  # validated at load: exactly one target
         name = b.param
         spec = state.spec(name)
         if b.mode == "value":
-            state.set_base(name, shape(value, b.lo, b.hi, b.curve, b.invert), b.smoothing)
+            if b.encoder is not None:
+                self._turn(b, held, event, state)
+            elif b.takeover == "jump" or spec.kind not in ("float", "int"):
+                state.set_base(name, shape(value, b.lo, b.hi, b.curve, b.invert), b.smoothing)
+            else:
+                self._take_over(b, held, value, state)
         elif b.mode == "toggle":
             if edge_down:
                 base = state.base[name]
@@ -104,6 +127,55 @@ class MappingEngine:
             else:
                 nxt = min(hi, max(lo, nxt))
             state.set_base(name, nxt, b.smoothing)
+
+    def _turn(self, b: Binding, held: _Held, event: ControlEvent, state: ParamState) -> None:
+        """A relative encoder: detents move the parameter by `step` each (faster turns count more)."""
+        assert b.param is not None and b.encoder is not None
+        detents = relative_delta(event.raw if event.raw is not None else round(event.value * 127), b.encoder)
+        interval = event.time - held.last_time if held.last_time is not None and event.time else None
+        held.last_time = event.time or None
+        step = b.step or (b.hi - b.lo) / 128.0  # default: the whole range in 128 detents
+        lo, hi = min(b.lo, b.hi), max(b.lo, b.hi)
+        moved = float(state.base[b.param]) + (-1 if b.invert else 1) * detents * step * acceleration(interval, b.accel)  # type: ignore[arg-type]
+        state.set_base(b.param, min(hi, max(lo, moved)), b.smoothing)
+
+    def _take_over(self, b: Binding, held: _Held, knob: float, state: ParamState) -> None:
+        """Pickup and scale takeover: a knob that is far from its parameter's value (after a preset
+        change, or another control moved it) must not make it jump.
+
+        pickup: nothing happens until the knob reaches or crosses the value, then it drives it.
+        scale:  the value moves toward the knob's end stop in proportion, so they meet there.
+        """
+        assert b.param is not None
+        name = b.param
+        if held.engaged and state.base[name] != held.written:
+            held.engaged = False  # something else moved the parameter since: catch it again
+        if not held.engaged:
+            at = unshape(float(state.base[name]), b.lo, b.hi, b.curve, b.invert)  # type: ignore[arg-type]
+            previous, held.knob = held.knob, knob
+            crossed = previous is not None and (previous - at) * (knob - at) <= 0
+            if not (crossed or abs(knob - at) <= PICKUP_WINDOW):
+                if b.takeover == "scale" and previous is not None and previous != knob:
+                    if knob > previous:
+                        at += (knob - previous) * (1.0 - at) / (1.0 - previous)
+                    else:
+                        at -= (previous - knob) * at / previous
+                    self._write(b, held, at, state)
+                    held.engaged = abs(knob - at) <= PICKUP_WINDOW
+                else:
+                    self.pickup = Pickup(name, knob, at)
+                return
+            held.engaged = True
+            if self.pickup is not None and self.pickup.param == name:
+                self.pickup = None
+        held.knob = knob
+        self._write(b, held, knob, state)
+
+    @staticmethod
+    def _write(b: Binding, held: _Held, knob: float, state: ParamState) -> None:
+        assert b.param is not None
+        state.set_base(b.param, shape(knob, b.lo, b.hi, b.curve, b.invert), b.smoothing)
+        held.written = state.base[b.param]
 
     def modulate(self, state: ParamState, time: float, clock: ClockState) -> None:
         """Evaluate every LFO for this display frame and write it as that LFO's modulation."""

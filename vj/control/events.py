@@ -16,10 +16,37 @@ SourceKey = tuple[Hashable, ...]
 
 @dataclass(frozen=True)
 class ControlEvent:
-    """A control moved: `value` is normalised to 0..1 (a key: 1 pressed, 0 released)."""
+    """A control moved: `value` is normalised to 0..1 (a key: 1 pressed, 0 released).
+
+    `pressed` overrides the button reading of `value` (a note at velocity 20 is pressed);
+    `raw` is the control's own number (a relative encoder's 7-bit code, a program number);
+    `time` is when it arrived (time.perf_counter), for encoder acceleration and latency.
+    """
 
     source: SourceKey
     value: float
+    pressed: bool | None = None
+    raw: int | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClockEvent:
+    """A MIDI real-time message: tick (24 per quarter note), start, stop, continue, or
+    position (song position pointer, `value` in sixteenth notes). `time` as in ControlEvent."""
+
+    kind: str
+    time: float
+    value: int = 0
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """An input or output device came or went; the show reports it in the HUD and log."""
+
+    device: str  # what the user named (a port pattern), so the message matches their config
+    connected: bool
+    message: str
 
 
 @dataclass(frozen=True)
@@ -31,7 +58,7 @@ class ConfigChanged:
     error: str | None = None
 
 
-Event = Union[ControlEvent, ConfigChanged]
+Event = Union[ControlEvent, ConfigChanged, ClockEvent, DeviceStatus]
 
 
 class EventQueue:

@@ -1,0 +1,106 @@
+"""MIDI ports over a real JACK server: a peer process plays the controller."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.midi import MidiPeer
+from vj.config.midi import MidiDevice
+from vj.control.events import ClockEvent, ControlEvent, DeviceStatus, EventQueue
+from vj.control.midi_ports import MidiPorts, list_ports
+
+pytestmark = pytest.mark.usefixtures("jack_server")
+
+
+def _collect(events: EventQueue, until, timeout: float = 5.0) -> list[object]:
+    got: list[object] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got += list(events.drain())
+        if until(got):
+            return got
+        time.sleep(0.01)
+    raise AssertionError(f"timed out; got {got[-10:]}")
+
+
+def _controls(got: list[object]) -> list[ControlEvent]:
+    return [e for e in got if isinstance(e, ControlEvent)]
+
+
+def test_messages_from_another_process_arrive_as_events() -> None:
+    events = EventQueue()
+    with MidiPeer("ports-basic") as peer:
+        ports = MidiPorts(events, [MidiDevice("ctl", input="ports-basic")], poll=0.1).start()
+        try:
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            peer.send(0xB2, 48, 100)  # CC 48 = 100 on channel 3
+            peer.send(0x90, 36, 64)  # note 36 on
+            peer.send(0xE0, 0x00, 0x40)  # pitch bend centre
+            peer.send(0xF0, 0x7E, 0x01, 0xF7)  # sysex: counted, ignored
+            peer.send(0xF8)  # clock tick
+            got = _collect(events, lambda got: any(isinstance(e, ClockEvent) for e in got))
+            deadline = time.monotonic() + 2
+            while ports.status().messages < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the status is refreshed at each port scan
+        finally:
+            ports.stop()
+    sources = {(e.source, e.raw) for e in _controls(got)}
+    assert (("midi", "ctl", 3, "cc", 48), 100) in sources
+    assert (("midi", "ctl", 1, "note", 36), 64) in sources
+    assert (("midi", "ctl", 1, "pitchbend", 0), 8192) in sources
+    assert [e.kind for e in got if isinstance(e, ClockEvent)] == ["tick"]
+    status = ports.status()
+    assert (status.messages, status.ignored, status.invalid) == (5, 1, 0)
+
+
+def test_a_controller_that_is_unplugged_and_replugged_reconnects_within_two_seconds() -> None:
+    events = EventQueue()
+    with MidiPeer("ports-hotplug") as peer:
+        ports = MidiPorts(events, [MidiDevice("ctl", input="ports-hotplug")]).start()  # the real 0.5 s scan
+        try:
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            peer.unplug()
+            gone = _collect(events, lambda got: any(isinstance(e, DeviceStatus) and not e.connected for e in got))
+            assert "ports-hotplug" in next(e.message for e in gone if isinstance(e, DeviceStatus))
+            assert ports.status().missing
+            plugged = time.monotonic()
+            peer.plug()
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            assert time.monotonic() - plugged < 2.0
+            peer.send(0xB0, 7, 99)
+            got = _collect(events, lambda got: bool(_controls(got)))
+        finally:
+            ports.stop()
+    assert _controls(got)[0].source == ("midi", "ctl", 1, "cc", 7) and _controls(got)[0].raw == 99
+
+
+def test_feedback_goes_out_to_the_matching_output_and_own_ports_are_never_inputs() -> None:
+    events = EventQueue()
+    connected: list[str] = []
+    with MidiPeer("ports-leds") as peer:
+        # input "" takes every port: vj's own output port must still not loop back into it
+        ports = MidiPorts(events, [MidiDevice("ctl", input="", output="ports-leds")], poll=0.1,
+                          on_connect=connected.append).start()
+        try:
+            deadline = time.monotonic() + 5
+            while not connected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert connected == ["ctl"]
+            ports.send("ctl", bytes([0x90, 0x20, 0x7F]))
+            ports.send("nobody", bytes([0x90, 0x21, 0x7F]))  # a device with no output: dropped
+            assert peer.wait_received(1) == [bytes([0x90, 0x20, 0x7F])]
+            time.sleep(0.3)
+            assert all(not name.startswith("vj-midi") for name in ports.status().inputs)
+            assert not _controls(list(events.drain()))  # our own LED message did not come back in
+        finally:
+            ports.stop()
+    assert peer.received == [bytes([0x90, 0x20, 0x7F])]
+
+
+def test_list_ports_shows_the_peer() -> None:
+    with MidiPeer("ports-list"):
+        inputs, outputs = list_ports()
+    assert any("ports-list" in name for name in inputs)
+    assert any("ports-list" in name for name in outputs)

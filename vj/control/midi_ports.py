@@ -1,0 +1,341 @@
+"""MIDI ports: opening controllers by name pattern, hot-plug, and sending LED feedback.
+
+One manager thread owns every port. Input arrives on rtmidi's callback threads, is decoded
+there (vj.control.midi_decode) and put on the show's event queue; nothing here touches
+parameters. Output messages come from the render thread through a queue and are sent here.
+Every `POLL` seconds the port list is compared with what is open: a controller that vanished
+is reported (DeviceStatus) and reopened as soon as its port is back.
+
+The MIDI system is rtmidi's: ALSA on Linux when the sequencer exists, else JACK (a machine
+without a sound card, or a JACK studio), CoreMIDI on macOS, WinMM on Windows; VJ_MIDI_API
+(alsa, jack, coremidi, winmm) overrides.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import rtmidi
+
+from vj.config.midi import MidiDevice
+from vj.control.events import DeviceStatus, EventQueue
+from vj.control.midi_decode import DecodeCounts, MidiDecoder
+
+log = logging.getLogger(__name__)
+
+CLIENT = "vj-midi"  # our client name: ports of our own are never opened as controllers
+POLL = 0.5  # seconds between port scans (a returning controller is back within 2 s)
+_APIS = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+
+
+class MidiUnavailable(RuntimeError):
+    """No MIDI system to talk to (no ALSA sequencer, no JACK server...)."""
+
+
+def midi_api() -> int:
+    """The rtmidi API to use here (see the module docstring)."""
+    name = os.environ.get("VJ_MIDI_API", "").strip().lower()
+    if name:
+        if name not in _APIS:
+            raise MidiUnavailable(f"VJ_MIDI_API={name!r}: expected one of {', '.join(_APIS)}")
+        return _APIS[name]
+    compiled = rtmidi.get_compiled_api()
+    if sys.platform.startswith("linux"):
+        if os.path.exists("/dev/snd/seq") and rtmidi.API_LINUX_ALSA in compiled:
+            return rtmidi.API_LINUX_ALSA
+        if rtmidi.API_UNIX_JACK in compiled:
+            return rtmidi.API_UNIX_JACK
+        raise MidiUnavailable("no ALSA sequencer (/dev/snd/seq) and no JACK support in python-rtmidi")
+    return rtmidi.API_UNSPECIFIED
+
+
+def api_name(api: int) -> str:
+    return rtmidi.get_api_display_name(api)
+
+
+def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
+    try:
+        port = kind(rtapi=api, name=f"{CLIENT}-list")
+    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
+        raise MidiUnavailable(f"cannot reach the {api_name(api)} MIDI system: {exc}") from exc
+    if api == rtmidi.API_UNIX_JACK:
+        # rtmidi's JACK back end connects lazily; with no server, listing fails quietly. Say so.
+        if not _jack_running():
+            port.delete()
+            raise MidiUnavailable("the JACK server is not running (start jackd, or set VJ_MIDI_API)")
+    return port
+
+
+def _jack_running() -> bool:
+    probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=f"{CLIENT}-probe")
+    try:
+        probe.open_virtual_port("probe")
+        return True
+    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError):
+        return False
+    finally:
+        probe.delete()
+
+
+def own_port(name: str) -> bool:
+    return name.startswith(CLIENT)
+
+
+def list_ports(api: int | None = None) -> tuple[list[str], list[str]]:
+    """(input ports, output ports) other programs and devices offer; raises MidiUnavailable."""
+    api = midi_api() if api is None else api
+    lister_in, lister_out = _probe(rtmidi.MidiIn, api), _probe(rtmidi.MidiOut, api)
+    try:
+        return (
+            [p for p in lister_in.get_ports() if not own_port(p)],
+            [p for p in lister_out.get_ports() if not own_port(p)],
+        )
+    finally:
+        lister_in.delete()
+        lister_out.delete()
+
+
+@dataclass(frozen=True)
+class MidiStatus:
+    """What the manager has open, for the HUD, `vj devices` and tests (a snapshot)."""
+
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # patterns that match no port right now
+    messages: int = 0
+    ignored: int = 0  # sysex and other message types no binding can use
+    invalid: int = 0
+    error: str | None = None
+
+
+@dataclass
+class _OpenInput:
+    port: rtmidi.MidiIn
+    decoder: MidiDecoder
+
+
+@dataclass
+class _Manager:
+    """The manager thread's own state (no other thread touches it)."""
+
+    inputs: dict[str, _OpenInput] = field(default_factory=dict)
+    outputs: dict[str, rtmidi.MidiOut] = field(default_factory=dict)  # port name -> port
+    routes: dict[str, str] = field(default_factory=dict)  # device name -> output port name
+    present: dict[str, bool] = field(default_factory=dict)  # "MIDI input 'pattern'" -> last reported state
+    counts: DecodeCounts = field(default_factory=DecodeCounts)  # of ports that closed
+
+
+class MidiPorts:
+    """Opens the inputs and outputs the mapping's devices name, keeps them open, sends feedback.
+
+    `send(device, bytes)` may be called from any thread. `on_connect(device)` (called on the
+    manager thread) lets the feedback side resend every LED after a controller comes back.
+    """
+
+    def __init__(
+        self,
+        events: EventQueue,
+        devices: Sequence[MidiDevice],
+        api: int | None = None,
+        poll: float = POLL,
+        on_connect: Callable[[str], None] | None = None,
+    ) -> None:
+        self.events = events
+        self.poll = poll
+        self.on_connect = on_connect
+        self._api = api
+        self._devices: tuple[MidiDevice, ...] = tuple(devices)
+        self._new_devices: queue.SimpleQueue[tuple[MidiDevice, ...]] = queue.SimpleQueue()
+        self._out: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._status = MidiStatus()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vj-midi", daemon=True)
+
+    # -- any thread ---------------------------------------------------------------------------
+
+    def start(self) -> MidiPorts:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._out.put(None)
+        self._thread.join(timeout)
+
+    def set_devices(self, devices: Sequence[MidiDevice]) -> None:
+        """A reloaded mapping: open and close ports to match (takes effect at the next scan)."""
+        self._new_devices.put(tuple(devices))
+        self._out.put(None)  # wake the thread
+
+    def send(self, device: str, message: bytes) -> None:
+        self._out.put((device, message))
+
+    def status(self) -> MidiStatus:
+        return self._status
+
+    # -- the manager thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        state = _Manager()
+        try:
+            api = midi_api() if self._api is None else self._api
+            lister_in, lister_out = _probe(rtmidi.MidiIn, api), _probe(rtmidi.MidiOut, api)
+        except MidiUnavailable as exc:
+            log.warning("MIDI: %s; MIDI controllers are off", exc)
+            self._status = MidiStatus(error=str(exc))
+            self.events.put(DeviceStatus("midi", False, f"MIDI: {exc}"))
+            return
+        log.info("MIDI: %s", api_name(api))
+        next_scan = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_scan:
+                    while not self._new_devices.empty():
+                        self._devices = self._new_devices.get()
+                        self._close_all(state)
+                        state.present.clear()
+                    self._scan(state, api, lister_in.get_ports(), lister_out.get_ports())
+                    next_scan = now + self.poll
+                try:
+                    item = self._out.get(timeout=max(0.0, next_scan - time.monotonic()))
+                except queue.Empty:
+                    continue
+                if item is None:
+                    next_scan = 0.0 if not self._new_devices.empty() else next_scan
+                    continue
+                self._send(state, *item)
+        finally:
+            self._close_all(state)
+            lister_in.delete()
+            lister_out.delete()
+
+    def _scan(self, state: _Manager, api: int, in_names: list[str], out_names: list[str]) -> None:
+        in_names = [n for n in in_names if not own_port(n)]
+        out_names = [n for n in out_names if not own_port(n)]
+        for name in [n for n in state.inputs if n not in in_names]:
+            self._close_input(state, name)
+        for name in [n for n in state.outputs if n not in out_names]:
+            state.outputs.pop(name).delete()
+            state.routes = {d: p for d, p in state.routes.items() if p != name}
+        for index, name in enumerate(in_names):
+            devices = tuple(d.name for d in self._devices if d.matches_input(name))
+            if devices and name not in state.inputs:
+                self._open_input(state, api, index, name, devices)
+        for device in self._devices:
+            if device.output is None or device.name in state.routes:
+                continue
+            match = next((n for n in out_names if device.matches_output(n)), None)
+            if match is not None:
+                if match not in state.outputs and not self._open_output(state, api, out_names.index(match), match):
+                    continue
+                state.routes[device.name] = match
+                if self.on_connect:
+                    self.on_connect(device.name)
+        self._report(state, in_names, out_names)
+
+    def _open_input(self, state: _Manager, api: int, index: int, name: str, devices: tuple[str, ...]) -> None:
+        port = rtmidi.MidiIn(rtapi=api, name=CLIENT, queue_size_limit=4096)
+        try:
+            port.open_port(index, name=_port_label(name))
+        except (rtmidi.SystemError, rtmidi.InvalidPortError, RuntimeError) as exc:
+            log.warning("MIDI: cannot open input %r: %s", name, exc)
+            port.delete()
+            return
+        port.ignore_types(sysex=False, timing=False, active_sense=True)  # sysex is counted; clock is used
+        decoder = MidiDecoder(devices)
+        put = self.events.put
+
+        def on_message(message: tuple[list[int], float], _data: object) -> None:
+            now = time.perf_counter()
+            for event in decoder.decode(message[0], now):
+                put(event)
+
+        port.set_callback(on_message)
+        state.inputs[name] = _OpenInput(port, decoder)
+        log.info("MIDI in: %s (for %s)", name, ", ".join(devices))
+
+    def _open_output(self, state: _Manager, api: int, index: int, name: str) -> bool:
+        port = rtmidi.MidiOut(rtapi=api, name=CLIENT)
+        try:
+            port.open_port(index, name=_port_label(name))
+        except (rtmidi.SystemError, rtmidi.InvalidPortError, RuntimeError) as exc:
+            log.warning("MIDI: cannot open output %r: %s", name, exc)
+            port.delete()
+            return False
+        state.outputs[name] = port
+        log.info("MIDI out: %s", name)
+        return True
+
+    def _close_input(self, state: _Manager, name: str) -> None:
+        opened = state.inputs.pop(name)
+        opened.port.cancel_callback()
+        opened.port.delete()
+        c = opened.decoder.counts
+        state.counts.messages += c.messages
+        state.counts.invalid += c.invalid
+        for kind, n in c.ignored.items():
+            state.counts.ignored[kind] = state.counts.ignored.get(kind, 0) + n
+
+    def _close_all(self, state: _Manager) -> None:
+        for name in list(state.inputs):
+            self._close_input(state, name)
+        for port in state.outputs.values():
+            port.delete()
+        state.outputs.clear()
+        state.routes.clear()
+
+    def _send(self, state: _Manager, device: str, message: bytes) -> None:
+        port_name = state.routes.get(device)
+        if port_name is None:
+            return  # not connected: feedback resends everything when it is
+        try:
+            state.outputs[port_name].send_message(message)
+        except (rtmidi.SystemError, RuntimeError, ValueError) as exc:
+            log.debug("MIDI out %s: %s", port_name, exc)
+
+    def _report(self, state: _Manager, in_names: list[str], out_names: list[str]) -> None:
+        missing = []
+        for device in self._devices:
+            for role, pattern, names in (("input", device.input, in_names), ("output", device.output, out_names)):
+                if pattern is None or (role == "input" and not pattern):
+                    continue
+                present = any((device.matches_input if role == "input" else device.matches_output)(n) for n in names)
+                key = f"MIDI {role} {pattern!r}"
+                if not present:
+                    missing.append(key)
+                if state.present.get(key) == present:
+                    continue
+                state.present[key] = present
+                if present:
+                    self.events.put(DeviceStatus(key, True, f"{key} ({device.name}) connected"))
+                else:
+                    available = ", ".join(names) or "none"
+                    self.events.put(DeviceStatus(key, False, f"{key} ({device.name}) is not connected; ports: {available}"))
+        decoders = [o.decoder.counts for o in state.inputs.values()] + [state.counts]
+        self._status = MidiStatus(
+            inputs=tuple(state.inputs),
+            outputs=tuple(state.routes.values()),
+            missing=tuple(missing),
+            messages=sum(c.messages for c in decoders),
+            ignored=sum(sum(c.ignored.values()) for c in decoders),
+            invalid=sum(c.invalid for c in decoders),
+        )
+
+
+def _port_label(name: str) -> str:
+    """Our own port's name, after the controller's (JACK port names must be short and plain)."""
+    client = name.split(":")[0]
+    return "".join(c if c.isalnum() else "-" for c in client)[:40] or "port"
