@@ -61,11 +61,25 @@ def cmd_devices(args: argparse.Namespace) -> int:
         monitors = list_monitors()
     except WindowError as exc:
         print(f"monitors: none ({exc})")
-        return 0
-    print("monitors:")
-    for m in monitors:
-        print(f"  {m.index}: {m.name}  {m.width}x{m.height} @ {m.refresh_hz} Hz")
-    print("MIDI and audio devices: not yet supported")
+    else:
+        print("monitors:")
+        for m in monitors:
+            print(f"  {m.index}: {m.name}  {m.width}x{m.height} @ {m.refresh_hz} Hz")
+    from vj.control.midi_ports import MidiUnavailable, api_name, list_ports, midi_api
+
+    try:
+        api = midi_api()
+        inputs, outputs = list_ports(api)
+    except MidiUnavailable as exc:
+        print(f"MIDI: unavailable ({exc})")
+    else:
+        print(f"MIDI inputs ({api_name(api)}):")
+        for name in inputs or ["(none)"]:
+            print(f"  {name}")
+        print("MIDI outputs:")
+        for name in outputs or ["(none)"]:
+            print(f"  {name}")
+    print("audio devices: not yet supported")
     return 0
 
 
@@ -74,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     options = LiveOptions(
         preset=args.preset,
-        mapping=args.mapping,
+        mapping=tuple(args.mapping or ()),
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -90,7 +104,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     options = RenderOptions(
         preset=args.preset,
-        mapping=args.mapping,
+        mapping=tuple(args.mapping or ()),
         seconds=args.seconds,
         fps=args.fps,
         out=Path(args.out),
@@ -142,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="open the live window")
     run.add_argument("--preset", help="preset name (in presets/) or path; default: the first")
-    run.add_argument("--mapping", help="mapping name (in mappings/) or path; default: default")
+    run.add_argument("--mapping", action="append", metavar="NAME",
+                     help="a controller mapping (in mappings/, e.g. apc40-mk2) or path, on top of the default "
+                          "keyboard mapping; repeat for several controllers")
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
@@ -153,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render a video headless (deterministic for a fixed seed)")
     render.add_argument("--preset", help="preset name or path; default: the first")
-    render.add_argument("--mapping", help="mapping name or path (its LFOs apply); default: default")
+    render.add_argument("--mapping", action="append", metavar="NAME",
+                        help="a mapping name or path on top of the default (their LFOs apply); repeatable")
     render.add_argument("--seconds", type=float, default=10.0)
     render.add_argument("--fps", type=int, default=30)
     render.add_argument("--size", type=_size, default=(1280, 720), help="video size, WxH (default 1280x720)")
@@ -178,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--markdown", action="store_true", help="print a Markdown table")
     params.set_defaults(func=cmd_params)
 
-    devices = sub.add_parser("devices", help="list monitors (MIDI and audio devices come later)")
+    devices = sub.add_parser("devices", help="list monitors and MIDI ports")
     devices.set_defaults(func=cmd_devices)
 
     models = sub.add_parser("models", help="diffusion models: what is known and cached, and downloading")

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LiveOptions:
     preset: str | None = None
-    mapping: str | None = None
+    mapping: tuple[str, ...] = ()  # added to the default keyboard mapping
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -38,20 +38,24 @@ def run_live(options: LiveOptions) -> int:
     except WindowError as exc:
         print(f"vj: {exc}", file=sys.stderr)
         return 1
+    from vj.control.midi_ports import MidiPorts
+
+    midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
     show = Show(
         window.ctx,
         loaded.presets,
-        loaded.mapping,
+        loaded.mappings,
         preset_index=loaded.index,
         events=events,
         hud=options.hud,
         on_window_action=lambda name: window.toggle_fullscreen(),
+        midi=midi,
     )
     for problem in loaded.problems:
         show.errors[problem.problems[0].file] = str(problem)
     watcher.start()
     log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
-             show.preset.name, loaded.mapping.path)
+             show.preset.name, ", ".join(m.path for m in loaded.mappings))
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}
@@ -73,6 +77,7 @@ def run_live(options: LiveOptions) -> int:
                 break
     finally:
         show.close()
+        midi.stop()
         watcher.stop()
         window.close()
     return 0

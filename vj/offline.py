@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class RenderOptions:
     out: Path
     preset: str | None = None
-    mapping: str | None = None
+    mapping: tuple[str, ...] = ()  # added to the default mapping (their LFOs apply)
     seconds: float = 10.0
     fps: int = 30
     size: tuple[int, int] = (1280, 720)
@@ -34,7 +34,7 @@ def render_video(options: RenderOptions) -> int:
 
     loaded = load_session(options.preset, options.mapping)
     ctx = create_headless_context()
-    show = Show(ctx, loaded.presets, loaded.mapping, preset_index=loaded.index, lockstep=True, hud=options.hud)
+    show = Show(ctx, loaded.presets, loaded.mappings, preset_index=loaded.index, lockstep=True, hud=options.hud)
     target = ctx.framebuffer(color_attachments=[ctx.texture(options.size, 3)])
     count = max(1, round(options.seconds * options.fps))
     try:

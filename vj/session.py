@@ -1,28 +1,45 @@
-"""What `vj run` and `vj render` both load before a show starts: the presets and the mapping."""
+"""What `vj run` and `vj render` both load before a show starts: the presets and the mappings.
+
+The default (keyboard) mapping is always loaded first; `--mapping` adds controller mappings
+on top (a later file's binding for the same control replaces an earlier one).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vj.config.library import load_mapping, load_presets, resolve
-from vj.config.mapping import MappingConfig, parse_mapping
+from vj.config.library import DEFAULT_MAPPING, load_mapping, load_presets, resolve
+from vj.config.mapping import MappingConfig, merge_mappings, parse_mapping
 from vj.config.preset import Preset, parse_preset
 from vj.config.source import ConfigError
 from vj.config.watch import ConfigWatcher
 from vj.control.events import EventQueue
-from vj.paths import PRESET_DIR
+from vj.paths import MAPPING_DIR, PRESET_DIR
 
 
 @dataclass(frozen=True)
 class Loaded:
     presets: tuple[Preset, ...]
     index: int  # the preset to start with
-    mapping: MappingConfig
+    mappings: tuple[MappingConfig, ...]  # the default first, then the ones asked for
     problems: tuple[ConfigError, ...]  # invalid presets that were skipped
 
+    @property
+    def mapping(self) -> MappingConfig:
+        return merge_mappings(list(self.mappings))
 
-def load_session(preset: str | None, mapping: str | None) -> Loaded:
+
+def mapping_names(names: Sequence[str] | str | None) -> list[str]:
+    """The default mapping, then the named ones (each once)."""
+    names = [names] if isinstance(names, str) else list(names or [])
+    chosen = [resolve(n, MAPPING_DIR).resolve() for n in names]
+    default = resolve(DEFAULT_MAPPING, MAPPING_DIR).resolve()
+    return [str(p) for p in ([default] if default not in chosen else []) + list(dict.fromkeys(chosen))]
+
+
+def load_session(preset: str | None, mapping: Sequence[str] | str | None) -> Loaded:
     """Raises ConfigError if the chosen preset or the mapping is invalid (nothing to show then)."""
     chosen = resolve(preset, PRESET_DIR) if preset else None
     presets, problems = load_presets(PRESET_DIR, extra=chosen)
@@ -36,7 +53,8 @@ def load_session(preset: str | None, mapping: str | None) -> Loaded:
         raise ConfigError([p for e in problems for p in e.problems]) if problems else FileNotFoundError(
             f"no presets found in {PRESET_DIR}"
         )
-    return Loaded(tuple(presets), index, load_mapping(mapping), tuple(problems))
+    mappings = tuple(load_mapping(name) for name in mapping_names(mapping))
+    return Loaded(tuple(presets), index, mappings, tuple(problems))
 
 
 def watch_session(loaded: Loaded, events: EventQueue) -> ConfigWatcher:
@@ -44,5 +62,6 @@ def watch_session(loaded: Loaded, events: EventQueue) -> ConfigWatcher:
     watcher = ConfigWatcher(events)
     for preset in loaded.presets:
         watcher.watch(Path(preset.path), parse_preset)
-    watcher.watch(Path(loaded.mapping.path), parse_mapping)
+    for mapping in loaded.mappings:
+        watcher.watch(Path(mapping.path), parse_mapping)
     return watcher

@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import moderngl
 import numpy as np
 
 from vj.clock import BeatClock
-from vj.config.mapping import MappingConfig
+from vj.config.midi import MidiDevice
+from vj.config.mapping import MappingConfig, merge_mappings
 from vj.config.preset import Preset
 from vj.control.actions import ActionSink
-from vj.control.engine import MappingEngine
-from vj.control.events import ConfigChanged, ControlEvent, EventQueue
+from vj.control.engine import MappingEngine, Pickup
+from vj.control.events import ClockEvent, ConfigChanged, ControlEvent, DeviceStatus, EventQueue
+from vj.control.feedback import Feedback
 from vj.gen.backends import factories
 from vj.gen.base import GenRequest, MotionRates, Prompt
 from vj.gen.gradient import GradientGenerator
@@ -66,6 +68,17 @@ class _Pending:
 STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend starts
 
 
+PICKUP_HINT = 3.0  # seconds a "turn the knob to catch the value" hint stays in the HUD
+
+
+class MidiLink(Protocol):
+    """What the show needs of the MIDI ports (vj.control.midi_ports.MidiPorts)."""
+
+    def send(self, device: str, message: bytes) -> None: ...
+    def set_devices(self, devices: Sequence[MidiDevice]) -> None: ...
+    def status(self) -> object: ...
+
+
 def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenRequest:
     prompts = tuple(
         Prompt(p.text, snap.f(f"prompt.{i + 1}.weight")) for i, p in enumerate(preset.prompts[:MAX_PROMPTS])
@@ -92,7 +105,7 @@ class Show(ActionSink):
         self,
         ctx: moderngl.Context,
         presets: Sequence[Preset],
-        mapping: MappingConfig,
+        mapping: MappingConfig | Sequence[MappingConfig],
         *,
         preset_index: int = 0,
         events: EventQueue | None = None,
@@ -102,6 +115,7 @@ class Show(ActionSink):
         hud: bool = False,
         on_window_action: Callable[[str], None] | None = None,
         stand_in: bool = True,
+        midi: MidiLink | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -109,7 +123,10 @@ class Show(ActionSink):
         self.presets = list(presets)
         self.events = events or EventQueue()
         self.state = ParamState()
-        self.engine = MappingEngine(mapping)
+        self.midi = midi
+        self.mappings = [mapping] if isinstance(mapping, MappingConfig) else list(mapping)
+        self._set_mapping()
+        self._pickup: tuple[Pickup, float] | None = None  # the hint shown, and since when
         self.clock = BeatClock()
         self.lockstep = lockstep
         self._worker_factory = worker_factory
@@ -141,6 +158,7 @@ class Show(ActionSink):
 
     def action(self, name: str, value: float | None) -> None:
         s = self.state
+        log.debug("action %s %s", name, value)
         if name == "fullscreen" and self._on_window_action:
             self._on_window_action(name)
         elif name == "quit":
@@ -195,9 +213,31 @@ class Show(ActionSink):
 
     # -- events ------------------------------------------------------------------------------
 
+    def _set_mapping(self) -> None:
+        """(Re)build everything compiled from the mappings: the engine, LED feedback, MIDI ports."""
+        self.mapping = merge_mappings(self.mappings)
+        self.engine = MappingEngine(self.mapping)
+        self.feedback = Feedback(self.mapping)
+        if self.midi is not None:
+            self.midi.set_devices(self.mapping.midi)
+
     def _handle(self, event: object) -> None:
         if isinstance(event, ControlEvent):
             self.engine.handle(event, self.state, self)
+        elif isinstance(event, ClockEvent):
+            self.clock.handle(event)
+        elif isinstance(event, DeviceStatus):
+            key = f"{event.role} {event.device}"
+            if event.role == "midi" and not self.mapping.midi:
+                return  # no mapping uses MIDI: not a problem worth the HUD
+            if event.connected:
+                if self.errors.pop(key, None) is not None or event.role == "midi in":
+                    self._notice(event.message)
+                if event.role == "midi out":
+                    self.feedback.forget(event.device)  # a controller back from a power cycle has its LEDs off
+            else:
+                self.errors[key] = event.message
+                log.warning(event.message)
         elif isinstance(event, ConfigChanged):
             self._reload(event)
 
@@ -208,7 +248,8 @@ class Show(ActionSink):
         self.errors.pop(event.path, None)
         config = event.config
         if isinstance(config, MappingConfig):
-            self.engine = MappingEngine(config)
+            self.mappings = [config if m.path == config.path else m for m in self.mappings]
+            self._set_mapping()
             self.state.clear_modulations("lfo")
             self._notice(f"reloaded mapping {event.path}")
         elif isinstance(config, Preset):
@@ -234,6 +275,8 @@ class Show(ActionSink):
             per_second = float(s.current["seed.rate"]) * (float(s.current["bpm"]) / 60.0 if s.current["seed.sync"] else 1.0)  # type: ignore[arg-type]
             s.set_base("seed.walk", float(s.base["seed.walk"]) + per_second * dt)  # type: ignore[arg-type]
         clock = self.clock.advance(dt, float(s.current["bpm"]))  # type: ignore[arg-type]
+        if clock.source == "midi":
+            s.set_base("bpm", clock.bpm, jump=True)  # one tempo everywhere: HUD, seed sync, OSC
         self.engine.modulate(s, s.time + dt, clock)
         snap = s.tick(dt)
         if int(snap["preset"]) != self.presets.index(self.preset) and int(snap["preset"]) < len(self.presets):
@@ -242,6 +285,9 @@ class Show(ActionSink):
         for message in s.warnings:
             self._notice(message)
         s.warnings.clear()
+        if self.midi is not None and not self.feedback.empty:
+            for device, message in self.feedback.messages(s.base, clock):
+                self.midi.send(device, message)
         frozen = bool(snap["freeze"])
         if not frozen:
             self.dream_time += dt  # the generator applies `speed` itself, without phase jumps
@@ -357,9 +403,25 @@ class Show(ActionSink):
             f"strength {snap.f('strength'):.2f}  feedback {snap.f('feedback'):.2f}  speed {snap.f('speed'):.2f}",
             f"zoom {snap.f('zoom'):+.2f}  pan {snap.f('pan.x'):+.2f},{snap.f('pan.y'):+.2f}  rotate {snap.f('rotate'):+.1f}",
             f"seed {int(snap['seed'])}  walk {snap.f('seed.walk'):.2f} (+{snap.f('seed.rate'):.2f}/s)  "
-            f"bpm {snap.f('bpm'):.1f}  crossfade {snap.f('crossfade'):.2f}s {snap['crossfade.curve']}",
+            f"bpm {snap.f('bpm'):.1f} ({self.clock.state.source})  crossfade {snap.f('crossfade'):.2f}s {snap['crossfade.curve']}",
             f"prompts  {weights}",
-        ]
+        ] + self._midi_lines(snap)
+
+    def _midi_lines(self, snap: Snapshot) -> list[str]:
+        lines = []
+        if self.midi is not None:
+            st = self.midi.status()
+            inputs, outputs = getattr(st, "inputs", ()), getattr(st, "outputs", ())
+            lines.append(f"midi  in: {', '.join(inputs) or 'none'}  out: {', '.join(outputs) or 'none'}  "
+                         f"msgs {getattr(st, 'messages', 0)}  ignored {getattr(st, 'ignored', 0)}")
+        pickup = self.engine.pickup
+        if pickup is not None:
+            if self._pickup is None or self._pickup[0] is not pickup:
+                self._pickup = (pickup, snap.time)
+            if snap.time - self._pickup[1] < PICKUP_HINT:
+                way = "up" if pickup.target > pickup.knob else "down"
+                lines.append(f"pickup {pickup.param}: knob at {pickup.knob:.2f}, turn {way} to {pickup.target:.2f}")
+        return lines
 
     def hud_errors(self, snap: Snapshot) -> list[str]:
         self._notices = [(t, m) for t, m in self._notices if t > snap.time]

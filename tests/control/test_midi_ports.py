@@ -78,16 +78,13 @@ def test_a_controller_that_is_unplugged_and_replugged_reconnects_within_two_seco
 
 def test_feedback_goes_out_to_the_matching_output_and_own_ports_are_never_inputs() -> None:
     events = EventQueue()
-    connected: list[str] = []
     with MidiPeer("ports-leds") as peer:
         # input "" takes every port: vj's own output port must still not loop back into it
-        ports = MidiPorts(events, [MidiDevice("ctl", input="", output="ports-leds")], poll=0.1,
-                          on_connect=connected.append).start()
+        ports = MidiPorts(events, [MidiDevice("ctl", input="", output="ports-leds")], poll=0.1).start()
         try:
-            deadline = time.monotonic() + 5
-            while not connected and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert connected == ["ctl"]
+            got = _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.role == "midi out" for e in got))
+            status = next(e for e in got if isinstance(e, DeviceStatus) and e.role == "midi out")
+            assert (status.device, status.connected) == ("ctl", True)
             ports.send("ctl", bytes([0x90, 0x20, 0x7F]))
             ports.send("nobody", bytes([0x90, 0x21, 0x7F]))  # a device with no output: dropped
             assert peer.wait_received(1) == [bytes([0x90, 0x20, 0x7F])]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from vj.clock import ClockState
 from vj.config.mapping import Binding, LfoSpec, MappingConfig
-from vj.control.actions import ActionSink
+from vj.control.actions import ACTIONS, ActionSink
 from vj.control.events import ControlEvent, SourceKey
 from vj.control.transform import acceleration, relative_delta, shape, unshape
 from vj.params import ParamState
@@ -89,7 +89,8 @@ class MappingEngine:
         held.pressed = pressed
         if b.action is not None:
             if edge_down:
-                sink.action(b.action, b.value if b.value is not None else event.raw)
+                takes_value = ACTIONS[b.action][1]  # program N -> preset.select N
+                sink.action(b.action, b.value if b.value is not None or not takes_value else event.raw)
             return
         assert b.param is not None  # validated at load: exactly one target
         name = b.param

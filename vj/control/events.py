@@ -44,9 +44,10 @@ class ClockEvent:
 class DeviceStatus:
     """An input or output device came or went; the show reports it in the HUD and log."""
 
-    device: str  # what the user named (a port pattern), so the message matches their config
+    device: str  # the mapping's name for it (a MIDI device's name)
     connected: bool
     message: str
+    role: str = ""  # e.g. "midi in", "midi out": an output coming back needs its LEDs resent
 
 
 @dataclass(frozen=True)

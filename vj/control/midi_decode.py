@@ -60,8 +60,9 @@ class MidiDecoder:
         if kind == "pitchwheel":
             raw = msg.pitch + 8192
             return self._emit(msg.channel + 1, "pitchbend", 0, raw / 16383.0, now, None, raw)
-        if kind == "program_change":
-            return self._emit(msg.channel + 1, "program", msg.program, msg.program / 127.0, now, True, msg.program)
+        if kind == "program_change":  # a one-shot: pressed and released, so every change fires
+            ch, n = msg.channel + 1, msg.program
+            return self._emit(ch, "program", n, n / 127.0, now, True, n) + self._emit(ch, "program", n, 0.0, now, False, n)
         self.counts.ignored[kind] = self.counts.ignored.get(kind, 0) + 1
         return []
 

@@ -13,6 +13,7 @@ without a sound card, or a JACK studio), CoreMIDI on macOS, WinMM on Windows; VJ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -20,7 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Iterator, Sequence
 
 import rtmidi
 
@@ -65,14 +66,33 @@ def api_name(api: int) -> str:
     return rtmidi.get_api_display_name(api)
 
 
-def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
+@contextlib.contextmanager
+def _quiet_stderr(enabled: bool) -> Iterator[None]:
+    """libjack prints several lines to stderr when no server runs; our own message says it better.
+    (The redirect is process-wide for the few milliseconds of the probe.)"""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     try:
-        port = kind(rtapi=api, name=f"{CLIENT}-list")
-    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
-        raise MidiUnavailable(f"cannot reach the {api_name(api)} MIDI system: {exc}") from exc
-    if api == rtmidi.API_UNIX_JACK:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
+    with _quiet_stderr(api == rtmidi.API_UNIX_JACK):
+        try:
+            port = kind(rtapi=api, name=f"{CLIENT}-list")
+        except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
+            raise MidiUnavailable(f"cannot reach the {api_name(api)} MIDI system: {exc}") from exc
         # rtmidi's JACK back end connects lazily; with no server, listing fails quietly. Say so.
-        if not _jack_running():
+        if api == rtmidi.API_UNIX_JACK and not _jack_running():
             port.delete()
             raise MidiUnavailable("the JACK server is not running (start jackd, or set VJ_MIDI_API)")
     return port
@@ -140,8 +160,9 @@ class _Manager:
 class MidiPorts:
     """Opens the inputs and outputs the mapping's devices name, keeps them open, sends feedback.
 
-    `send(device, bytes)` may be called from any thread. `on_connect(device)` (called on the
-    manager thread) lets the feedback side resend every LED after a controller comes back.
+    `send(device, bytes)` may be called from any thread. Connections and losses are posted as
+    DeviceStatus events (role "midi in" / "midi out"): the show resends every LED when an
+    output comes back.
     """
 
     def __init__(
@@ -150,11 +171,9 @@ class MidiPorts:
         devices: Sequence[MidiDevice],
         api: int | None = None,
         poll: float = POLL,
-        on_connect: Callable[[str], None] | None = None,
     ) -> None:
         self.events = events
         self.poll = poll
-        self.on_connect = on_connect
         self._api = api
         self._devices: tuple[MidiDevice, ...] = tuple(devices)
         self._new_devices: queue.SimpleQueue[tuple[MidiDevice, ...]] = queue.SimpleQueue()
@@ -193,9 +212,10 @@ class MidiPorts:
             api = midi_api() if self._api is None else self._api
             lister_in, lister_out = _probe(rtmidi.MidiIn, api), _probe(rtmidi.MidiOut, api)
         except MidiUnavailable as exc:
-            log.warning("MIDI: %s; MIDI controllers are off", exc)
+            # a keyboard-only show does not need to hear about it as a problem
+            log.log(logging.WARNING if self._devices else logging.INFO, "MIDI: %s; MIDI controllers are off", exc)
             self._status = MidiStatus(error=str(exc))
-            self.events.put(DeviceStatus("midi", False, f"MIDI: {exc}"))
+            self.events.put(DeviceStatus("midi", False, f"MIDI: {exc}", "midi"))
             return
         log.info("MIDI: %s", api_name(api))
         next_scan = 0.0
@@ -242,8 +262,6 @@ class MidiPorts:
                 if match not in state.outputs and not self._open_output(state, api, out_names.index(match), match):
                     continue
                 state.routes[device.name] = match
-                if self.on_connect:
-                    self.on_connect(device.name)
         self._report(state, in_names, out_names)
 
     def _open_input(self, state: _Manager, api: int, index: int, name: str, devices: tuple[str, ...]) -> None:
@@ -309,21 +327,25 @@ class MidiPorts:
     def _report(self, state: _Manager, in_names: list[str], out_names: list[str]) -> None:
         missing = []
         for device in self._devices:
-            for role, pattern, names in (("input", device.input, in_names), ("output", device.output, out_names)):
-                if pattern is None or (role == "input" and not pattern):
+            for role, pattern, names in (("in", device.input, in_names), ("out", device.output, out_names)):
+                if pattern is None or (role == "in" and not pattern):
                     continue
-                present = any((device.matches_input if role == "input" else device.matches_output)(n) for n in names)
-                key = f"MIDI {role} {pattern!r}"
+                if role == "out":
+                    present = device.name in state.routes
+                else:
+                    present = any(device.matches_input(n) for n in names)
+                key = f"MIDI {role}put {pattern!r}"
                 if not present:
                     missing.append(key)
                 if state.present.get(key) == present:
                     continue
                 state.present[key] = present
                 if present:
-                    self.events.put(DeviceStatus(key, True, f"{key} ({device.name}) connected"))
+                    self.events.put(DeviceStatus(device.name, True, f"{key} ({device.name}) connected", f"midi {role}"))
                 else:
                     available = ", ".join(names) or "none"
-                    self.events.put(DeviceStatus(key, False, f"{key} ({device.name}) is not connected; ports: {available}"))
+                    message = f"{key} ({device.name}) is not connected; ports: {available}"
+                    self.events.put(DeviceStatus(device.name, False, message, f"midi {role}"))
         decoders = [o.decoder.counts for o in state.inputs.values()] + [state.counts]
         self._status = MidiStatus(
             inputs=tuple(state.inputs),

@@ -1,0 +1,107 @@
+"""The show with MIDI: several mapping files, device status in the HUD, LED feedback, prompt select."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vj.config.mapping import parse_mapping
+from vj.config.preset import PromptSpec
+from vj.control.events import ConfigChanged, ControlEvent, DeviceStatus
+from vj.control.keyboard import key_event
+from vj.paths import MAPPING_DIR
+from tests.test_show import SIZE, ctx, egl, make_show, preset, run, target  # noqa: F401 (fixtures)
+
+
+class Recorder:
+    """Collects what the show sends out (stands in for the MIDI port thread, which is tested over
+    JACK in tests/control/test_midi_ports.py and end to end in tests/test_run_midi.py)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+        self.devices: list[tuple[str, ...]] = []
+
+    def send(self, device: str, message: bytes) -> None:
+        self.sent.append((device, message))
+
+    def set_devices(self, devices) -> None:
+        self.devices.append(tuple(d.name for d in devices))
+
+    def status(self) -> object:
+        return None
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return parse_mapping(path)
+
+
+def test_a_controller_file_reloads_on_its_own_and_overrides_a_key(ctx, target, tmp_path):
+    keys = parse_mapping(MAPPING_DIR / "default.yaml")
+    extra = _write(tmp_path, "extra.yaml", "bindings:\n  - {key: ESCAPE, action: hud}\n")
+    show = make_show(ctx, mapping=[keys, extra])
+    try:
+        show.events.put(key_event("ESCAPE", True))
+        run(show, target, 1)
+        assert not show.quit_requested and show.state.base["hud"] is True
+        changed = _write(tmp_path, "extra.yaml", "bindings:\n  - {key: F1, action: hud}\n")
+        show.events.put(ConfigChanged(changed.path, changed))
+        show.events.put(key_event("ESCAPE", False))
+        show.events.put(key_event("ESCAPE", True))
+        run(show, target, 1)
+        assert show.quit_requested  # the default's ESCAPE is back, the edited file's F1 is new
+        assert [b.source for b in show.mapping.bindings if b.action == "hud"][-1] == ("key", "F1")
+    finally:
+        show.close()
+
+
+def test_device_status_shows_in_the_hud_until_it_reconnects(ctx, target):
+    show = make_show(ctx)
+    try:
+        show.events.put(DeviceStatus("apc", False, "MIDI input 'APC40' (apc) is not connected; ports: none", "midi in"))
+        snap = show.update(1 / 30)
+        assert any("APC40" in line for line in show.hud_errors(snap))
+        show.events.put(DeviceStatus("apc", True, "MIDI input 'APC40' (apc) connected", "midi in"))
+        snap = show.update(1 / 30)
+        errors = show.hud_errors(snap)
+        assert not any("not connected" in line for line in errors)
+        assert any("connected" in line for line in errors)  # a notice that it is back
+    finally:
+        show.close()
+
+
+def test_feedback_lights_leds_and_resends_them_after_a_reconnect(ctx, target, tmp_path):
+    pads = _write(tmp_path, "pads.yaml", "midi: {input: p, output: p, channel: 1}\n"
+                  "bindings:\n  - {note: 1, action: freeze}\n  - {cc: 7, param: strength}\n")
+    link = Recorder()
+    show = make_show(ctx, mapping=[pads], midi=link)
+    try:
+        run(show, target, 1)
+        assert set(link.sent) == {("pads", bytes([0x90, 1, 0])), ("pads", bytes([0xB0, 7, 64]))}
+        assert link.devices == [("pads",)]
+        link.sent.clear()
+        show.events.put(ControlEvent(("midi", "pads", 1, "note", 1), 1.0, True))
+        run(show, target, 2)
+        assert link.sent == [("pads", bytes([0x90, 1, 127]))]  # freeze on; nothing else changed
+        link.sent.clear()
+        show.events.put(DeviceStatus("pads", True, "MIDI output 'p' (pads) connected", "midi out"))
+        run(show, target, 1)
+        assert set(link.sent) == {("pads", bytes([0x90, 1, 127])), ("pads", bytes([0xB0, 7, 64]))}
+    finally:
+        show.close()
+
+
+def test_prompt_select_fades_to_one_prompt(ctx, target):
+    prompts = (PromptSpec("a", 1.0), PromptSpec("b", 0.0), PromptSpec("c", 0.5))
+    p = preset()
+    p = replace(p, prompts=prompts)
+    show = make_show(ctx, presets=[p])
+    try:
+        show.action("prompt.select", 2)
+        assert [show.state.base[f"prompt.{i}.weight"] for i in (1, 2, 3)] == [0.0, 1.0, 0.0]
+        show.action("prompt.select", 7)  # the preset has 3
+        snap = show.update(1 / 30)
+        assert any("no prompt 7" in line for line in show.hud_errors(snap))
+        assert show.state.base["prompt.2.weight"] == 1.0
+    finally:
+        show.close()
