@@ -105,3 +105,36 @@ def test_prompt_select_fades_to_one_prompt(ctx, target):
         assert show.state.base["prompt.2.weight"] == 1.0
     finally:
         show.close()
+
+
+def test_learn_mode_binds_a_moved_knob_writes_it_and_the_knob_works_at_once(ctx, target, tmp_path):
+    learn_file = tmp_path / "learned.yaml"
+    link = Recorder()
+    show = make_show(ctx, midi=link, learn_file=learn_file)
+    try:
+        show.events.put(key_event("F2", True))  # the default mapping's learn key
+        show.events.put(key_event("F2", False))
+        run(show, target, 1)
+        assert show.learning is not None and show.state.base["hud"] is True
+        assert link.devices[-1] == ("learn",)  # the ports listen to everything while learning
+        while show.learning.target != "strength":
+            show.events.put(key_event("DOWN", True))
+            show.events.put(key_event("DOWN", False))
+            run(show, target, 1)
+        assert show.state.base["pan.y"] == 0.0  # DOWN chose the target; it did not pan
+        for i, value in enumerate((10, 30, 50, 70)):
+            show.events.put(ControlEvent(("midi", "learn", 1, "cc", 21), value / 127, None, value, 1.0 + i * 0.05))
+        snap = show.update(1 / 30)
+        assert "{cc: 21, channel: 1, param: strength}" in learn_file.read_text()
+        assert any("learned" in line and "strength" in line for line in show.hud_errors(snap))
+        assert any(m.path == str(learn_file) for m in show.mappings)
+        show.events.put(key_event("ESCAPE", True))  # leaves learn mode, does not quit
+        show.events.put(key_event("ESCAPE", False))
+        run(show, target, 1)
+        assert show.learning is None and not show.quit_requested
+        assert link.devices[-1] == ("*",)  # the learned file listens to every port
+        show.events.put(ControlEvent(("midi", "*", 1, "cc", 21), 1.0, None, 127, 2.0))
+        run(show, target, 1)
+        assert show.state.base["strength"] == 1.0
+    finally:
+        show.close()

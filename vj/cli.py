@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from vj.config.source import ConfigError
+from vj.paths import MAPPING_DIR
 
 log = logging.getLogger("vj")
 
@@ -89,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = LiveOptions(
         preset=args.preset,
         mapping=tuple(args.mapping or ()),
+        learn_file=args.learn_file,
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -159,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mapping", action="append", metavar="NAME",
                      help="a controller mapping (in mappings/, e.g. apc40-mk2) or path, on top of the default "
                           "keyboard mapping; repeat for several controllers")
+    run.add_argument("--learn-file", type=Path, default=MAPPING_DIR / "my-controller.yaml",
+                     help="where MIDI learn (F2) writes bindings (default: mappings/my-controller.yaml)")
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
@@ -180,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     learn = sub.add_parser("learn", help="MIDI learn: move a control and it is bound to a parameter or action")
     learn.add_argument("target", help="a parameter (vj params) or an action (freeze, preset.next, ...)")
-    learn.add_argument("--mapping", default="mappings/my-controller.yaml",
-                       help="the mapping file to write (created if missing; comments and order are kept)")
+    learn.add_argument("--mapping", default=str(MAPPING_DIR / "my-controller.yaml"),
+                       help="the mapping file to write (created if missing; comments and order are kept; "
+                            "default: my-controller.yaml among the mappings, so --mapping my-controller finds it)")
     learn.add_argument("--port", default="", help="only listen to input ports whose name contains this")
     learn.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a control to move")
     learn.add_argument("--value", type=float, help="the action's value (preset.select, prompt.select)")

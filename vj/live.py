@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from vj.control.events import EventQueue
 from vj.control.keyboard import key_event
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 class LiveOptions:
     preset: str | None = None
     mapping: tuple[str, ...] = ()  # added to the default keyboard mapping
+    learn_file: Path | None = None  # where MIDI learn writes (default: mappings/my-controller.yaml)
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -50,6 +52,7 @@ def run_live(options: LiveOptions) -> int:
         hud=options.hud,
         on_window_action=lambda name: window.toggle_fullscreen(),
         midi=midi,
+        learn_file=options.learn_file,
     )
     for problem in loaded.problems:
         show.errors[problem.problems[0].file] = str(problem)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import moderngl
@@ -19,17 +20,20 @@ import numpy as np
 
 from vj.clock import BeatClock
 from vj.config.midi import MidiDevice
-from vj.config.mapping import MappingConfig, merge_mappings
+from vj.config.mapping import MappingConfig, merge_mappings, parse_mapping
+from vj.config.source import ConfigError
 from vj.config.preset import Preset
 from vj.control.actions import ActionSink
 from vj.control.engine import MappingEngine, Pickup
 from vj.control.events import ClockEvent, ConfigChanged, ControlEvent, DeviceStatus, EventQueue
 from vj.control.feedback import Feedback
+from vj.control.learn_mode import LEARN_DEVICE, LearnMode
 from vj.gen.backends import factories
 from vj.gen.base import GenRequest, MotionRates, Prompt
 from vj.gen.gradient import GradientGenerator
 from vj.gen.worker import GenFrame, GeneratorWorker, with_alpha
 from vj.motion import Camera
+from vj.paths import MAPPING_DIR
 from vj.params import MAX_PROMPTS, ParamState, Snapshot
 from vj.render.compositor import Compositor, LayerView, PostSettings, crossfade_amount
 from vj.render.hud import Hud
@@ -116,6 +120,7 @@ class Show(ActionSink):
         on_window_action: Callable[[str], None] | None = None,
         stand_in: bool = True,
         midi: MidiLink | None = None,
+        learn_file: Path | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -124,6 +129,9 @@ class Show(ActionSink):
         self.events = events or EventQueue()
         self.state = ParamState()
         self.midi = midi
+        self.learn_file = learn_file or MAPPING_DIR / "my-controller.yaml"
+        self.learning: LearnMode | None = None
+        self._hud_before_learn = False
         self.mappings = [mapping] if isinstance(mapping, MappingConfig) else list(mapping)
         self._set_mapping()
         self._pickup: tuple[Pickup, float] | None = None  # the hint shown, and since when
@@ -163,6 +171,8 @@ class Show(ActionSink):
             self._on_window_action(name)
         elif name == "quit":
             self.quit_requested = True
+        elif name == "learn":
+            self._learn(self.learning is None)
         elif name in ("hud", "freeze"):
             s.set_base(name, not s.base[name])
         elif name == "blackout":
@@ -219,10 +229,55 @@ class Show(ActionSink):
         self.engine = MappingEngine(self.mapping)
         self.feedback = Feedback(self.mapping)
         if self.midi is not None:
-            self.midi.set_devices(self.mapping.midi)
+            learn = (MidiDevice(LEARN_DEVICE),) if self.learning else ()
+            self.midi.set_devices(self.mapping.midi + learn)
+
+    def _learn(self, on: bool) -> None:
+        if on:
+            self.learning = LearnMode(self.learn_file)
+            self._hud_before_learn = bool(self.state.base["hud"])
+            self.state.set_base("hud", True)  # learning happens in the HUD
+            self._notice(f"MIDI learn: bindings go to {self.learn_file}")
+        else:
+            self.learning = None
+            self.state.set_base("hud", self._hud_before_learn)
+        self._set_mapping()  # the ports listen to every input while learning
+
+    def _handle_learning(self, event: ControlEvent, learning: LearnMode) -> bool:
+        """Learn mode gets navigation keys and the learn device's MIDI; True when it used the event."""
+        kind = event.source[0]
+        if kind == "key":
+            used = learning.key(str(event.source[1]), event.value > 0.5)
+            if used == "leave":
+                self._learn(False)
+            return used is not None
+        if kind == "midi" and event.source[1] == LEARN_DEVICE:
+            learned = learning.feed(event)
+            if learned is not None:
+                self._notice(f"learned {learned.description}")
+                self._reload_file(learned.result.path)
+            elif learning.last and learning.last.startswith("not written"):
+                self._notice(learning.last)
+            return True
+        return False
+
+    def _reload_file(self, path: Path) -> None:
+        """A mapping file learn just wrote: replace it among the loaded mappings, or add it."""
+        try:
+            config = parse_mapping(path)
+        except ConfigError as exc:
+            self._notice(str(exc))
+            return
+        if any(Path(m.path).resolve() == path.resolve() for m in self.mappings):
+            self.mappings = [config if Path(m.path).resolve() == path.resolve() else m for m in self.mappings]
+        else:
+            self.mappings.append(config)
+        self._set_mapping()
 
     def _handle(self, event: object) -> None:
         if isinstance(event, ControlEvent):
+            if self.learning is not None and self._handle_learning(event, self.learning):
+                return
             self.engine.handle(event, self.state, self)
         elif isinstance(event, ClockEvent):
             self.clock.handle(event)
@@ -425,7 +480,8 @@ class Show(ActionSink):
 
     def hud_errors(self, snap: Snapshot) -> list[str]:
         self._notices = [(t, m) for t, m in self._notices if t > snap.time]
-        out = list(self.errors.values()) + [m for _, m in self._notices]
+        out = (self.learning.hud_lines() if self.learning else []) + list(self.errors.values())
+        out += [m for _, m in self._notices]
         st = self.worker.status()
         if st.frames == 0 and not st.last_error and not self.lockstep:
             out.append(f"starting {st.backend}: a stand-in shows until its first frame")

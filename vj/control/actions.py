@@ -17,6 +17,7 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "seed.step": ("walk to the next seed (crossfades there)", False),
     "prompt.select": ("fade to prompt number `value` (1-8) alone: its weight to 1, the others to 0", True),
     "motion.reset": ("stop all camera motion and return the view home", False),
+    "learn": ("MIDI learn mode: choose a target, move a control to bind it (vj run)", False),
     "quit": ("close vj", False),
 }
 
