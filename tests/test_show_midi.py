@@ -71,7 +71,7 @@ def test_device_status_shows_in_the_hud_until_it_reconnects(ctx, target):
 
 
 def test_feedback_lights_leds_and_resends_them_after_a_reconnect(ctx, target, tmp_path):
-    pads = _write(tmp_path, "pads.yaml", "midi: {input: p, output: p, channel: 1}\n"
+    pads = _write(tmp_path, "pads.yaml", "midi: {input: p, output: p, channel: 1, init: [[0xF0, 0x47, 0xF7]]}\n"
                   "bindings:\n  - {note: 1, action: freeze}\n  - {cc: 7, param: strength}\n")
     link = Recorder()
     show = make_show(ctx, mapping=[pads], midi=link)
@@ -86,7 +86,8 @@ def test_feedback_lights_leds_and_resends_them_after_a_reconnect(ctx, target, tm
         link.sent.clear()
         show.events.put(DeviceStatus("pads", True, "MIDI output 'p' (pads) connected", "midi out"))
         run(show, target, 1)
-        assert set(link.sent) == {("pads", bytes([0x90, 1, 127])), ("pads", bytes([0xB0, 7, 64]))}
+        assert link.sent[0] == ("pads", bytes([0xF0, 0x47, 0xF7]))  # the init message first
+        assert set(link.sent[1:]) == {("pads", bytes([0x90, 1, 127])), ("pads", bytes([0xB0, 7, 64]))}
     finally:
         show.close()
 

@@ -274,6 +274,15 @@ class Show(ActionSink):
             self.mappings.append(config)
         self._set_mapping()
 
+    def _greet(self, device: str) -> None:
+        """An output (re)connected: its init messages, then every LED again at the next frame
+        (a controller back from a power cycle has its LEDs off and its modes reset)."""
+        if self.midi is not None:
+            for d in self.mapping.midi:
+                for message in d.init if d.name == device else ():
+                    self.midi.send(device, message)
+        self.feedback.forget(device)
+
     def _handle(self, event: object) -> None:
         if isinstance(event, ControlEvent):
             if self.learning is not None and self._handle_learning(event, self.learning):
@@ -289,7 +298,7 @@ class Show(ActionSink):
                 if self.errors.pop(key, None) is not None or event.role == "midi in":
                     self._notice(event.message)
                 if event.role == "midi out":
-                    self.feedback.forget(event.device)  # a controller back from a power cycle has its LEDs off
+                    self._greet(event.device)
             else:
                 self.errors[key] = event.message
                 log.warning(event.message)

@@ -49,7 +49,7 @@ bindings:
         f"{path}:9: bindings[7].pitchbend: expected true, got a number (3)",
         f"{path}:10: bindings[8].encoder: relative encoders send plain CC: use cc: NUMBER",
         f"{path}:11: bindings[9].encoder: expected one of twos-complement, signed-bit, binary-offset, got a string ('clockwise')",
-        f"{path}:12: bindings[10].led: expected [off, on] values in 0..127, got [0, 300]",
+        f"{path}:12: bindings[10].led: expected [off, on] values in 0..127 (and optionally a channel 1-16), got [0, 300]",
         f"{path}:13: bindings[11].value: action preset.select needs a value",
     ]
 
@@ -106,3 +106,14 @@ def test_merging_keeps_all_devices_and_a_later_file_takes_over_a_control(tmp_pat
         (("key", "A"), "freeze"), (("midi", "pads", 1, "note", 1), "tap"), (("key", "B"), "blackout")]
     assert [d.name for d in merged.midi] == ["pads"]
     assert merged.files == (keys.path, pads.path)
+
+
+def test_init_messages_are_bytes_with_a_status_byte_and_need_an_output(tmp_path):
+    config = load(tmp_path, "midi: {input: x, output: x, init: [[0xF0, 0x00, 0x20, 0x29, 0xF7], [0xB0, 0, 1]]}\nbindings: []\n")
+    assert config.midi[0].init == (bytes([0xF0, 0x00, 0x20, 0x29, 0xF7]), bytes([0xB0, 0, 1]))
+    path = tmp_path / "m.yaml"
+    assert errors(tmp_path, "midi:\n  input: x\n  init: [[1, 2], [0x90, 300]]\nbindings: []\n") == [
+        f"{path}:3: midi.init: [0]: expected a MIDI message as a list of bytes starting with a status byte, got [1, 2]",
+        f"{path}:3: midi.init: [1]: expected a MIDI message as a list of bytes starting with a status byte, got [144, 300]",
+        f"{path}:3: midi.init: init messages need an output port: add output: PATTERN",
+    ]

@@ -74,3 +74,10 @@ def test_no_output_no_feedback(tmp_path):
     path = tmp_path / "m.yaml"
     path.write_text("midi: {input: x}\nbindings:\n  - {note: 1, action: freeze}\n  - {cc: 1, param: zoom}\n")
     assert Feedback(parse_mapping(path)).empty
+
+
+def test_an_led_can_listen_on_its_own_channel(tmp_path):
+    path = tmp_path / "mini.yaml"
+    path.write_text("midi: {input: m, output: m, channel: 1}\nbindings:\n  - {note: 5, action: freeze, led: [0, 127, 7]}\n")
+    sent = Feedback(parse_mapping(path)).messages(ParamState().base, OFF_BEAT)
+    assert sent == [("mini", bytes([0x96, 5, 0]))]  # the note comes in on channel 1, its LED is on 7

@@ -83,7 +83,7 @@ class Binding:
     encoder: str | None = None  # relative encoder decoding (MIDI cc)
     accel: float = 0.0  # encoder acceleration: 0 off, 1 about 5x at fast turns
     takeover: str = "jump"  # absolute controls: jump | pickup | scale
-    led: tuple[int, int] | None = None  # [off, on] values sent back for buttons
+    led: tuple[int, ...] | None = None  # [off, on] values sent back for buttons (and the LED's channel)
     echo: bool = True  # value bindings echo the parameter to LED rings and motor faders
 
     @property

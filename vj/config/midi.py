@@ -8,12 +8,14 @@
       channel: 1              # default channel of the bindings, 1-16 (default: any)
       takeover: pickup        # default takeover of absolute controls: jump | pickup | scale
       beat: [{note: 91, led: [0, 1]}]   # LEDs that flash on the beat
+      init: [[0xF0, 0x00, 0x20, 0x29, 0x02, 0x11, 0x77, 0x08, 0xF7]]   # sent on each connect
     bindings:
       - {cc: 48, param: strength}                  # absolute knob or fader, 0-127
       - {cc: 16, encoder: twos-complement, param: zoom, step: 0.01, accel: 1}
       - {cc14: 1, param: crossfade}                # 14-bit: MSB cc 1, LSB cc 33
       - {nrpn: 1234, param: hue}                   # NRPN 0-16383, 7- or 14-bit data
       - {note: 36, action: freeze, led: [0, 127]}  # a pad; led: [off, on] velocities
+      - {note: 0, action: hud, led: [0, 127, 7]}   # ... [off, on, channel] when the LED's channel differs
       - {note: 37, param: strength, mode: value}   # velocity as the value
       - {pitchbend: true, param: pan.x}
       - {program: any, action: preset.select}      # program change N selects preset N
@@ -59,6 +61,7 @@ class MidiDevice:
     channel: int | None = None  # default channel (None: any)
     takeover: str = "jump"
     beat: tuple[BeatLed, ...] = ()
+    init: tuple[bytes, ...] = ()  # sent to the output on every (re)connect: mode switches, LED styles
 
     def matches_input(self, port: str) -> bool:
         return port_matches(self.input, port)
@@ -80,14 +83,28 @@ def _channel(value: object) -> int | None:
     return is_int(1, 16)(value)
 
 
-def _led(value: object) -> tuple[int, int]:
+def _led(value: object) -> tuple[int, ...]:
+    """[off, on] values, and optionally the channel the LED listens on (some controllers pick
+    brightness or blinking by channel)."""
     if (
         isinstance(value, list)
-        and len(value) == 2
+        and len(value) in (2, 3)
         and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 127 for v in value)
+        and (len(value) == 2 or 1 <= value[2] <= 16)
     ):
-        return int(value[0]), int(value[1])
-    raise ValueError(f"expected [off, on] values in 0..127, got {value!r}")
+        return tuple(int(v) for v in value)
+    raise ValueError(f"expected [off, on] values in 0..127 (and optionally a channel 1-16), got {value!r}")
+
+
+def _message(value: object) -> bytes:
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+        and value[0] >= 0x80
+    ):
+        return bytes(value)
+    raise ValueError(f"expected a MIDI message as a list of bytes starting with a status byte, got {value!r}")
 
 
 def parse_device(top: Section, file: str) -> MidiDevice | None:
@@ -108,11 +125,19 @@ def parse_device(top: Section, file: str) -> MidiDevice | None:
         if len(kinds) != 1:
             b.problem("", "needs exactly one of note or cc")
         else:
-            off, on = b.get("led", _led, (0, 127))
+            off, on = b.get("led", _led, (0, 127))[:2]
             beat.append(BeatLed(kinds[0], b.get(kinds[0], is_int(0, 127), 0), b.get("channel", is_int(1, 16), channel or 1), off, on))
         b.finish(("note", "cc", "channel", "led"))
+    init = []
+    for index, line, item in sec.items("init"):
+        try:
+            init.append(_message(item))
+        except ValueError as exc:
+            sec.problem("init", f"[{index}]: {exc}", line)
     if beat and output is None:
         sec.problem("beat", "beat LEDs need an output port: add output: PATTERN")
+    if sec.has("init") and output is None:
+        sec.problem("init", "init messages need an output port: add output: PATTERN")
     device = MidiDevice(
         name=sec.get("name", is_str, Path(file).stem) or Path(file).stem,
         input=sec.get("input", is_str, ""),
@@ -120,8 +145,9 @@ def parse_device(top: Section, file: str) -> MidiDevice | None:
         channel=channel,
         takeover=sec.get("takeover", is_choice(*TAKEOVERS), "jump"),
         beat=tuple(beat),
+        init=tuple(init),
     )
-    sec.finish(("name", "input", "output", "channel", "takeover", "beat"))
+    sec.finish(("name", "input", "output", "channel", "takeover", "beat", "init"))
     return device
 
 

@@ -102,7 +102,9 @@ class Feedback:
             status = _STATUS[kind] | (channel - 1)
             lit = _action_light(b) if b.action else (_param_light(b) if b.mode != "value" else None)
             if lit is not None:
-                off, on = b.led or DEFAULT_LED
+                off, on, *led_channel = b.led or DEFAULT_LED
+                if led_channel:
+                    status = (status & 0xF0) | (led_channel[0] - 1)
                 self.lights.append(_Light(str(device), (status, number), off, on, lit))
             elif b.param is not None and b.mode == "value" and b.echo and kind in ("cc", "cc14"):
                 self.echoes.append(_Echo(str(device), status, number, kind == "cc14", b))
