@@ -9,7 +9,11 @@ from vj.config.preset import PromptSpec
 from vj.control.events import ConfigChanged, ControlEvent, DeviceStatus
 from vj.control.keyboard import key_event
 from vj.paths import MAPPING_DIR
-from tests.test_show import SIZE, ctx, egl, make_show, preset, run, target  # noqa: F401 (fixtures)
+from tests import test_show
+from tests.test_show import make_show, preset, run
+
+# the EGL context fixtures of the show tests
+egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
 
 
 class Recorder:

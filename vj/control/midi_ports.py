@@ -1,10 +1,17 @@
 """MIDI ports: opening controllers by name pattern, hot-plug, and sending LED feedback.
 
-One manager thread owns every port. Input arrives on rtmidi's callback threads, is decoded
-there (vj.control.midi_decode) and put on the show's event queue; nothing here touches
-parameters. Output messages come from the render thread through a queue and are sent here.
-Every `POLL` seconds the port list is compared with what is open: a controller that vanished
-is reported (DeviceStatus) and reopened as soon as its port is back.
+One manager thread owns every port. rtmidi queues incoming messages in C (no Python callback:
+with JACK a callback runs on JACK's real-time thread and must take the GIL, so a busy render
+thread made vj's JACK client miss cycles, and messages were lost and duplicated); the manager
+drains those queues every `READ_PERIOD`, decodes (vj.control.midi_decode) and puts the events on
+the show's event queue. Nothing here touches parameters. Output messages come from the render
+thread through a queue and are sent here. Every `POLL` seconds the port list is compared with
+what is open: a controller that vanished is reported (DeviceStatus) and reopened as soon as its
+port is back.
+
+Arrival times come from rtmidi's own timestamps (taken by the MIDI system when the message
+arrived, as deltas), anchored to time.perf_counter, so clock ticks keep their real spacing
+however late the thread drains them.
 
 The MIDI system is rtmidi's: ALSA on Linux when the sequencer exists, else JACK (a machine
 without a sound card, or a JACK studio), CoreMIDI on macOS, WinMM on Windows; VJ_MIDI_API
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 
 CLIENT = "vj-midi"  # our client name: ports of our own are never opened as controllers
 POLL = 0.5  # seconds between port scans (a returning controller is back within 2 s)
+READ_PERIOD = 0.001  # seconds between drains of the input queues
+QUEUE_LIMIT = 65536  # messages rtmidi holds per input between drains (a stalled second at 60k/s)
 _APIS = {
     "alsa": rtmidi.API_LINUX_ALSA,
     "jack": rtmidi.API_UNIX_JACK,
@@ -99,7 +108,10 @@ def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
 
 
 def _jack_running() -> bool:
-    probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=f"{CLIENT}-probe")
+    try:
+        probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=f"{CLIENT}-probe")
+    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError):
+        return False
     try:
         probe.open_virtual_port("probe")
         return True
@@ -144,6 +156,7 @@ class MidiStatus:
 class _OpenInput:
     port: rtmidi.MidiIn
     decoder: MidiDecoder
+    last: float | None = None  # arrival time of the previous message (perf_counter seconds)
 
 
 @dataclass
@@ -177,7 +190,7 @@ class MidiPorts:
         self._api = api
         self._devices: tuple[MidiDevice, ...] = tuple(devices)
         self._new_devices: queue.SimpleQueue[tuple[MidiDevice, ...]] = queue.SimpleQueue()
-        self._out: queue.SimpleQueue[tuple[str, bytes] | None] = queue.SimpleQueue()
+        self._out: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self._status = MidiStatus()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vj-midi", daemon=True)
@@ -190,13 +203,11 @@ class MidiPorts:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
-        self._out.put(None)
         self._thread.join(timeout)
 
     def set_devices(self, devices: Sequence[MidiDevice]) -> None:
-        """A reloaded mapping: open and close ports to match (takes effect at the next scan)."""
+        """A reloaded mapping: open and close ports to match (at once)."""
         self._new_devices.put(tuple(devices))
-        self._out.put(None)  # wake the thread
 
     def send(self, device: str, message: bytes) -> None:
         self._out.put((device, message))
@@ -221,22 +232,20 @@ class MidiPorts:
         next_scan = 0.0
         try:
             while not self._stop.is_set():
+                time.sleep(READ_PERIOD)  # cheaper than Event.wait's timed lock at a thousand wakes a second
                 now = time.monotonic()
-                if now >= next_scan:
+                if not self._new_devices.empty():
                     while not self._new_devices.empty():
                         self._devices = self._new_devices.get()
-                        self._close_all(state)
-                        state.present.clear()
+                    self._close_all(state)
+                    state.present.clear()
+                    next_scan = 0.0
+                if now >= next_scan:
                     self._scan(state, api, lister_in.get_ports(), lister_out.get_ports())
                     next_scan = now + self.poll
-                try:
-                    item = self._out.get(timeout=max(0.0, next_scan - time.monotonic()))
-                except queue.Empty:
-                    continue
-                if item is None:
-                    next_scan = 0.0 if not self._new_devices.empty() else next_scan
-                    continue
-                self._send(state, *item)
+                self._read(state)
+                while not self._out.empty():
+                    self._send(state, *self._out.get())
         finally:
             self._close_all(state)
             lister_in.delete()
@@ -265,7 +274,7 @@ class MidiPorts:
         self._report(state, in_names, out_names)
 
     def _open_input(self, state: _Manager, api: int, index: int, name: str, devices: tuple[str, ...]) -> None:
-        port = rtmidi.MidiIn(rtapi=api, name=CLIENT, queue_size_limit=4096)
+        port = rtmidi.MidiIn(rtapi=api, name=CLIENT, queue_size_limit=QUEUE_LIMIT)
         try:
             port.open_port(index, name=_port_label(name))
         except (rtmidi.SystemError, rtmidi.InvalidPortError, RuntimeError) as exc:
@@ -273,16 +282,7 @@ class MidiPorts:
             port.delete()
             return
         port.ignore_types(sysex=False, timing=False, active_sense=True)  # sysex is counted; clock is used
-        decoder = MidiDecoder(devices)
-        put = self.events.put
-
-        def on_message(message: tuple[list[int], float], _data: object) -> None:
-            now = time.perf_counter()
-            for event in decoder.decode(message[0], now):
-                put(event)
-
-        port.set_callback(on_message)
-        state.inputs[name] = _OpenInput(port, decoder)
+        state.inputs[name] = _OpenInput(port, MidiDecoder(devices))
         log.info("MIDI in: %s (for %s)", name, ", ".join(devices))
 
     def _open_output(self, state: _Manager, api: int, index: int, name: str) -> bool:
@@ -297,9 +297,21 @@ class MidiPorts:
         log.info("MIDI out: %s", name)
         return True
 
+    def _read(self, state: _Manager) -> None:
+        """Everything the inputs queued since the last drain, decoded, onto the event queue."""
+        put = self.events.put
+        for opened in state.inputs.values():
+            now = time.perf_counter()
+            while (item := opened.port.get_message()) is not None:
+                data, delta = item
+                # rtmidi's delta is the gap since the previous message; never later than now
+                at = now if opened.last is None else min(opened.last + delta, now)
+                opened.last = at
+                for event in opened.decoder.decode(data, at):
+                    put(event)
+
     def _close_input(self, state: _Manager, name: str) -> None:
         opened = state.inputs.pop(name)
-        opened.port.cancel_callback()
         opened.port.delete()
         c = opened.decoder.counts
         state.counts.messages += c.messages

@@ -1,0 +1,758 @@
+"""`vj bench midi`: how fast does a MIDI message reach a parameter, and does a flood of them hurt?
+
+A controller stand-in runs in its own process (this module, `python -m vj.bench.midi --sender`)
+with a virtual MIDI output port; vj's real input path (`MidiPorts`: rtmidi callback, decoder,
+`EventQueue`) receives its messages and the real `MappingEngine` writes them into a `ParamState`.
+Every message is a control change whose channel, control (64-95) and value encode its index, so
+each one is counted (lost and duplicated ones too) and matched to the sender's send time
+(`time.perf_counter` is the system-wide monotonic clock on Linux, shared by both processes).
+
+Phases, all in one run:
+
+1. latency: 500 messages paced at 500/s (so queueing does not dominate) to a consumer thread
+   that drains the queue as soon as anything is on it. `latency_*`: arrival in vj (the
+   callback's stamp, `ControlEvent.time`) to the parameter written: decode, queue, wake-up,
+   engine, write. `transport_*`: the sender's send to that arrival, i.e. the MIDI system (JACK's
+   period sets it).
+2. throughput: `messages` messages at `rate` per second to the same consumer: `sent`,
+   `received` (events), `lost` and `duplicated` (by index), `rate_per_s` (as received).
+3. render: a headless `Show` (EGL) drawing at 60 Hz drains the same queue once per frame, as
+   `vj run` does. 500 paced messages give `frame_latency_*` (a parameter changes at the next
+   display frame); then, in rounds as long as the throughput run, idle (the baseline: no MIDI
+   traffic), spare (the sender floods a port vj does not listen to) and flood (`rate` messages
+   per second into vj) alternate, and their p99 frame times are compared:
+   `frame_p99_ratio` = flood / idle, `frame_p99_ratio_spare` = flood / spare.
+
+Without a reachable MIDI system on Linux the benchmark starts a private JACK server (dummy
+driver, no sound card needed) and stops it afterwards; `VJ_MIDI_API` or a running JACK server
+is used as it is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import platform
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rtmidi
+
+from vj.config.mapping import MappingConfig, parse_mapping
+from vj.control.engine import MappingEngine
+from vj.control.events import ControlEvent, DeviceStatus, Event, EventQueue
+from vj.control.midi_ports import MidiPorts, MidiUnavailable, api_name, midi_api
+from vj.params import ParamState
+
+SENDER = "vjbench-sender"  # the stand-in's JACK/ALSA client name (vj's own ports are "vj-midi...")
+DEVICE = "bench"
+FIRST_CC = 64  # controls 64-95: plain 7-bit CCs, so the decoder does no cc14 or NRPN pairing
+INDEXES = 16 * 32 * 128  # distinct messages: channel x control x value
+LATENCY_MESSAGES = 500
+LATENCY_RATE = 500.0
+FPS = 60.0
+RENDER_SIZE = (640, 360)
+ROUND_SECONDS = (0.5, 5.0)  # a render round lasts as long as the throughput run, within these
+ROUNDS = 3  # the render cases alternate in rounds, so drifts in machine load hit all alike
+JACK_PERIOD, JACK_SAMPLE_RATE = 256, 48000  # the private server gets the tests' settings
+TARGETS = {"latency_p99_ms": 2.0, "rate_per_s": 5000.0, "frame_p99_ratio": 1.1}
+# Every control the sender uses writes one of these continuous parameters.
+PARAMS = ("brightness", "contrast", "saturation", "hue", "strength", "feedback", "speed", "crossfade")
+
+Records = list[tuple[ControlEvent, float]]  # (event, when its parameter write was done)
+
+
+def message(index: int) -> list[int]:
+    """The control change that carries `index` (mod INDEXES)."""
+    i = index % INDEXES
+    return [0xB0 | (i >> 12), FIRST_CC + ((i >> 7) & 31), i & 127]
+
+
+def index_of(event: ControlEvent) -> int | None:
+    """The index a sender message carried, from its decoded event (None: not one of ours)."""
+    source = event.source
+    if len(source) != 5 or source[3] != "cc" or event.raw is None:
+        return None
+    channel, control = source[2], source[4]
+    if not isinstance(channel, int) or not isinstance(control, int) or not FIRST_CC <= control < FIRST_CC + 32:
+        return None
+    return ((channel - 1) << 12) | ((control - FIRST_CC) << 7) | event.raw
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))])
+
+
+def _ms(seconds: Sequence[float]) -> dict[str, float | None]:
+    """p50 / p99 / max in milliseconds (None when nothing was measured: JSON has no NaN)."""
+    if not seconds:
+        return {"p50": None, "p99": None, "max": None}
+    values = [s * 1000.0 for s in seconds]
+    return {"p50": round(statistics.median(values), 4), "p99": round(percentile(values, 99), 4),
+            "max": round(max(values), 4)}
+
+
+# -- the sender process --------------------------------------------------------------------------
+
+
+def sender_main(api: int) -> int:
+    """The controller stand-in. stdin: `run N RATE FIRST TIMES_PATH PORT` sends N messages
+    (indices FIRST...) at RATE per second from PORT (`out`: vj listens; `spare`: nobody does),
+    writes their send times (float64) to TIMES_PATH and prints `done SENT DROPPED SECONDS`;
+    `quit` ends it."""
+    ports = {name: rtmidi.MidiOut(rtapi=api, name=SENDER) for name in ("out", "spare")}
+    for name, port in ports.items():
+        port.open_virtual_port(name)
+    dropped = [0]
+
+    def on_error(kind: int, text: str, _data: object) -> None:
+        dropped[0] += 1  # rtmidi's JACK output: "ringbuffer full, dropping message" and the like
+        print(f"warning {text}", file=sys.stderr, flush=True)
+
+    for port in ports.values():
+        port.set_error_callback(on_error)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "quit":
+            break
+        n, rate, first, path, out = int(words[1]), float(words[2]), int(words[3]), words[4], ports[words[5]]
+        payloads = [message(first + i) for i in range(n)]
+        times = np.zeros(n)
+        dropped[0] = 0
+        send, clock = out.send_message, time.perf_counter
+        start = clock() + 0.002
+        sent = 0
+        while sent < n:
+            # Everything due by now, then sleep to the next one (at least 0.5 ms): small bursts,
+            # paced per millisecond, not one burst that a JACK period's MIDI buffer cannot take.
+            due = min(n, int((clock() - start) * rate) + 1)
+            while sent < due:
+                times[sent] = clock()
+                send(payloads[sent])
+                sent += 1
+            if sent < n:
+                time.sleep(max(0.0005, start + sent / rate - clock()))
+        elapsed = float(times[-1] - times[0]) if n > 1 else 0.0
+        times.tofile(path)
+        print(f"done {sent} {dropped[0]} {elapsed:.6f}", flush=True)
+    for port in ports.values():
+        port.delete()
+    return 0
+
+
+class Sender:
+    """The sender process, driven from here."""
+
+    def __init__(self, api: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vj.bench.midi", "--sender", str(api)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.errors: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_errors, daemon=True).start()
+        self._expect("ready", 20.0)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put("")  # it ended
+
+    def _read_errors(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.errors.append(line.rstrip())
+
+    def _expect(self, word: str, timeout: float) -> list[str]:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            line = ""
+        if not line.startswith(word):
+            tail = " | ".join(self.errors[-8:])
+            raise RuntimeError(f"the MIDI sender process did not answer {word!r} (got {line!r}): {tail}")
+        return line.split()[1:]
+
+    def start(self, n: int, rate: float, first: int, times: Path, port: str = "out") -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"run {n} {rate} {first} {times} {port}\n")
+        self.proc.stdin.flush()
+
+    def wait(self, timeout: float) -> tuple[int, int, float]:
+        """(sent, dropped by the sender's own MIDI library, seconds from first to last send)."""
+        sent, dropped, seconds = self._expect("done", timeout)
+        return int(sent), int(dropped), float(seconds)
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- the MIDI system -----------------------------------------------------------------------------
+
+
+class NoMidiSystem(RuntimeError):
+    """No MIDI system this benchmark can use."""
+
+
+_QUIET = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda _text: None)
+
+
+def jack_period() -> tuple[int, int] | None:
+    """(frames per period, sample rate) of the JACK server a client reaches now; None: none runs.
+
+    Asked through libjack directly with its error printing silenced for the probe: no server is
+    an expected answer here, not something to print on stderr (and this never starts one)."""
+    name = ctypes.util.find_library("jack")
+    if name is None:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    lib.jack_get_buffer_size.argtypes = lib.jack_get_sample_rate.argtypes = [ctypes.c_void_p]
+    lib.jack_get_buffer_size.restype = lib.jack_get_sample_rate.restype = ctypes.c_uint32
+    lib.jack_set_error_function.argtypes = lib.jack_set_info_function.argtypes = [ctypes.c_void_p]
+    # Put libjack's own printers back afterwards where it exports them (jack2 does): a Python
+    # callback left there would take the GIL on whichever JACK thread reports something.
+    saved = []
+    for variable, setter in (("jack_error_callback", lib.jack_set_error_function),
+                             ("jack_info_callback", lib.jack_set_info_function)):
+        try:
+            saved.append((setter, ctypes.c_void_p.in_dll(lib, variable).value))
+        except ValueError:
+            pass
+        setter(ctypes.cast(_QUIET, ctypes.c_void_p))
+    try:
+        client = lib.jack_client_open(b"vjbench-probe", 0x01, None)  # JackNoStartServer
+        if not client:
+            return None
+        try:
+            return int(lib.jack_get_buffer_size(client)), int(lib.jack_get_sample_rate(client))
+        finally:
+            lib.jack_client_close(client)
+    finally:
+        for setter, address in saved:
+            setter(address)
+
+
+@dataclass
+class MidiSystem:
+    api: int
+    note: str  # how it was found, for the report
+    period: tuple[int, int] | None = None  # JACK: (frames, sample rate)
+    jackd: subprocess.Popen[bytes] | None = None  # a private server this benchmark started
+    jackd_log: Path | None = None
+    saved_env: dict[str, str | None] = field(default_factory=dict)
+
+    def jackd_output(self) -> str:
+        return self.jackd_log.read_text(errors="replace") if self.jackd_log and self.jackd_log.exists() else ""
+
+    def close(self) -> None:
+        if self.jackd is not None:
+            self.jackd.terminate()
+            try:
+                self.jackd.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.jackd.kill()
+                self.jackd.wait()
+            self.jackd = None
+        if self.jackd_log is not None:
+            self.jackd_log.unlink(missing_ok=True)
+            self.jackd_log = None
+        for key, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self.saved_env = {}
+
+
+def _start_jackd() -> MidiSystem:
+    exe = shutil.which("jackd")
+    if exe is None:
+        raise NoMidiSystem("no ALSA sequencer, no JACK server running, and jackd is not installed "
+                           "(Debian: apt-get install jackd2)")
+    name = f"vjbench{os.getpid()}"
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION")}
+    os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")  # for us and the sender
+    # Its messages go to a file: a pipe that nobody reads would block jackd once full.
+    with tempfile.NamedTemporaryFile(prefix="vj-bench-jackd-", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen(
+            [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(JACK_SAMPLE_RATE), "-p", str(JACK_PERIOD)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    system = MidiSystem(rtmidi.API_UNIX_JACK, f"started a private JACK server ({name}, dummy driver)",
+                        jackd=proc, jackd_log=Path(log.name), saved_env=saved)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = system.jackd_output()[-1000:]
+            system.close()
+            raise NoMidiSystem(f"jackd exited: {err}")
+        system.period = jack_period()
+        if system.period is not None:
+            return system
+        time.sleep(0.2)
+    system.close()
+    raise NoMidiSystem("jackd did not come up within 15 s")
+
+
+def open_midi_system() -> MidiSystem:
+    """VJ_MIDI_API, or ALSA when it is there; else a running JACK server; else a private one."""
+    explicit = bool(os.environ.get("VJ_MIDI_API", "").strip())
+    try:
+        api = midi_api()
+    except MidiUnavailable as exc:
+        raise NoMidiSystem(str(exc)) from exc
+    if api != rtmidi.API_UNIX_JACK:
+        return MidiSystem(api, f"{api_name(api)} ({'VJ_MIDI_API' if explicit else 'found'})")
+    period = jack_period()
+    if period is not None:
+        return MidiSystem(api, f"the running JACK server ({os.environ.get('JACK_DEFAULT_SERVER', 'default')})",
+                          period)
+    if explicit:
+        raise NoMidiSystem(f"VJ_MIDI_API=jack, but the JACK server "
+                           f"{os.environ.get('JACK_DEFAULT_SERVER', 'default')!r} is not running: start it, "
+                           "or unset VJ_MIDI_API to let the benchmark start a private one")
+    return _start_jackd()
+
+
+# -- the consumer side ---------------------------------------------------------------------------
+
+
+def bench_mapping() -> MappingConfig:
+    """Every control the sender uses (64-95, any channel) bound to a continuous parameter."""
+    lines = [f'midi: {{name: {DEVICE}, input: "{SENDER}:out"}}', "bindings:"]
+    lines += [f"  - {{cc: {FIRST_CC + i}, param: {PARAMS[i % len(PARAMS)]}}}" for i in range(32)]
+    return parse_mapping(Path("bench-midi.yaml"), "\n".join(lines) + "\n")
+
+
+class TimedEngine(MappingEngine):
+    """The mapping engine, noting per event when its parameter write was done."""
+
+    def __init__(self, config: MappingConfig) -> None:
+        super().__init__(config)
+        self.records: Records = []
+
+    def handle(self, event: ControlEvent, state: ParamState, sink: Any) -> None:
+        super().handle(event, state, sink)
+        self.records.append((event, time.perf_counter()))
+
+    def take(self) -> Records:
+        records, self.records = self.records, []
+        return records
+
+
+class WaitQueue(EventQueue):
+    """The event queue with a blocking wait, so the continuous consumer sleeps between events
+    instead of spinning on the cores the MIDI callback and the sender need."""
+
+    def wait(self, timeout: float) -> list[Event]:
+        try:
+            first = self._q.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        return [first, *self.drain()]
+
+
+class _NoActions:
+    def action(self, name: str, value: float | None) -> None:
+        pass
+
+
+class Consumer:
+    """A thread handing every event to the engine as soon as it is on the queue."""
+
+    def __init__(self, events: WaitQueue, engine: TimedEngine) -> None:
+        self.events, self.engine, self.state = events, engine, ParamState()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-consumer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sink = _NoActions()
+        while not self._stop.is_set():
+            for event in self.events.wait(0.05):
+                if isinstance(event, ControlEvent):
+                    self.engine.handle(event, self.state, sink)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+
+
+def _settle(engine: TimedEngine, count: int, pump: Callable[[], None], quiet: float = 1.0) -> None:
+    """Until `count` events have been handled and a little longer (stragglers belong to this
+    phase, not the next), or none came for `quiet` seconds (the rest is lost)."""
+    last, seen = time.monotonic(), -1
+    while len(engine.records) < count:
+        pump()
+        if len(engine.records) != seen:
+            last, seen = time.monotonic(), len(engine.records)
+        elif time.monotonic() - last > quiet:
+            return
+    end = time.monotonic() + 0.05
+    while time.monotonic() < end:
+        pump()
+
+
+def _sleep_pump() -> None:
+    time.sleep(0.005)
+
+
+def account(records: Records, first: int, n: int) -> tuple[int, int]:
+    """(lost, duplicated): messages first..first+n-1 never handled, and extra events handled.
+    A duplicate must not hide a loss, so this goes by index, not by count."""
+    got = np.bincount([i for e, _ in records if (i := index_of(e)) is not None], minlength=INDEXES)
+    expected = np.bincount(np.arange(first, first + n) % INDEXES, minlength=INDEXES)
+    strangers = sum(1 for e, _ in records if index_of(e) is None)
+    return int(np.maximum(expected - got, 0).sum()), int(np.maximum(got - expected, 0).sum()) + strangers
+
+
+def transport(records: Records, first: int, times: np.ndarray) -> list[float]:
+    """Seconds from the sender's send to the arrival in vj, for each event of a run at `first`."""
+    out = []
+    for event, _ in records:
+        index = index_of(event)
+        if index is not None and (k := (index - first) % INDEXES) < len(times):
+            out.append(event.time - float(times[k]))
+    return out
+
+
+# -- the render loop -----------------------------------------------------------------------------
+
+
+class _Still:
+    """A generator that is never started: the show displays one still frame (the render bench's
+    baseline), so what is measured is the display loop and the events it drains."""
+
+    name = "still"
+
+    def generate(self, request: Any) -> np.ndarray:
+        raise AssertionError("never called")
+
+    def close(self) -> None:
+        pass
+
+
+class RenderLoop:
+    """A headless Show at RENDER_SIZE, its engine timed, drawing at 60 Hz."""
+
+    def __init__(self, events: EventQueue, mapping: MappingConfig) -> None:
+        from vj.config.preset import Preset
+        from vj.gen.worker import GeneratorWorker, GenFrame, with_alpha
+        from vj.render.context import create_headless_context
+        from vj.show import Show
+
+        self.ctx = create_headless_context()
+        preset = Preset(name="bench", path="bench", size=(256, 256), max_fps=0.0,
+                        params={"zoom": 0.1, "rotate": 5.0})  # type: ignore[arg-type]
+        self.show = Show(self.ctx, [preset], mapping, events=events, stand_in=False,
+                         worker_factory=lambda p: GeneratorWorker(_Still, backend_name="still"))  # never started
+        self.engine = TimedEngine(mapping)
+        self.show.engine = self.engine
+        y, x = np.mgrid[0:256, 0:256]
+        still = np.stack([x, y, (x + y) // 2], axis=-1).astype(np.uint8)
+        self.show.accept_frame(GenFrame(with_alpha(still), None, 0.0, "still", 0))  # type: ignore[arg-type]
+        self.target = self.ctx.framebuffer(color_attachments=[self.ctx.texture(RENDER_SIZE, 3)])
+        self.next_frame = time.perf_counter()
+        for _ in range(10):  # warm-up: shader compiles, first uploads
+            self.frame()
+
+    def frame(self) -> float:
+        """One display frame: its work (update with the events, draw, glFinish) in seconds; then
+        a sleep to the next 1/60 s tick, as a live loop waits for vsync."""
+        start = time.perf_counter()
+        self.show.frame(1.0 / FPS, self.target)
+        self.ctx.finish()
+        end = time.perf_counter()
+        self.next_frame = max(self.next_frame + 1.0 / FPS, end)
+        time.sleep(max(0.0, self.next_frame - time.perf_counter()))
+        return end - start
+
+    def run(self, seconds: float) -> list[float]:
+        end = time.perf_counter() + seconds
+        times = []
+        while time.perf_counter() < end:
+            times.append(self.frame())
+        return times
+
+    def close(self) -> None:
+        self.show.close()
+        self.target.release()
+        self.ctx.release()
+
+
+# -- the benchmark -------------------------------------------------------------------------------
+
+
+class _Run:
+    """The sender, the indices it has used, a scratch file for its send times."""
+
+    def __init__(self, sender: Sender, scratch: Path) -> None:
+        self.sender, self.scratch, self.next_index = sender, scratch, 0
+
+    def send(self, n: int, rate: float, during: Callable[[], object] | None = None, port: str = "out"
+             ) -> tuple[int, int, int, float, np.ndarray]:
+        """Sends n messages at rate from `port` (running `during` meanwhile): (first index, sent,
+        dropped by the sender, seconds of sending, send times)."""
+        first, self.next_index = self.next_index, self.next_index + n
+        path = self.scratch / "times.f64"
+        self.sender.start(n, rate, first, path, port)
+        if during is not None:
+            during()
+        sent, dropped, seconds = self.sender.wait(60.0 + n / rate)
+        return first, sent, dropped, seconds, np.fromfile(path)
+
+
+def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]:
+    """Runs every phase (module docstring); raises NoMidiSystem when there is no MIDI system."""
+    system = open_midi_system()
+    sender: Sender | None = None
+    ports: MidiPorts | None = None
+    scratch = tempfile.TemporaryDirectory(prefix="vj-bench-midi-")
+    try:
+        try:
+            sender = Sender(system.api)
+        except RuntimeError as exc:
+            raise NoMidiSystem(str(exc)) from exc
+        mapping = bench_mapping()
+        events = WaitQueue()
+        ports = MidiPorts(events, mapping.midi, api=system.api).start()  # the real port scan period
+        deadline = time.monotonic() + 10
+        while True:  # until vj has opened the sender's port
+            statuses = [e for e in events.wait(0.1) if isinstance(e, DeviceStatus)]
+            if any(e.connected for e in statuses):
+                break
+            failed = [e for e in statuses if e.device == "midi" and not e.connected]
+            if failed:  # MidiPorts could not reach the MIDI system
+                raise NoMidiSystem(failed[0].message)
+            if time.monotonic() > deadline:
+                raise NoMidiSystem(f"vj did not find the sender's port {SENDER!r} within 10 s")
+        run = _Run(sender, Path(scratch.name))
+        engine = TimedEngine(mapping)
+        consumer = Consumer(events, engine)
+
+        run.send(20, 1000.0)  # warm-up: the connection, the first decoder and engine calls
+        _settle(engine, 20, _sleep_pump)
+        engine.take()
+
+        # 1. latency, paced.
+        first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE)
+        _settle(engine, LATENCY_MESSAGES, _sleep_pump)
+        records = engine.take()
+        pipeline = _ms([written - e.time for e, written in records])
+        wire = _ms(transport(records, first, times))
+        latency_lost, latency_duplicated = account(records, first, LATENCY_MESSAGES)
+
+        # 2. throughput.
+        first, sent, dropped, send_seconds, times = run.send(messages, rate)
+        _settle(engine, messages, _sleep_pump)
+        records = engine.take()
+        consumer.stop()
+        lost, duplicated = account(records, first, messages)
+        arrivals = sorted(e.time for e, _ in records)
+        delivered = len(arrivals) - duplicated
+        span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+
+        result: dict[str, Any] = {
+            "benchmark": "midi",
+            "midi_api": api_name(system.api),
+            "midi_system": system.note,
+            "jack_period_ms": round(system.period[0] / system.period[1] * 1000, 3) if system.period else None,
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "latency_messages": LATENCY_MESSAGES,
+            "latency_rate_per_s": LATENCY_RATE,
+            "latency_p50_ms": pipeline["p50"],
+            "latency_p99_ms": pipeline["p99"],
+            "latency_max_ms": pipeline["max"],
+            "transport_p50_ms": wire["p50"],
+            "transport_p99_ms": wire["p99"],
+            "transport_max_ms": wire["max"],
+            "latency_lost": latency_lost,
+            "latency_duplicated": latency_duplicated,
+            "sent": sent,
+            "received": len(records),  # ControlEvents handled, duplicates included
+            "lost": lost,
+            "duplicated": duplicated,
+            "sender_dropped": dropped,  # refused by the sender's own MIDI library (counted in lost)
+            "requested_rate_per_s": rate,
+            "send_rate_per_s": round((sent - 1) / send_seconds, 1) if send_seconds > 0 else None,
+            "rate_per_s": round((delivered - 1) / span, 1) if span > 0 else None,  # first to last arrival
+            "throughput_latency_p99_ms": _ms([w - e.time for e, w in records])["p99"],  # queueing included
+        }
+
+        # 3. render: events reach the parameters once per display frame.
+        seconds = min(max(messages / rate, ROUND_SECONDS[0]), ROUND_SECONDS[1])
+        try:
+            loop = RenderLoop(events, mapping)
+        except Exception as exc:  # noqa: BLE001 - no EGL here: the MIDI figures still stand
+            result["render_error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            try:
+                result.update(_render_phases(loop, run, rate, seconds))
+            finally:
+                loop.close()
+        if system.jackd is not None:  # our own server: its log says how often a cycle was late
+            result["jack_xruns"] = sum("XRun" in line for line in system.jackd_output().splitlines())  # lines
+        result["targets"] = TARGETS
+        ratio = result.get("frame_p99_ratio")
+        result["met"] = {
+            "latency_p99_ms": result["latency_p99_ms"] is not None
+            and result["latency_p99_ms"] <= TARGETS["latency_p99_ms"],
+            "rate_per_s": result["rate_per_s"] is not None and result["rate_per_s"] >= TARGETS["rate_per_s"]
+            and lost == 0 and duplicated == 0,
+            "frame_p99_ratio": None if ratio is None else bool(ratio <= TARGETS["frame_p99_ratio"]
+                                                               and result["flood_lost"] == 0),
+        }
+        return result
+    finally:
+        if ports is not None:
+            ports.stop()
+        if sender is not None:
+            sender.close()
+        scratch.cleanup()
+        system.close()
+
+
+def _extend(into: list[float], loop: RenderLoop, seconds: float) -> None:
+    into.extend(loop.run(seconds))
+
+
+def _render_phases(loop: RenderLoop, run: _Run, rate: float, seconds: float) -> dict[str, Any]:
+    engine = loop.engine
+
+    def pump() -> None:
+        loop.frame()
+
+    # Paced messages into the 60 Hz loop: each waits for the next frame's update.
+    run.send(LATENCY_MESSAGES, LATENCY_RATE, during=lambda: loop.run(LATENCY_MESSAGES / LATENCY_RATE))
+    _settle(engine, LATENCY_MESSAGES, pump)
+    frame_latency = _ms([written - e.time for e, written in engine.take()])
+
+    # Three cases per round, alternating: idle (the baseline: no MIDI traffic), spare (the sender
+    # floods a port vj does not listen to: what the sending process and JACK cost this machine's
+    # cores, since here the "controller" shares them) and flood (vj receives it all).
+    frames: dict[str, list[float]] = {"idle": [], "spare": [], "flood": []}
+    flood_sent = flood_lost = flood_duplicated = 0
+    per_round = max(1, int(rate * seconds))
+    for _ in range(ROUNDS):
+        frames["idle"] += loop.run(seconds)
+        for port, into in (("spare", frames["spare"]), ("out", frames["flood"])):
+            first, sent, _, _, _ = run.send(per_round, rate, port=port,
+                                            during=partial(_extend, into, loop, seconds))
+            if port == "out":
+                _settle(engine, per_round, pump)  # the tail drains in frames that are not counted
+                lost, duplicated = account(engine.take(), first, per_round)
+                flood_sent, flood_lost, flood_duplicated = (flood_sent + sent, flood_lost + lost,
+                                                            flood_duplicated + duplicated)
+    result: dict[str, Any] = {
+        "render_round_seconds": round(seconds, 3),
+        "render_size": f"{RENDER_SIZE[0]}x{RENDER_SIZE[1]}",
+        "gl_renderer": loop.ctx.info.get("GL_RENDERER", "?"),
+        "frame_latency_p50_ms": frame_latency["p50"],
+        "frame_latency_p99_ms": frame_latency["p99"],
+    }
+    for case, times in frames.items():
+        result[f"frames_{case}"] = len(times)
+        result[f"frame_p50_ms_{case}"] = round(statistics.median(times) * 1000, 3)
+        result[f"frame_p99_ms_{case}"] = round(percentile(times, 99) * 1000, 3)
+        result[f"frames_late_{case}"] = sum(t > 1.0 / FPS for t in times)  # work longer than a 60 Hz frame
+    result.update(
+        frame_p99_ratio=round(percentile(frames["flood"], 99) / percentile(frames["idle"], 99), 3),
+        frame_p99_ratio_spare=round(percentile(frames["flood"], 99) / percentile(frames["spare"], 99), 3),
+        flood_sent=flood_sent,
+        flood_lost=flood_lost,
+        flood_duplicated=flood_duplicated,
+    )
+    return result
+
+
+def _print_table(r: dict[str, Any]) -> None:
+    def f(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    period = f", period {r['jack_period_ms']} ms" if r.get("jack_period_ms") else ""
+    xruns = f", {r['jack_xruns']} xruns" if "jack_xruns" in r else ""
+    print(f"midi benchmark: {r['midi_api']}: {r['midi_system']}{period}{xruns}; {r['cores']} cores")
+    print(f"  event -> parameter, consumer draining continuously ({r['latency_messages']} at "
+          f"{r['latency_rate_per_s']:g}/s): p50 {f(r['latency_p50_ms'])} ms  p99 {f(r['latency_p99_ms'])} ms  "
+          f"(target p99 <= 2 ms; {r['latency_lost']} lost, {r['latency_duplicated']} duplicated)")
+    print(f"  send -> arrival in vj (the MIDI system):       p50 {f(r['transport_p50_ms'])} ms  "
+          f"p99 {f(r['transport_p99_ms'])} ms")
+    if "frame_latency_p50_ms" in r:
+        print(f"  event -> parameter in the 60 Hz render loop: p50 {f(r['frame_latency_p50_ms'])} ms  "
+              f"p99 {f(r['frame_latency_p99_ms'])} ms  (the next display frame)")
+    print(f"  throughput at {r['requested_rate_per_s']:g}/s: sent {r['sent']}  received {r['received']}  "
+          f"lost {r['lost']}  duplicated {r['duplicated']}  rate {r['rate_per_s']}/s  (target >= 5000/s, no loss)")
+    if "frame_p99_ratio" in r:
+        print(f"  render {r['render_size']} at 60 Hz ({r['gl_renderer']}), frame work (update, draw, glFinish):")
+        for case, label in (("idle", "idle  "), ("spare", "spare "), ("flood", "flood ")):
+            print(f"    {label} p50 {r[f'frame_p50_ms_{case}']:7.3f} ms  p99 {r[f'frame_p99_ms_{case}']:7.3f} ms  "
+                  f"({r[f'frames_{case}']} frames, {r[f'frames_late_{case}']} over 16.7 ms)")
+        print(f"    flood: {r['flood_sent']} sent, {r['flood_lost']} lost, {r['flood_duplicated']} duplicated")
+        print(f"    frame_p99_ratio flood/idle: {r['frame_p99_ratio']:.3f}  (target <= 1.1, no loss); "
+              f"flood/spare: {r['frame_p99_ratio_spare']:.3f}")
+    elif "render_error" in r:
+        print(f"  render part skipped: {r['render_error']}")
+    met = ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in r["met"].items() if v is not None)
+    print(f"  targets: {met}")
+
+
+def run_midi_bench(as_json: bool = False, messages: int = 20_000, rate: float = 10_000.0) -> int:
+    if messages < 2 or not rate > 0:
+        print("vj bench midi: --messages must be at least 2 and --rate positive", file=sys.stderr)
+        return 2
+    try:
+        result = bench_midi(messages, rate)
+    except NoMidiSystem as exc:
+        print(f"vj bench midi: no MIDI system to measure: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(result))
+    else:
+        _print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--sender"]:  # the controller stand-in (see Sender)
+        sys.exit(sender_main(int(sys.argv[2])))
+    sys.exit(run_midi_bench(as_json="--json" in sys.argv))
