@@ -1,20 +1,35 @@
-"""The beat clock: one tempo and phase that LFOs and beat triggers read.
+"""The beat clock: one tempo and phase that LFOs and beat triggers read, from several sources.
 
-Sources for now: manual bpm (the `bpm` parameter) and tap tempo, which sets it.
-The beat position is integrated from the tempo each frame, so a tempo change
-bends the phase smoothly instead of jumping it.
+- "manual": the `bpm` parameter; the beat position is integrated from it each frame, so a
+  tempo change bends the phase smoothly instead of jumping it.
+- "tap": tap tempo sets the `bpm` parameter and snaps the phase to the nearest beat.
+- "midi": an incoming MIDI clock (24 ticks per quarter note) takes over while its messages
+  keep coming. The tempo is read by `TempoFilter` from the tick arrival times; the beat
+  position is locked to the tick count (Start, Stop, Continue and Song Position Pointer move
+  it as a DAW means them). When the clock goes quiet for `MIDI_TIMEOUT` the beat clock falls
+  back to manual, free-running from where it was at the last tempo (the show copies the MIDI
+  tempo into the `bpm` parameter while MIDI is the source).
+
+The beat clock's own time is the sum of the `dt` passed to `BeatClock.advance`, so tests can
+simulate it; only the tempo filter reads the events' arrival times.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from vj.control.events import ClockEvent
+
+TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
+MIDI_TIMEOUT = 0.5  # seconds without clock messages before MIDI stops being the source
 
 
 @dataclass(frozen=True)
 class ClockState:
     bpm: float
-    beats: float  # beats elapsed since the clock started
-    source: str
+    beats: float  # beats elapsed since the clock started (or since MIDI Start / Song Position)
+    source: str  # "manual", "tap" or "midi"
+    running: bool = True  # False while a MIDI clock is stopped: the phase holds
 
     @property
     def phase(self) -> float:
@@ -47,21 +62,240 @@ class TapTempo:
         return 60.0 * (len(self._taps) - 1) / span if span > 0 else None
 
 
+Point = tuple[int, float]  # (tick number, arrival time)
+
+
+def _line(points: list[Point]) -> tuple[float, float]:
+    """Least-squares (slope, intercept) of arrival time over tick number."""
+    n = len(points)
+    mean_i = sum(i for i, _ in points) / n
+    mean_t = sum(t for _, t in points) / n
+    sxx = sum((i - mean_i) ** 2 for i, _ in points)
+    sxt = sum((i - mean_i) * (t - mean_t) for i, t in points)
+    slope = sxt / sxx
+    return slope, mean_t - slope * mean_i
+
+
+def _robust_line(points: list[Point], floor: float) -> tuple[float, float, float]:
+    """(slope, intercept, noise): the line refitted without ticks far off it, until none are.
+
+    Noise is the RMS residual, not the median: arrivals quantised to audio periods are mostly
+    exactly on a line with a few a whole period off, and a median would call those outliers.
+    The RMS is inflated by the outliers themselves (the run of ticks a period late after a
+    lost one, until it is found), hence the repeated fits."""
+    kept = points
+    while True:
+        slope, icpt = _line(kept)
+        res = [t - (slope * i + icpt) for i, t in kept]
+        noise = max((sum(r * r for r in res) / len(res)) ** 0.5, floor)
+        inliers = [p for p, r in zip(kept, res) if abs(r) <= 3.5 * noise]
+        if len(inliers) == len(kept) or len(inliers) < max(3, len(points) // 2):
+            return slope, icpt, noise
+        kept = inliers
+
+
+class TempoFilter:
+    """MIDI clock tick arrival times to bpm: a least-squares line through the last `window` ticks.
+
+    Arrival times carry the sender's jitter and the audio period quantisation of JACK/ALSA
+    (5.3 ms at 256 frames, 48 kHz): a long window (4 beats) averages both out. What a loaded
+    machine adds is left out: ticks far off the line, ticks bunched together after a stall,
+    and a tick lost on the way is found by the ticks after it all arriving a period late.
+    A real tempo change shows as the newest ticks drifting away from the line further and
+    further; then the ticks from before it are dropped, so the reading follows within about
+    two beats. A pause longer than `gap` starts over.
+    """
+
+    def __init__(
+        self,
+        window: int = 4 * TICKS_PER_BEAT,
+        gap: float = 0.5,
+        min_ticks: int = TICKS_PER_BEAT // 2,
+    ) -> None:
+        self.window = window
+        self.gap = gap
+        self.min_ticks = max(min_ticks, 2)  # no reading from fewer: the first few intervals say little
+        self.recent = TICKS_PER_BEAT  # where a tempo change is looked for
+        self.check = 6  # ticks a change must have lasted
+        self.margin = 3  # ticks dropped after the estimated change point
+        # The least timing noise assumed (s): USB frames and audio periods never give better
+        # than about 1 ms, and ticks locked to the audio period would otherwise look noiseless
+        # until they slip by one period, which must not read as a tempo change.
+        self.floor = 0.001
+        self.bpm: float | None = None
+        self.changes = 0  # tempo changes followed, for tests and the log
+        self.missed = 0  # ticks found missing (the phase should count them too)
+        self._points: list[Point] = []
+        self._count = 0  # ticks since the start, the ones left out of the fit included
+        self._last = 0.0  # when the newest tick arrived
+
+    def reset(self) -> None:
+        self._points.clear()
+        self._count = 0
+        self.bpm = None
+
+    def add(self, time: float) -> float | None:
+        """A tick arrived at `time` (seconds); returns the tempo estimate (None until enough ticks)."""
+        since = time - self._last
+        self._last = time
+        if self._count and since > self.gap:
+            self.reset()
+        if self.bpm is not None and since < 60.0 / self.bpm / TICKS_PER_BEAT / 4:
+            # Ticks bunched together were held up on the way (the MIDI thread stalled): their
+            # times say nothing, so they count but stay out of the fit.
+            if self._points and self._points[-1][0] == self._count - 1:
+                self._points.pop()
+            self._count += 1
+        else:
+            self._points.append((self._count, time))
+            self._count += 1
+            del self._points[: -self.window]
+        if len(self._points) >= 2 * self.recent:
+            self._check_recent()
+        if len(self._points) >= self.min_ticks:  # until then after a change, the old reading stays
+            slope, _, _ = _robust_line(self._points, self.floor)
+            if slope > 0:  # not when all arrived at once (a burst before any reading)
+                self.bpm = 60.0 / (TICKS_PER_BEAT * slope)
+        return self.bpm
+
+    def _check_recent(self) -> None:
+        """Follow a tempo change or renumber after missed ticks, if the recent ticks show one.
+
+        Against the line through the older ticks, a tempo change makes the residuals of the
+        recent ones grow linearly from the change on (a ramp); a one-off slip (a tick moved to
+        the next audio period) makes them jump and stay (a step). A step of a whole tick period
+        is a tick that never arrived (the MIDI thread missed an audio period): the ticks after
+        it are numbered on by one more. A tempo change must fit clearly better than any step,
+        and be at least 1%; then the ticks from before it are dropped."""
+        old, recent = self._points[: -self.recent], self._points[-self.recent :]
+        slope, icpt, noise = _robust_line(old, self.floor)
+        res = [(i, t - (slope * i + icpt)) for i, t in recent]
+        newest = sorted(r for _, r in res[-self.check :])
+        if abs(newest[len(newest) // 2]) <= 2.5 * noise:
+            return  # the newest ticks are on the line: the usual case, and a cheap test
+        ramp: tuple[float, int, float] | None = None  # (squared error, tick it starts from, drift)
+        step = (float("inf"), 0, 0.0)  # (squared error, index into res, level)
+        for k in range(len(res)):
+            before = sum(r * r for _, r in res[:k])
+            after = res[k:]
+            level = sum(r for _, r in after) / len(after)
+            sse = before + sum((r - level) ** 2 for _, r in after)
+            if sse < step[0]:
+                step = (sse, k, level)
+            if len(after) < self.check:
+                continue
+            start = after[0][0] - 1  # the ramp starts at the tick before the first one off the line
+            drift = sum((i - start) * r for i, r in after) / sum((i - start) ** 2 for i, _ in after)
+            sse = before + sum((r - drift * (i - start)) ** 2 for i, r in after)
+            if ramp is None or sse < ramp[0]:
+                ramp = (sse, start, drift)
+        sse, k, level = step
+        missed = round(level / slope)
+        if ramp is not None and sse - ramp[0] > 16.0 * noise**2 and abs(ramp[2]) > 0.01 * slope:
+            # Keep only ticks surely after the change: the estimate of where it was is a few
+            # ticks out either way, and a tick from before would bias the new line for long.
+            self._points = [p for p in self._points if p[0] >= ramp[1] + self.margin]
+            self.changes += 1
+        elif (
+            missed >= 1  # ticks go missing, never come extra
+            and abs(level - missed * slope) < slope / 4
+            and len(res) - k >= self.check  # it lasted: not a few late ticks
+            and noise < slope / 5  # jitter far below a tick period, so a slip cannot look like one
+            and sse < 4 * noise**2 * len(res)  # and the step explains the ticks
+        ):
+            first = res[k][0]
+            self._points = [(i + missed if i >= first else i, t) for i, t in self._points]
+            self._count += missed
+            self.missed += missed
+
+
 class BeatClock:
+    """The one clock: manual bpm, tap tempo, or MIDI clock, whichever is driving it now.
+
+    Call `handle` for each `ClockEvent` drained this frame, then `advance` once.
+    """
+
     def __init__(self, bpm: float = 120.0) -> None:
         self._state = ClockState(bpm, 0.0, "manual")
         self.tapper = TapTempo()
+        self.tempo = TempoFilter()
+        self._quiet = 0.0  # clock time (the sum of dt passed to advance) since the last MIDI message
+        self._heard = False  # a MIDI message was handled since the last advance
+        # The beat position the next MIDI tick plays is _origin + _pulses / 24. _origin is None
+        # until Start / Song Position set it, or a tick takes over from the free-running phase.
+        self._origin: float | None = None
+        self._pulses = 0
+        self._running = True  # MIDI transport: ticks move the phase only while running
 
     @property
     def state(self) -> ClockState:
         return self._state
 
+    @property
+    def source(self) -> str:
+        return self._state.source
+
+    @property
+    def bpm(self) -> float:
+        return self._state.bpm
+
     def tap(self, now: float) -> float | None:
+        if self._state.source == "midi":
+            return None  # an external clock rules the tempo and the downbeat
         bpm = self.tapper.tap(now)
         # A tap also marks the downbeat: the phase snaps to the nearest whole beat.
         self._state = ClockState(self._state.bpm, round(self._state.beats), "tap")
         return bpm
 
+    def handle(self, event: ClockEvent) -> None:
+        """A MIDI clock message (drained on the render thread): MIDI becomes the source."""
+        s = self._state
+        beats = s.beats
+        if event.kind == "tick":
+            missed = self.tempo.missed
+            self.tempo.add(event.time)
+            if self._origin is None:  # take over from where the phase is: no jump
+                self._origin, self._pulses = beats, 0
+            if self._running:  # a stopped DAW keeps ticking: the tempo follows, the phase holds
+                self._pulses += self.tempo.missed - missed  # ticks lost on the way still count
+                beats = self._origin + self._pulses / TICKS_PER_BEAT
+                self._pulses += 1
+        elif event.kind == "start":
+            # The song starts over; the first tick after Start plays beat 0.
+            self._origin, self._pulses, self._running = 0.0, 0, True
+            beats = 0.0
+        elif event.kind == "stop":
+            self._running = False
+        elif event.kind == "continue":
+            self._running = True
+        elif event.kind == "position":
+            self._origin, self._pulses = 0.0, event.value * (TICKS_PER_BEAT // 4)  # value: sixteenths
+            beats = event.value / 4.0
+        else:
+            return
+        self._heard = True
+        self._state = ClockState(self.tempo.bpm or s.bpm, beats, "midi", self._running)
+
     def advance(self, dt: float, bpm: float) -> ClockState:
-        self._state = ClockState(bpm, self._state.beats + dt * bpm / 60.0, self._state.source)
+        """Move on by `dt` seconds; `bpm` is the manual tempo (the `bpm` parameter)."""
+        # Messages drained this frame arrived during this dt: they count as now, so a long
+        # frame does not read as the clock having gone away.
+        self._quiet = 0.0 if self._heard else self._quiet + dt
+        self._heard = False
+        s = self._state
+        if s.source == "midi" and self._quiet > MIDI_TIMEOUT:
+            # The clock went away (cable pulled, DAW closed): run on freely from here.
+            self._origin, self._running = None, True
+            s = replace(s, source="manual", running=True)
+        if s.source != "midi":
+            self._state = ClockState(bpm, s.beats + dt * bpm / 60.0, s.source)
+            return self._state
+        bpm = self.tempo.bpm or bpm
+        beats = s.beats
+        if self._running and self._origin is not None:
+            # Between ticks extrapolate, but never past where the next tick will put the phase,
+            # so a late tick holds the phase instead of making it step back.
+            upcoming = self._origin + self._pulses / TICKS_PER_BEAT
+            beats = min(beats + dt * bpm / 60.0, max(upcoming, beats))
+        self._state = ClockState(bpm, beats, "midi", self._running)
         return self._state
