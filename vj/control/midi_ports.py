@@ -20,15 +20,15 @@ without a sound card, or a JACK studio), CoreMIDI on macOS, WinMM on Windows; VJ
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
+import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import rtmidi
 
@@ -75,50 +75,26 @@ def api_name(api: int) -> str:
     return rtmidi.get_api_display_name(api)
 
 
-@contextlib.contextmanager
-def _quiet_stderr(enabled: bool) -> Iterator[None]:
-    """libjack prints several lines to stderr when no server runs; our own message says it better.
-    (The redirect is process-wide for the few milliseconds of the probe.)"""
-    if not enabled:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
-    with _quiet_stderr(api == rtmidi.API_UNIX_JACK):
+    # libjack prints several lines to stderr when no server runs: look for the server first
+    if api == rtmidi.API_UNIX_JACK and not jack_running():
+        raise MidiUnavailable("the JACK server is not running (start jackd, or set VJ_MIDI_API)")
+    try:
+        return kind(rtapi=api, name=f"{CLIENT}-list")
+    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
+        raise MidiUnavailable(f"cannot reach the {api_name(api)} MIDI system: {exc}") from exc
+
+
+def jack_running() -> bool:
+    """Whether a JACK server (jackd2) listens on its socket, without libjack's stderr chatter."""
+    server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    path = f"/dev/shm/jack_{server}_{os.getuid()}_0"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
-            port = kind(rtapi=api, name=f"{CLIENT}-list")
-        except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
-            raise MidiUnavailable(f"cannot reach the {api_name(api)} MIDI system: {exc}") from exc
-        # rtmidi's JACK back end connects lazily; with no server, listing fails quietly. Say so.
-        if api == rtmidi.API_UNIX_JACK and not _jack_running():
-            port.delete()
-            raise MidiUnavailable("the JACK server is not running (start jackd, or set VJ_MIDI_API)")
-    return port
-
-
-def _jack_running() -> bool:
-    try:
-        probe = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=f"{CLIENT}-probe")
-    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError):
-        return False
-    try:
-        probe.open_virtual_port("probe")
-        return True
-    except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError):
-        return False
-    finally:
-        probe.delete()
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def own_port(name: str) -> bool:
@@ -156,7 +132,8 @@ class MidiStatus:
 class _OpenInput:
     port: rtmidi.MidiIn
     decoder: MidiDecoder
-    last: float | None = None  # arrival time of the previous message (perf_counter seconds)
+    drained: float  # when this port's queue was last emptied (perf_counter seconds)
+    last: float | None = None  # arrival time of the previous message
 
 
 @dataclass
@@ -282,7 +259,7 @@ class MidiPorts:
             port.delete()
             return
         port.ignore_types(sysex=False, timing=False, active_sense=True)  # sysex is counted; clock is used
-        state.inputs[name] = _OpenInput(port, MidiDecoder(devices))
+        state.inputs[name] = _OpenInput(port, MidiDecoder(devices), time.perf_counter())
         log.info("MIDI in: %s (for %s)", name, ", ".join(devices))
 
     def _open_output(self, state: _Manager, api: int, index: int, name: str) -> bool:
@@ -304,11 +281,15 @@ class MidiPorts:
             now = time.perf_counter()
             while (item := opened.port.get_message()) is not None:
                 data, delta = item
-                # rtmidi's delta is the gap since the previous message; never later than now
-                at = now if opened.last is None else min(opened.last + delta, now)
+                # rtmidi's delta is the gap since the previous message, by the MIDI system's own
+                # clock (JACK's frame clock can drift from wall time under load); a message read
+                # now arrived after the previous drain, so it is clamped into that window
+                guess = now if opened.last is None else opened.last + delta
+                at = min(max(guess, opened.drained), now)
                 opened.last = at
                 for event in opened.decoder.decode(data, at):
                     put(event)
+            opened.drained = now
 
     def _close_input(self, state: _Manager, name: str) -> None:
         opened = state.inputs.pop(name)
