@@ -1,7 +1,7 @@
 """`vj bench midi`: how fast does a MIDI message reach a parameter, and does a flood of them hurt?
 
 A controller stand-in runs in its own process (this module, `python -m vj.bench.midi --sender`)
-with a virtual MIDI output port; vj's real input path (`MidiPorts`: rtmidi callback, decoder,
+with a virtual MIDI output port; vj's real input path (`MidiPorts`: rtmidi's input queue, decoder,
 `EventQueue`) receives its messages and the real `MappingEngine` writes them into a `ParamState`.
 Every message is a control change whose channel, control (64-95) and value encode its index, so
 each one is counted (lost and duplicated ones too) and matched to the sender's send time

@@ -3,7 +3,7 @@
 One manager thread owns every port. rtmidi queues incoming messages in C (no Python callback:
 with JACK a callback runs on JACK's real-time thread and must take the GIL, so a busy render
 thread made vj's JACK client miss cycles, and messages were lost and duplicated); the manager
-drains those queues every `READ_PERIOD`, decodes (vj.control.midi_decode) and puts the events on
+drains those queues every millisecond (half that while a control is moving), decodes (vj.control.midi_decode) and puts the events on
 the show's event queue. Nothing here touches parameters. Output messages come from the render
 thread through a queue and are sent here. Every `POLL` seconds the port list is compared with
 what is open: a controller that vanished is reported (DeviceStatus) and reopened as soon as its
@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 CLIENT = "vj-midi"  # our client name: ports of our own are never opened as controllers
 POLL = 0.5  # seconds between port scans (a returning controller is back within 2 s)
-READ_PERIOD = 0.001  # seconds between drains of the input queues
+READ_PERIOD = 0.001  # seconds between drains of the input queues when nothing moves
+ACTIVE_PERIOD = 0.0005  # ... while messages are arriving: a turned knob reaches its parameter sooner
+ACTIVE_FOR = 0.25  # seconds after the latest message that count as "moving"
 QUEUE_LIMIT = 65536  # messages rtmidi holds per input between drains (a stalled second at 60k/s)
 _APIS = {
     "alsa": rtmidi.API_LINUX_ALSA,
@@ -207,9 +209,12 @@ class MidiPorts:
             return
         log.info("MIDI: %s", api_name(api))
         next_scan = 0.0
+        active_until = 0.0
         try:
             while not self._stop.is_set():
-                time.sleep(READ_PERIOD)  # cheaper than Event.wait's timed lock at a thousand wakes a second
+                now = time.monotonic()
+                # time.sleep: cheaper than Event.wait's timed lock at a thousand wakes a second
+                time.sleep(ACTIVE_PERIOD if now < active_until else READ_PERIOD)
                 now = time.monotonic()
                 if not self._new_devices.empty():
                     while not self._new_devices.empty():
@@ -220,7 +225,8 @@ class MidiPorts:
                 if now >= next_scan:
                     self._scan(state, api, lister_in.get_ports(), lister_out.get_ports())
                     next_scan = now + self.poll
-                self._read(state)
+                if self._read(state):
+                    active_until = now + ACTIVE_FOR
                 while not self._out.empty():
                     self._send(state, *self._out.get())
         finally:
@@ -274,9 +280,11 @@ class MidiPorts:
         log.info("MIDI out: %s", name)
         return True
 
-    def _read(self, state: _Manager) -> None:
-        """Everything the inputs queued since the last drain, decoded, onto the event queue."""
+    def _read(self, state: _Manager) -> int:
+        """Everything the inputs queued since the last drain, decoded, onto the event queue;
+        returns how many messages there were."""
         put = self.events.put
+        count = 0
         for opened in state.inputs.values():
             now = time.perf_counter()
             while (item := opened.port.get_message()) is not None:
@@ -287,9 +295,11 @@ class MidiPorts:
                 guess = now if opened.last is None else opened.last + delta
                 at = min(max(guess, opened.drained), now)
                 opened.last = at
+                count += 1
                 for event in opened.decoder.decode(data, at):
                     put(event)
             opened.drained = now
+        return count
 
     def _close_input(self, state: _Manager, name: str) -> None:
         opened = state.inputs.pop(name)
