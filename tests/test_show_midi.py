@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from tests import test_show
+from tests.test_show import make_show, preset, run
 from vj.config.mapping import parse_mapping
 from vj.config.preset import PromptSpec
 from vj.control.events import ConfigChanged, ControlEvent, DeviceStatus
 from vj.control.keyboard import key_event
 from vj.paths import MAPPING_DIR
-from tests import test_show
-from tests.test_show import make_show, preset, run
 
 # the EGL context fixtures of the show tests
 egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
@@ -141,5 +143,25 @@ def test_learn_mode_binds_a_moved_knob_writes_it_and_the_knob_works_at_once(ctx,
         show.events.put(ControlEvent(("midi", "*", 1, "cc", 21), 1.0, None, 127, 2.0))
         run(show, target, 1)
         assert show.state.base["strength"] == 1.0
+    finally:
+        show.close()
+
+
+def test_a_midi_clock_sets_the_tempo_everywhere(ctx, target):
+    from vj.control.events import ClockEvent
+
+    show = make_show(ctx)
+    try:
+        period = 60.0 / 128.0 / 24.0
+        t = 100.0
+        for _ in range(8):  # 8 frames of 1/30 s, with the ticks that fall in each
+            frame_end = t + 1 / 30
+            while t < frame_end:
+                show.events.put(ClockEvent("tick", t))
+                t += period
+            snap = show.update(1 / 30)
+        assert show.clock.state.source == "midi"
+        assert snap.f("bpm") == pytest.approx(128.0, abs=0.5)  # the parameter follows: HUD, seed sync
+        assert any("(midi)" in line for line in show.hud_lines(snap))
     finally:
         show.close()

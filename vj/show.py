@@ -350,8 +350,8 @@ class Show(ActionSink):
             self._notice(message)
         s.warnings.clear()
         if self.midi is not None and not self.feedback.empty:
-            for device, message in self.feedback.messages(s.base, clock):
-                self.midi.send(device, message)
+            for device, data in self.feedback.messages(s.base, clock):
+                self.midi.send(device, data)
         frozen = bool(snap["freeze"])
         if not frozen:
             self.dream_time += dt  # the generator applies `speed` itself, without phase jumps

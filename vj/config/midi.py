@@ -83,7 +83,7 @@ def _channel(value: object) -> int | None:
     return is_int(1, 16)(value)
 
 
-def _led(value: object) -> tuple[int, ...]:
+def _led(value: object) -> tuple[int, ...]:  # (off, on) or (off, on, channel)
     """[off, on] values, and optionally the channel the LED listens on (some controllers pick
     brightness or blinking by channel)."""
     if (
@@ -125,7 +125,8 @@ def parse_device(top: Section, file: str) -> MidiDevice | None:
         if len(kinds) != 1:
             b.problem("", "needs exactly one of note or cc")
         else:
-            off, on = b.get("led", _led, (0, 127))[:2]
+            default: tuple[int, ...] = (0, 127)
+            off, on = b.get("led", _led, default)[:2]  # a beat LED's channel is its own `channel`
             beat.append(BeatLed(kinds[0], b.get(kinds[0], is_int(0, 127), 0), b.get("channel", is_int(1, 16), channel or 1), off, on))
         b.finish(("note", "cc", "channel", "led"))
     init = []

@@ -53,7 +53,7 @@ class _Echo:
 
 
 def _on(name: str) -> Lit:
-    return lambda v, c: bool(v[name]) if not isinstance(v[name], float) else float(v[name]) > 0.5
+    return lambda v, c: (x := _number(v[name])) is not None and x > 0.5
 
 
 def _action_light(b: Binding) -> Lit | None:
