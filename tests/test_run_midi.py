@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from tests.midi import MidiPeer
-from tests.test_cli import _press, _vj_run, _wait_for_window
+from tests.test_cli import VJ, _press, _vj_run, _wait_for_window
 
 MAPPING = """\
 # a pad that blacks out the show, with its LED
@@ -64,3 +64,13 @@ def test_a_pad_blacks_out_the_window_lights_its_led_and_survives_a_replug(jack_s
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "MIDI in: e2e-pads" in out and "not connected" in out
+
+
+def test_devices_lists_midi_ports(jack_server):
+    with MidiPeer("devices-peer"):
+        result = subprocess.run([*VJ, "devices"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    inputs = result.stdout.split("MIDI inputs")[1].split("MIDI outputs")[0]
+    outputs = result.stdout.split("MIDI outputs")[1]
+    assert "devices-peer:out" in inputs and "devices-peer" in outputs
+    assert "vj-midi" not in result.stdout  # vj's own probe ports are not offered as controllers

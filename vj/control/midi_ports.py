@@ -80,7 +80,9 @@ def api_name(api: int) -> str:
 def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
     # libjack prints several lines to stderr when no server runs: look for the server first
     if api == rtmidi.API_UNIX_JACK and not jack_running():
-        raise MidiUnavailable("the JACK server is not running (start jackd, or set VJ_MIDI_API)")
+        server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+        raise MidiUnavailable(f"the JACK server {server!r} is not running (start jackd; ALSA is used instead "
+                              "where /dev/snd/seq exists; VJ_MIDI_API=alsa|jack|coremidi|winmm picks one)")
     try:
         return kind(rtapi=api, name=f"{CLIENT}-list")
     except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
