@@ -165,3 +165,40 @@ def test_a_midi_clock_sets_the_tempo_everywhere(ctx, target):
         assert any("(midi)" in line for line in show.hud_lines(snap))
     finally:
         show.close()
+
+
+def test_a_controller_process_over_jack_moves_the_mapped_parameters(jack_server, ctx, target, tmp_path):
+    import time
+
+    from tests.midi import MidiPeer
+    from vj.control.midi_ports import MidiPorts
+
+    mapping = _write(tmp_path, "ctl.yaml", """\
+midi: {input: show-peer, channel: 2}
+bindings:
+  - {cc: 21, param: strength}
+  - {pitchbend: true, param: pan.x}
+  - {note: 36, action: freeze}
+""")
+    with MidiPeer("show-peer") as peer:
+        show = make_show(ctx, mapping=[mapping])
+        ports = MidiPorts(show.events, mapping.midi, poll=0.1).start()
+        try:
+            deadline = time.monotonic() + 10
+            while "show-peer:out" not in ports.status().inputs and time.monotonic() < deadline:
+                time.sleep(0.05)
+            peer.send(0xB1, 21, 127)  # CC 21 on channel 2
+            peer.send(0xE1, 0x7F, 0x7F)  # pitch bend up
+            peer.send(0x91, 36, 90)  # pad
+            peer.send(0xB0, 21, 0)  # channel 1: not this mapping's
+            while time.monotonic() < deadline:
+                snap = show.update(1 / 30)
+                if snap["freeze"]:
+                    break
+                time.sleep(0.02)
+            assert show.state.base["strength"] == 1.0
+            assert show.state.base["pan.x"] == 2.0
+            assert show.state.base["freeze"] is True
+        finally:
+            ports.stop()
+            show.close()
