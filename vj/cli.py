@@ -91,6 +91,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         preset=args.preset,
         mapping=tuple(args.mapping or ()),
         learn_file=args.learn_file,
+        osc_host=args.osc_host,
+        osc_port=args.osc_port,
+        osc_allow=tuple(a.strip() for a in (args.osc_allow or "").split(",") if a.strip()),
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -163,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "keyboard mapping; repeat for several controllers")
     run.add_argument("--learn-file", type=Path, default=MAPPING_DIR / "my-controller.yaml",
                      help="where MIDI learn (F2) writes bindings (default: mappings/my-controller.yaml)")
+    run.add_argument("--osc-port", type=int, default=9000, help="OSC over UDP on this port (default 9000; 0: off)")
+    run.add_argument("--osc-host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0: every network, "
+                          "so anyone on it can play the show: combine with --osc-allow)")
+    run.add_argument("--osc-allow", metavar="IP,IP", help="accept OSC only from these sender addresses")
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from vj.control.events import EventQueue
 from vj.control.keyboard import key_event
+from vj.control.osc_server import OscError, OscServer
+from vj.control.osc_space import address_space
 from vj.session import load_session, watch_session
 from vj.show import Show, run_clock
 
@@ -21,6 +23,9 @@ class LiveOptions:
     preset: str | None = None
     mapping: tuple[str, ...] = ()  # added to the default keyboard mapping
     learn_file: Path | None = None  # where MIDI learn writes (default: mappings/my-controller.yaml)
+    osc_host: str = "127.0.0.1"  # beyond loopback only when asked: anyone on the network could play the show
+    osc_port: int = 9000  # 0: no OSC
+    osc_allow: tuple[str, ...] = ()  # sender IP addresses allowed (empty: any)
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -43,17 +48,27 @@ def run_live(options: LiveOptions) -> int:
     from vj.control.midi_ports import MidiPorts
 
     midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
+    osc, osc_error = None, None
+    if options.osc_port:
+        try:
+            osc = OscServer(events, options.osc_host, options.osc_port, options.osc_allow).start()
+        except OscError as exc:
+            osc_error = str(exc)  # the show goes on without OSC, and says so
+            log.warning("%s", exc)
     show = Show(
         window.ctx,
         loaded.presets,
-        loaded.mappings,
+        ((address_space(),) if osc else ()) + loaded.mappings,
         preset_index=loaded.index,
         events=events,
         hud=options.hud,
         on_window_action=lambda name: window.toggle_fullscreen(),
         midi=midi,
         learn_file=options.learn_file,
+        osc=osc,
     )
+    if osc_error:
+        show.errors["osc"] = osc_error
     for problem in loaded.problems:
         show.errors[problem.problems[0].file] = str(problem)
     watcher.start()
@@ -81,6 +96,8 @@ def run_live(options: LiveOptions) -> int:
     finally:
         show.close()
         midi.stop()
+        if osc:
+            osc.stop()
         watcher.stop()
         window.close()
     return 0

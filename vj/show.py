@@ -10,6 +10,7 @@ with a simulated clock (and `lockstep` generation, so renders are deterministic)
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -75,6 +76,10 @@ STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend star
 PICKUP_HINT = 3.0  # seconds a "turn the knob to catch the value" hint stays in the HUD
 
 
+class StatusSource(Protocol):
+    def status(self) -> object: ...
+
+
 class MidiLink(Protocol):
     """What the show needs of the MIDI ports (vj.control.midi_ports.MidiPorts)."""
 
@@ -121,6 +126,7 @@ class Show(ActionSink):
         stand_in: bool = True,
         midi: MidiLink | None = None,
         learn_file: Path | None = None,
+        osc: StatusSource | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -129,6 +135,7 @@ class Show(ActionSink):
         self.events = events or EventQueue()
         self.state = ParamState()
         self.midi = midi
+        self.osc = osc
         self.learn_file = learn_file or MAPPING_DIR / "my-controller.yaml"
         self.learning: LearnMode | None = None
         self._hud_before_learn = False
@@ -164,7 +171,7 @@ class Show(ActionSink):
 
     # -- actions ------------------------------------------------------------------------------
 
-    def action(self, name: str, value: float | None) -> None:
+    def action(self, name: str, value: float | int | str | None) -> None:
         s = self.state
         log.debug("action %s %s", name, value)
         if name == "fullscreen" and self._on_window_action:
@@ -177,7 +184,13 @@ class Show(ActionSink):
             s.set_base(name, not s.base[name])
         elif name == "blackout":
             s.set_base("blackout", 0.0 if float(s.base["blackout"]) > 0.5 else 1.0)  # type: ignore[arg-type]
-        elif name == "preset.select" and value is not None:
+        elif name == "preset.select" and isinstance(value, str):
+            index = self.preset_named(value)
+            if index < 0:
+                self._notice(f"no preset named {value!r}")
+            else:
+                self.select_preset(index)
+        elif name == "preset.select" and value is not None and math.isfinite(value):
             self.select_preset(int(value))
         elif name in ("preset.next", "preset.prev"):
             self.select_preset((self.presets.index(self.preset) + (1 if name == "preset.next" else -1)) % len(self.presets))
@@ -185,7 +198,7 @@ class Show(ActionSink):
             bpm = self.clock.tap(s.time)
             if bpm is not None:
                 s.set_base("bpm", bpm)
-        elif name == "prompt.select" and value is not None:
+        elif name == "prompt.select" and isinstance(value, (int, float)) and math.isfinite(value):
             self.select_prompt(int(value))
         elif name == "seed.step":
             s.set_base("seed.walk", float(s.base["seed.walk"]) + 1.0)  # type: ignore[arg-type]
@@ -201,6 +214,15 @@ class Show(ActionSink):
             self._notice(f"no preset number {index}: {len(self.presets)} presets are loaded (0..{len(self.presets) - 1})")
             return
         self.state.set_base("preset", index)
+
+    def preset_named(self, name: str) -> int:
+        """A preset's index by its name or file name (`Neon Tunnel`, `2-neon-tunnel`, `neon-tunnel`); -1 if none."""
+        wanted = name.strip().lower()
+        for i, p in enumerate(self.presets):
+            stem = Path(p.path).stem.lower()
+            if wanted in (p.name.lower(), stem, stem.split("-", 1)[-1]):
+                return i
+        return -1
 
     def select_prompt(self, number: int) -> None:
         count = min(len(self.preset.prompts), MAX_PROMPTS)
@@ -346,9 +368,10 @@ class Show(ActionSink):
         if int(snap["preset"]) != self.presets.index(self.preset) and int(snap["preset"]) < len(self.presets):
             self._apply_preset(int(snap["preset"]))
             snap = s.tick(0.0)
-        for message in s.warnings:
+        for message in s.warnings + self.engine.problems:
             self._notice(message)
         s.warnings.clear()
+        self.engine.problems.clear()
         if self.midi is not None and not self.feedback.empty:
             for device, data in self.feedback.messages(s.base, clock):
                 self.midi.send(device, data)
@@ -478,6 +501,11 @@ class Show(ActionSink):
             inputs, outputs = getattr(st, "inputs", ()), getattr(st, "outputs", ())
             lines.append(f"midi  in: {', '.join(inputs) or 'none'}  out: {', '.join(outputs) or 'none'}  "
                          f"msgs {getattr(st, 'messages', 0)}  ignored {getattr(st, 'ignored', 0)}")
+        if self.osc is not None:
+            st = self.osc.status()
+            lines.append(f"osc  {getattr(st, 'host', '')}:{getattr(st, 'port', '')}  msgs {getattr(st, 'messages', 0)}  "
+                         f"malformed {getattr(st, 'invalid', 0)}  refused {getattr(st, 'refused', 0)}  "
+                         f"unmapped {self.engine.unmapped}")
         pickup = self.engine.pickup
         if pickup is not None:
             if self._pickup is None or self._pickup[0] is not pickup:

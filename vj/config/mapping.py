@@ -42,6 +42,7 @@ from vj.config.midi import (
     midi_source,
     parse_device,
 )
+from vj.config.osc import OSC_OPTIONS, osc_binding_options, osc_source
 from vj.config.source import (
     ConfigError,
     Problem,
@@ -85,6 +86,7 @@ class Binding:
     takeover: str = "jump"  # absolute controls: jump | pickup | scale
     led: tuple[int, ...] | None = None  # [off, on] values sent back for buttons (and the LED's channel)
     echo: bool = True  # value bindings echo the parameter to LED rings and motor faders
+    native: bool = False  # the event's raw value is in the parameter's own units (OSC `units: native`)
 
     @property
     def source(self) -> SourceKey:
@@ -167,11 +169,19 @@ def _midi(kind: str) -> Callable[[Section, MidiDevice | None], tuple[SourceKey, 
 
 SourceParser = Callable[[Section, MidiDevice | None], "tuple[SourceKey, ...] | None"]
 # source kind -> parser reading that kind's keys from a binding and returning the source keys
-SOURCE_KINDS: dict[str, SourceParser] = {"key": _key, **{kind: _midi(kind) for kind in MIDI_KINDS}}
+SOURCE_KINDS: dict[str, SourceParser] = {
+    "key": _key,
+    **{kind: _midi(kind) for kind in MIDI_KINDS},
+    "osc": lambda section, device: osc_source(section),
+}
 # extra binding keys a source kind reads (e.g. midi's channel), so they are not flagged unknown
-SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {"key": (), **{kind: MIDI_OPTIONS for kind in MIDI_KINDS}}
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "key": (),
+    **{kind: MIDI_OPTIONS for kind in MIDI_KINDS},
+    "osc": OSC_OPTIONS,
+}
 # source kinds whose events carry a number an action can take (program N -> preset.select N)
-VALUE_SOURCES = ("program",)
+VALUE_SOURCES = ("program", "osc")
 
 
 def _range(value: object) -> tuple[float, float]:
@@ -193,6 +203,8 @@ def _binding(sec: Section, registry: Registry, device: MidiDevice | None) -> Bin
     kind = kinds[0]
     sources = SOURCE_KINDS[kind](sec, device)
     options = midi_binding_options(sec, kind, device) if kind in MIDI_KINDS else {}
+    if kind == "osc":
+        options = osc_binding_options(sec)
 
     param = sec.get("param", is_str, "") or None
     action = sec.get("action", is_str, "") or None

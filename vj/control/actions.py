@@ -10,7 +10,7 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "hud": ("show or hide the heads-up display", False),
     "freeze": ("toggle freeze: hold the picture", False),
     "blackout": ("toggle blackout (fades to black)", False),
-    "preset.select": ("switch to preset number `value` (0-based, in the order listed)", True),
+    "preset.select": ("switch to preset number `value` (0-based, in the order listed), or one named (OSC)", True),
     "preset.next": ("switch to the next preset", False),
     "preset.prev": ("switch to the previous preset", False),
     "tap": ("tap tempo: taps set the bpm", False),
@@ -23,4 +23,4 @@ ACTIONS: dict[str, tuple[str, bool]] = {
 
 
 class ActionSink(Protocol):
-    def action(self, name: str, value: float | None) -> None: ...
+    def action(self, name: str, value: float | int | str | None) -> None: ...

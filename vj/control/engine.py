@@ -9,6 +9,7 @@ and a 0..1 value plugs in.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from vj.clock import ClockState
@@ -20,6 +21,41 @@ from vj.params import ParamState
 
 PRESS = 0.5  # a normalised value above this counts as "pressed" for buttons
 PICKUP_WINDOW = 1.5 / 127  # a knob this close to the parameter (in knob travel) has picked it up
+
+
+def osc_pattern(pattern: str) -> re.Pattern[str]:
+    """An OSC 1.0 address pattern as a regex: * and ? within one part, [abc] [!a-z], {one,two}."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            end = pattern.find("]", i)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : end]
+                negate = body.startswith("!")
+                body = body[1:] if negate else body
+                out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+                i = end
+        elif c == "{":
+            end = pattern.find("}", i)
+            if end < 0:
+                out.append(re.escape(c))
+            else:
+                out.append("(?:" + "|".join(re.escape(p) for p in pattern[i + 1 : end].split(",")) + ")")
+                i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out))
+    except re.error:
+        return re.compile(re.escape(pattern))  # a malformed class: match it literally
 
 
 def wave(shape_name: str, phase: float) -> float:
@@ -72,31 +108,54 @@ class MappingEngine:
                 self._table.setdefault(key, []).append((binding, held))
         self.unmapped = 0  # events whose source no binding listens to
         self.pickup: Pickup | None = None  # the latest knob that has not caught its parameter yet
+        self._patterns: dict[SourceKey, list[tuple[Binding, _Held]]] = {}  # address pattern -> matches
+        self.rejected = 0  # events whose value the target could not take
+        self.problems: list[str] = []  # new reports for the HUD and log (the show drains them)
+        self._reported: set[str] = set()
 
     def handle(self, event: ControlEvent, state: ParamState, sink: ActionSink) -> None:
-        entries = self._table.get(event.source)
-        if entries is None:
+        entries = self._table.get(event.source) if not event.pattern else self._matching(event.source)
+        if not entries:
             self.unmapped += 1
             return
         for binding, held in entries:
             self._apply(binding, held, event, state, sink)
+
+    def _matching(self, pattern: SourceKey) -> list[tuple[Binding, _Held]]:
+        """Bindings whose source matches an OSC address pattern (`/vj/prompt/*/weight`)."""
+        if pattern not in self._patterns:
+            if len(self._patterns) > 1024:
+                self._patterns.clear()  # patterns come from the network: keep the cache bounded
+            regex = osc_pattern(str(pattern[-1]))
+            prefix = pattern[:-1]
+            self._patterns[pattern] = [
+                entry
+                for key, entries in self._table.items()
+                if key[:-1] == prefix and isinstance(key[-1], str) and regex.fullmatch(key[-1])
+                for entry in entries
+            ]
+        return self._patterns[pattern]
 
     def _apply(self, b: Binding, held: _Held, event: ControlEvent, state: ParamState, sink: ActionSink) -> None:
         value = event.value
         pressed = event.pressed if event.pressed is not None else value > PRESS
         edge_down = pressed and not held.pressed
         edge_up = held.pressed and not pressed
-        held.pressed = pressed
+        held.pressed = pressed and not event.one_shot  # a one-shot press needs no release
         if b.action is not None:
-            if edge_down:
-                takes_value = ACTIONS[b.action][1]  # program N -> preset.select N
+            takes_value = ACTIONS[b.action][1]  # program N -> preset.select N; /vj/preset 0 -> preset 0
+            if takes_value and b.value is None and event.one_shot and event.raw is not None:
+                sink.action(b.action, event.raw)  # a message carrying the value is the press itself
+            elif edge_down:
                 sink.action(b.action, b.value if b.value is not None or not takes_value else event.raw)
             return
         assert b.param is not None  # validated at load: exactly one target
         name = b.param
         spec = state.spec(name)
         if b.mode == "value":
-            if b.encoder is not None:
+            if b.native:
+                self._write_native(b, event, state)
+            elif b.encoder is not None:
                 self._turn(b, held, event, state)
             elif b.takeover == "jump" or spec.kind not in ("float", "int"):
                 state.set_base(name, shape(value, b.lo, b.hi, b.curve, b.invert), b.smoothing)
@@ -128,6 +187,22 @@ class MappingEngine:
             else:
                 nxt = min(hi, max(lo, nxt))
             state.set_base(name, nxt, b.smoothing)
+
+    def _write_native(self, b: Binding, event: ControlEvent, state: ParamState) -> None:
+        """A value in the parameter's own units (OSC): numbers are clamped by the registry; what
+        cannot be a value of this parameter (no argument, a word for a number) is counted and
+        reported once per source."""
+        assert b.param is not None
+        try:
+            if event.raw is None:
+                raise ValueError("no value")
+            state.set_base(b.param, event.raw, b.smoothing)
+        except (ValueError, TypeError, OverflowError) as exc:
+            self.rejected += 1
+            where = " ".join(str(part) for part in event.source)
+            if where not in self._reported:
+                self._reported.add(where)
+                self.problems.append(f"{where}: {event.raw!r} is not a value for {b.param} ({exc}); ignored")
 
     def _turn(self, b: Binding, held: _Held, event: ControlEvent, state: ParamState) -> None:
         """A relative encoder: detents move the parameter by `step` each (faster turns count more)."""

@@ -19,15 +19,20 @@ class ControlEvent:
     """A control moved: `value` is normalised to 0..1 (a key: 1 pressed, 0 released).
 
     `pressed` overrides the button reading of `value` (a note at velocity 20 is pressed);
-    `raw` is the control's own number (a relative encoder's 7-bit code, a program number);
-    `time` is when it arrived (time.perf_counter), for encoder acceleration and latency.
+    `raw` is the control's own value (a relative encoder's 7-bit code, a program number, an OSC
+    argument in the parameter's own units or a string);
+    `time` is when it arrived (time.perf_counter), for encoder acceleration and latency;
+    `one_shot`: a press that needs no release (an OSC message fires its action every time);
+    `pattern`: the source's last part is an OSC address pattern (wildcards) to match bindings.
     """
 
     source: SourceKey
     value: float
     pressed: bool | None = None
-    raw: int | None = None
+    raw: int | float | str | None = None
     time: float = 0.0
+    one_shot: bool = False
+    pattern: bool = False
 
 
 @dataclass(frozen=True)

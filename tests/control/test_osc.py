@@ -1,0 +1,249 @@
+"""OSC in: real clients (liblo's oscsend, python-osc, raw sockets) -> vj's server -> the show."""
+
+from __future__ import annotations
+
+import random
+import socket
+import subprocess
+import time
+
+import pytest
+from pythonosc.osc_bundle_builder import OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import SimpleUDPClient
+
+from tests import test_show
+from tests.test_show import make_show, preset
+from vj.config.mapping import parse_mapping
+from vj.control.events import EventQueue
+from vj.control.osc_codec import OscFormatError, OscMessage, parse_packet
+from vj.control.osc_server import OscError, OscServer, message_event
+from vj.control.osc_space import address_space
+from vj.params import REGISTRY
+
+egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
+
+
+def _msg(address: str, *args):
+    builder = OscMessageBuilder(address)
+    for a in args:
+        builder.add_arg(a)
+    return builder.build()
+
+
+def settle(show, until, timeout: float = 5.0):
+    """Run show frames until `until()` holds (events arrive from the server thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        show.update(1 / 60)
+        if until():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for OSC to arrive")
+
+
+@pytest.fixture
+def osc_show(ctx):
+    presets = [preset("first"), preset("Neon Tunnel")]
+    show = make_show(ctx, presets=presets, mapping=[address_space()])
+    server = OscServer(show.events, "127.0.0.1", 0).start()
+    yield show, server
+    server.stop()
+    show.close()
+
+
+def test_first_arguments_become_raw_and_normalised_values():
+    cases = {
+        (): (None, 1.0), (0.25,): (0.25, 0.25), (7,): (7, 1.0), (-3.0,): (-3.0, 0.0),
+        (True,): (1.0, 1.0), (False,): (0.0, 0.0), ("0.5",): (0.5, 0.5), ("smooth",): ("smooth", 0.0),
+        (b"\x00\x01",): (None, 0.0),
+    }
+    for args, (raw, value) in cases.items():
+        event = message_event(parse_packet(_msg("/vj/x", *args).dgram)[0], 1.0)
+        assert (event.raw, event.value, event.one_shot) == (raw, value, True), args
+    assert message_event(OscMessage("/vj/prompt/*/weight", (0.1,)), 1.0).pattern
+    assert not message_event(OscMessage("/vj/param/zoom", (0.1,)), 1.0).pattern
+
+
+def test_every_parameter_has_an_address_and_liblo_oscsend_sets_one(osc_show):
+    show, server = osc_show
+    addresses = {b.source[1] for b in address_space().bindings}
+    assert {f"/vj/param/{spec.name}" for spec in REGISTRY} <= addresses
+    for args in (["/vj/param/zoom", "f", "0.75"], ["/vj/param/crossfade.curve", "s", "linear"],
+                 ["/vj/prompt/2/weight", "f", "0.6"], ["/vj/freeze", "i", "1"], ["/vj/bpm", "f", "128"]):
+        subprocess.run(["oscsend", "localhost", str(server.port), *args], check=True, timeout=10)
+    settle(show, lambda: show.state.base["bpm"] == 128.0)
+    assert show.state.base["zoom"] == 0.75  # in the parameter's own units
+    assert show.state.base["crossfade.curve"] == "linear"
+    assert show.state.base["prompt.2.weight"] == pytest.approx(0.6)  # OSC floats are 32-bit
+    assert show.state.base["freeze"] is True
+
+
+def test_actions_fire_on_every_message_and_presets_go_by_number_or_name(osc_show):
+    show, server = osc_show
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    client.send_message("/vj/preset", 1)
+    settle(show, lambda: show.state.base["preset"] == 1)
+    client.send_message("/vj/preset", "first")
+    settle(show, lambda: show.state.base["preset"] == 0)
+    client.send_message("/vj/preset", "neon tunnel")
+    settle(show, lambda: show.state.base["preset"] == 1)
+    walk = show.state.base["seed.walk"]
+    client.send_message("/vj/seed/step", [])
+    client.send_message("/vj/seed/step", [])  # no release in between: each message is a press
+    settle(show, lambda: show.state.base["seed.walk"] == walk + 2)
+
+
+def test_wildcards_reach_every_matching_address(osc_show):
+    show, server = osc_show
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    client.send_message("/vj/prompt/[2-4]/weight", 0.3)
+    client.send_message("/vj/param/{zoom,rotate}", 1.5)
+    settle(show, lambda: show.state.base["rotate"] == 1.5)
+    assert [show.state.base[f"prompt.{i}.weight"] for i in range(1, 6)] == pytest.approx([1.0, 0.3, 0.3, 0.3, 0.0])
+    assert show.state.base["zoom"] == 1.5
+
+
+def test_a_bundle_with_a_future_time_tag_waits_for_its_time(osc_show):
+    show, server = osc_show
+    at = time.time() + 0.5
+    bundle = OscBundleBuilder(at)
+    bundle.add_content(_msg("/vj/param/hue", 90.0))
+    bundle.add_content(_msg("/vj/param/saturation", 0.5))
+    now = OscBundleBuilder(0)  # 0: "immediately" per python-osc's IMMEDIATELY timetag
+    now.add_content(_msg("/vj/param/brightness", 0.25))
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    client.send(bundle.build())
+    client.send(now.build())
+    settle(show, lambda: show.state.base["brightness"] == 0.25)
+    assert show.state.base["hue"] == 0.0 and time.time() < at  # not yet
+    settle(show, lambda: show.state.base["hue"] == 90.0)
+    assert time.time() >= at - 0.01
+    assert show.state.base["saturation"] == 0.5
+
+
+def test_bad_values_are_clamped_or_ignored_counted_and_reported_once(osc_show):
+    show, server = osc_show
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    client.send_message("/vj/param/zoom", 99.0)  # clamped to the range, reported
+    client.send_message("/vj/param/strength", "lots")  # not a number: ignored, reported
+    client.send_message("/vj/param/strength", "more")
+    client.send_message("/vj/param/hue", [])  # no value
+    client.send_message("/vj/nothing/here", 1.0)  # unknown address: counted
+    settle(show, lambda: show.engine.unmapped >= 1 and show.engine.rejected >= 3)
+    snap = show.update(1 / 60)
+    errors = show.hud_errors(snap)
+    assert show.state.base["zoom"] == 2.0 and show.state.base["strength"] == 0.5
+    assert sum("strength" in line for line in errors) == 1 and any("zoom" in line for line in errors)
+
+
+def test_the_allowlist_refuses_another_sender(ctx):
+    show = make_show(ctx, mapping=[address_space()])
+    server = OscServer(show.events, "127.0.0.1", 0, allow=["127.0.0.1"]).start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            other.bind(("127.0.0.2", 0))  # another loopback address: another machine, as far as vj knows
+            other.sendto(_msg("/vj/param/zoom", 1.0).dgram, ("127.0.0.1", server.port))
+        SimpleUDPClient("127.0.0.1", server.port).send_message("/vj/param/rotate", 10.0)
+        settle(show, lambda: show.state.base["rotate"] == 10.0)
+        time.sleep(0.1)
+        show.update(1 / 60)
+        assert show.state.base["zoom"] == 0.0
+        assert server.status().refused == 1
+    finally:
+        server.stop()
+        show.close()
+
+
+def test_garbage_datagrams_crash_nothing_are_counted_and_change_no_parameter(osc_show):
+    show, server = osc_show
+    rng = random.Random(5)
+    valid = _msg("/vj/param/zoom", 1.0).dgram
+    before = dict(show.state.base)
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i in range(100_000):
+            kind = i % 4
+            if kind == 0:  # noise
+                data = rng.randbytes(rng.randrange(1, 120))
+            elif kind == 1:  # a real message cut short
+                data = valid[: rng.randrange(1, len(valid) - 4)]
+            elif kind == 2:  # a bundle header over noise
+                data = b"#bundle\x00" + rng.randbytes(rng.randrange(0, 60))
+            else:  # an address with a type tag string that never ends or names no type
+                data = b"/vj/param/zoom\x00\x00" + b"," + rng.choice([b"q", b"f"]) * rng.randrange(1, 9)
+            sock.sendto(data, ("127.0.0.1", server.port))
+            sent += 1
+            if i % 500 == 0:
+                show.update(1 / 60)
+                time.sleep(0.001)  # a burst of garbage, paced so the test measures parsing, not the buffer
+    settle(show, lambda: server.status().datagrams >= sent * 0.9, timeout=30)
+    show.update(1 / 60)
+    status = server.status()
+    # nearly all malformed; the rest are well-formed but empty: a real message cut right after its
+    # address (no arguments: nothing to set), a bundle header with no elements
+    assert status.invalid >= status.datagrams * 0.95
+    assert dict(show.state.base) == before
+    SimpleUDPClient("127.0.0.1", server.port).send_message("/vj/param/zoom", 0.5)  # still serving
+    settle(show, lambda: show.state.base["zoom"] == 0.5)
+
+
+def test_a_port_in_use_is_a_clear_error():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(OscError, match=r"cannot listen for OSC on 127.0.0.1:\d+"):
+            OscServer(EventQueue(), "127.0.0.1", taken.getsockname()[1])
+
+
+def test_mapping_files_add_addresses_with_the_same_transforms(ctx, tmp_path):
+    path = tmp_path / "td.yaml"
+    path.write_text("""\
+bindings:
+  - {osc: /td/speed, param: zoom, range: [-1, 1]}
+  - {osc: /td/hue, param: hue, units: native}
+  - {osc: /td/flash, action: blackout}
+  - {osc: /vj/param/zoom, param: rotate, units: native}   # a file can take over a built-in address
+""")
+    show = make_show(ctx, mapping=[address_space(), parse_mapping(path)])
+    server = OscServer(show.events, "127.0.0.1", 0).start()
+    try:
+        client = SimpleUDPClient("127.0.0.1", server.port)
+        client.send_message("/td/speed", 0.75)
+        client.send_message("/td/hue", -45.0)
+        client.send_message("/vj/param/zoom", 30.0)
+        client.send_message("/td/flash", 1)
+        settle(show, lambda: show.state.base["blackout"] == 1.0)
+        assert show.state.base["zoom"] == 0.5 and show.state.base["hue"] == -45.0
+        assert show.state.base["rotate"] == 30.0
+    finally:
+        server.stop()
+        show.close()
+
+
+def test_bad_osc_addresses_in_a_mapping_name_file_and_line(tmp_path):
+    from vj.config.source import ConfigError
+
+    path = tmp_path / "m.yaml"
+    path.write_text("bindings:\n  - {osc: td/zoom, param: zoom}\n  - {osc: /a b, param: zoom, units: volts}\n")
+    with pytest.raises(ConfigError) as info:
+        parse_mapping(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:2: bindings[0].osc: expected an OSC address such as /td/zoom (no spaces or wildcards), got 'td/zoom'",
+        f"{path}:3: bindings[1].osc: expected an OSC address such as /td/zoom (no spaces or wildcards), got '/a b'",
+        f"{path}:3: bindings[1].units: expected one of normalised, native, got a string ('volts')",
+    ]
+
+
+def test_the_parser_reads_every_osc_type_and_refuses_malformed_packets():
+    builder = OscMessageBuilder("/vj/x")
+    for a in (1, 2.5, "hi", b"\x01\x02\x03", True, False, None, 2**40):
+        builder.add_arg(a)
+    [message] = parse_packet(builder.build().dgram)
+    assert message.address == "/vj/x"
+    assert message.args == (1, 2.5, "hi", b"\x01\x02\x03", True, False, None, 2**40)
+    good = _msg("/vj/param/zoom", 0.5).dgram
+    for bad in (b"", b"vj/x\x00\x00\x00\x00", good[:-1], good + b"\x00\x00\x00\x00", b"/x\x00\x00,z\x00\x00",
+                b"#bundle\x00" + b"\x00" * 7, b"#bundle\x00" + b"\x00" * 8 + b"\x00\x00\x00\x05abcde",
+                b"/\xff\xfe\x00"):
+        with pytest.raises(OscFormatError):
+            parse_packet(bad)
