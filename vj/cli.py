@@ -21,6 +21,15 @@ def _size(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _osc_target(text: str) -> object:
+    from vj.control.osc_out import OscTarget
+
+    try:
+        return OscTarget.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _monitor(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
@@ -94,6 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         osc_host=args.osc_host,
         osc_port=args.osc_port,
         osc_allow=tuple(a.strip() for a in (args.osc_allow or "").split(",") if a.strip()),
+        osc_out=tuple(args.osc_out or ()),
+        osc_out_rate=args.osc_out_rate,
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -171,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0: every network, "
                           "so anyone on it can play the show: combine with --osc-allow)")
     run.add_argument("--osc-allow", metavar="IP,IP", help="accept OSC only from these sender addresses")
+    run.add_argument("--osc-out", action="append", type=_osc_target, metavar="HOST:PORT",
+                     help="send parameter values, bpm, beat and phase here (repeat for several targets)")
+    run.add_argument("--osc-out-rate", type=float, default=30.0, help="OSC out updates per second (default 30)")
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")

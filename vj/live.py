@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vj.control.events import EventQueue
 from vj.control.keyboard import key_event
+from vj.control.osc_out import OscOut, OscTarget
 from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.session import load_session, watch_session
@@ -26,6 +27,8 @@ class LiveOptions:
     osc_host: str = "127.0.0.1"  # beyond loopback only when asked: anyone on the network could play the show
     osc_port: int = 9000  # 0: no OSC
     osc_allow: tuple[str, ...] = ()  # sender IP addresses allowed (empty: any)
+    osc_out: tuple[OscTarget, ...] = ()  # where vj's state goes
+    osc_out_rate: float = 30.0  # times a second
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -55,6 +58,7 @@ def run_live(options: LiveOptions) -> int:
         except OscError as exc:
             osc_error = str(exc)  # the show goes on without OSC, and says so
             log.warning("%s", exc)
+    osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
     show = Show(
         window.ctx,
         loaded.presets,
@@ -66,6 +70,7 @@ def run_live(options: LiveOptions) -> int:
         midi=midi,
         learn_file=options.learn_file,
         osc=osc,
+        osc_out=osc_out,
     )
     if osc_error:
         show.errors["osc"] = osc_error
@@ -98,6 +103,8 @@ def run_live(options: LiveOptions) -> int:
         midi.stop()
         if osc:
             osc.stop()
+        if osc_out:
+            osc_out.stop()
         watcher.stop()
         window.close()
     return 0

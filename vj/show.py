@@ -29,6 +29,7 @@ from vj.control.engine import MappingEngine, Pickup
 from vj.control.events import ClockEvent, ConfigChanged, ControlEvent, DeviceStatus, EventQueue
 from vj.control.feedback import Feedback
 from vj.control.learn_mode import LEARN_DEVICE, LearnMode
+from vj.control.osc_out import OscOut
 from vj.gen.backends import factories
 from vj.gen.base import GenRequest, MotionRates, Prompt
 from vj.gen.gradient import GradientGenerator
@@ -127,6 +128,7 @@ class Show(ActionSink):
         midi: MidiLink | None = None,
         learn_file: Path | None = None,
         osc: StatusSource | None = None,
+        osc_out: OscOut | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -136,6 +138,7 @@ class Show(ActionSink):
         self.state = ParamState()
         self.midi = midi
         self.osc = osc
+        self.osc_out = osc_out
         self.learn_file = learn_file or MAPPING_DIR / "my-controller.yaml"
         self.learning: LearnMode | None = None
         self._hud_before_learn = False
@@ -372,6 +375,8 @@ class Show(ActionSink):
             self._notice(message)
         s.warnings.clear()
         self.engine.problems.clear()
+        if self.osc_out is not None:
+            self.osc_out.frame(s.time, s.base, clock)
         if self.midi is not None and not self.feedback.empty:
             for device, data in self.feedback.messages(s.base, clock):
                 self.midi.send(device, data)

@@ -247,3 +247,74 @@ def test_the_parser_reads_every_osc_type_and_refuses_malformed_packets():
                 b"/\xff\xfe\x00"):
         with pytest.raises(OscFormatError):
             parse_packet(bad)
+
+
+class OscDump:
+    """liblo's oscdump listening on a free port: what a TouchDesigner or a tablet would receive."""
+
+    def __init__(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(["oscdump", "-L", str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        import threading
+
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.3)  # let it bind
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            stamp, _, rest = line.strip().partition(" ")  # oscdump puts the arrival time tag first
+            self.lines.append(rest if "." in stamp and not stamp.startswith("/") else line.strip())
+
+    def wait_for(self, text: str, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if text in line]
+            if found:
+                return found[-1]
+            time.sleep(0.02)
+        raise AssertionError(f"oscdump never printed {text!r}; got {self.lines[-10:]}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+def test_osc_out_sends_changes_beats_and_tempo_to_oscdump(ctx):
+    from vj.control.osc_out import OscOut, OscTarget
+
+    dump = OscDump()
+    out = OscOut([OscTarget("127.0.0.1", dump.port)], rate=60).start()
+    show = make_show(ctx, osc_out=out)
+    try:
+        for _ in range(3):
+            show.update(1 / 30)
+        assert dump.wait_for("/vj/param/zoom f").endswith("0.000000")
+        assert dump.wait_for("/vj/param/freeze i").endswith(" 0")
+        assert dump.wait_for("/vj/param/crossfade.curve i")  # a choice goes as its index
+        assert dump.wait_for("/vj/bpm f").endswith("120.000000")
+        count = len(dump.lines)
+        show.state.set_base("zoom", 0.5, jump=True)
+        for _ in range(40):  # 40 frames at 30 fps at 120 bpm: two more beats
+            show.update(1 / 30)
+        assert dump.wait_for("/vj/param/zoom f 0.5")
+        later = dump.lines[count:]
+        assert not any("/vj/param/strength" in line for line in later)  # only changes are sent
+        assert {line for line in later if line.startswith("/vj/beat")} >= {"/vj/beat i 1", "/vj/beat i 2"}
+        assert any(line.startswith("/vj/phase f") for line in later)
+    finally:
+        show.close()
+        out.stop()
+        dump.close()
+
+
+def test_osc_out_targets_parse_or_say_what_is_expected():
+    from vj.control.osc_out import OscTarget
+
+    assert OscTarget.parse("192.168.1.20:7000") == OscTarget("192.168.1.20", 7000)
+    assert OscTarget.parse(":9001") == OscTarget("127.0.0.1", 9001)
+    with pytest.raises(ValueError, match="expected HOST:PORT"):
+        OscTarget.parse("localhost")

@@ -111,3 +111,30 @@ def parse_packet(data: bytes, depth: int = 0) -> list[OscMessage]:
             at = end
         return out
     return [parse_message(data)]
+
+
+def _pad(data: bytes) -> bytes:
+    return data + b"\x00" * (4 - len(data) % 4)
+
+
+def encode_message(address: str, *args: object) -> bytes:
+    """One OSC message: ints as i, floats as f, strings as s, booleans as T/F, bytes as b."""
+    tags, payload = [","], []
+    for a in args:
+        if isinstance(a, bool):
+            tags.append("T" if a else "F")
+        elif isinstance(a, int):
+            tags.append("i")
+            payload.append(struct.pack(">i", a))
+        elif isinstance(a, float):
+            tags.append("f")
+            payload.append(struct.pack(">f", a))
+        elif isinstance(a, str):
+            tags.append("s")
+            payload.append(_pad(a.encode("utf-8")))
+        elif isinstance(a, bytes):
+            tags.append("b")
+            payload.append(struct.pack(">i", len(a)) + a + b"\x00" * (-len(a) % 4))
+        else:
+            raise TypeError(f"OSC cannot carry {type(a).__name__}")
+    return _pad(address.encode("utf-8")) + _pad("".join(tags).encode()) + b"".join(payload)
