@@ -11,6 +11,7 @@ from pathlib import Path
 from vj.control.events import EventQueue
 from vj.control.keyboard import key_event
 from vj.control.osc_out import OscOut, OscTarget
+from vj.control.oscquery import OscQuery
 from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.session import load_session, watch_session
@@ -51,12 +52,13 @@ def run_live(options: LiveOptions) -> int:
     from vj.control.midi_ports import MidiPorts
 
     midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
-    osc, osc_error = None, None
+    osc, osc_error, query = None, None, None
     if options.osc_port:
         try:
             osc = OscServer(events, options.osc_host, options.osc_port, options.osc_allow).start()
-        except OscError as exc:
-            osc_error = str(exc)  # the show goes on without OSC, and says so
+            query = OscQuery(address_space(), options.osc_host, osc.port).start()
+        except (OscError, OSError) as exc:
+            osc_error = str(exc)  # the show goes on without OSC (or without discovery), and says so
             log.warning("%s", exc)
     osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
     show = Show(
@@ -71,6 +73,7 @@ def run_live(options: LiveOptions) -> int:
         learn_file=options.learn_file,
         osc=osc,
         osc_out=osc_out,
+        oscquery=query,
     )
     if osc_error:
         show.errors["osc"] = osc_error
@@ -103,6 +106,8 @@ def run_live(options: LiveOptions) -> int:
         midi.stop()
         if osc:
             osc.stop()
+        if query:
+            query.stop()
         if osc_out:
             osc_out.stop()
         watcher.stop()

@@ -30,6 +30,7 @@ from vj.control.events import ClockEvent, ConfigChanged, ControlEvent, DeviceSta
 from vj.control.feedback import Feedback
 from vj.control.learn_mode import LEARN_DEVICE, LearnMode
 from vj.control.osc_out import OscOut
+from vj.control.oscquery import OscQuery
 from vj.gen.backends import factories
 from vj.gen.base import GenRequest, MotionRates, Prompt
 from vj.gen.gradient import GradientGenerator
@@ -75,6 +76,7 @@ STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend star
 
 
 PICKUP_HINT = 3.0  # seconds a "turn the knob to catch the value" hint stays in the HUD
+QUERY_PERIOD = 0.2  # seconds between the values OSCQuery serves
 
 
 class StatusSource(Protocol):
@@ -129,6 +131,7 @@ class Show(ActionSink):
         learn_file: Path | None = None,
         osc: StatusSource | None = None,
         osc_out: OscOut | None = None,
+        oscquery: OscQuery | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -139,6 +142,8 @@ class Show(ActionSink):
         self.midi = midi
         self.osc = osc
         self.osc_out = osc_out
+        self.oscquery = oscquery
+        self._next_query = 0.0
         self.learn_file = learn_file or MAPPING_DIR / "my-controller.yaml"
         self.learning: LearnMode | None = None
         self._hud_before_learn = False
@@ -377,6 +382,9 @@ class Show(ActionSink):
         self.engine.problems.clear()
         if self.osc_out is not None:
             self.osc_out.frame(s.time, s.base, clock)
+        if self.oscquery is not None and s.time >= self._next_query:
+            self._next_query = s.time + QUERY_PERIOD
+            self.oscquery.publish(s.base)
         if self.midi is not None and not self.feedback.empty:
             for device, data in self.feedback.messages(s.base, clock):
                 self.midi.send(device, data)

@@ -318,3 +318,43 @@ def test_osc_out_targets_parse_or_say_what_is_expected():
     assert OscTarget.parse(":9001") == OscTarget("127.0.0.1", 9001)
     with pytest.raises(ValueError, match="expected HOST:PORT"):
         OscTarget.parse("localhost")
+
+
+def test_oscquery_lists_every_parameter_with_its_range_and_value_over_http(ctx):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from vj.control.oscquery import OscQuery
+
+    query = OscQuery(address_space(), "127.0.0.1", 9000, http_port=0).start()
+    show = make_show(ctx, oscquery=query)
+    base = f"http://127.0.0.1:{query.port}"
+
+    def get(path: str):
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    try:
+        show.state.set_base("zoom", 0.25, jump=True)
+        show.update(1 / 30)
+        tree = get("/")
+        params = tree["CONTENTS"]["vj"]["CONTENTS"]["param"]["CONTENTS"]
+        for spec in REGISTRY:
+            node = params[spec.name]
+            assert node["FULL_PATH"] == f"/vj/param/{spec.name}" and node["DESCRIPTION"] == spec.description
+            assert node["ACCESS"] == 3 and node["TYPE"] in "fiTs"
+            if spec.kind in ("float", "int"):
+                assert node["RANGE"] == [{"MIN": spec.lo, "MAX": spec.hi}]
+        assert params["crossfade.curve"]["RANGE"][0]["VALS"] == list(REGISTRY["crossfade.curve"].choices)
+        assert get("/vj/param/zoom?VALUE") == {"VALUE": [0.25]}
+        assert get("/vj/param/zoom")["UNIT"] == ["ln/s"]
+        assert get("/vj/tap")["ACCESS"] == 2
+        info = get("/?HOST_INFO")
+        assert (info["OSC_PORT"], info["OSC_TRANSPORT"]) == (9000, "UDP")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            get("/vj/nothing")
+        assert missing.value.code == 404
+    finally:
+        show.close()
+        query.stop()
