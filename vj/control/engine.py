@@ -191,7 +191,8 @@ class MappingEngine:
     def _write_native(self, b: Binding, event: ControlEvent, state: ParamState) -> None:
         """A value in the parameter's own units (OSC): numbers are clamped by the registry; what
         cannot be a value of this parameter (no argument, a word for a number) is counted and
-        reported once per source."""
+        reported once per binding (not per incoming address: patterns come from the network, and
+        a stream of different ones must not grow the reports without end)."""
         assert b.param is not None
         try:
             if event.raw is None:
@@ -199,7 +200,7 @@ class MappingEngine:
             state.set_base(b.param, event.raw, b.smoothing)
         except (ValueError, TypeError, OverflowError) as exc:
             self.rejected += 1
-            where = " ".join(str(part) for part in event.source)
+            where = " ".join(str(part) for part in b.source)
             if where not in self._reported:
                 self._reported.add(where)
                 self.problems.append(f"{where}: {event.raw!r} is not a value for {b.param} ({exc}); ignored")
