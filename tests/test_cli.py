@@ -155,6 +155,17 @@ def test_the_parameter_docs_are_up_to_date():
     assert result.stdout in docs, "docs/params.md is stale: regenerate it with `vj params --markdown`"
 
 
+def test_the_osc_address_table_is_up_to_date_and_lists_every_parameter():
+    result = vj("osc", "--markdown")
+    docs = (Path(__file__).parent.parent / "docs" / "osc.md").read_text()
+    assert result.stdout in docs, "docs/osc.md is stale: regenerate its table with `vj osc --markdown`"
+    rows = [line.split(" | ") for line in result.stdout.splitlines()[2:]]
+    listed = {row[0].strip("| `") for row in rows}
+    assert {f"/vj/param/{spec.name}" for spec in REGISTRY} | {"/vj/tap", "/vj/preset", "/vj/prompt/3/text"} <= listed
+    zoom = next(row for row in rows if row[0] == "| `/vj/param/zoom`")
+    assert zoom[1:3] == ["f", "-2..2"]
+
+
 def test_run_reloads_an_edited_mapping_and_survives_a_broken_edit(xvfb_display: str, tmp_path):
     mapping = tmp_path / "live.yaml"
     mapping.write_text("bindings:\n  - {key: ESCAPE, action: hud}\n")  # ESCAPE does not quit yet

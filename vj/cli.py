@@ -1,4 +1,4 @@
-"""The `vj` command: run, render, check, params, devices, bench."""
+"""The `vj` command: run, render, check, params, osc, devices, learn, bench."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import re
 import sys
+from typing import Sequence
 from pathlib import Path
 
 from vj.config.source import ConfigError
@@ -49,18 +50,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], markdown: bool) -> None:
+    """Rows as a Markdown table (docs) or aligned columns, the last one free (a terminal)."""
+    if markdown:
+        print("| " + " | ".join(header) + " |\n" + "|---" * len(header) + "|")
+        for row in rows:
+            print("| " + " | ".join(f"`{c}`" if i == 0 else c.replace("|", "\\|") for i, c in enumerate(row)) + " |")
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:-1])) + "  " + row[-1])
+
+
 def cmd_params(args: argparse.Namespace) -> int:
     from vj.params import REGISTRY
 
     rows = [(s.name, s.kind, s.range_text(), str(s.default), s.unit, s.description) for s in REGISTRY]
-    if args.markdown:
-        print("| name | type | range | default | unit | description |\n|---|---|---|---|---|---|")
-        for row in rows:
-            print("| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(row)) + " |")
-        return 0
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row[:5])) + "  " + row[5])
+    print_table(("name", "type", "range", "default", "unit", "description"), rows, args.markdown)
+    return 0
+
+
+def cmd_osc(args: argparse.Namespace) -> int:
+    from vj.control.osc_space import address_rows
+
+    print_table(("address", "arguments", "range", "does"), address_rows(), args.markdown)
     return 0
 
 
@@ -105,6 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         osc_allow=tuple(a.strip() for a in (args.osc_allow or "").split(",") if a.strip()),
         osc_out=tuple(args.osc_out or ()),
         osc_out_rate=args.osc_out_rate,
+        zeroconf=not args.no_zeroconf,
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -148,6 +162,12 @@ def cmd_bench_midi(args: argparse.Namespace) -> int:
     return run_midi_bench(as_json=args.json, messages=args.messages, rate=args.rate)
 
 
+def cmd_bench_osc(args: argparse.Namespace) -> int:
+    from vj.bench.osc import run_osc_bench
+
+    return run_osc_bench(as_json=args.json, messages=args.messages, rate=args.rate, seconds=args.seconds)
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     from vj.control.learn import run_learn
 
@@ -185,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--osc-out", action="append", type=_osc_target, metavar="HOST:PORT",
                      help="send parameter values, bpm, beat and phase here (repeat for several targets)")
     run.add_argument("--osc-out-rate", type=float, default=30.0, help="OSC out updates per second (default 30)")
+    run.add_argument("--no-zeroconf", action="store_true",
+                     help="do not advertise OSCQuery/OSC on the network (mDNS); clients then connect by address")
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
@@ -221,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("params", help="list every parameter with its range and description")
     params.add_argument("--markdown", action="store_true", help="print a Markdown table")
     params.set_defaults(func=cmd_params)
+    osc = sub.add_parser("osc", help="list every OSC address vj listens to, with its arguments")
+    osc.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    osc.set_defaults(func=cmd_osc)
 
     devices = sub.add_parser("devices", help="list monitors and MIDI ports")
     devices.set_defaults(func=cmd_devices)
@@ -243,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     midi_bench.add_argument("--messages", type=int, default=20_000, help="messages in the throughput run")
     midi_bench.add_argument("--rate", type=float, default=10_000.0, help="messages per second sent")
     midi_bench.set_defaults(func=cmd_bench_midi)
+    osc_bench = benches.add_parser("osc", help="OSC over UDP: a burst (none lost?), latency, a flood while rendering")
+    osc_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    osc_bench.add_argument("--messages", type=int, default=10_000, help="messages in the burst")
+    osc_bench.add_argument("--rate", type=float, default=20_000.0, help="messages per second in the flood")
+    osc_bench.add_argument("--seconds", type=float, default=2.0, help="length of each render round")
+    osc_bench.set_defaults(func=cmd_bench_osc)
     gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vj.control.events import EventQueue
 from vj.control.keyboard import key_event
+from vj.control.advertise import Advertisement
 from vj.control.osc_out import OscOut, OscTarget
 from vj.control.oscquery import OscQuery
 from vj.control.osc_server import OscError, OscServer
@@ -30,6 +31,7 @@ class LiveOptions:
     osc_allow: tuple[str, ...] = ()  # sender IP addresses allowed (empty: any)
     osc_out: tuple[OscTarget, ...] = ()  # where vj's state goes
     osc_out_rate: float = 30.0  # times a second
+    zeroconf: bool = True  # advertise OSCQuery and OSC on the network (mDNS)
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -52,11 +54,13 @@ def run_live(options: LiveOptions) -> int:
     from vj.control.midi_ports import MidiPorts
 
     midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
-    osc, osc_error, query = None, None, None
+    osc, osc_error, query, advert = None, None, None, None
     if options.osc_port:
         try:
             osc = OscServer(events, options.osc_host, options.osc_port, options.osc_allow).start()
             query = OscQuery(address_space(), options.osc_host, osc.port).start()
+            if options.zeroconf:
+                advert = Advertisement("vj", options.osc_host, osc.port).start()
         except (OscError, OSError) as exc:
             osc_error = str(exc)  # the show goes on without OSC (or without discovery), and says so
             log.warning("%s", exc)
@@ -108,6 +112,8 @@ def run_live(options: LiveOptions) -> int:
             osc.stop()
         if query:
             query.stop()
+        if advert:
+            advert.stop()
         if osc_out:
             osc_out.stop()
         watcher.stop()

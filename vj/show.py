@@ -23,8 +23,8 @@ from vj.clock import BeatClock
 from vj.config.midi import MidiDevice
 from vj.config.mapping import MappingConfig, merge_mappings, parse_mapping
 from vj.config.source import ConfigError
-from vj.config.preset import Preset
-from vj.control.actions import ActionSink
+from vj.config.preset import Preset, PromptSpec
+from vj.control.actions import TEXT_ACTIONS, ActionSink
 from vj.control.engine import MappingEngine, Pickup
 from vj.control.events import ClockEvent, ConfigChanged, ControlEvent, DeviceStatus, EventQueue
 from vj.control.feedback import Feedback
@@ -76,6 +76,7 @@ STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend star
 
 
 PICKUP_HINT = 3.0  # seconds a "turn the knob to catch the value" hint stays in the HUD
+MAX_PROMPT_TEXT = 1000  # characters: a prompt is a line, not a document from the network
 QUERY_PERIOD = 0.2  # seconds between the values OSCQuery serves
 
 
@@ -198,7 +199,7 @@ class Show(ActionSink):
                 self._notice(f"no preset named {value!r}")
             else:
                 self.select_preset(index)
-        elif name == "preset.select" and value is not None and math.isfinite(value):
+        elif name == "preset.select" and isinstance(value, (int, float)) and math.isfinite(value):
             self.select_preset(int(value))
         elif name in ("preset.next", "preset.prev"):
             self.select_preset((self.presets.index(self.preset) + (1 if name == "preset.next" else -1)) % len(self.presets))
@@ -208,6 +209,10 @@ class Show(ActionSink):
                 s.set_base("bpm", bpm)
         elif name == "prompt.select" and isinstance(value, (int, float)) and math.isfinite(value):
             self.select_prompt(int(value))
+        elif name == "prompt.select":
+            self._notice(f"prompt.select: {value!r} is not a prompt number")
+        elif name in TEXT_ACTIONS:
+            self.set_prompt_text(int(name.split(".")[1]), str(value))
         elif name == "seed.step":
             s.set_base("seed.walk", float(s.base["seed.walk"]) + 1.0)  # type: ignore[arg-type]
         elif name == "motion.reset":
@@ -239,6 +244,28 @@ class Show(ActionSink):
             return
         for i in range(1, MAX_PROMPTS + 1):
             self.state.set_base(f"prompt.{i}.weight", 1.0 if i == number else 0.0)
+
+    def set_prompt_text(self, number: int, text: str) -> None:
+        """Rewrite prompt `number` of the playing preset (OSC /vj/prompt/N/text, a spoken prompt).
+        It lasts until the preset file changes; a preset with fewer prompts gains them (weight 0
+        until raised, so nothing jumps)."""
+        text = " ".join(text.split())[:MAX_PROMPT_TEXT]  # a text field's line breaks and tabs: one line
+        if not 1 <= number <= MAX_PROMPTS:
+            self._notice(f"no prompt {number}: prompts are numbered 1..{MAX_PROMPTS}")
+            return
+        if not text:
+            self._notice(f"prompt {number}: empty text ignored (the prompt is kept)")
+            return
+        prompts = list(self.preset.prompts)
+        while len(prompts) < number:
+            prompts.append(PromptSpec(text, 0.0))
+        prompts[number - 1] = replace(prompts[number - 1], text=text)
+        index = self.presets.index(self.preset)
+        self.preset = self.presets[index] = replace(self.preset, prompts=tuple(prompts))
+        log.info("prompt %d: %s", number, text)
+
+    def prompt_texts(self) -> tuple[str, ...]:
+        return tuple(p.text for p in self.preset.prompts[:MAX_PROMPTS])
 
     def _apply_preset(self, index: int, jump: bool = False) -> None:
         old = self.preset
@@ -381,10 +408,11 @@ class Show(ActionSink):
         s.warnings.clear()
         self.engine.problems.clear()
         if self.osc_out is not None:
-            self.osc_out.frame(s.time, s.base, clock)
+            self.osc_out.frame(s.time, s.base, clock, self.prompt_texts())
         if self.oscquery is not None and s.time >= self._next_query:
             self._next_query = s.time + QUERY_PERIOD
-            self.oscquery.publish(s.base)
+            texts = {f"prompt.{i}.text": text for i, text in enumerate(self.prompt_texts(), 1)}
+            self.oscquery.publish({**s.base, **texts})
         if self.midi is not None and not self.feedback.empty:
             for device, data in self.feedback.messages(s.base, clock):
                 self.midi.send(device, data)

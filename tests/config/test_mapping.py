@@ -64,7 +64,8 @@ def test_errors_name_file_line_and_key(tmp_path):
         f"{path}:5: bindings[2].range: [0, 9] is outside zoom's range -2..2",
         f"{path}:6: bindings[3].curve: expected one of lin, exp, log, got a string ('wiggly')",
         f"{path}:7: bindings[4].action: unknown action 'explode'; expected one of: fullscreen, hud, freeze, "
-        "blackout, preset.select, preset.next, preset.prev, tap, seed.step, prompt.select, motion.reset, learn, quit",
+        "blackout, preset.select, preset.next, preset.prev, tap, seed.step, prompt.select, motion.reset, learn, quit, "
+        "prompt.N.text (N 1-8)",
         f"{path}:8: bindings[5]: needs exactly one target: param or action",
         f"{path}:9: bindings[6].step: step mode needs a non-zero step",
         f"{path}:10: bindings[7].value: action preset.select needs a value",

@@ -18,8 +18,10 @@ from vj.config.mapping import parse_mapping
 from vj.control.events import EventQueue
 from vj.control.osc_codec import OscFormatError, OscMessage, parse_packet
 from vj.control.osc_server import OscError, OscServer, message_event
+from vj.control.engine import MAX_UNKNOWN_REPORTS
 from vj.control.osc_space import address_space
 from vj.params import REGISTRY
+from vj.show import request_from
 
 egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
 
@@ -55,7 +57,8 @@ def osc_show(ctx):
 def test_first_arguments_become_raw_and_normalised_values():
     cases = {
         (): (None, 1.0), (0.25,): (0.25, 0.25), (7,): (7, 1.0), (-3.0,): (-3.0, 0.0),
-        (True,): (1.0, 1.0), (False,): (0.0, 0.0), ("0.5",): (0.5, 0.5), ("smooth",): ("smooth", 0.0),
+        (True,): (1.0, 1.0), (False,): (0.0, 0.0), ("0.5",): ("0.5", 0.5), ("smooth",): ("smooth", 0.0),
+        ("on",): ("on", 1.0),
         (b"\x00\x01",): (None, 0.0),
     }
     for args, (raw, value) in cases.items():
@@ -137,6 +140,61 @@ def test_bad_values_are_clamped_or_ignored_counted_and_reported_once(osc_show):
     assert sum("strength" in line for line in errors) == 1 and any("zoom" in line for line in errors)
 
 
+def test_oscsend_rewrites_a_prompt_of_the_playing_preset(osc_show):
+    show, server = osc_show
+
+    def send(*args: str) -> None:
+        subprocess.run(["oscsend", "localhost", str(server.port), *args], check=True, timeout=10)
+
+    send("/vj/prompt/1/text", "s", "neon jellyfish\nin a deep sea")  # a text field's line break: one line
+    settle(show, lambda: show.preset.prompts[0].text == "neon jellyfish in a deep sea")
+    assert request_from(show.update(1 / 60), show.preset, 0.0).prompts[0].text == "neon jellyfish in a deep sea"
+    send("/vj/prompt/3/text", "s", "chrome roses")  # the preset had one prompt: it gains two, silent
+    settle(show, lambda: len(show.preset.prompts) == 3)
+    assert [p.text for p in show.preset.prompts] == ["neon jellyfish in a deep sea", "chrome roses", "chrome roses"]
+    assert show.state.base["prompt.3.weight"] == 0.0 and show.state.base["prompt.1.weight"] == 1.0
+    send("/vj/prompt/3/text", "i", "1999")  # a number is text too
+    send("/vj/prompt/2/text", "s", "")  # an emptied field keeps the prompt
+    settle(show, lambda: show.preset.prompts[2].text == "1999")
+    assert show.preset.prompts[1].text == "chrome roses"
+    assert any("prompt 2: empty text ignored" in line for line in show.hud_errors(show.update(1 / 60)))
+    send("/vj/preset", "i", "1")
+    send("/vj/preset", "i", "0")  # the rewrite lasts while vj runs (the file is untouched)
+    settle(show, lambda: show.state.base["preset"] == 0 and show.preset.name == "first")
+    assert show.preset.prompts[2].text == "1999"
+
+
+def test_unknown_addresses_are_reported_once_each_then_only_counted(osc_show):
+    show, server = osc_show
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    for _ in range(3):
+        client.send_message("/vj/param/zooom", 0.5)  # a typo
+    for i in range(100):
+        client.send_message(f"/other/app/{i}", 0.5)  # somebody else's traffic
+    settle(show, lambda: show.engine.unmapped == 103)
+    errors = show.hud_errors(show.update(1 / 60))
+    assert sum("/vj/param/zooom: no such address" in line for line in errors) == 1
+    unknown = [line for line in errors if "no such address" in line]
+    assert len(unknown) == MAX_UNKNOWN_REPORTS and "only counted" in unknown[-1]
+    show.osc = server  # the HUD's osc line
+    assert "unmapped 103" in "\n".join(show.hud_lines(show.update(1 / 60)))
+
+
+def test_numbers_as_text_and_choices_by_name_or_index(osc_show):
+    show, server = osc_show
+    client = SimpleUDPClient("127.0.0.1", server.port)
+    client.send_message("/vj/param/zoom", "0.25")  # TouchDesigner's DAT sends text
+    client.send_message("/vj/freeze", "on")
+    client.send_message("/vj/param/crossfade.curve", 0)  # a choice by index
+    client.send_message("/vj/prompt/select", "1")
+    client.send_message("/vj/param/crossfade.curve", "wobbly")  # no such choice: ignored, reported
+    settle(show, lambda: show.engine.rejected == 1)
+    assert show.state.base["zoom"] == 0.25 and show.state.base["freeze"] is True
+    assert show.state.base["crossfade.curve"] == REGISTRY["crossfade.curve"].choices[0]
+    errors = show.hud_errors(show.update(1 / 60))
+    assert any("'wobbly' is not a value for crossfade.curve (expected one of" in line for line in errors)
+
+
 def test_the_allowlist_refuses_another_sender(ctx):
     show = make_show(ctx, mapping=[address_space()])
     server = OscServer(show.events, "127.0.0.1", 0, allow=["127.0.0.1"]).start()
@@ -203,6 +261,7 @@ bindings:
   - {osc: /td/hue, param: hue, units: native}
   - {osc: /td/flash, action: blackout}
   - {osc: /vj/param/zoom, param: rotate, units: native}   # a file can take over a built-in address
+  - {osc: /td/caption, action: prompt.2.text}
 """)
     show = make_show(ctx, mapping=[address_space(), parse_mapping(path)])
     server = OscServer(show.events, "127.0.0.1", 0).start()
@@ -212,7 +271,9 @@ bindings:
         client.send_message("/td/hue", -45.0)
         client.send_message("/vj/param/zoom", 30.0)
         client.send_message("/td/flash", 1)
-        settle(show, lambda: show.state.base["blackout"] == 1.0)
+        client.send_message("/td/caption", "velvet storm")
+        settle(show, lambda: show.state.base["blackout"] == 1.0 and len(show.preset.prompts) == 2)
+        assert show.preset.prompts[1].text == "velvet storm"
         assert show.state.base["zoom"] == 0.5 and show.state.base["hue"] == -45.0
         assert show.state.base["rotate"] == 30.0
     finally:
@@ -224,13 +285,15 @@ def test_bad_osc_addresses_in_a_mapping_name_file_and_line(tmp_path):
     from vj.config.source import ConfigError
 
     path = tmp_path / "m.yaml"
-    path.write_text("bindings:\n  - {osc: td/zoom, param: zoom}\n  - {osc: /a b, param: zoom, units: volts}\n")
+    path.write_text("bindings:\n  - {osc: td/zoom, param: zoom}\n  - {osc: /a b, param: zoom, units: volts}\n"
+                    "  - {cc: 7, action: prompt.1.text}\n")
     with pytest.raises(ConfigError) as info:
         parse_mapping(path)
     assert [str(p) for p in info.value.problems] == [
         f"{path}:2: bindings[0].osc: expected an OSC address such as /td/zoom (no spaces or wildcards), got 'td/zoom'",
         f"{path}:3: bindings[1].osc: expected an OSC address such as /td/zoom (no spaces or wildcards), got '/a b'",
         f"{path}:3: bindings[1].units: expected one of normalised, native, got a string ('volts')",
+        f"{path}:4: bindings[2].action: action prompt.1.text takes text: only an osc source can send it",
     ]
 
 
@@ -296,6 +359,14 @@ def test_osc_out_sends_changes_beats_and_tempo_to_oscdump(ctx):
         assert dump.wait_for("/vj/param/freeze i").endswith(" 0")
         assert dump.wait_for("/vj/param/crossfade.curve i")  # a choice goes as its index
         assert dump.wait_for("/vj/bpm f").endswith("120.000000")
+        assert dump.wait_for('/vj/prompt/1/text s "glowing nebula over a neon city"')
+        show.action("prompt.1.text", "chrome roses")
+        show.update(1 / 30)
+        assert dump.wait_for('/vj/prompt/1/text s "chrome roses"')
+        features = OscOut([OscTarget("127.0.0.1", dump.port)]).start()  # what the audio analysis feeds
+        features.frame(0.0, show.state.base, show.clock.state, (), {"audio/level": 0.5, "audio/bass": float("nan")})
+        assert dump.wait_for("/vj/audio/level f 0.5")
+        features.stop()
         count = len(dump.lines)
         show.state.set_base("zoom", 0.5, jump=True)
         for _ in range(40):  # 40 frames at 30 fps at 120 bpm: two more beats
@@ -350,6 +421,9 @@ def test_oscquery_lists_every_parameter_with_its_range_and_value_over_http(ctx):
         assert get("/vj/param/zoom?VALUE") == {"VALUE": [0.25]}
         assert get("/vj/param/zoom")["UNIT"] == ["ln/s"]
         assert get("/vj/tap")["ACCESS"] == 2
+        assert get("/vj/prompt/1/text") | {"DESCRIPTION": ""} == {
+            "FULL_PATH": "/vj/prompt/1/text", "TYPE": "s", "ACCESS": 3, "DESCRIPTION": "",
+            "VALUE": ["glowing nebula over a neon city"]}
         info = get("/?HOST_INFO")
         assert (info["OSC_PORT"], info["OSC_TRANSPORT"]) == (9000, "UDP")
         with pytest.raises(urllib.error.HTTPError) as missing:

@@ -35,15 +35,11 @@ import ctypes.util
 import json
 import os
 import platform
-import queue
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -52,11 +48,26 @@ from typing import Any
 import numpy as np
 import rtmidi
 
+from vj.bench.harness import (
+    RENDER_SIZE,
+    Consumer,
+    Records,
+    RenderLoop,
+    Sender,
+    SenderRun,
+    TimedEngine,
+    WaitQueue,
+    frame_figures,
+    ms_stats,
+    paced_sends,
+    percentile,
+    serve_sender,
+    settle,
+    sleep_pump,
+)
 from vj.config.mapping import MappingConfig, parse_mapping
-from vj.control.engine import MappingEngine
-from vj.control.events import ControlEvent, DeviceStatus, Event, EventQueue
+from vj.control.events import ControlEvent, DeviceStatus
 from vj.control.midi_ports import MidiPorts, MidiUnavailable, api_name, midi_api
-from vj.params import ParamState
 
 SENDER = "vjbench-sender"  # the stand-in's JACK/ALSA client name (vj's own ports are "vj-midi...")
 DEVICE = "bench"
@@ -64,16 +75,12 @@ FIRST_CC = 64  # controls 64-95: plain 7-bit CCs, so the decoder does no cc14 or
 INDEXES = 16 * 32 * 128  # distinct messages: channel x control x value
 LATENCY_MESSAGES = 500
 LATENCY_RATE = 500.0
-FPS = 60.0
-RENDER_SIZE = (640, 360)
 ROUND_SECONDS = (0.5, 5.0)  # a render round lasts as long as the throughput run, within these
 ROUNDS = 3  # the render cases alternate in rounds, so drifts in machine load hit all alike
 JACK_PERIOD, JACK_SAMPLE_RATE = 256, 48000  # the private server gets the tests' settings
 TARGETS = {"latency_p99_ms": 2.0, "rate_per_s": 5000.0, "frame_p99_ratio": 1.1}
 # Every control the sender uses writes one of these continuous parameters.
 PARAMS = ("brightness", "contrast", "saturation", "hue", "strength", "feedback", "speed", "crossfade")
-
-Records = list[tuple[ControlEvent, float]]  # (event, when its parameter write was done)
 
 
 def message(index: int) -> list[int]:
@@ -93,28 +100,12 @@ def index_of(event: ControlEvent) -> int | None:
     return ((channel - 1) << 12) | ((control - FIRST_CC) << 7) | event.raw
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))])
-
-
-def _ms(seconds: Sequence[float]) -> dict[str, float | None]:
-    """p50 / p99 / max in milliseconds (None when nothing was measured: JSON has no NaN)."""
-    if not seconds:
-        return {"p50": None, "p99": None, "max": None}
-    values = [s * 1000.0 for s in seconds]
-    return {"p50": round(statistics.median(values), 4), "p99": round(percentile(values, 99), 4),
-            "max": round(max(values), 4)}
-
-
 # -- the sender process --------------------------------------------------------------------------
 
 
 def sender_main(api: int) -> int:
-    """The controller stand-in. stdin: `run N RATE FIRST TIMES_PATH PORT` sends N messages
-    (indices FIRST...) at RATE per second from PORT (`out`: vj listens; `spare`: nobody does),
-    writes their send times (float64) to TIMES_PATH and prints `done SENT DROPPED SECONDS`;
-    `quit` ends it."""
+    """The controller stand-in (the protocol: vj.bench.harness). Targets are its two virtual
+    ports: `out` (vj listens) and `spare` (nobody does)."""
     ports = {name: rtmidi.MidiOut(rtapi=api, name=SENDER) for name in ("out", "spare")}
     for name, port in ports.items():
         port.open_virtual_port(name)
@@ -126,96 +117,19 @@ def sender_main(api: int) -> int:
 
     for port in ports.values():
         port.set_error_callback(on_error)
-    print("ready", flush=True)
-    for line in sys.stdin:
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "quit":
-            break
-        n, rate, first, path, out = int(words[1]), float(words[2]), int(words[3]), words[4], ports[words[5]]
+
+    def run(n: int, rate: float, first: int, target: str) -> tuple[np.ndarray, int]:
+        # Small bursts paced per millisecond, not one burst that a JACK period's MIDI buffer cannot take.
         payloads = [message(first + i) for i in range(n)]
-        times = np.zeros(n)
+        send = ports[target].send_message
         dropped[0] = 0
-        send, clock = out.send_message, time.perf_counter
-        start = clock() + 0.002
-        sent = 0
-        while sent < n:
-            # Everything due by now, then sleep to the next one (at least 0.5 ms): small bursts,
-            # paced per millisecond, not one burst that a JACK period's MIDI buffer cannot take.
-            due = min(n, int((clock() - start) * rate) + 1)
-            while sent < due:
-                times[sent] = clock()
-                send(payloads[sent])
-                sent += 1
-            if sent < n:
-                time.sleep(max(0.0005, start + sent / rate - clock()))
-        elapsed = float(times[-1] - times[0]) if n > 1 else 0.0
-        times.tofile(path)
-        print(f"done {sent} {dropped[0]} {elapsed:.6f}", flush=True)
+        times = paced_sends(n, rate, lambda i: send(payloads[i]))
+        return times, dropped[0]
+
+    serve_sender(run)
     for port in ports.values():
         port.delete()
     return 0
-
-
-class Sender:
-    """The sender process, driven from here."""
-
-    def __init__(self, api: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vj.bench.midi", "--sender", str(api)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.errors: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_errors, daemon=True).start()
-        self._expect("ready", 20.0)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.strip())
-        self.lines.put("")  # it ended
-
-    def _read_errors(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.errors.append(line.rstrip())
-
-    def _expect(self, word: str, timeout: float) -> list[str]:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            line = ""
-        if not line.startswith(word):
-            tail = " | ".join(self.errors[-8:])
-            raise RuntimeError(f"the MIDI sender process did not answer {word!r} (got {line!r}): {tail}")
-        return line.split()[1:]
-
-    def start(self, n: int, rate: float, first: int, times: Path, port: str = "out") -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"run {n} {rate} {first} {times} {port}\n")
-        self.proc.stdin.flush()
-
-    def wait(self, timeout: float) -> tuple[int, int, float]:
-        """(sent, dropped by the sender's own MIDI library, seconds from first to last send)."""
-        sent, dropped, seconds = self._expect("done", timeout)
-        return int(sent), int(dropped), float(seconds)
-
-    def close(self) -> None:
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
 
 
 # -- the MIDI system -----------------------------------------------------------------------------
@@ -363,79 +277,6 @@ def bench_mapping() -> MappingConfig:
     return parse_mapping(Path("bench-midi.yaml"), "\n".join(lines) + "\n")
 
 
-class TimedEngine(MappingEngine):
-    """The mapping engine, noting per event when its parameter write was done."""
-
-    def __init__(self, config: MappingConfig) -> None:
-        super().__init__(config)
-        self.records: Records = []
-
-    def handle(self, event: ControlEvent, state: ParamState, sink: Any) -> None:
-        super().handle(event, state, sink)
-        self.records.append((event, time.perf_counter()))
-
-    def take(self) -> Records:
-        records, self.records = self.records, []
-        return records
-
-
-class WaitQueue(EventQueue):
-    """The event queue with a blocking wait, so the continuous consumer sleeps between events
-    instead of spinning on the cores the MIDI callback and the sender need."""
-
-    def wait(self, timeout: float) -> list[Event]:
-        try:
-            first = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        return [first, *self.drain()]
-
-
-class _NoActions:
-    def action(self, name: str, value: float | None) -> None:
-        pass
-
-
-class Consumer:
-    """A thread handing every event to the engine as soon as it is on the queue."""
-
-    def __init__(self, events: WaitQueue, engine: TimedEngine) -> None:
-        self.events, self.engine, self.state = events, engine, ParamState()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-consumer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        sink = _NoActions()
-        while not self._stop.is_set():
-            for event in self.events.wait(0.05):
-                if isinstance(event, ControlEvent):
-                    self.engine.handle(event, self.state, sink)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-
-
-def _settle(engine: TimedEngine, count: int, pump: Callable[[], None], quiet: float = 1.0) -> None:
-    """Until `count` events have been handled and a little longer (stragglers belong to this
-    phase, not the next), or none came for `quiet` seconds (the rest is lost)."""
-    last, seen = time.monotonic(), -1
-    while len(engine.records) < count:
-        pump()
-        if len(engine.records) != seen:
-            last, seen = time.monotonic(), len(engine.records)
-        elif time.monotonic() - last > quiet:
-            return
-    end = time.monotonic() + 0.05
-    while time.monotonic() < end:
-        pump()
-
-
-def _sleep_pump() -> None:
-    time.sleep(0.005)
-
-
 def account(records: Records, first: int, n: int) -> tuple[int, int]:
     """(lost, duplicated): messages first..first+n-1 never handled, and extra events handled.
     A duplicate must not hide a loss, so this goes by index, not by count."""
@@ -458,87 +299,7 @@ def transport(records: Records, first: int, times: np.ndarray) -> list[float]:
 # -- the render loop -----------------------------------------------------------------------------
 
 
-class _Still:
-    """A generator that is never started: the show displays one still frame (the render bench's
-    baseline), so what is measured is the display loop and the events it drains."""
-
-    name = "still"
-
-    def generate(self, request: Any) -> np.ndarray:
-        raise AssertionError("never called")
-
-    def close(self) -> None:
-        pass
-
-
-class RenderLoop:
-    """A headless Show at RENDER_SIZE, its engine timed, drawing at 60 Hz."""
-
-    def __init__(self, events: EventQueue, mapping: MappingConfig) -> None:
-        from vj.config.preset import Preset
-        from vj.gen.worker import GeneratorWorker, GenFrame, with_alpha
-        from vj.render.context import create_headless_context
-        from vj.show import Show
-
-        self.ctx = create_headless_context()
-        preset = Preset(name="bench", path="bench", size=(256, 256), max_fps=0.0,
-                        params={"zoom": 0.1, "rotate": 5.0})  # type: ignore[arg-type]
-        self.show = Show(self.ctx, [preset], mapping, events=events, stand_in=False,
-                         worker_factory=lambda p: GeneratorWorker(_Still, backend_name="still"))  # never started
-        self.engine = TimedEngine(mapping)
-        self.show.engine = self.engine
-        y, x = np.mgrid[0:256, 0:256]
-        still = np.stack([x, y, (x + y) // 2], axis=-1).astype(np.uint8)
-        self.show.accept_frame(GenFrame(with_alpha(still), None, 0.0, "still", 0))  # type: ignore[arg-type]
-        self.target = self.ctx.framebuffer(color_attachments=[self.ctx.texture(RENDER_SIZE, 3)])
-        self.next_frame = time.perf_counter()
-        for _ in range(10):  # warm-up: shader compiles, first uploads
-            self.frame()
-
-    def frame(self) -> float:
-        """One display frame: its work (update with the events, draw, glFinish) in seconds; then
-        a sleep to the next 1/60 s tick, as a live loop waits for vsync."""
-        start = time.perf_counter()
-        self.show.frame(1.0 / FPS, self.target)
-        self.ctx.finish()
-        end = time.perf_counter()
-        self.next_frame = max(self.next_frame + 1.0 / FPS, end)
-        time.sleep(max(0.0, self.next_frame - time.perf_counter()))
-        return end - start
-
-    def run(self, seconds: float) -> list[float]:
-        end = time.perf_counter() + seconds
-        times = []
-        while time.perf_counter() < end:
-            times.append(self.frame())
-        return times
-
-    def close(self) -> None:
-        self.show.close()
-        self.target.release()
-        self.ctx.release()
-
-
 # -- the benchmark -------------------------------------------------------------------------------
-
-
-class _Run:
-    """The sender, the indices it has used, a scratch file for its send times."""
-
-    def __init__(self, sender: Sender, scratch: Path) -> None:
-        self.sender, self.scratch, self.next_index = sender, scratch, 0
-
-    def send(self, n: int, rate: float, during: Callable[[], object] | None = None, port: str = "out"
-             ) -> tuple[int, int, int, float, np.ndarray]:
-        """Sends n messages at rate from `port` (running `during` meanwhile): (first index, sent,
-        dropped by the sender, seconds of sending, send times)."""
-        first, self.next_index = self.next_index, self.next_index + n
-        path = self.scratch / "times.f64"
-        self.sender.start(n, rate, first, path, port)
-        if during is not None:
-            during()
-        sent, dropped, seconds = self.sender.wait(60.0 + n / rate)
-        return first, sent, dropped, seconds, np.fromfile(path)
 
 
 def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]:
@@ -549,7 +310,7 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
     scratch = tempfile.TemporaryDirectory(prefix="vj-bench-midi-")
     try:
         try:
-            sender = Sender(system.api)
+            sender = Sender("vj.bench.midi", [str(system.api)], "MIDI")
         except RuntimeError as exc:
             raise NoMidiSystem(str(exc)) from exc
         mapping = bench_mapping()
@@ -565,25 +326,25 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
                 raise NoMidiSystem(failed[0].message)
             if time.monotonic() > deadline:
                 raise NoMidiSystem(f"vj did not find the sender's port {SENDER!r} within 10 s")
-        run = _Run(sender, Path(scratch.name))
+        run = SenderRun(sender, Path(scratch.name))
         engine = TimedEngine(mapping)
         consumer = Consumer(events, engine)
 
-        run.send(20, 1000.0)  # warm-up: the connection, the first decoder and engine calls
-        _settle(engine, 20, _sleep_pump)
+        run.send(20, 1000.0, "out")  # warm-up: the connection, the first decoder and engine calls
+        settle(engine, 20, sleep_pump)
         engine.take()
 
         # 1. latency, paced.
-        first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE)
-        _settle(engine, LATENCY_MESSAGES, _sleep_pump)
+        first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE, "out")
+        settle(engine, LATENCY_MESSAGES, sleep_pump)
         records = engine.take()
-        pipeline = _ms([written - e.time for e, written in records])
-        wire = _ms(transport(records, first, times))
+        pipeline = ms_stats([written - e.time for e, written in records])
+        wire = ms_stats(transport(records, first, times))
         latency_lost, latency_duplicated = account(records, first, LATENCY_MESSAGES)
 
         # 2. throughput.
-        first, sent, dropped, send_seconds, times = run.send(messages, rate)
-        _settle(engine, messages, _sleep_pump)
+        first, sent, dropped, send_seconds, times = run.send(messages, rate, "out")
+        settle(engine, messages, sleep_pump)
         records = engine.take()
         consumer.stop()
         lost, duplicated = account(records, first, messages)
@@ -616,7 +377,7 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
             "requested_rate_per_s": rate,
             "send_rate_per_s": round((sent - 1) / send_seconds, 1) if send_seconds > 0 else None,
             "rate_per_s": round((delivered - 1) / span, 1) if span > 0 else None,  # first to last arrival
-            "throughput_latency_p99_ms": _ms([w - e.time for e, w in records])["p99"],  # queueing included
+            "throughput_latency_p99_ms": ms_stats([w - e.time for e, w in records])["p99"],  # queueing included
         }
 
         # 3. render: events reach the parameters once per display frame.
@@ -652,20 +413,16 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
         system.close()
 
 
-def _extend(into: list[float], loop: RenderLoop, seconds: float) -> None:
-    into.extend(loop.run(seconds))
-
-
-def _render_phases(loop: RenderLoop, run: _Run, rate: float, seconds: float) -> dict[str, Any]:
+def _render_phases(loop: RenderLoop, run: SenderRun, rate: float, seconds: float) -> dict[str, Any]:
     engine = loop.engine
 
     def pump() -> None:
         loop.frame()
 
     # Paced messages into the 60 Hz loop: each waits for the next frame's update.
-    run.send(LATENCY_MESSAGES, LATENCY_RATE, during=lambda: loop.run(LATENCY_MESSAGES / LATENCY_RATE))
-    _settle(engine, LATENCY_MESSAGES, pump)
-    frame_latency = _ms([written - e.time for e, written in engine.take()])
+    run.send(LATENCY_MESSAGES, LATENCY_RATE, "out", during=lambda: loop.run(LATENCY_MESSAGES / LATENCY_RATE))
+    settle(engine, LATENCY_MESSAGES, pump)
+    frame_latency = ms_stats([written - e.time for e, written in engine.take()])
 
     # Three cases per round, alternating: idle (the baseline: no MIDI traffic), spare (the sender
     # floods a port vj does not listen to: what the sending process and JACK cost this machine's
@@ -676,10 +433,9 @@ def _render_phases(loop: RenderLoop, run: _Run, rate: float, seconds: float) -> 
     for _ in range(ROUNDS):
         frames["idle"] += loop.run(seconds)
         for port, into in (("spare", frames["spare"]), ("out", frames["flood"])):
-            first, sent, _, _, _ = run.send(per_round, rate, port=port,
-                                            during=partial(_extend, into, loop, seconds))
+            first, sent, _, _, _ = run.send(per_round, rate, port, during=partial(loop.extend, into, seconds))
             if port == "out":
-                _settle(engine, per_round, pump)  # the tail drains in frames that are not counted
+                settle(engine, per_round, pump)  # the tail drains in frames that are not counted
                 lost, duplicated = account(engine.take(), first, per_round)
                 flood_sent, flood_lost, flood_duplicated = (flood_sent + sent, flood_lost + lost,
                                                             flood_duplicated + duplicated)
@@ -690,11 +446,7 @@ def _render_phases(loop: RenderLoop, run: _Run, rate: float, seconds: float) -> 
         "frame_latency_p50_ms": frame_latency["p50"],
         "frame_latency_p99_ms": frame_latency["p99"],
     }
-    for case, times in frames.items():
-        result[f"frames_{case}"] = len(times)
-        result[f"frame_p50_ms_{case}"] = round(statistics.median(times) * 1000, 3)
-        result[f"frame_p99_ms_{case}"] = round(percentile(times, 99) * 1000, 3)
-        result[f"frames_late_{case}"] = sum(t > 1.0 / FPS for t in times)  # work longer than a 60 Hz frame
+    result.update(frame_figures(frames))
     result.update(
         frame_p99_ratio=round(percentile(frames["flood"], 99) / percentile(frames["idle"], 99), 3),
         frame_p99_ratio_spare=round(percentile(frames["flood"], 99) / percentile(frames["spare"], 99), 3),

@@ -54,7 +54,7 @@ from vj.config.source import (
     load_yaml,
     type_name,
 )
-from vj.control.actions import ACTIONS
+from vj.control.actions import ACTIONS, TEXT_ACTIONS, action_list
 from vj.control.events import SourceKey
 from vj.control.keyboard import KEY_NAMES, key_source, normalise_key
 from vj.control.transform import CURVES
@@ -216,7 +216,7 @@ def _binding(sec: Section, registry: Registry, device: MidiDevice | None) -> Bin
         if spec is None:
             sec.problem("param", f"unknown parameter {param!r} (see `vj params` for the list)")
     if action is not None and action not in ACTIONS:
-        sec.problem("action", f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
+        sec.problem("action", f"unknown action {action!r}; expected one of: {action_list()}")
 
     default_mode = "trigger" if action else ("toggle" if spec and spec.kind == "bool" else "value")
     mode = sec.get("mode", is_choice(*MODES), default_mode)
@@ -231,7 +231,9 @@ def _binding(sec: Section, registry: Registry, device: MidiDevice | None) -> Bin
     value = sec.get("value", is_number(), None)
     if value is not None and spec and spec.kind in ("float", "int") and not spec.lo <= value <= spec.hi:
         sec.problem("value", f"{value:g} is outside {param}'s range {spec.range_text()}")
-    if action and ACTIONS.get(action, ("", False))[1] and value is None and kind not in VALUE_SOURCES:
+    if action in TEXT_ACTIONS and kind != "osc":
+        sec.problem("action", f"action {action} takes text: only an osc source can send it")
+    elif action and ACTIONS.get(action, ("", False))[1] and value is None and kind not in VALUE_SOURCES:
         sec.problem("value", f"action {action} needs a value")
     step = sec.get("step", is_number(), 0.0)
     if mode == "step" and step == 0.0:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from vj.params import MAX_PROMPTS
+
 # name -> (description, takes a value)
 ACTIONS: dict[str, tuple[str, bool]] = {
     "fullscreen": ("toggle fullscreen", False),
@@ -20,7 +22,15 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "learn": ("MIDI learn mode: choose a target, move a control to bind it (vj run)", False),
     "quit": ("close vj", False),
 }
+# Text actions take a string (OSC /vj/prompt/<i>/text): no MIDI control can play them.
+TEXT_ACTIONS = {f"prompt.{i}.text": f"set prompt {i}'s text in the playing preset" for i in range(1, MAX_PROMPTS + 1)}
+ACTIONS.update({name: (description, True) for name, description in TEXT_ACTIONS.items()})
 
 
 class ActionSink(Protocol):
     def action(self, name: str, value: float | int | str | None) -> None: ...
+
+
+def action_list() -> str:
+    """The actions for an error message, the per-prompt text actions as one entry."""
+    return ", ".join([name for name in ACTIONS if name not in TEXT_ACTIONS] + [f"prompt.N.text (N 1-{MAX_PROMPTS})"])

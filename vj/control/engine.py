@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from vj.clock import ClockState
 from vj.config.mapping import Binding, LfoSpec, MappingConfig
-from vj.control.actions import ACTIONS, ActionSink
+from vj.control.actions import ACTIONS, TEXT_ACTIONS, ActionSink
 from vj.control.events import ControlEvent, SourceKey
-from vj.control.transform import acceleration, relative_delta, shape, unshape
+from vj.control.transform import acceleration, relative_delta, shape, text_number, unshape
 from vj.params import ParamState
 
 PRESS = 0.5  # a normalised value above this counts as "pressed" for buttons
+MAX_UNKNOWN_REPORTS = 16  # distinct unknown OSC addresses reported before the rest are only counted
 PICKUP_WINDOW = 1.5 / 127  # a knob this close to the parameter (in knob travel) has picked it up
 
 
@@ -77,6 +78,17 @@ def lfo_value(lfo: LfoSpec, time: float, clock: ClockState) -> float:
     return lfo.amount * wave(lfo.shape, cycles + lfo.phase)
 
 
+def action_value(action: str, raw: int | float | str) -> int | float | str:
+    """A message's argument as an action's value: text actions take it as text (a number sent for
+    a prompt is written as one), the others as a number where it is one (`/vj/preset s "2"`)."""
+    if action in TEXT_ACTIONS:
+        if isinstance(raw, str):
+            return raw
+        return f"{raw:g}" if isinstance(raw, float) else str(raw)
+    number = text_number(raw) if isinstance(raw, str) else raw
+    return raw if number is None else number
+
+
 @dataclass
 class _Held:
     """Run-time state of one binding (render thread only)."""
@@ -112,11 +124,14 @@ class MappingEngine:
         self.rejected = 0  # events whose value the target could not take
         self.problems: list[str] = []  # new reports for the HUD and log (the show drains them)
         self._reported: set[str] = set()
+        self._unknowns: set[str] = set()
 
     def handle(self, event: ControlEvent, state: ParamState, sink: ActionSink) -> None:
         entries = self._table.get(event.source) if not event.pattern else self._matching(event.source)
         if not entries:
             self.unmapped += 1
+            if event.source[0] == "osc":
+                self._unknown(str(event.source[-1]))
             return
         for binding, held in entries:
             self._apply(binding, held, event, state, sink)
@@ -145,13 +160,18 @@ class MappingEngine:
         if b.action is not None:
             takes_value = ACTIONS[b.action][1]  # program N -> preset.select N; /vj/preset 0 -> preset 0
             if takes_value and b.value is None and event.one_shot and event.raw is not None:
-                sink.action(b.action, event.raw)  # a message carrying the value is the press itself
+                sink.action(b.action, action_value(b.action, event.raw))  # the message is the press itself
+            elif b.action in TEXT_ACTIONS:
+                self._reject(b, event, "no text")
             elif edge_down:
                 sink.action(b.action, b.value if b.value is not None or not takes_value else event.raw)
             return
         assert b.param is not None  # validated at load: exactly one target
         name = b.param
         spec = state.spec(name)
+        if isinstance(event.raw, str) and not b.native and text_number(event.raw) is None:
+            self._reject(b, event, "a word where a number belongs")
+            return
         if b.mode == "value":
             if b.native:
                 self._write_native(b, event, state)
@@ -189,26 +209,50 @@ class MappingEngine:
             state.set_base(name, nxt, b.smoothing)
 
     def _write_native(self, b: Binding, event: ControlEvent, state: ParamState) -> None:
-        """A value in the parameter's own units (OSC): numbers are clamped by the registry; what
-        cannot be a value of this parameter (no argument, a word for a number) is counted and
-        reported once per binding (not per incoming address: patterns come from the network, and
-        a stream of different ones must not grow the reports without end)."""
+        """A value in the parameter's own units (OSC): numbers are clamped by the registry (and
+        reported once per parameter there); a choice by name or index; text that is not a number
+        or a choice is rejected."""
         assert b.param is not None
+        spec = state.spec(b.param)
+        raw = event.raw
+        if raw is None:
+            return self._reject(b, event, "no value")
+        if isinstance(raw, str):
+            if spec.kind == "enum" and raw not in spec.choices and text_number(raw) is None:
+                return self._reject(b, event, f"expected one of {', '.join(spec.choices)}")
+            if spec.kind != "enum" or raw not in spec.choices:
+                number = text_number(raw)
+                if number is None:
+                    return self._reject(b, event, "not a number")
+                raw = number
         try:
-            if event.raw is None:
-                raise ValueError("no value")
-            state.set_base(b.param, event.raw, b.smoothing)
+            state.set_base(b.param, raw, b.smoothing)
         except (ValueError, TypeError, OverflowError) as exc:
-            self.rejected += 1
-            where = " ".join(str(part) for part in b.source)
-            if where not in self._reported:
-                self._reported.add(where)
-                self.problems.append(f"{where}: {event.raw!r} is not a value for {b.param} ({exc}); ignored")
+            self._reject(b, event, str(exc))
+
+    def _unknown(self, address: str) -> None:
+        """An OSC address nothing listens to (a typo in TouchDesigner, another app's traffic):
+        the first few are reported once each, the rest only counted (the HUD shows the count)."""
+        if len(self._unknowns) < MAX_UNKNOWN_REPORTS and address not in self._unknowns:
+            self._unknowns.add(address)
+            more = "; further unknown addresses are only counted" if len(self._unknowns) == MAX_UNKNOWN_REPORTS else ""
+            self.problems.append(f"OSC {address[:80]}: no such address (`vj osc` lists them){more}; ignored")
+
+    def _reject(self, b: Binding, event: ControlEvent, why: str) -> None:
+        """A value the target cannot take: counted, and reported once per binding (not per incoming
+        address: patterns come from the network, and a stream of different ones must not grow the
+        reports without end)."""
+        self.rejected += 1
+        where = " ".join(str(part) for part in b.source)
+        if where not in self._reported:
+            self._reported.add(where)
+            target = b.param or b.action
+            self.problems.append(f"{where}: {event.raw!r} is not a value for {target} ({why}); ignored")
 
     def _turn(self, b: Binding, held: _Held, event: ControlEvent, state: ParamState) -> None:
         """A relative encoder: detents move the parameter by `step` each (faster turns count more)."""
         assert b.param is not None and b.encoder is not None
-        detents = relative_delta(event.raw if event.raw is not None else round(event.value * 127), b.encoder)
+        detents = relative_delta(event.raw if isinstance(event.raw, int) else round(event.value * 127), b.encoder)
         interval = event.time - held.last_time if held.last_time is not None and event.time else None
         held.last_time = event.time or None
         step = b.step or (b.hi - b.lo) / 128.0  # default: the whole range in 128 detents

@@ -68,7 +68,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from vj.config.mapping import parse_mapping
 from vj.config.midi import MIDI_KINDS, port_matches
 from vj.config.source import ConfigError
-from vj.control.actions import ACTIONS
+from vj.control.actions import ACTIONS, TEXT_ACTIONS
 from vj.control.events import ControlEvent, DeviceStatus
 from vj.control.transform import relative_delta
 from vj.params import REGISTRY, Registry
@@ -124,19 +124,22 @@ def resolve_target(name: str, value: float | None = None, registry: Registry = R
                 raise LearnError(f"{name} takes whole numbers; got --value {value:g}")
         action_too = not forced and value is None and name in ACTIONS and not ACTIONS[name][1]
         return Target(name, spec.kind, value, action_too=action_too)
+    if name in TEXT_ACTIONS:
+        raise LearnError(f"{name} takes text, which no MIDI control sends: set it over OSC (/vj/prompt/N/text)")
     if name in ACTIONS and forced != "param":
         takes_value = ACTIONS[name][1]
         if value is not None and not takes_value:
             raise LearnError(f"action {name} takes no value; leave out --value")
         return Target(name, "action", value, takes_value)
-    names = list(registry.names) + list(ACTIONS)
+    playable = [a for a in ACTIONS if a not in TEXT_ACTIONS]
+    names = list(registry.names) + playable
     near = difflib.get_close_matches(name, names, n=6, cutoff=0.6)
     near += [n for n in names if name.lower() in n.lower() and n not in near]
     hint = f"; did you mean: {', '.join(near[:6])}?" if near else ""
     what = {"param": "parameter", "action": "action"}.get(forced, "parameter or action")
     raise LearnError(
         f"unknown {what} {name!r}{hint} (`vj params` lists the parameters; "
-        f"actions: {', '.join(ACTIONS)})"
+        f"actions: {', '.join(playable)})"
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vj.control.actions import ACTIONS
+from vj.control.actions import ACTIONS, TEXT_ACTIONS
 from vj.control.events import ControlEvent
 from vj.control.learn import LearnError, Learner, WriteResult, write_binding
 from vj.params import REGISTRY
@@ -26,8 +26,9 @@ _MOVE = {"UP": -1, "DOWN": 1, "PAGE_UP": -10, "PAGE_DOWN": 10}
 
 
 def learn_targets() -> list[str]:
-    """Every parameter, then every action except quitting (not something to put on a pad by accident)."""
-    return [spec.name for spec in REGISTRY] + [name for name in ACTIONS if name != "quit"]
+    """Every parameter, then every action a control can play except quitting (not something to put
+    on a pad by accident)."""
+    return [spec.name for spec in REGISTRY] + [name for name in ACTIONS if name != "quit" and name not in TEXT_ACTIONS]
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 At `rate` times a second the render thread compares the parameters with what it last sent and
 hands the changes to a sender thread, which sends them as plain messages to every target:
 `/vj/param/<name>` (floats as f, whole numbers and choices' indexes as i, on/off as i 0/1, so
-faders and toggles on a surface follow), `/vj/bpm f`, `/vj/phase f` (0..1 within the beat) and
-`/vj/beat i N` once per beat. A target that is unreachable costs nothing and is never retried
+faders and toggles on a surface follow), `/vj/prompt/<i>/text s` when a prompt changes,
+`/vj/bpm f`, `/vj/phase f` (0..1 within the beat), `/vj/beat i N` once per beat, and the live
+analysis features the show passes in (`/vj/audio/level f` and the rest, every update). A target that is unreachable costs nothing and is never retried
 differently: UDP does not know.
 """
 
@@ -55,6 +56,7 @@ class OscOut:
         self.period = 1.0 / rate if rate > 0 else 0.0
         self.registry = registry
         self._sent: dict[str, int | float] = {}
+        self._texts: dict[int, str] = {}
         self._beat: int | None = None
         self._next = 0.0
         self._queue: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
@@ -73,8 +75,11 @@ class OscOut:
         self._thread.join(2.0)
         self._sock.close()
 
-    def frame(self, time: float, values: Mapping[str, object], clock: ClockState) -> None:
-        """Render thread, once per display frame: queue what changed, at most `rate` times a second."""
+    def frame(self, time: float, values: Mapping[str, object], clock: ClockState, texts: Sequence[str] = (),
+              features: Mapping[str, float] | None = None) -> None:
+        """Render thread, once per display frame: queue what changed, at most `rate` times a second.
+        `texts`: the playing preset's prompts; `features`: live analysis values (audio) sent as
+        /vj/<name> every time (they move continuously; a follower wants a steady stream)."""
         if time < self._next:
             return
         self._next = max(self._next + self.period, time) if self.period else time
@@ -84,6 +89,13 @@ class OscOut:
             if wire is not None and self._sent.get(spec.name) != wire:
                 self._sent[spec.name] = wire
                 out.append(encode_message(f"/vj/param/{spec.name}", wire))
+        for i, text in enumerate(texts, 1):
+            if self._texts.get(i) != text:
+                self._texts[i] = text
+                out.append(encode_message(f"/vj/prompt/{i}/text", text))
+        for name, value in (features or {}).items():
+            if math.isfinite(value):
+                out.append(encode_message(f"/vj/{name}", float(value)))
         beat = math.floor(clock.beats)
         if beat != self._beat:
             self._beat = beat

@@ -1,23 +1,16 @@
 """vj's own OSC address space, generated from the parameter registry and the actions.
 
-| address | arguments | does |
-|---|---|---|
-| `/vj/param/<name>` | the value, in the parameter's own units (on/off: 0/1 or T/F; choices: index or name) | sets the parameter |
-| `/vj/prompt/<i>/weight` | 0..1 | prompt i's weight (the same as /vj/param/prompt.i.weight) |
-| `/vj/bpm` | bpm | the tempo |
-| `/vj/freeze`, `/vj/hud` | 0/1 | on or off |
-| `/vj/blackout` | 0..1 | the blackout amount |
-| `/vj/preset` | index | switches preset |
-| `/vj/prompt/select` | 1..8 | that prompt alone |
-| `/vj/tap`, `/vj/seed/step`, `/vj/preset/next`, `/vj/preset/prev`, `/vj/motion/reset`, `/vj/fullscreen` | none | fires the action |
-
-Addresses may be OSC patterns (`/vj/prompt/*/weight`, `/vj/param/{zoom,rotate}`). A mapping file
-adds custom addresses (`osc:` sources, vj/config/osc.py) with the same transforms as MIDI.
+`/vj/param/<name>` for every parameter (in its own units), short aliases (`/vj/bpm`,
+`/vj/freeze`, ...), `/vj/prompt/<i>/weight` and `/text`, and an address per action. `vj osc`
+prints the whole table (docs/osc.md holds a copy). Addresses may be OSC patterns
+(`/vj/prompt/*/weight`, `/vj/param/{zoom,rotate}`). A mapping file adds custom addresses (`osc:`
+sources, vj/config/osc.py) with the same transforms as MIDI.
 """
 
 from __future__ import annotations
 
 from vj.config.mapping import Binding, MappingConfig
+from vj.control.actions import ACTIONS, TEXT_ACTIONS
 from vj.params import MAX_PROMPTS, REGISTRY, Registry
 
 SPACE = "<vj OSC address space>"
@@ -45,8 +38,31 @@ def address_space(registry: Registry = REGISTRY) -> MappingConfig:
     bindings = [Binding((("osc", address),), SPACE, 0, param=name, native=True) for address, name in params.items()]
     bindings += [Binding((("osc", a),), SPACE, 0, action=name, mode="trigger") for a, name in _ACTIONS.items()]
     bindings += [Binding((("osc", a),), SPACE, 0, action=name, mode="trigger") for a, name in _VALUE_ACTIONS.items()]
+    bindings += [Binding((("osc", f"/vj/prompt/{i}/text"),), SPACE, 0, action=f"prompt.{i}.text", mode="trigger")
+                 for i in range(1, MAX_PROMPTS + 1)]
     return MappingConfig(SPACE, "vj's OSC address space", tuple(bindings), files=(SPACE,))
 
 
 def addresses(registry: Registry = REGISTRY) -> list[str]:
     return [str(b.source[1]) for b in address_space(registry).bindings]
+
+
+_WIRE_TYPES = {"float": "f", "int": "i", "bool": "i 0/1, T/F", "enum": "s name, i index"}
+_VALUE_ARGS = {"preset.select": ("i or s", "index from 0, or name"), "prompt.select": ("i", f"1..{MAX_PROMPTS}")}
+
+
+def address_rows(registry: Registry = REGISTRY) -> list[tuple[str, str, str, str]]:
+    """(address, arguments, range, what it does) for every address vj listens to."""
+    rows = []
+    for b in address_space(registry).bindings:
+        address = str(b.source[1])
+        if b.param is not None:
+            spec = registry[b.param]
+            rows.append((address, _WIRE_TYPES[spec.kind], spec.range_text(), spec.description))
+        elif b.action in TEXT_ACTIONS:
+            rows.append((address, "s", "text", TEXT_ACTIONS[b.action]))
+        else:
+            assert b.action is not None
+            args, range_ = _VALUE_ARGS.get(b.action, ("none", ""))
+            rows.append((address, args, range_, ACTIONS[b.action][0]))
+    return rows

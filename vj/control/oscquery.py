@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from vj.config.mapping import MappingConfig
+from vj.control.actions import ACTIONS, TEXT_ACTIONS
 from vj.params import REGISTRY, Registry
 from vj.slot import LatestSlot
 
@@ -54,8 +55,11 @@ def build_tree(space: MappingConfig, registry: Registry, values: Mapping[str, ob
                 node.update(RANGE=[{"MIN": spec.lo, "MAX": spec.hi}], VALUE=[value])
             if spec.unit:
                 node["UNIT"] = [spec.unit]
+        elif binding.action in TEXT_ACTIONS:
+            node.update(TYPE="s", ACCESS=READ | WRITE, DESCRIPTION=TEXT_ACTIONS[binding.action],
+                        VALUE=[str(values.get(binding.action, ""))])
         else:
-            node.update(ACCESS=WRITE, DESCRIPTION=f"fires {binding.action}")
+            node.update(ACCESS=WRITE, DESCRIPTION=ACTIONS[str(binding.action)][0])
             if binding.action in ("preset.select", "prompt.select"):
                 node["TYPE"] = "i"
     return root

@@ -75,3 +75,17 @@ def acceleration(interval: float | None, accel: float) -> float:
     if accel <= 0 or interval is None or interval <= 0 or interval >= ACCEL_REFERENCE:
         return 1.0
     return min(ACCEL_MAX, (ACCEL_REFERENCE / interval) ** accel)
+
+
+_WORDS = {"true": 1.0, "on": 1.0, "yes": 1.0, "false": 0.0, "off": 0.0, "no": 0.0}
+
+
+def text_number(text: str) -> float | None:
+    """A number sent as text (an OSC string "0.5", "true", "off"), or None for other words."""
+    word = text.strip().lower()
+    if word in _WORDS:
+        return _WORDS[word]
+    try:
+        return float(word)
+    except ValueError:
+        return None
