@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri  # OpenGL: EGL offscreen and GLX windows (Mesa works without a GPU)
   xvfb xauth xdotool imagemagick               # tests: a virtual display, real key presses, screenshots
-  jackd2                                       # MIDI without a sound card (tests start a dummy JACK server)
+  jackd2                                       # MIDI and audio without a sound card (tests start a dummy JACK server)
   liblo-tools                                  # tests: oscsend and oscdump, real third-party OSC clients
+  libportaudio2                                # live audio input (sounddevice)
+  libsndfile1                                  # audio files (soundfile)
 )
 
 if [[ "${VJ_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then

@@ -32,6 +32,9 @@ uniform float u_stars;          // 0..1 star field density
 uniform float u_hue_flow;       // 0..1 how much the palette follows the flow instead of the height
 uniform float u_glow;           // 0..1 brightness of lines (cell walls, ridge crests)
 
+uniform float u_audio_bass_hit;  // 0..1 audio reactions (vj/audio/uniforms.py); all 0 without audio
+uniform float u_audio_high_hit;
+uniform float u_audio_amount;    // the audio.amount parameter: scales them
 uniform float u_strength;       // 0..1 turbulence: warp amplitude and how much new pattern enters
 uniform float u_feedback;       // 0..1 how much of the moved previous frame carries over
 uniform sampler2D u_prev;       // previous output (bottom row first, as rendered)
@@ -243,7 +246,7 @@ void main() {
     vec2 q = p * u_scale;
 
     // domain warp twice: flowing noise bends the coordinates of the next layer
-    float amp = u_flow * (0.3 + 1.0 * u_strength);
+    float amp = u_flow * (0.3 + 1.0 * u_strength) * (1.0 + 0.6 * u_audio_amount * u_audio_bass_hit);  // kicks bend the flow
     vec2 w1 = fbm2(q + vec2(0.06, -0.05) * t, 2);  // broad bends: two octaves are enough
     vec2 w2 = fbm2(q + amp * w1 + vec2(1.7, 9.2) + vec2(-0.08, 0.11) * t, 4);
     vec2 q3 = q + amp * w2;
@@ -286,7 +289,7 @@ void main() {
     vec2 slope = vec2(dFdx(h), dFdy(h)) * (u_resolution.y * 0.02);
     float light = clamp(dot(slope, vec2(-0.6, 0.8)), -1.0, 1.0);
     col *= 1.0 + 0.18 * light;
-    col += (u_glow * lines) * (palette(pt + 0.5) + 0.25);
+    col += (u_glow * (1.0 + 1.5 * u_audio_amount * u_audio_high_hit) * lines) * (palette(pt + 0.5) + 0.25);  // hats sparkle
 
     if (u_stars > 0.0) {
         // one candidate star per cell, 170 cells per screen height (a sky that looks the same

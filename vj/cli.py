@@ -6,7 +6,7 @@ import argparse
 import logging
 import re
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 from pathlib import Path
 
 from vj.config.source import ConfigError
@@ -33,6 +33,39 @@ def _osc_target(text: str) -> object:
 
 def _monitor(text: str) -> int | str:
     return int(text) if text.isdigit() else text
+
+
+def _numbers(kind: type, count: int | None = None) -> Callable[[str], tuple]:
+    """A comma-separated list of numbers (`1,2`, `150,2000`), checked for how many."""
+
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            values = ()
+        if not values or (count is not None and len(values) != count):
+            what = f"{count} " if count else ""
+            raise argparse.ArgumentTypeError(f"expected {what}comma-separated {kind.__name__}s, got {text!r}")
+        return values
+
+    return parse
+
+
+def _analysis(args: argparse.Namespace) -> object:
+    """The audio analysis settings shared by `vj run` and `vj render --audio`."""
+    from vj.audio.analysis import AnalysisConfig
+
+    low, high = args.audio_bands
+    return AnalysisConfig(sample_rate=getattr(args, "audio_rate", 48000), bass=(20.0, low), mid=(low, high),
+                          high=(high, min(16000.0, getattr(args, "audio_rate", 48000) / 2)),
+                          latency=args.audio_latency / 1000.0)
+
+
+def _add_analysis_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--audio-bands", type=_numbers(float, 2), default=(150.0, 2000.0), metavar="LOW,HIGH",
+                        help="band edges in Hz: bass below LOW, mid up to HIGH, high above (default 150,2000)")
+    parser.add_argument("--audio-latency", type=float, default=0.0, metavar="MS",
+                        help="beats are predicted this much earlier, to make up for the output's delay (0..200 ms)")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -102,13 +135,31 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print("MIDI outputs:")
         for name in outputs or ["(none)"]:
             print(f"  {name}")
-    print("audio devices: not yet supported")
+    from vj.audio.capture import AudioInputError, inventory
+
+    try:
+        audio = inventory()
+    except AudioInputError as exc:
+        print(f"audio inputs: none ({exc})")
+    else:
+        if not audio.inputs:
+            print(f"audio inputs: {audio.describe()}")
+        else:
+            print("audio inputs:")
+            for d in audio.inputs:
+                default = "  (default)" if d.index == audio.default else ""
+                print(f"  {d.index}: {d.name}  {d.host_api}, {d.channels} channels, {d.default_rate:g} Hz{default}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vj.live import LiveOptions, run_live
 
+    try:
+        analysis = _analysis(args)
+    except ValueError as exc:
+        print(f"vj run: audio settings: {exc}", file=sys.stderr)
+        return 2
     options = LiveOptions(
         preset=args.preset,
         mapping=tuple(args.mapping or ()),
@@ -119,6 +170,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         osc_out=tuple(args.osc_out or ()),
         osc_out_rate=args.osc_out_rate,
         zeroconf=not args.no_zeroconf,
+        audio=not args.no_audio,
+        audio_device=args.audio,
+        audio_channels=args.audio_channels or (),
+        audio_gain=args.audio_gain,
+        analysis=analysis,
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -132,14 +188,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from vj.offline import RenderOptions, render_video
 
+    try:
+        analysis = _analysis(args)
+    except ValueError as exc:
+        print(f"vj render: audio settings: {exc}", file=sys.stderr)
+        return 2
     options = RenderOptions(
         preset=args.preset,
         mapping=tuple(args.mapping or ()),
-        seconds=args.seconds,
+        seconds=args.seconds if args.seconds is not None or args.audio else 10.0,
         fps=args.fps,
         out=Path(args.out),
         size=args.size,
         hud=args.hud,
+        audio=Path(args.audio) if args.audio else None,
+        analysis=analysis,
     )
     return render_video(options)
 
@@ -166,6 +229,12 @@ def cmd_bench_osc(args: argparse.Namespace) -> int:
     from vj.bench.osc import run_osc_bench
 
     return run_osc_bench(as_json=args.json, messages=args.messages, rate=args.rate, seconds=args.seconds)
+
+
+def cmd_bench_audio(args: argparse.Namespace) -> int:
+    from vj.bench.audio import run_audio_bench
+
+    return run_audio_bench(as_json=args.json, data=args.data)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -207,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--osc-out-rate", type=float, default=30.0, help="OSC out updates per second (default 30)")
     run.add_argument("--no-zeroconf", action="store_true",
                      help="do not advertise OSCQuery/OSC on the network (mDNS); clients then connect by address")
+    run.add_argument("--audio", metavar="DEVICE", type=_monitor,
+                     help="audio input: index or (part of its) name, see vj devices (default: the system's)")
+    run.add_argument("--no-audio", action="store_true", help="no audio input: audio features stay silent")
+    run.add_argument("--audio-channels", type=_numbers(int), metavar="N,N",
+                     help="input channels to mix to mono, from 1 (default: all of the device's)")
+    run.add_argument("--audio-rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
+    run.add_argument("--audio-gain", type=float, default=0.0, metavar="DB", help="input gain in dB (default 0)")
+    _add_analysis_args(run)
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
@@ -219,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--preset", help="preset name or path; default: the first")
     render.add_argument("--mapping", action="append", metavar="NAME",
                         help="a mapping name or path on top of the default (their LFOs apply); repeatable")
-    render.add_argument("--seconds", type=float, default=10.0)
+    render.add_argument("--seconds", type=float, help="length (default: the --audio file's, else 10)")
+    render.add_argument("--audio", metavar="FILE", help="a sound file the video reacts to, muxed into the mp4")
+    _add_analysis_args(render)
     render.add_argument("--fps", type=int, default=30)
     render.add_argument("--size", type=_size, default=(1280, 720), help="video size, WxH (default 1280x720)")
     render.add_argument("--hud", action="store_true", help="burn the HUD into the video")
@@ -274,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     osc_bench.add_argument("--rate", type=float, default=20_000.0, help="messages per second in the flood")
     osc_bench.add_argument("--seconds", type=float, default=2.0, help="length of each render round")
     osc_bench.set_defaults(func=cmd_bench_osc)
+    audio_bench = benches.add_parser("audio", help="beat tracking vs aubio and librosa, onset latency, CPU")
+    audio_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    audio_bench.add_argument("--data", type=Path, default=None, metavar="DIR",
+                             help="audio files with same-named .beats files (default: ../shared/data/beats "
+                                  "beside the repository)")
+    audio_bench.set_defaults(func=cmd_bench_audio)
     gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")

@@ -10,6 +10,16 @@
   back to manual, free-running from where it was at the last tempo (the show copies the MIDI
   tempo into the `bpm` parameter while MIDI is the source).
 
+- "audio": the live analysis's beat tracker (`AudioBeat`, fed once per display frame) while
+  its confidence is high enough. Its tempo is taken as is; the phase is steered toward the
+  tracker's beat position (at most half as fast or half again as fast as the tempo), so
+  taking over or a re-lock glides instead of jumping, and the clock never runs backwards. When
+  the tracker loses confidence for `AUDIO_TIMEOUT` the clock runs on freely, as after MIDI.
+
+`clock.source` (a parameter) chooses: "auto" follows a MIDI clock when one ticks, else a
+confident audio beat, else the manual bpm and taps; "manual", "midi" or "audio" use only that
+one (falling back to the manual tempo while it is absent).
+
 The beat clock's own time is the sum of the `dt` passed to `BeatClock.advance`, so tests can
 simulate it; only the tempo filter reads the events' arrival times.
 """
@@ -22,13 +32,16 @@ from vj.control.events import ClockEvent
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 MIDI_TIMEOUT = 0.5  # seconds without clock messages before MIDI stops being the source
+AUDIO_TIMEOUT = 1.0  # seconds without a confident audio beat before audio stops being the source
+AUDIO_CONFIDENCE = 0.5  # the tracker's beat.confidence from which its beat may drive the clock
+AUDIO_STEER = 0.5  # the phase follows the audio at 1 -/+ this times the tempo while it catches up
 
 
 @dataclass(frozen=True)
 class ClockState:
     bpm: float
     beats: float  # beats elapsed since the clock started (or since MIDI Start / Song Position)
-    source: str  # "manual", "tap" or "midi"
+    source: str  # "manual", "tap", "midi" or "audio"
     running: bool = True  # False while a MIDI clock is stopped: the phase holds
 
     @property
@@ -209,6 +222,15 @@ class TempoFilter:
             self.missed += missed
 
 
+@dataclass(frozen=True)
+class AudioBeat:
+    """The beat tracker's reading (vj.audio.analysis features bpm, beat.confidence, beat.time)."""
+
+    bpm: float
+    confidence: float
+    beats: float  # beats since the tracker's first beat: count + phase
+
+
 class BeatClock:
     """The one clock: manual bpm, tap tempo, or MIDI clock, whichever is driving it now.
 
@@ -226,6 +248,10 @@ class BeatClock:
         self._origin: float | None = None
         self._pulses = 0
         self._running = True  # MIDI transport: ticks move the phase only while running
+        self.mode = "auto"  # clock.source: auto | manual | midi | audio
+        self._audio: AudioBeat | None = None  # the newest confident reading, while fresh
+        self._audio_quiet = 0.0  # clock time since the last confident reading
+        self._audio_offset: float | None = None  # our beats minus the tracker's, once locked
 
     @property
     def state(self) -> ClockState:
@@ -240,15 +266,23 @@ class BeatClock:
         return self._state.bpm
 
     def tap(self, now: float) -> float | None:
-        if self._state.source == "midi":
+        if self._state.source in ("midi", "audio"):
             return None  # an external clock rules the tempo and the downbeat
         bpm = self.tapper.tap(now)
         # A tap also marks the downbeat: the phase snaps to the nearest whole beat.
         self._state = ClockState(self._state.bpm, round(self._state.beats), "tap")
         return bpm
 
+    def audio(self, beat: AudioBeat) -> None:
+        """The beat tracker's newest reading (render thread, once per display frame)."""
+        if beat.confidence >= AUDIO_CONFIDENCE and beat.bpm > 0:
+            self._audio = beat
+            self._audio_quiet = 0.0
+
     def handle(self, event: ClockEvent) -> None:
         """A MIDI clock message (drained on the render thread): MIDI becomes the source."""
+        if self.mode not in ("auto", "midi"):
+            return  # the VJ chose another source: MIDI clock is ignored
         s = self._state
         beats = s.beats
         if event.kind == "tick":
@@ -276,20 +310,21 @@ class BeatClock:
         self._heard = True
         self._state = ClockState(self.tempo.bpm or s.bpm, beats, "midi", self._running)
 
-    def advance(self, dt: float, bpm: float) -> ClockState:
-        """Move on by `dt` seconds; `bpm` is the manual tempo (the `bpm` parameter)."""
+    def advance(self, dt: float, bpm: float, mode: str = "auto") -> ClockState:
+        """Move on by `dt` seconds; `bpm` is the manual tempo (the `bpm` parameter), `mode` the
+        `clock.source` parameter."""
         # Messages drained this frame arrived during this dt: they count as now, so a long
         # frame does not read as the clock having gone away.
         self._quiet = 0.0 if self._heard else self._quiet + dt
         self._heard = False
+        self.mode = mode
         s = self._state
-        if s.source == "midi" and self._quiet > MIDI_TIMEOUT:
+        if s.source == "midi" and (self._quiet > MIDI_TIMEOUT or mode not in ("auto", "midi")):
             # The clock went away (cable pulled, DAW closed): run on freely from here.
             self._origin, self._running = None, True
             s = replace(s, source="manual", running=True)
         if s.source != "midi":
-            self._state = ClockState(bpm, s.beats + dt * bpm / 60.0, s.source)
-            return self._state
+            return self._advance_free(dt, bpm, s)
         bpm = self.tempo.bpm or bpm
         beats = s.beats
         if self._running and self._origin is not None:
@@ -298,4 +333,26 @@ class BeatClock:
             upcoming = self._origin + self._pulses / TICKS_PER_BEAT
             beats = min(beats + dt * bpm / 60.0, max(upcoming, beats))
         self._state = ClockState(bpm, beats, "midi", self._running)
+        return self._state
+
+    def _advance_free(self, dt: float, bpm: float, s: ClockState) -> ClockState:
+        """No MIDI clock: follow a confident audio beat if allowed, else the manual tempo."""
+        self._audio_quiet += dt
+        if self._audio_quiet > AUDIO_TIMEOUT:
+            self._audio = None
+        beat = self._audio if self.mode in ("auto", "audio") else None
+        if beat is None:
+            self._audio_offset = None
+            source = "manual" if s.source == "audio" else s.source
+            self._state = ClockState(bpm, s.beats + dt * bpm / 60.0, source)
+            return self._state
+        step = dt * beat.bpm / 60.0
+        if self._audio_offset is None:  # take over at the nearest beat of the tracker's: no jump
+            self._audio_offset = round(s.beats - beat.beats)
+        error = beat.beats + self._audio_offset - (s.beats + step)
+        if abs(error) > 2.0:  # far out (a re-lock after a break): count on from where we are
+            self._audio_offset += round(-error)
+            error = beat.beats + self._audio_offset - (s.beats + step)
+        steer = max(-AUDIO_STEER * step, min(AUDIO_STEER * step, error))
+        self._state = ClockState(beat.bpm, s.beats + step + steer, "audio")
         return self._state

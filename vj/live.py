@@ -7,8 +7,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vj.control.events import EventQueue
+from vj.audio.analysis import AnalysisConfig, Analyzer
+from vj.audio.link import AudioRunner, AudioSlot
+from vj.control.events import DeviceStatus, EventQueue
 from vj.control.keyboard import key_event
 from vj.control.advertise import Advertisement
 from vj.control.osc_out import OscOut, OscTarget
@@ -17,6 +20,9 @@ from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.session import load_session, watch_session
 from vj.show import Show, run_clock
+
+if TYPE_CHECKING:
+    from vj.audio.capture import AudioInput
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +38,34 @@ class LiveOptions:
     osc_out: tuple[OscTarget, ...] = ()  # where vj's state goes
     osc_out_rate: float = 30.0  # times a second
     zeroconf: bool = True  # advertise OSCQuery and OSC on the network (mDNS)
+    audio: bool = True  # live audio input and analysis
+    audio_device: str | int | None = None  # None: the system's default input
+    audio_channels: tuple[int, ...] = ()  # 1-based channels mixed to mono; (): all
+    audio_gain: float = 0.0  # dB
+    analysis: AnalysisConfig = AnalysisConfig()  # sample rate, bands, latency
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
     vsync: bool = True
     hud: bool = False
     seconds: float = 0.0  # 0: until the window closes
+
+
+def start_audio(options: LiveOptions, events: EventQueue) -> tuple[AudioInput, AudioRunner, AudioSlot]:
+    """The audio input (it keeps trying a device that is missing: the show goes on) and the
+    analysis thread feeding the show's slot. Connection changes go to the HUD and the log."""
+    from vj.audio.capture import AudioInput, InputConfig
+
+    def on_status(status: object) -> None:
+        events.put(DeviceStatus(str(getattr(status, "device", "audio")), bool(getattr(status, "connected", False)),
+                                str(getattr(status, "message", "")), role="audio in"))
+
+    config = InputConfig(options.audio_device, options.audio_channels, options.analysis.sample_rate,
+                         options.audio_gain)
+    audio_input = AudioInput(config, on_status).start()
+    slot = AudioSlot()
+    runner = AudioRunner(audio_input, Analyzer(options.analysis), slot).start()
+    return audio_input, runner, slot
 
 
 def run_live(options: LiveOptions) -> int:
@@ -65,6 +93,7 @@ def run_live(options: LiveOptions) -> int:
             osc_error = str(exc)  # the show goes on without OSC (or without discovery), and says so
             log.warning("%s", exc)
     osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
+    audio_input, audio_runner, audio_slot = start_audio(options, events) if options.audio else (None, None, None)
     show = Show(
         window.ctx,
         loaded.presets,
@@ -78,6 +107,8 @@ def run_live(options: LiveOptions) -> int:
         osc=osc,
         osc_out=osc_out,
         oscquery=query,
+        audio=audio_slot,
+        audio_status=audio_input,
     )
     if osc_error:
         show.errors["osc"] = osc_error
@@ -116,6 +147,10 @@ def run_live(options: LiveOptions) -> int:
             advert.stop()
         if osc_out:
             osc_out.stop()
+        if audio_runner:
+            audio_runner.stop()
+        if audio_input:
+            audio_input.stop()
         watcher.stop()
         window.close()
     return 0

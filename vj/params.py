@@ -22,6 +22,7 @@ Value = float | int | bool | str
 
 MAX_PROMPTS = 8
 CROSSFADE_CURVES = ("linear", "smooth", "ease-in", "ease-out", "cut")
+CLOCK_SOURCES = ("auto", "manual", "midi", "audio")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ def _specs() -> Iterator[ParamSpec]:
     yield ParamSpec("hud", "bool", False, description="show the heads-up display")
     yield ParamSpec("preset", "int", 0, 0, 99, 0.0, "index of the active preset (setting it switches preset)")
     yield _f("bpm", 120.0, 20.0, 300.0, 0.0, "bpm", "manual tempo of the beat clock (tap tempo sets it)")
+    yield ParamSpec("clock.source", "enum", "auto", choices=CLOCK_SOURCES,
+                    description="what drives the beat clock: auto (MIDI clock, else the audio's beat, else "
+                                "bpm and taps), or only that source")
+    yield _f("audio.amount", 1.0, 0.0, 2.0, 0.2, "x", "scales every audio modulation (0: the music moves nothing)")
 
 
 class Registry:

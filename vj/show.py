@@ -14,12 +14,15 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from types import MappingProxyType
+from typing import Callable, Mapping, Protocol, Sequence
 
 import moderngl
 import numpy as np
 
-from vj.clock import BeatClock
+from vj.audio.analysis import AudioFrame
+from vj.audio.link import AudioSlot
+from vj.clock import AudioBeat, BeatClock, ClockState
 from vj.config.midi import MidiDevice
 from vj.config.mapping import MappingConfig, merge_mappings, parse_mapping
 from vj.config.source import ConfigError
@@ -77,7 +80,9 @@ STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend star
 
 PICKUP_HINT = 3.0  # seconds a "turn the knob to catch the value" hint stays in the HUD
 MAX_PROMPT_TEXT = 1000  # characters: a prompt is a line, not a document from the network
-QUERY_PERIOD = 0.2  # seconds between the values OSCQuery serves
+QUERY_PERIOD = 0.2
+FLASH_AMOUNT = 0.6  # brightness added by the flash action at its peak
+FLASH_DECAY = 0.15  # seconds: the flash's time constant  # seconds between the values OSCQuery serves
 
 
 class StatusSource(Protocol):
@@ -92,7 +97,8 @@ class MidiLink(Protocol):
     def status(self) -> object: ...
 
 
-def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenRequest:
+def request_from(snap: Snapshot, preset: Preset, dream_time: float,
+                 audio: Mapping[str, float] | None = None) -> GenRequest:
     prompts = tuple(
         Prompt(p.text, snap.f(f"prompt.{i + 1}.weight")) for i, p in enumerate(preset.prompts[:MAX_PROMPTS])
     )
@@ -106,6 +112,7 @@ def request_from(snap: Snapshot, preset: Preset, dream_time: float) -> GenReques
         feedback=snap.f("feedback"),
         motion=motion_rates(snap),
         params=snap.values,
+        audio=MappingProxyType(dict(audio or {})),
     )
 
 
@@ -133,6 +140,8 @@ class Show(ActionSink):
         osc: StatusSource | None = None,
         osc_out: OscOut | None = None,
         oscquery: OscQuery | None = None,
+        audio: AudioSlot | None = None,
+        audio_status: StatusSource | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -144,6 +153,10 @@ class Show(ActionSink):
         self.osc = osc
         self.osc_out = osc_out
         self.oscquery = oscquery
+        self.audio = audio
+        self.audio_status = audio_status
+        self.audio_features: Mapping[str, float] = {}  # the newest analysis (empty: no audio, silence)
+        self._flash = 0.0  # the flash action's envelope, 1 at a flash
         self._next_query = 0.0
         self.learn_file = learn_file or MAPPING_DIR / "my-controller.yaml"
         self.learning: LearnMode | None = None
@@ -204,9 +217,13 @@ class Show(ActionSink):
         elif name in ("preset.next", "preset.prev"):
             self.select_preset((self.presets.index(self.preset) + (1 if name == "preset.next" else -1)) % len(self.presets))
         elif name == "tap":
+            if self.clock.source in ("midi", "audio"):
+                self._notice(f"tap ignored: the {self.clock.source} beat drives the clock (set clock.source to manual)")
             bpm = self.clock.tap(s.time)
             if bpm is not None:
                 s.set_base("bpm", bpm)
+        elif name == "flash":
+            self._flash = 1.0
         elif name == "prompt.select" and isinstance(value, (int, float)) and math.isfinite(value):
             self.select_prompt(int(value))
         elif name == "prompt.select":
@@ -284,6 +301,11 @@ class Show(ActionSink):
         """(Re)build everything compiled from the mappings: the engine, LED feedback, MIDI ports."""
         self.mapping = merge_mappings(self.mappings)
         self.engine = MappingEngine(self.mapping)
+        set_latest_wins = getattr(self.osc, "set_latest_wins", None)
+        if set_latest_wins is not None:  # the OSC server may coalesce values sent to these addresses
+            from vj.control.osc_space import latest_wins
+
+            set_latest_wins(latest_wins(self.mapping))
         self.feedback = Feedback(self.mapping)
         if self.midi is not None:
             learn = (MidiDevice(LEARN_DEVICE),) if self.learning else ()
@@ -352,7 +374,7 @@ class Show(ActionSink):
             if event.role == "midi" and not self.mapping.midi:
                 return  # no mapping uses MIDI: not a problem worth the HUD
             if event.connected:
-                if self.errors.pop(key, None) is not None or event.role == "midi in":
+                if self.errors.pop(key, None) is not None or event.role in ("midi in", "audio in"):
                     self._notice(event.message)
                 if event.role == "midi out":
                     self._greet(event.device)
@@ -372,6 +394,7 @@ class Show(ActionSink):
             self.mappings = [config if m.path == config.path else m for m in self.mappings]
             self._set_mapping()
             self.state.clear_modulations("lfo")
+            self.state.clear_modulations("audio")
             self._notice(f"reloaded mapping {event.path}")
         elif isinstance(config, Preset):
             for i, p in enumerate(self.presets):
@@ -380,6 +403,26 @@ class Show(ActionSink):
                     if p is self.preset:
                         self._apply_preset(i)
             self._notice(f"reloaded preset {config.name}")
+
+    def _audio_frame(self, frame: AudioFrame) -> None:
+        """The newest audio analysis: features for modulators and shaders, its events (beats,
+        hits) through the mapping, the beat tracker's reading for the clock."""
+        self.audio_features = frame.features
+        now = time.perf_counter()
+        for name in frame.events:
+            self.engine.handle(ControlEvent(("audio", name), 1.0, True, None, now, one_shot=True), self.state, self)
+        f = frame.features
+        if "bpm" in f:
+            self.clock.audio(AudioBeat(f["bpm"], f.get("beat.confidence", 0.0), f.get("beat.time", 0.0)))
+
+    def _beat_triggers(self, before: ClockState, after: ClockState) -> None:
+        """`beat: N` sources fire when the clock passes a multiple of N beats (running forward)."""
+        if not after.running or after.beats <= before.beats or after.beats - before.beats > 4.0:
+            return  # stopped, moved back (a MIDI Start) or jumped (a Song Position): no burst of triggers
+        now = time.perf_counter()
+        for n in self.mapping.beat_divisions:
+            if math.floor(after.beats / n) > math.floor(before.beats / n):
+                self.engine.handle(ControlEvent(("beat", n), 1.0, True, None, now, one_shot=True), self.state, self)
 
     def _notice(self, message: str, seconds: float = 6.0) -> None:
         log.warning(message)
@@ -392,13 +435,20 @@ class Show(ActionSink):
         for event in self.events.drain():
             self._handle(event)
         s = self.state
+        frame = self.audio.take() if self.audio is not None else None
+        if frame is not None:
+            self._audio_frame(frame)
         if float(s.base["seed.rate"]):  # type: ignore[arg-type]
             per_second = float(s.current["seed.rate"]) * (float(s.current["bpm"]) / 60.0 if s.current["seed.sync"] else 1.0)  # type: ignore[arg-type]
             s.set_base("seed.walk", float(s.base["seed.walk"]) + per_second * dt)  # type: ignore[arg-type]
-        clock = self.clock.advance(dt, float(s.current["bpm"]))  # type: ignore[arg-type]
-        if clock.source == "midi":
-            s.set_base("bpm", clock.bpm, jump=True)  # one tempo everywhere: HUD, seed sync, OSC
-        self.engine.modulate(s, s.time + dt, clock)
+        before = self.clock.state
+        clock = self.clock.advance(dt, float(s.current["bpm"]), str(s.current["clock.source"]))  # type: ignore[arg-type]
+        if clock.source in ("midi", "audio"):
+            s.set_base("bpm", round(clock.bpm, 2), jump=True)  # one tempo everywhere: HUD, seed sync, OSC
+        self._beat_triggers(before, clock)
+        self.engine.modulate(s, s.time + dt, clock, self.audio_features)
+        self._flash *= math.exp(-dt / FLASH_DECAY) if dt > 0 else 1.0
+        s.set_modulation("brightness", "flash", FLASH_AMOUNT * self._flash)
         snap = s.tick(dt)
         if int(snap["preset"]) != self.presets.index(self.preset) and int(snap["preset"]) < len(self.presets):
             self._apply_preset(int(snap["preset"]))
@@ -408,7 +458,8 @@ class Show(ActionSink):
         s.warnings.clear()
         self.engine.problems.clear()
         if self.osc_out is not None:
-            self.osc_out.frame(s.time, s.base, clock, self.prompt_texts())
+            features = {f"audio/{name}": value for name, value in self.audio_features.items()}
+            self.osc_out.frame(s.time, s.base, clock, self.prompt_texts(), features)
         if self.oscquery is not None and s.time >= self._next_query:
             self._next_query = s.time + QUERY_PERIOD
             texts = {f"prompt.{i}.text": text for i, text in enumerate(self.prompt_texts(), 1)}
@@ -423,7 +474,7 @@ class Show(ActionSink):
         return snap
 
     def _exchange_frames(self, snap: Snapshot) -> None:
-        request = request_from(snap, self.preset, self.dream_time)
+        request = request_from(snap, self.preset, self.dream_time, self.audio_features)
         frame: GenFrame | None
         if self.lockstep:
             frame = None
@@ -495,6 +546,8 @@ class Show(ActionSink):
             hue=snap.f("hue"),
             saturation=snap.f("saturation"),
             blackout=snap.f("blackout"),
+            audio=self.audio_features,
+            audio_amount=snap.f("audio.amount"),
         )
         hud = None
         if snap["hud"]:
@@ -547,6 +600,16 @@ class Show(ActionSink):
             lines.append(f"osc  {getattr(st, 'host', '')}:{getattr(st, 'port', '')}  msgs {getattr(st, 'messages', 0)}  "
                          f"malformed {getattr(st, 'invalid', 0)}  refused {getattr(st, 'refused', 0)}  "
                          f"unmapped {self.engine.unmapped}")
+        if self.audio is not None:
+            st = self.audio_status.status() if self.audio_status is not None else None
+            f = self.audio_features
+            where = f"{getattr(st, 'device', '')} " if st is not None else ""
+            if st is not None and not getattr(st, "connected", True):
+                lines.append(f"audio  {where}not connected: {getattr(st, 'message', '')}")
+            else:
+                lines.append(f"audio  {where}level {f.get('level', 0.0):.2f} ({f.get('db', -100.0):.0f} dB)  "
+                             f"bass {f.get('bass', 0.0):.2f} mid {f.get('mid', 0.0):.2f} high {f.get('high', 0.0):.2f}  "
+                             f"beat {f.get('bpm', 0.0):.1f} bpm ({f.get('beat.confidence', 0.0):.0%})")
         pickup = self.engine.pickup
         if pickup is not None:
             if self._pickup is None or self._pickup[0] is not pickup:

@@ -215,11 +215,7 @@ class WaitQueue(EventQueue):
     instead of spinning on the cores the input thread and the sender need."""
 
     def wait(self, timeout: float) -> list[Event]:
-        try:
-            first = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        return [first, *self.drain()]
+        return list(self.drain()) if self.wait_pending(timeout) else []
 
 
 class NoActions:

@@ -11,25 +11,40 @@ The sender writes when it sent each index to a file (`time.perf_counter`, the sy
 monotonic clock on Linux); the message itself carries only the index because a `ControlEvent`
 keeps only a message's first argument.
 
+`/vj/param/seed` is a latest-wins address (vj.control.osc_space.latest_wins: only value bindings
+listen to it), so `vj run`'s server drops a value superseded by a later one in the same batch.
+Where every message must be checked by index, the bench tells its server that no address is
+latest-wins (every message then becomes an event, as one to an action address does); where it
+measures what `vj run` does, it gives the server vj's set and counts what the server received
+separately from what was applied.
+
 Phases, all in one run:
 
 1. latency: 1,000 messages paced at 1,000/s (so queueing does not dominate) to a consumer
    thread that drains the queue as soon as anything is on it. `latency_*`: the sender's send
    to the parameter written (socket, vj's thread, parse, queue, wake-up, engine, write);
-   `transport_*`: the send to the arrival stamp in vj (`ControlEvent.time`, taken on reading
-   the datagram).
-2. burst: `messages` messages as fast as the sender can send them, to the same consumer:
-   `sent`, `received` (distinct indices seen by vj), `lost`, `duplicated`, `applied` (distinct
-   indices whose write to the parameter was done), `burst_latency_*` (queueing included).
-   The baseline, right after: the same burst to python-osc's stock `ThreadingOSCUDPServer`
-   with a dispatcher handler noting each index: `baseline_received`, `baseline_lost`, and
-   `received_vs_baseline` = received / baseline_received.
+   `transport_*`: the send to the arrival stamp in vj (`ControlEvent.time`, taken when the
+   datagram's batch was read).
+2. burst: `messages` messages as fast as the sender can send them, to the same consumer, every
+   message an event: `sent`, `received` (distinct indices seen by vj), `lost`, `duplicated`,
+   `applied` (distinct indices whose write to the parameter was done), `burst_latency_*`
+   (queueing included). Then the same burst with the address latest-wins: `coalescing_received`
+   (messages the server read and parsed), `coalescing_lost`, `coalescing_coalesced` (values
+   dropped for a later one), `coalescing_applied`, `coalescing_latest_applied` (the values
+   applied came in order and the last one sent was among them). The baseline, right after: the
+   same burst to python-osc's stock `ThreadingOSCUDPServer` with a dispatcher handler noting each
+   index: `baseline_received`, `baseline_lost`, and `received_vs_baseline` = received /
+   baseline_received.
 3. render: a headless `Show` (EGL) drawing at 60 Hz drains the same queue once per frame, as
    `vj run` does. 1,000 paced messages give `frame_latency_*`; then, in rounds of `seconds`,
    idle (the baseline: no OSC traffic), spare (the sender floods a UDP socket nobody reads:
-   what the sending process costs the shared cores) and flood (`rate` messages per second
-   into vj) alternate, and their p99 frame times are compared: `frame_p99_ratio` = flood /
-   idle, `frame_p99_ratio_spare` = flood / spare.
+   what the sending process costs the shared cores), flood (`rate` messages per second into
+   vj, the address latest-wins as in `vj run`) and each (the same, every message an event)
+   alternate, and their p99 frame times are compared: `frame_p99_ratio` = flood / idle,
+   `frame_p99_ratio_spare` = flood / spare, `frame_p99_ratio_each` = each / idle,
+   `spare_p99_ratio` = spare / idle (the sender alone: how much the ratios move with no vj
+   work at all). `flood_*` and `each_*` count the messages as the burst does (`flood_received`
+   by the server, `flood_coalesced`, `flood_applied`, `flood_latest_applied`).
 
 `receive_buffer` is what the kernel granted vj's socket (Linux: at most twice
 net.core.rmem_max): a burst that outruns vj's thread is lost beyond it, so it is the first
@@ -47,7 +62,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -76,7 +91,7 @@ from vj.config.mapping import MappingConfig
 from vj.control.events import ControlEvent
 from vj.control.osc_codec import encode_message
 from vj.control.osc_server import OscServer
-from vj.control.osc_space import address_space, param_address
+from vj.control.osc_space import address_space, latest_wins, param_address
 from vj.params import ParamState
 
 HOST = "127.0.0.1"
@@ -172,6 +187,29 @@ def distinct(indices: Iterable[int], first: int, n: int) -> int:
     return len({i for i in indices if first <= i < first + n})
 
 
+def latest_applied(written: list[int], first: int, last: int) -> bool:
+    """With coalescing: the values applied (indices first..last) rose strictly, i.e. in the order
+    sent, and the last one is `last`, the latest message sent."""
+    ours = [i for i in written if first <= i <= last]
+    return bool(ours) and ours[-1] == last and all(a < b for a, b in zip(ours, ours[1:]))
+
+
+def settle_received(server: OscServer, count: int, pump: Callable[[], None], quiet: float = 1.0) -> None:
+    """Until the server has read `count` messages in all (its status), then a little longer so
+    that their events are handled; or until none came for `quiet` seconds (the rest is lost)."""
+    last, seen = time.monotonic(), -1
+    while server.status().messages < count:
+        pump()
+        now = server.status().messages
+        if now != seen:
+            last, seen = time.monotonic(), now
+        elif time.monotonic() - last > quiet:
+            return
+    end = time.monotonic() + 0.05
+    while time.monotonic() < end:
+        pump()
+
+
 # -- the baseline --------------------------------------------------------------------------------
 
 
@@ -233,8 +271,10 @@ def rmem_max() -> int | None:
 def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2.0) -> dict[str, Any]:
     """Runs every phase (module docstring)."""
     mapping = address_space()
+    coalesce = latest_wins(mapping)  # what `vj run` tells its server (Show._set_mapping)
+    assert ADDRESS in coalesce
     events = WaitQueue()
-    server = OscServer(events, HOST, 0).start()
+    server = OscServer(events, HOST, 0).start()  # no latest-wins address: every message an event
     port = str(server.port)
     sender: Sender | None = None
     consumer: Consumer | None = None
@@ -257,14 +297,25 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
         wire = ms_stats(delays(((index_of(e), e.time) for e, _ in records), first, times))
         _, latency_lost, _ = account((index_of(e) for e, _ in records), first, LATENCY_MESSAGES)
 
-        # 2. burst, as fast as the sender can, then the baseline's.
+        # 2. burst, as fast as the sender can, every message an event (checked by index)...
         first, sent, dropped, send_seconds, times = run.send(messages, 0.0, port)
         settle(engine, messages, sleep_pump)
         records, written = engine.take_all()
-        consumer.stop()
-        consumer = None
         received, _, duplicated = account((index_of(e) for e, _ in records), first, messages)
         burst = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
+
+        # ...the same burst with the address latest-wins, as `vj run` has it...
+        server.set_latest_wins(coalesce)
+        before = server.status()
+        c_first, c_sent, c_dropped, _, _ = run.send(messages, 0.0, port)
+        settle_received(server, before.messages + c_sent - c_dropped, sleep_pump)
+        after = server.status()
+        _, c_written = engine.take_all()
+        server.set_latest_wins(())
+        consumer.stop()
+        consumer = None
+        c_last = c_first + messages - 1 if not c_dropped else max(c_written, default=c_first)
+        c_received = after.messages - before.messages
         result: dict[str, Any] = {
             "benchmark": "osc",
             "cpu": platform.processor() or platform.machine(),
@@ -289,7 +340,14 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
             "applied": distinct(written, first, messages),
             "burst_latency_p50_ms": burst["p50"],
             "burst_latency_p99_ms": burst["p99"],
+            "coalescing_sent": c_sent - c_dropped,
+            "coalescing_received": c_received,  # counted by the server: each message read and parsed
+            "coalescing_lost": (c_sent - c_dropped) - c_received,
+            "coalescing_coalesced": after.coalesced - before.coalesced,
+            "coalescing_applied": distinct(c_written, c_first, messages),
+            "coalescing_latest_applied": latest_applied(c_written, c_first, c_last),
         }
+        # ...then the baseline's.
         result.update(baseline_burst(run, messages))
         base = result["baseline_received"]
         result["received_vs_baseline"] = round(received / base, 3) if base else None
@@ -301,15 +359,16 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
             result["render_error"] = f"{type(exc).__name__}: {exc}"
         else:
             try:
-                result.update(_render_phases(loop, run, port, rate, seconds))
+                result.update(_render_phases(loop, run, server, rate, seconds, coalesce))
             finally:
                 loop.close()
         result["targets"] = TARGETS
         ratio = result.get("frame_p99_ratio")
         result["met"] = {
-            "lost": result["lost"] == 0 and duplicated == 0 and result["sender_failed"] == 0,
-            "frame_p99_ratio": None if ratio is None else bool(ratio <= TARGETS["frame_p99_ratio"]
-                                                               and result["flood_lost"] == 0),
+            "lost": (result["lost"] == 0 and duplicated == 0 and result["sender_failed"] == 0
+                     and result["coalescing_lost"] == 0 and result["coalescing_latest_applied"]),
+            "frame_p99_ratio": None if ratio is None else bool(
+                ratio <= TARGETS["frame_p99_ratio"] and result["flood_lost"] == 0 and result["flood_latest_applied"]),
         }
         return result
     finally:
@@ -321,9 +380,11 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
         scratch.cleanup()
 
 
-def _render_phases(loop: RenderLoop, run: SenderRun, port: str, rate: float, seconds: float) -> dict[str, Any]:
+def _render_phases(loop: RenderLoop, run: SenderRun, server: OscServer, rate: float, seconds: float,
+                   coalesce: frozenset[str]) -> dict[str, Any]:
     engine = loop.engine
     assert isinstance(engine, WriteCheckingEngine)
+    port = str(server.port)
 
     def pump() -> None:
         loop.frame()
@@ -335,10 +396,11 @@ def _render_phases(loop: RenderLoop, run: SenderRun, port: str, rate: float, sec
     records, _ = engine.take_all()
     frame_latency = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
 
-    # Three cases per round, alternating: idle (the baseline), spare (the same flood to a socket
+    # Four cases per round, alternating: idle (the baseline), spare (the same flood to a socket
     # nobody reads: what the sending process costs this machine's cores, since here the
-    # "controller" shares them) and flood (vj receives it all).
-    frames: dict[str, list[float]] = {"idle": [], "spare": [], "flood": []}
+    # "controller" shares them), flood (vj receives it all, its address latest-wins as in `vj
+    # run`) and each (the same with nothing coalesced: every message an event, as for an action).
+    frames: dict[str, list[float]] = {"idle": [], "spare": [], "flood": [], "each": []}
     cpu = {case: [0.0, 0.0] for case in frames}  # this process's CPU seconds (all its threads), wall seconds
 
     def render(case: str) -> None:
@@ -347,7 +409,9 @@ def _render_phases(loop: RenderLoop, run: SenderRun, port: str, rate: float, sec
         cpu[case][0] += time.process_time() - cpu_start
         cpu[case][1] += time.perf_counter() - wall_start
 
-    flood = {"sent": 0, "received": 0, "lost": 0, "duplicated": 0, "applied": 0}
+    counts = {case: {"sent": 0, "received": 0, "lost": 0, "duplicated": 0, "coalesced": 0, "applied": 0}
+              for case in ("flood", "each")}
+    latest = True  # every flood round's latest value was applied, the values applied in order
     send_seconds = 0.0
     per_round = max(1, int(rate * seconds))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as spare:
@@ -355,18 +419,32 @@ def _render_phases(loop: RenderLoop, run: SenderRun, port: str, rate: float, sec
         spare_port = str(spare.getsockname()[1])
         for _ in range(ROUNDS):
             render("idle")
-            for target, case in ((spare_port, "spare"), (port, "flood")):
+            for target, case in ((spare_port, "spare"), (port, "flood"), (port, "each")):
+                server.set_latest_wins(coalesce if case == "flood" else ())
+                before = server.status()
                 first, sent, dropped, took, _ = run.send(per_round, rate, target, during=partial(render, case))
-                if target == port:
-                    settle(engine, per_round, pump)  # the tail drains in frames that are not counted
-                    records, written = engine.take_all()
+                if case == "spare":
+                    continue
+                # the tail drains in frames that are not counted
+                settle_received(server, before.messages + sent - dropped, pump)
+                after = server.status()
+                records, written = engine.take_all()
+                c = counts[case]
+                c["sent"] += sent - dropped
+                if case == "flood":  # counted by the server: the values coalesced never became events
+                    received = after.messages - before.messages
+                    duplicated = account(written, first, per_round)[2]  # among the values applied
+                    last = first + per_round - 1 if not dropped else max(written, default=first)
+                    latest = latest and latest_applied(written, first, last)
+                else:  # by index, as the burst
                     received, _, duplicated = account((index_of(e) for e, _ in records), first, per_round)
-                    flood["sent"] += sent - dropped
-                    flood["received"] += received
-                    flood["lost"] += sent - dropped - received
-                    flood["duplicated"] += duplicated
-                    flood["applied"] += distinct(written, first, per_round)
-                    send_seconds += took
+                c["received"] += received
+                c["lost"] += sent - dropped - received
+                c["duplicated"] += duplicated
+                c["coalesced"] += after.coalesced - before.coalesced
+                c["applied"] += distinct(written, first, per_round)
+                send_seconds += took
+    server.set_latest_wins(())
     result: dict[str, Any] = {
         "requested_rate_per_s": rate,
         "render_round_seconds": round(seconds, 3),
@@ -377,11 +455,16 @@ def _render_phases(loop: RenderLoop, run: SenderRun, port: str, rate: float, sec
     }
     result.update(frame_figures(frames))
     result.update({f"cpu_percent_{case}": round(100 * used / wall, 1) for case, (used, wall) in cpu.items()})
+    p99 = {case: percentile(times, 99) for case, times in frames.items()}
     result.update(
-        frame_p99_ratio=round(percentile(frames["flood"], 99) / percentile(frames["idle"], 99), 3),
-        frame_p99_ratio_spare=round(percentile(frames["flood"], 99) / percentile(frames["spare"], 99), 3),
-        **{f"flood_{key}": value for key, value in flood.items()},
-        flood_send_rate_per_s=round((flood["sent"] - ROUNDS) / send_seconds, 1) if send_seconds > 0 else None,
+        frame_p99_ratio=round(p99["flood"] / p99["idle"], 3),
+        frame_p99_ratio_spare=round(p99["flood"] / p99["spare"], 3),
+        frame_p99_ratio_each=round(p99["each"] / p99["idle"], 3),
+        spare_p99_ratio=round(p99["spare"] / p99["idle"], 3),  # the sender alone: the noise to read ratios against
+        **{f"{case}_{key}": value for case, c in counts.items() for key, value in c.items()},
+        flood_latest_applied=latest,
+        flood_send_rate_per_s=round((counts["flood"]["sent"] + counts["each"]["sent"] - 2 * ROUNDS) / send_seconds, 1)
+        if send_seconds > 0 else None,
     )
     return result
 
@@ -405,20 +488,25 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"                sent {r['baseline_sent']}  received {r['baseline_received']}  "
           f"lost {r['baseline_lost']}  latency p99 {f(r['baseline_latency_p99_ms'])} ms")
     print(f"    received vs the baseline: {r['received_vs_baseline']}x  (target: none lost)")
+    print(f"    vj, its address latest-wins (as `vj run`): sent {r['coalescing_sent']}  "
+          f"received {r['coalescing_received']}  lost {r['coalescing_lost']}  coalesced {r['coalescing_coalesced']}  "
+          f"applied {r['coalescing_applied']}  latest applied, in order: {r['coalescing_latest_applied']}")
     if "frame_p99_ratio" in r:
         print(f"  event -> parameter in the 60 Hz render loop: p50 {f(r['frame_latency_p50_ms'])} ms  "
               f"p99 {f(r['frame_latency_p99_ms'])} ms  (the next display frame)")
         print(f"  render {r['render_size']} at 60 Hz ({r['gl_renderer']}), frame work (update, draw, glFinish):")
-        for case, label in (("idle", "idle  "), ("spare", "spare "), ("flood", "flood ")):
+        for case, label in (("idle", "idle  "), ("spare", "spare "), ("flood", "flood "), ("each", "each  ")):
             print(f"    {label} p50 {r[f'frame_p50_ms_{case}']:7.3f} ms  p99 {r[f'frame_p99_ms_{case}']:7.3f} ms  "
                   f"({r[f'frames_{case}']} frames, {r[f'frames_late_{case}']} over 16.7 ms)")
         print(f"    vj's CPU (all its threads, % of one core): idle {r['cpu_percent_idle']}  "
-              f"spare {r['cpu_percent_spare']}  flood {r['cpu_percent_flood']}")
-        print(f"    flood at {r['requested_rate_per_s']:g}/s ({r['flood_send_rate_per_s']}/s sent): "
-              f"{r['flood_sent']} sent, {r['flood_received']} received, {r['flood_lost']} lost, "
-              f"{r['flood_applied']} applied")
-        print(f"    frame_p99_ratio flood/idle: {r['frame_p99_ratio']:.3f}  (target <= 1.1, no loss); "
-              f"flood/spare: {r['frame_p99_ratio_spare']:.3f}")
+              f"spare {r['cpu_percent_spare']}  flood {r['cpu_percent_flood']}  each {r['cpu_percent_each']}")
+        for case, how in (("flood", "latest-wins"), ("each", "every message an event")):
+            print(f"    {case} at {r['requested_rate_per_s']:g}/s ({how}): {r[f'{case}_sent']} sent, "
+                  f"{r[f'{case}_received']} received, {r[f'{case}_lost']} lost, {r[f'{case}_coalesced']} coalesced, "
+                  f"{r[f'{case}_applied']} applied")
+        print(f"    frame_p99_ratio flood/idle: {r['frame_p99_ratio']:.3f}  (target <= 1.1, no loss, latest applied: "
+              f"{r['flood_latest_applied']}); flood/spare: {r['frame_p99_ratio_spare']:.3f}; "
+              f"each/idle: {r['frame_p99_ratio_each']:.3f}; spare/idle: {r['spare_p99_ratio']:.3f}")
     elif "render_error" in r:
         print(f"  render part skipped: {r['render_error']}")
     met = ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in r["met"].items() if v is not None)

@@ -12,7 +12,7 @@
         param: zoom
         mode: step
         step: 0.05               # step: added on each press (negative steps down)
-    lfos:
+    lfos:                        # and `audio:` modulators, see vj/config/audio.py
       - param: rotate
         shape: sine              # sine | saw | triangle | square
         hz: 0.05                 # or beats: 8 (one cycle per 8 beats of the clock)
@@ -42,6 +42,7 @@ from vj.config.midi import (
     midi_source,
     parse_device,
 )
+from vj.config.audio import AudioMod, audio_source, beat_source, parse_audio_mod
 from vj.config.osc import OSC_OPTIONS, osc_binding_options, osc_source
 from vj.config.source import (
     ConfigError,
@@ -117,11 +118,17 @@ class MappingConfig:
     bindings: tuple[Binding, ...] = ()
     lfos: tuple[LfoSpec, ...] = ()
     midi: tuple[MidiDevice, ...] = ()  # the controllers its MIDI bindings come from
+    audio: tuple[AudioMod, ...] = ()  # audio features modulating parameters
     files: tuple[str, ...] = field(default=())  # merged: the files it was made of
 
     @property
     def uses_midi(self) -> bool:
         return any(b.source[0] == "midi" for b in self.bindings)
+
+    @property
+    def beat_divisions(self) -> tuple[float, ...]:
+        """The N of every `beat: N` source: the show fires ("beat", N) every N beats."""
+        return tuple(sorted({float(k[1]) for b in self.bindings for k in b.sources if k[0] == "beat"}))
 
 
 def merge_mappings(configs: list[MappingConfig]) -> MappingConfig:
@@ -145,6 +152,7 @@ def merge_mappings(configs: list[MappingConfig]) -> MappingConfig:
         bindings=tuple(bindings),
         lfos=tuple(lfo for c in configs for lfo in c.lfos),
         midi=tuple(devices.values()),
+        audio=tuple(mod for c in configs for mod in c.audio),
         files=tuple(c.path for c in configs),
     )
 
@@ -173,12 +181,16 @@ SOURCE_KINDS: dict[str, SourceParser] = {
     "key": _key,
     **{kind: _midi(kind) for kind in MIDI_KINDS},
     "osc": lambda section, device: osc_source(section),
+    "audio": lambda section, device: audio_source(section),
+    "beat": lambda section, device: beat_source(section),
 }
 # extra binding keys a source kind reads (e.g. midi's channel), so they are not flagged unknown
 SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
     "key": (),
     **{kind: MIDI_OPTIONS for kind in MIDI_KINDS},
     "osc": OSC_OPTIONS,
+    "audio": (),
+    "beat": (),
 }
 # source kinds whose events carry a number an action can take (program N -> preset.select N)
 VALUE_SOURCES = ("program", "osc")
@@ -300,10 +312,16 @@ def parse_mapping(path: Path, text: str | None = None, registry: Registry = REGI
         sec = Section(file, item, f"lfos[{index}]", problems, line)
         if sec.ok:
             lfos.append(_lfo(sec, registry))
-    top.finish(("description", "midi", "bindings", "lfos"))
+    audio = []
+    for index, line, item in top.items("audio"):
+        sec = Section(file, item, f"audio[{index}]", problems, line)
+        if sec.ok:
+            audio.append(parse_audio_mod(sec, registry))
+    top.finish(("description", "midi", "bindings", "lfos", "audio"))
     if problems:
         raise ConfigError(problems)
-    config = MappingConfig(file, description, tuple(bindings), tuple(lfos), (device,) if device else (), (file,))
+    config = MappingConfig(file, description, tuple(bindings), tuple(lfos), (device,) if device else (),
+                           tuple(audio), (file,))
     if device is None and config.uses_midi:  # MIDI bindings without a `midi:` section: every input
         config = replace(config, midi=(MidiDevice(ANY_DEVICE),))
     return config

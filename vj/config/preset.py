@@ -52,7 +52,7 @@ SCHEDULERS = ("auto", "euler", "euler-a", "lcm")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 # Parameters a preset does not own: switching preset leaves the performer's state alone.
-PERFORMANCE_PARAMS = frozenset({"blackout", "freeze", "hud", "bpm", "preset"})
+PERFORMANCE_PARAMS = frozenset({"blackout", "freeze", "hud", "bpm", "preset", "clock.source", "audio.amount"})
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 

@@ -12,6 +12,7 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "hud": ("show or hide the heads-up display", False),
     "freeze": ("toggle freeze: hold the picture", False),
     "blackout": ("toggle blackout (fades to black)", False),
+    "flash": ("a white flash that fades in a fraction of a second (put it on a kick or a pad)", False),
     "preset.select": ("switch to preset number `value` (0-based, in the order listed), or one named (OSC)", True),
     "preset.next": ("switch to the next preset", False),
     "preset.prev": ("switch to the previous preset", False),

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
 from vj.clock import ClockState
 from vj.config.mapping import Binding, LfoSpec, MappingConfig
 from vj.control.actions import ACTIONS, TEXT_ACTIONS, ActionSink
 from vj.control.events import ControlEvent, SourceKey
-from vj.control.transform import acceleration, relative_delta, shape, text_number, unshape
+from vj.control.transform import acceleration, curve, relative_delta, shape, text_number, unshape
 from vj.params import ParamState
 
 PRESS = 0.5  # a normalised value above this counts as "pressed" for buttons
@@ -125,6 +126,8 @@ class MappingEngine:
         self.problems: list[str] = []  # new reports for the HUD and log (the show drains them)
         self._reported: set[str] = set()
         self._unknowns: set[str] = set()
+        self._smoothed: dict[int, float] = {}  # audio modulator index -> its smoothed value
+        self._mod_time: float | None = None
 
     def handle(self, event: ControlEvent, state: ParamState, sink: ActionSink) -> None:
         entries = self._table.get(event.source) if not event.pattern else self._matching(event.source)
@@ -298,7 +301,21 @@ class MappingEngine:
         state.set_base(b.param, shape(knob, b.lo, b.hi, b.curve, b.invert), b.smoothing)
         held.written = state.base[b.param]
 
-    def modulate(self, state: ParamState, time: float, clock: ClockState) -> None:
-        """Evaluate every LFO for this display frame and write it as that LFO's modulation."""
+    def modulate(self, state: ParamState, time: float, clock: ClockState,
+                 features: Mapping[str, float] | None = None) -> None:
+        """Evaluate every LFO and audio modulator for this display frame and write each as its
+        own modulation. Without audio features the audio modulations are 0 (silence)."""
         for index, lfo in enumerate(self.config.lfos):
             state.set_modulation(lfo.param, f"lfo{index}", lfo_value(lfo, time, clock))
+        if not self.config.audio:
+            return
+        dt = max(0.0, time - self._mod_time) if self._mod_time is not None else 0.0
+        self._mod_time = time
+        scale = float(state.current["audio.amount"])  # type: ignore[arg-type]
+        for index, mod in enumerate(self.config.audio):
+            x = min(1.0, max(0.0, (features or {}).get(mod.feature, 0.0)))
+            x = curve(1.0 - x if mod.invert else x, mod.curve)
+            if mod.smoothing > 0 and index in self._smoothed:
+                x = self._smoothed[index] + (x - self._smoothed[index]) * (1.0 - math.exp(-dt / mod.smoothing))
+            self._smoothed[index] = x
+            state.set_modulation(mod.param, f"audio{index}", scale * mod.amount * x)

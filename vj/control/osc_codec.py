@@ -90,6 +90,45 @@ def parse_message(data: bytes, time: float = IMMEDIATELY) -> OscMessage:
     return OscMessage(address, tuple(args), time)
 
 
+_INT, _FLOAT = struct.Struct(">i").unpack_from, struct.Struct(">f").unpack_from
+_TAG_I, _TAG_F, _NO_TAGS = b",i\x00\x00", b",f\x00\x00", b",\x00\x00\x00"
+
+
+def parse_simple(data: bytes) -> tuple[str, int | float | None] | None:
+    """The datagram nearly every controller sends, quickly: a plain message (not a bundle) with
+    one `i` or `f` argument, or none. (address, the argument or None); None for anything else,
+    malformed or not, which parse_packet then reads (or refuses).
+
+    Whenever this answers, parse_packet reads the same datagram as one message with that address
+    and those arguments (tests/control/test_osc.py checks both on a corpus): the same address
+    rules (starts with /, ends at the first NUL, UTF-8), the same 4-byte alignment, and exactly the
+    type tags and size it reads."""
+    end = data.find(b"\x00")
+    if end <= 0 or data[0] != 0x2F:  # "/"
+        return None
+    at = (end + 4) & ~3
+    size = len(data)
+    first: int | float | None
+    if at >= size:
+        first = None  # no type tag string: no arguments (old senders)
+    elif size == at + 8:
+        tags = data[at : at + 4]
+        if tags == _TAG_F:
+            first = _FLOAT(data, at + 4)[0]
+        elif tags == _TAG_I:
+            first = _INT(data, at + 4)[0]
+        else:
+            return None
+    elif size == at + 4 and data[at:size] == _NO_TAGS:
+        first = None
+    else:
+        return None
+    try:
+        return data[:end].decode("utf-8"), first
+    except UnicodeDecodeError:
+        return None
+
+
 def parse_packet(data: bytes, depth: int = 0) -> list[OscMessage]:
     """Every message in a datagram, with its bundle's time (nested bundles flattened)."""
     if data.startswith(b"#bundle\x00"):

@@ -43,6 +43,22 @@ def address_space(registry: Registry = REGISTRY) -> MappingConfig:
     return MappingConfig(SPACE, "vj's OSC address space", tuple(bindings), files=(SPACE,))
 
 
+def latest_wins(config: MappingConfig) -> frozenset[str]:
+    """The OSC addresses where only the latest value matters: every binding listening to the
+    address writes a parameter in value mode (an absolute value, not a step, toggle, trigger,
+    momentary press, relative encoder or takeover), so a value superseded by a later one before
+    it was applied would be overwritten anyway. The OSC server may drop such values (it counts
+    them); anything bound to an action, or to a parameter in another mode, gets every message."""
+    verdict: dict[str, bool] = {}
+    for b in config.bindings:
+        absolute = (b.param is not None and b.action is None and b.mode == "value" and b.encoder is None
+                    and b.takeover == "jump")
+        for source in b.sources:
+            if source[0] == "osc" and isinstance(source[-1], str):
+                verdict[source[-1]] = verdict.get(source[-1], True) and absolute
+    return frozenset(address for address, ok in verdict.items() if ok)
+
+
 def addresses(registry: Registry = REGISTRY) -> list[str]:
     return [str(b.source[1]) for b in address_space(registry).bindings]
 

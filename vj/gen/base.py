@@ -52,6 +52,7 @@ class GenRequest:
     params: Mapping[str, float | int | bool | str] = field(
         default_factory=lambda: MappingProxyType({})
     )  # the whole snapshot, for backend-specific parameters (guidance, steps...)
+    audio: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # live audio features (vj.audio.analysis.FEATURES)
     negative: str = ""  # negative prompt (used when guidance > 1)
     init_image: np.ndarray | None = None  # an external input (camera): replaces the feedback frame as init
 

@@ -85,7 +85,7 @@ class ProcessGenerator:
 
     def generate(self, request: GenRequest) -> np.ndarray:
         conn = self._conn or self._start()
-        conn.send(replace(request, params=dict(request.params)))  # a mappingproxy does not pickle
+        conn.send(replace(request, params=dict(request.params), audio=dict(request.audio)))  # a mappingproxy does not pickle
         limit = START_SECONDS if self._served == 0 else FRAME_SECONDS
         if not conn.poll(limit):
             raise TimeoutError(f"{self.name} process gave no frame in {limit:.0f} s")

@@ -15,6 +15,7 @@ import math
 import moderngl
 import numpy as np
 
+from vj.audio.uniforms import audio_uniforms
 from vj.gen.base import GenRequest, finite_number
 from vj.gen.look import Look, blend_looks
 from vj.motion import content_to_uv, flow_matrix, ndc_to_view
@@ -221,6 +222,9 @@ class ProceduralGenerator:
         # GLSL matrices are column-major.
         put("u_prev_map", tuple(float(x) for x in prev_map.T.flatten()))
         put("u_has_prev", 1.0 if self._has_prev else 0.0)
+        amount = finite_number(request.params.get("audio.amount", 1.0), 1.0)
+        for name, value in audio_uniforms(request.audio, amount).items():
+            put(name, value)
 
 
 def _clamp01(x: float) -> float:

@@ -16,11 +16,14 @@ frame is only uniform writes and three draws.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
 import moderngl
 import numpy as np
 
+from vj.audio.uniforms import audio_uniforms
 from vj.motion import Camera, ndc_to_uv
 from vj.render.hud import Hud
 from vj.render.shaders import ShaderLibrary
@@ -65,6 +68,8 @@ class PostSettings:
     hue: float = 0.0  # degrees of rotation around the grey axis
     saturation: float = 1.0  # 0..2; 1 = unchanged
     blackout: float = 0.0  # 0..1 fade to black; 1 = exactly black
+    audio: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # live audio features
+    audio_amount: float = 1.0  # the audio.amount parameter
 
 
 NEUTRAL_POST = PostSettings()
@@ -191,6 +196,10 @@ class Compositor:
         self._u_contrast.value = post.contrast
         self._u_brightness.value = post.brightness
         self._u_blackout.value = min(1.0, max(0.0, post.blackout))
+        program = self._post.program
+        for name, value in audio_uniforms(post.audio, post.audio_amount).items():
+            if name in program:  # the shader declares the features it reacts to
+                program[name].value = value  # type: ignore[union-attr]
         assert self._inter_tex is not None
         self._inter_tex.use(0)
         self._post.render(moderngl.TRIANGLE_STRIP)

@@ -52,6 +52,31 @@ class VideoRecorder:
         self._stream = stream
         self._frame_time_base = Fraction(1, fps)
         self._closed = False
+        self._audio: tuple[np.ndarray, int] | None = None
+
+    def add_audio(self, samples: np.ndarray, sample_rate: int) -> None:
+        """A mono float soundtrack (-1..1), muxed as AAC when the video is finished. Call it
+        before the first frame: the container's streams are fixed by then."""
+        if self.frames_written:
+            raise ValueError("add the audio before the first frame")
+        stream = self._container.add_stream("aac", rate=sample_rate)
+        stream.layout = "mono"
+        self._audio_stream = stream
+        self._audio = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0), sample_rate)
+
+    def _mux_audio(self) -> None:
+        assert self._audio is not None
+        samples, rate = self._audio
+        stream = self._audio_stream
+        chunk = 1024  # AAC's frame size
+        for start in range(0, samples.size, chunk):
+            part = samples[start:start + chunk]
+            frame = av.AudioFrame.from_ndarray(part[None, :], format="flt", layout="mono")
+            frame.sample_rate = rate
+            frame.pts = start
+            frame.time_base = Fraction(1, rate)
+            self._container.mux(stream.encode(frame))
+        self._container.mux(stream.encode(None))
 
     def write(self, rgb: np.ndarray) -> None:
         if self._closed:
@@ -74,6 +99,8 @@ class VideoRecorder:
         self._closed = True
         try:
             self._container.mux(self._stream.encode(None))
+            if self._audio is not None:
+                self._mux_audio()
         finally:
             self._container.close()
 

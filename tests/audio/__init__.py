@@ -1,0 +1,1 @@
+"""Tests of live audio: capture, analysis and the show's audio features."""

@@ -1,0 +1,374 @@
+"""The online beat tracker: tempo, beat events, beat and bar phase from an onset-strength envelope.
+
+Causal: it is fed one onset-strength value per analysis frame (93.75 frames a second for a 512
+hop at 48 kHz) and never looks ahead. Beats are *predicted*, so a beat event costs no detection
+delay and can even be moved earlier to make up for the output's latency.
+
+1. Tempo. Every TEMPO_INTERVAL the last `window` seconds of onset strength, less its local mean,
+   half-wave rectified and weighted towards the recent (RECENCY), are autocorrelated. Each
+   candidate tempo (min_bpm to max_bpm, 0.35% apart) scores the mean autocorrelation at one to
+   four of its periods (a comb), plus its half period when the music is subdivided further still
+   (the quarter period is periodic too: the tempo sits in the middle of a metrical hierarchy,
+   which settles the usual confusion with 2x and 4/3x the tempo; a bare click track gets no such
+   help for half its tempo), times a log-normal prior around `prior_bpm`. A small Bayesian filter
+   over the candidates (a Gaussian drift in log-tempo plus a uniform floor, so that a new tempo
+   takes over within 2-3 s) chooses the tempo; parabolic interpolation refines it.
+2. Confidence: how far the chosen comb score stands above the mean comb score, smoothed over
+   about a second. An onset strength too faint to be a rhythm (ONSET_FLOOR) scores nothing.
+   After SILENCE of nothing at all the tempo is held and the confidence decays with time
+   constant `hold`.
+3. Beats. A cumulative beat score C[n] = (1 - a) o[n] + a max_k w(k) C[n - k], with k from half a
+   period to two periods and w a log-Gaussian in k / period, is high where onsets keep coming one
+   period apart. Half a period after each beat the score is projected one period ahead (with no
+   onsets) and the next beat goes where that projection, under a Gaussian centred one period
+   after the last beat, peaks. A beat fires when its predicted frame, less `latency` and the
+   onset strength's own `delay`, arrives, only while the confidence is above `min_confidence`
+   (beats stop below half of it); between onsets the last period carries the grid on (a flywheel
+   through breaks). On locking, and after every beat, the phase is checked against all others
+   over the last PHASE_BEATS beats; a clearly stronger one for PHASE_VOTES beats in a row takes
+   over (locked onto off-beats, or the music shifted).
+4. Bars: each position in the bar accumulates the accent (the Analyzer passes the bass onset
+   strength: the kick) found at its beats; the strongest position is the downbeat (it changes
+   only when another is clearly stronger). With no accent to go by (a kick on every beat) the bar
+   start is stable but arbitrary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+TEMPO_INTERVAL = 0.2  # seconds between tempo estimates
+MIN_TEMPO_SPAN = 2.0  # seconds of onset strength before the first tempo estimate
+HARMONICS = np.arange(1, 5, dtype=np.float64)  # the comb: autocorrelation at 1..4 periods
+SUBDIVISION_WEIGHT = 0.5  # the half-beat's support for a tempo...
+SUBDIVISION_RATIO = 2.0  # ...at most this many times the quarter beat's periodicity
+TEMPO_STEP = 0.005  # octaves between tempo candidates (0.35%: 0.4 bpm at 120)
+TEMPO_DRIFT = 0.02  # octaves: standard deviation of the tempo's drift per estimate
+TEMPO_FLOOR = 2e-3  # share of belief spread evenly per estimate (lets a new tempo take over)
+SCORE_POWER = 4.0  # sharpens the comb score into the filter's likelihood
+CONFIDENCE_TIME = 1.0  # seconds: smoothing of the confidence
+SALIENCE_RANGE = (0.05, 0.2)  # comb salience mapped onto confidence 0..1
+CUMULATIVE_WEIGHT = 0.9  # a: how much of the cumulative score is history
+TIGHTNESS = 5.0  # width of w(k): larger follows one period more strictly
+PREDICT_WIDTH = 0.12  # the Gaussian around the expected next beat, as a fraction of the period
+BAR_DECAY = 0.8  # per bar: memory of the accents at each bar position
+BAR_SWITCH = 1.25  # another position must be this much stronger to become the downbeat
+PHASE_BEATS = 8  # beats the phase check looks back over
+PHASE_DECAY = 0.85  # per beat back: weight of older beats in the phase check
+PHASE_SWITCH = 1.25  # another phase must be this much stronger...
+PHASE_VOTES = 3  # ...at this many beats in a row to move the grid
+PHASE_TOLERANCE = 0.15  # of a period: closer than this is the same phase
+RECENCY = 4.0  # seconds: onsets this much older count 1/e as much in the tempo estimate
+ONSET_FLOOR = 0.02  # onset strength (rectified, less its local mean) below which there is no rhythm
+SILENCE = 0.5  # seconds of silence after which the tempo is held and the confidence decays
+LOCAL_MEAN = 0.15  # seconds: the running mean taken off the onset strength for the tempo
+
+
+@dataclass(frozen=True)
+class BeatUpdate:
+    """What one frame produced: did a beat fire, and was it a downbeat."""
+
+    beat: bool = False
+    bar: bool = False
+
+
+class BeatTracker:
+    """Online beat tracker fed one onset-strength value per frame (module docstring)."""
+
+    def __init__(
+        self,
+        frame_rate: float,
+        *,
+        min_bpm: float = 60.0,
+        max_bpm: float = 200.0,
+        prior_bpm: float = 120.0,
+        prior_octaves: float = 1.0,
+        window: float = 8.0,
+        latency: float = 0.0,
+        delay: float = 0.0,
+        beats_per_bar: int = 4,
+        hold: float = 2.0,
+        min_confidence: float = 0.25,
+    ) -> None:
+        if not 0 < min_bpm < max_bpm:
+            raise ValueError(f"bpm range must satisfy 0 < min_bpm < max_bpm, got {min_bpm}..{max_bpm}")
+        self.frame_rate = float(frame_rate)
+        self.latency = float(latency)
+        self.beats_per_bar = int(beats_per_bar)
+        self.min_confidence = float(min_confidence)
+        # beats fire this many frames before their predicted frame: the output latency to make up
+        # for, the onset strength's own delay (`delay`, seconds), and half a frame, since a beat
+        # is reported at the end of a frame and should land nearest to its time
+        self._lat = (self.latency + delay) * self.frame_rate + 0.5
+        self._hold_decay = math.exp(-TEMPO_INTERVAL / hold) if hold > 0 else 0.0
+        self._conf_rate = 1.0 - math.exp(-TEMPO_INTERVAL / CONFIDENCE_TIME)
+        self._every = max(1, round(TEMPO_INTERVAL * self.frame_rate))
+        self._min_frames = round(MIN_TEMPO_SPAN * self.frame_rate)
+
+        # ring buffers, doubled so that the last `size` frames are always one contiguous slice
+        max_period = 60.0 * self.frame_rate / min_bpm
+        self._size = max(round(window * self.frame_rate), int(2 * max_period) + 4)
+        self._odf = np.zeros(2 * self._size)
+        self._cum = np.zeros(2 * self._size)
+        self._accent = np.zeros(2 * self._size)
+        self._n = 0  # frames seen
+        self._fft = 1 << (2 * self._size - 1).bit_length()
+        self._mean_kernel = np.ones(max(1, round(LOCAL_MEAN * self.frame_rate)))
+        self._mean_kernel /= self._mean_kernel.size
+        self._recency = np.exp((np.arange(self._size) + 1 - self._size) / (RECENCY * self.frame_rate))
+        self._silence_frames = round(SILENCE * self.frame_rate)
+        self._silent = 0  # frames in a row with no onset strength at all
+
+        # tempo candidates, their comb positions, the prior and the filter's drift
+        count = max(2, math.ceil(math.log2(max_bpm / min_bpm) / TEMPO_STEP) + 1)
+        octaves = np.linspace(math.log2(min_bpm), math.log2(max_bpm), count)
+        self._bpms = 2.0 ** octaves
+        self._periods = 60.0 * self.frame_rate / self._bpms
+        self._comb_at = self._periods[:, None] * HARMONICS[None, :]
+        self._prior = np.exp(-0.5 * ((octaves - math.log2(prior_bpm)) / prior_octaves) ** 2)
+        self._octave_step = step = float(octaves[1] - octaves[0])
+        reach = max(1, math.ceil(3 * TEMPO_DRIFT / step))
+        drift = np.exp(-0.5 * (np.arange(-reach, reach + 1) * step / TEMPO_DRIFT) ** 2)
+        self._drift = drift / drift.sum()  # a convolution along the log-spaced candidates
+        self._belief = np.full(self._bpms.size, 1.0 / self._bpms.size)
+
+        self.bpm = float(prior_bpm)
+        self.confidence = 0.0
+        self._period = 60.0 * self.frame_rate / self.bpm
+        self._set_lags()
+
+        self.locked = False
+        self.count = 0  # beats fired
+        self._last_beat: float | None = None  # frame of the last beat fired (its predicted frame)
+        self._next_beat: float | None = None
+        self._refined = False  # has the next beat been placed by a projection yet
+        self._fired_at = 0  # frame at which the last beat fired
+        self._phase = 0.0
+        self._bar_strength = np.zeros(self.beats_per_bar)
+        self._downbeat = 0  # beat index modulo beats_per_bar that starts a bar
+        self._pending_accent: list[tuple[float, int]] = []
+        self._votes = 0  # beats in a row at which another phase was clearly stronger
+
+    # -- public ----------------------------------------------------------------------------------
+
+    @property
+    def period(self) -> float:
+        """The beat period in frames."""
+        return self._period
+
+    @property
+    def phase(self) -> float:
+        """0..1 within the current beat (0 at a beat event)."""
+        return self._phase
+
+    @property
+    def bar_position(self) -> int:
+        """Which beat of the bar the last beat was (0: the downbeat)."""
+        if self.count == 0:
+            return 0
+        return (self.count - 1 - self._downbeat) % self.beats_per_bar
+
+    @property
+    def bar_phase(self) -> float:
+        return (self.bar_position + self._phase) / self.beats_per_bar
+
+    def update(self, strength: float, accent: float = 0.0) -> BeatUpdate:
+        """Feeds the onset strength (>= 0; 0 in silence) and the accent of the next frame."""
+        n = self._n
+        self._n = n + 1
+        strength = strength if strength > 0.0 and math.isfinite(strength) else 0.0
+        self._silent = 0 if strength > 0.0 else self._silent + 1
+        i = n % self._size
+        self._odf[i] = self._odf[i + self._size] = strength
+        self._accent[i] = self._accent[i + self._size] = accent if math.isfinite(accent) else 0.0
+        past = self._recent(self._cum, n, self._max_lag)
+        score = (1.0 - CUMULATIVE_WEIGHT) * strength
+        if n >= self._min_lag:
+            score += CUMULATIVE_WEIGHT * float(np.max(self._weights * past[self._lag_index]))
+        self._cum[i] = self._cum[i + self._size] = score
+
+        if n >= self._min_frames and n % self._every == 0:
+            self._estimate_tempo(n)
+        self._measure_accents(n)
+        return self._beat_step(n)
+
+    # -- tempo -----------------------------------------------------------------------------------
+
+    def _recent(self, ring: np.ndarray, n: int, length: int) -> np.ndarray:
+        """The `length` frames before frame n (oldest first; frame n itself excluded)."""
+        start = (n - length) % self._size
+        return ring[start:start + length]
+
+    def _set_lags(self) -> None:
+        p = self._period
+        lags = np.arange(max(1, round(p / 2)), round(2 * p) + 1)
+        self._weights = np.exp(-0.5 * (TIGHTNESS * np.log(lags / p)) ** 2)
+        self._max_lag = int(lags[-1])
+        self._min_lag = int(lags[0])
+        self._lag_index = self._max_lag - lags  # index into the last max_lag frames
+
+    def _estimate_tempo(self, n: int) -> None:
+        span = min(n + 1, self._size)
+        odf = self._recent(self._odf, n + 1, span)
+        if self._silent >= self._silence_frames or not odf.any():  # silence: hold the tempo, fade
+            self.confidence *= self._hold_decay
+            return
+        local = np.convolve(odf, self._mean_kernel, mode="same")
+        x = np.maximum(odf - local, 0.0)
+        x *= self._recency[self._recency.size - span:]
+        spectrum = np.fft.rfft(x, self._fft)
+        ac = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, self._fft)[:span]
+        if ac[0] <= 0.0:
+            self.confidence *= self._hold_decay
+            return
+        # normalised by its energy, but never by less than that of a faint onset strength: the
+        # flicker of a steady tone is not a rhythm however periodic it is
+        ac /= max(ac[0], float(np.sum(self._recency[self._recency.size - span:] ** 2)) * ONSET_FLOOR ** 2)
+        lags = np.arange(span)
+        comb = np.interp(self._comb_at, lags, ac, right=0.0).mean(axis=1)
+        # The half-beat supports a tempo when the music is subdivided further still (its quarter
+        # beat is periodic too): it sits in the middle of a metrical hierarchy. A bare click
+        # track (no subdivisions) gets no such support for half its tempo.
+        half = np.interp(self._periods / 2, lags, ac, right=0.0)
+        quarter = np.interp(self._periods / 4, lags, ac, right=0.0)
+        comb = comb + SUBDIVISION_WEIGHT * np.minimum(half, SUBDIVISION_RATIO * quarter)
+        weighted = comb * self._prior
+        self._belief = np.convolve(self._belief, self._drift, mode="same")
+        self._belief = (1.0 - TEMPO_FLOOR) * self._belief + TEMPO_FLOOR / self._belief.size
+        self._belief *= np.maximum(weighted, 1e-12) ** SCORE_POWER
+        self._belief /= self._belief.sum()
+        best = int(np.argmax(self._belief))
+        bpm = float(self._bpms[best])
+        if 0 < best < weighted.size - 1:  # parabolic refinement on the comb score
+            a, b, c = weighted[best - 1], weighted[best], weighted[best + 1]
+            denom = a - 2 * b + c
+            if denom < 0:
+                shift = float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+                bpm = float(2.0 ** (math.log2(bpm) + shift * self._octave_step))
+        salience = float(comb[best] - comb.mean())
+        lo, hi = SALIENCE_RANGE
+        target = min(1.0, max(0.0, (salience - lo) / (hi - lo)))
+        self.confidence += self._conf_rate * (target - self.confidence)
+        if abs(bpm - self.bpm) > 1e-6:
+            self.bpm = bpm
+            self._period = 60.0 * self.frame_rate / bpm
+            self._set_lags()
+
+    # -- beats -----------------------------------------------------------------------------------
+
+    def _beat_step(self, n: int) -> BeatUpdate:
+        p = self._period
+        if self.locked:
+            if self.confidence < 0.5 * self.min_confidence:
+                self.locked = False
+                self._next_beat = None
+        elif self.confidence >= self.min_confidence:
+            self.locked = True
+            scores = self._phase_scores(n)
+            self._last_beat = float(n - int(np.argmax(scores)))
+            self._next_beat = self._project(n, self._last_beat)
+            self._refined = True
+            self._votes = 0
+        if not self.locked or self._next_beat is None or self._last_beat is None:
+            return BeatUpdate()
+
+        if not self._refined and n >= self._last_beat + 0.5 * p - self._lat:
+            self._next_beat = self._project(n, self._last_beat)
+            self._refined = True
+        fired = n >= self._next_beat - self._lat
+        if fired:
+            self._last_beat = self._next_beat
+            self._next_beat = self._last_beat + p
+            self._refined = False
+            self._fired_at = n
+            self.count += 1
+            self._pending_accent.append((self._last_beat, (self.count - 1) % self.beats_per_bar))
+            self._phase = 0.0
+            self._check_phase(n)
+        else:
+            self._phase = min(0.999, (n - self._fired_at) / p)
+        return BeatUpdate(beat=fired, bar=fired and self.bar_position == 0)
+
+    def _phase_scores(self, n: int) -> np.ndarray:
+        """For each phase f = 0, 1, ... < period frames: how strong a beat grid through frame n - f
+        is over the last PHASE_BEATS periods (lightly smoothed onset strength, recent beats weighing
+        more)."""
+        p = self._period
+        span = min(n + 1, self._size)
+        beats = max(1, min(PHASE_BEATS, int((span - p) // p) + 1))
+        odf = self._recent(self._odf, n + 1, span)
+        smooth = np.convolve(odf, (0.25, 0.5, 0.25), mode="same")
+        offsets = np.arange(max(1, math.ceil(p)))[:, None] + p * np.arange(beats)[None, :]
+        at = np.interp(span - 1 - offsets, np.arange(span), smooth, left=0.0)
+        return at @ (PHASE_DECAY ** np.arange(beats))
+
+    def _check_phase(self, n: int) -> None:
+        """After a beat: if another phase has been clearly stronger for PHASE_VOTES beats in a row,
+        move the grid there (the tracker locked onto off-beats, or the music shifted)."""
+        if self._last_beat is None:
+            return
+        p = self._period
+        scores = self._phase_scores(n)
+        best = int(np.argmax(scores))
+        current = (n - self._last_beat) % p
+        distance = min(abs(best - current), p - abs(best - current))
+        here = float(np.interp(current, np.arange(scores.size), scores, period=scores.size))
+        if distance > PHASE_TOLERANCE * p and scores[best] > PHASE_SWITCH * here:
+            self._votes += 1
+        else:
+            self._votes = 0
+        if self._votes >= PHASE_VOTES:
+            self._votes = 0
+            last = self._last_beat
+            self._next_beat = self._project(n, float(n - best))
+            if self._next_beat - last < 0.5 * p:  # no double beat: skip to the one after
+                self._next_beat += p
+            self._last_beat = self._next_beat - p
+            self._refined = True
+
+    def _project(self, n: int, last_beat: float) -> float:
+        """The frame of the next beat: the cumulative score carried forward with no onsets, peaked
+        under a Gaussian one period after `last_beat` (only frames after n are candidates)."""
+        p = self._period
+        expected = last_beat + p
+        first = max(n + 1, math.ceil(last_beat + 0.5 * p))
+        last = max(first, math.floor(last_beat + 1.5 * p))
+        history = self._recent(self._cum, n + 1, self._max_lag)
+        horizon = last - n
+        work = np.concatenate([history, np.zeros(horizon)])
+        base = self._max_lag  # work[base + j - 1] is frame n + j
+        for j in range(1, horizon + 1):
+            at = base + j - 1
+            past = work[at - self._max_lag:at]
+            work[at] = CUMULATIVE_WEIGHT * float(np.max(self._weights * past[self._lag_index]))
+        frames = np.arange(first, last + 1)
+        future = work[base + frames - n - 1]
+        sigma = PREDICT_WIDTH * p
+        score = future * np.exp(-0.5 * ((frames - expected) / sigma) ** 2)
+        if not score.any():
+            return max(float(first), expected)
+        best = int(np.argmax(score))
+        if 0 < best < score.size - 1:  # parabolic refinement to a fraction of a frame
+            a, b, c = score[best - 1], score[best], score[best + 1]
+            denom = a - 2 * b + c
+            if denom < 0:
+                return float(frames[best]) + float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+        return float(frames[best])
+
+    # -- bars ------------------------------------------------------------------------------------
+
+    def _measure_accents(self, n: int) -> None:
+        """Two frames after each beat: the accent around it goes to its bar position."""
+        while self._pending_accent and self._pending_accent[0][0] + 2 <= n:
+            frame, position = self._pending_accent.pop(0)
+            back = n - int(frame) + 3  # frames from frame - 2 through n
+            if back > self._size:
+                continue
+            around = self._recent(self._accent, n + 1, back)[:5]
+            self._bar_strength[position] = BAR_DECAY * self._bar_strength[position] + float(around.max())
+            strongest = int(np.argmax(self._bar_strength))
+            if self._bar_strength[strongest] > BAR_SWITCH * self._bar_strength[self._downbeat]:
+                self._downbeat = strongest

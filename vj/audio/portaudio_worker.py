@@ -1,0 +1,315 @@
+"""The process that owns PortAudio for vj.audio.capture: `python -m vj.audio.portaudio_worker MODE`.
+
+    list               answers an "inventory" event: the inputs, the default one, the host APIs
+    check CONFIG_JSON  answers a "device" event: the input CONFIG opens, channels and rate checked
+    run CONFIG_JSON    an "opened" event, then audio blocks until stdin closes; a "lost" event
+                       (and exit) when the device stops delivering
+
+A problem is an "error" event and a non-zero exit (codes in vj.audio.capture). Messages go to
+the original stdout, framed as vj.audio.capture describes; fd 1 is pointed at stderr, so nothing
+a C library prints can break them. PortAudio is terminated (its JACK client closed) unless the
+device went away, and every exit is os._exit: after a JACK server went away, closing the stream
+or terminating PortAudio would wait 10 s and then abort.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import queue
+import select
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import asdict
+from types import ModuleType
+from typing import Any, NoReturn
+
+import numpy as np
+
+from vj.audio.capture import (
+    AUDIO,
+    BLOCK_HEADER,
+    EVENT,
+    EXIT_CONFIG,
+    EXIT_LOST,
+    EXIT_PORTAUDIO,
+    EXIT_STOPPED,
+    HEADER,
+    AudioInputError,
+    InputConfig,
+    InputDevice,
+    InputInventory,
+    channel_plan,
+)
+
+JACK_CLIENT = b"vj-audio"  # our JACK client's name: ports vj-audio:in_0, in_1...
+STALL = 2.0  # seconds without a block while the stream says it runs: the device is gone
+WATCH = 0.1  # seconds between looks at the stream and at stdin
+PIPE_BLOCKS = 256  # blocks waiting for the pipe (beyond that the callback drops them)
+CLOCK_WINDOW = 2.0  # seconds over which BlockClock takes its least-late callback
+
+_client_name = ctypes.create_string_buffer(JACK_CLIENT)  # PortAudio keeps the pointer
+
+
+class Writer:
+    """Frames messages onto the pipe from one thread; the audio callback never waits for it."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.broken = False  # the other end has gone
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPE_BLOCKS)
+        self._thread = threading.Thread(target=self._run, name="pipe-writer", daemon=True)
+        self._thread.start()
+
+    def event(self, event: str, **data: Any) -> None:
+        payload = json.dumps({"event": event, **data}).encode()
+        if not self.broken:
+            self._queue.put(HEADER.pack(len(payload), EVENT) + payload)
+
+    def audio(self, message: bytes) -> bool:
+        """Queues an audio message; False if the queue is full (the block is dropped)."""
+        try:
+            self._queue.put_nowait(message)
+        except queue.Full:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Sends what is queued, then ends the thread."""
+        try:
+            self._queue.put(None, timeout=5.0)
+        except queue.Full:
+            return
+        self._thread.join(5.0)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            view = memoryview(message)
+            try:
+                while view:
+                    view = view[os.write(self.fd, view):]
+            except OSError:
+                self.broken = True
+                while self._queue.get() is not None:  # let event() and close() finish
+                    pass
+                return
+
+
+class BlockClock:
+    """The time.perf_counter() time of each block's first sample.
+
+    A callback comes after its block's last sample arrived, late by a varying amount, so
+    `now - frames so far / rate` is the stream's start plus that lateness. The least late value
+    of the last CLOCK_WINDOW seconds is taken as the start: jitter goes, and clock drift or a
+    skipped cycle is followed within the window.
+    """
+
+    def __init__(self, rate: int, window: float = CLOCK_WINDOW) -> None:
+        self.rate = rate
+        self.window = window
+        self._candidates: deque[tuple[float, float]] = deque()  # (when, start), starts increasing
+        self._last = -float("inf")
+
+    def stamp(self, now: float, first: int, frames: int) -> float:
+        start = now - (first + frames) / self.rate
+        while self._candidates and self._candidates[-1][1] >= start:
+            self._candidates.pop()
+        self._candidates.append((now, start))
+        while self._candidates[0][0] < now - self.window:
+            self._candidates.popleft()
+        at = max(self._candidates[0][1] + first / self.rate, self._last)
+        self._last = at
+        return at
+
+
+class Capture:
+    """The stream callback's side: mono mix, gain, time stamp, onto the writer."""
+
+    def __init__(self, config: InputConfig, picks: tuple[int, ...], opened: int, writer: Writer) -> None:
+        self.picks = list(picks)
+        self.every = picks == tuple(range(opened))  # mix every channel the stream has
+        self.gain = np.float32(config.gain)
+        self.writer = writer
+        self.clock = BlockClock(config.sample_rate)
+        self.frames = 0
+        self.blocks = 0
+        self.overflows = 0
+        self.dropped = 0
+
+    def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        now = time.perf_counter()
+        if status.input_overflow:
+            self.overflows += 1
+        if len(self.picks) == 1:
+            mono = indata[:, self.picks[0]].copy()
+        else:
+            mono = (indata if self.every else indata[:, self.picks]).mean(axis=1, dtype=np.float32)
+        if self.gain != 1:
+            mono *= self.gain
+        at = self.clock.stamp(now, self.frames, frames)
+        header = BLOCK_HEADER.pack(self.frames, at, self.overflows, self.dropped)
+        self.frames += frames
+        self.blocks += 1
+        payload = header + mono.astype("<f4", copy=False).tobytes()
+        if not self.writer.audio(HEADER.pack(len(payload), AUDIO) + payload):
+            self.dropped += 1
+
+
+def import_sounddevice() -> ModuleType:
+    """sounddevice, its JACK client named JACK_CLIENT (set before PortAudio starts, at import)."""
+    library = ctypes.util.find_library("portaudio")
+    if library is not None:
+        try:
+            portaudio = ctypes.CDLL(library)
+            if hasattr(portaudio, "PaJack_SetClientName"):
+                portaudio.PaJack_SetClientName(_client_name)
+        except OSError:
+            pass
+    try:
+        import sounddevice  # type: ignore[import-untyped]
+    except (ImportError, OSError) as exc:
+        raise RuntimeError(f"PortAudio is unavailable ({exc}); pip install sounddevice, and on Debian "
+                           "apt-get install libportaudio2") from exc
+    return sounddevice
+
+
+def take_inventory(sd: ModuleType) -> InputInventory:
+    apis = sd.query_hostapis()
+    inputs = tuple(
+        InputDevice(i, str(d["name"]), str(apis[d["hostapi"]]["name"]), int(d["max_input_channels"]),
+                    float(d["default_samplerate"]))
+        for i, d in enumerate(sd.query_devices())
+        if d["max_input_channels"] > 0
+    )
+    try:
+        default: int | None = int(sd.query_devices(kind="input")["index"])
+    except (sd.PortAudioError, ValueError, KeyError):
+        default = None
+    return InputInventory(inputs, default, tuple(str(a["name"]) for a in apis))
+
+
+def check_settings(sd: ModuleType, device: InputDevice, channels: int, rate: int) -> None:
+    try:
+        sd.check_input_settings(device=device.index, channels=channels, samplerate=rate, dtype="float32")
+    except sd.PortAudioError as exc:
+        code = exc.args[1] if len(exc.args) > 1 else None
+        if code == -9997:  # paInvalidSampleRate
+            hint = "; a JACK device runs at the JACK server's rate" if "JACK" in device.host_api else ""
+            raise AudioInputError(f"device {device.name!r} ({device.host_api}) cannot capture at {rate} Hz "
+                                  f"(its default rate is {device.default_rate:g} Hz{hint})") from exc
+        raise AudioInputError(f"device {device.name!r} ({device.host_api}) cannot capture {channels} "
+                              f"channel(s) at {rate} Hz: {exc}") from exc
+
+
+def jack_ports(device: InputDevice, channels: int) -> list[str]:
+    """Our capture ports, when the device is JACK's (the first stream of a process gets in_0...)."""
+    if "JACK" not in device.host_api:
+        return []
+    name = JACK_CLIENT.decode()
+    library = ctypes.util.find_library("portaudio")
+    if library is not None:
+        actual = ctypes.c_char_p()
+        getter = getattr(ctypes.CDLL(library), "PaJack_GetClientName", None)
+        if getter is not None and getter(ctypes.byref(actual)) == 0 and actual.value:
+            name = actual.value.decode(errors="replace")  # JACK renames a second vj-audio to vj-audio-01
+    return [f"{name}:in_{i}" for i in range(channels)]
+
+
+def prepare(sd: ModuleType, config: InputConfig) -> tuple[InputDevice, int, tuple[int, ...]]:
+    """(device, channels to open, channels to mix) for `config`; raises AudioInputError."""
+    device = take_inventory(sd).find(config.device)
+    opened, picks = channel_plan(config, device)
+    check_settings(sd, device, opened, config.sample_rate)
+    return device, opened, picks
+
+
+def stream(sd: ModuleType, config: InputConfig, writer: Writer) -> int:
+    """Runs the input until stdin closes (EXIT_STOPPED) or the device goes (EXIT_LOST)."""
+    device, opened, picks = prepare(sd, config)
+    capture = Capture(config, picks, opened, writer)
+    try:
+        input_stream = sd.InputStream(device=device.index, channels=opened, samplerate=config.sample_rate,
+                                      blocksize=config.block, dtype="float32", latency="low",
+                                      callback=capture.callback)
+        input_stream.start()
+    except sd.PortAudioError as exc:
+        writer.event("error", message=f"cannot open {device.name!r} ({device.host_api}): {exc}")
+        return EXIT_PORTAUDIO
+    writer.event("opened", device=asdict(device), rate=int(input_stream.samplerate), channels=opened,
+                 latency=float(input_stream.latency), ports=jack_ports(device, opened))
+    seen, since = 0, time.monotonic()
+    while True:
+        ready, _, _ = select.select([0], [], [], WATCH)
+        if ready and not os.read(0, 4096):
+            break  # asked to stop, or vj has gone
+        if writer.broken:
+            break
+        if not input_stream.active:
+            writer.event("lost", message=f"{device.name} ({device.host_api}) stopped: the device went away")
+            return EXIT_LOST  # no stop() or close(): with JACK gone they hang, then abort
+        now = time.monotonic()
+        if capture.blocks != seen:
+            seen, since = capture.blocks, now
+        elif now - since > STALL:
+            writer.event("lost", message=f"{device.name} ({device.host_api}) sent no audio for {STALL:g} s: "
+                                         "the device stalled or went away")
+            return EXIT_LOST
+    input_stream.abort()
+    input_stream.close()
+    return EXIT_STOPPED
+
+
+def main(argv: list[str]) -> NoReturn:
+    out = os.dup(1)
+    os.dup2(2, 1)  # C libraries' prints go to stderr, never into the messages
+    sys.stdout = sys.stderr
+    writer = Writer(out)
+    code = EXIT_STOPPED
+    sd: ModuleType | None = None
+    try:
+        mode = argv[0] if argv else ""
+        if mode not in ("list", "check", "run"):
+            raise SystemExit(f"usage: python -m {__spec__.name if __spec__ else 'portaudio_worker'} "
+                             "list | check CONFIG_JSON | run CONFIG_JSON")
+        config = InputConfig.from_json(argv[1]) if mode != "list" else None
+        sd = import_sounddevice()
+        if mode == "list":
+            writer.event("inventory", inventory=take_inventory(sd).to_dict())
+        elif mode == "check":
+            assert config is not None
+            writer.event("device", device=asdict(prepare(sd, config)[0]))
+        else:
+            assert config is not None
+            code = stream(sd, config, writer)
+    except AudioInputError as exc:
+        writer.event("error", message=str(exc))
+        code = EXIT_CONFIG
+    except (RuntimeError, ValueError) as exc:
+        writer.event("error", message=str(exc))
+        code = EXIT_PORTAUDIO
+    except Exception as exc:  # noqa: BLE001 (say what happened, and still skip PortAudio's exit handler)
+        traceback.print_exc()
+        writer.event("error", message=f"the audio worker failed: {type(exc).__name__}: {exc}")
+        code = EXIT_PORTAUDIO
+    finally:
+        writer.close()
+        os.close(out)  # vj sees the end now, however long PortAudio takes below
+        if sd is not None and code != EXIT_LOST:
+            # leave JACK as a client should: a server asked to stop while it still holds a client
+            # that vanished without closing waits for it (seconds), and one killed meanwhile
+            # keeps its slot in JACK's registry of servers (8 in all) for good
+            try:
+                sd._terminate()
+            except sd.PortAudioError:
+                pass
+        sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
