@@ -89,7 +89,7 @@ class EventQueue:
 
     A producer puts events one at a time, or a batch of them at once (`put_batch`: one queue
     operation for many events, which keep their order); the consumer sees single events either way.
-    Only one thread consumes (drain, wait).
+    Only one thread consumes (drain, wait_pending).
     """
 
     def __init__(self) -> None:
@@ -110,10 +110,10 @@ class EventQueue:
             item = self._q.get(block, timeout)
         except queue.Empty:
             return False
-        if type(item) is list:
+        if isinstance(item, list):
             self._taken.extend(item)
         else:
-            self._taken.append(item)  # type: ignore[arg-type]
+            self._taken.append(item)
         return True
 
     def wait_pending(self, timeout: float) -> bool:
