@@ -88,7 +88,7 @@ def jack_server() -> Iterator[str]:
     name = f"vjtest{os.getpid()}"
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
     proc = subprocess.Popen(
-        [exe, "-n", name, "-S", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],  # -S: synchronous, so a busy machine delays cycles instead of losing them
+        [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
         env=env,
         preexec_fn=_die_with_parent,
         stdout=subprocess.DEVNULL,

@@ -89,7 +89,11 @@ def test_run_opens_a_window_and_quits_on_escape(xvfb_display: str, tmp_path):
 
 @contextlib.contextmanager
 def _vj_run(env: dict, *args: str):
-    """`vj run ARGS` as a user starts it; killed on the way out if a test left it running."""
+    """`vj run ARGS` as a user starts it; killed on the way out if a test left it running. Without
+    audio unless the test asks for it: a test's JACK server is no sound card to listen to, and
+    an audio client on it would only load the machine (tests/audio cover audio in `vj run`)."""
+    if not any(arg.startswith("--audio") for arg in args):
+        args = (*args, "--no-audio")
     proc = subprocess.Popen([*VJ, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
