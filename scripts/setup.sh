@@ -16,6 +16,7 @@ APT_PACKAGES=(
   xvfb xauth xdotool imagemagick               # tests: a virtual display, real key presses, screenshots
   jackd2                                       # MIDI and audio without a sound card (tests start a dummy JACK server)
   liblo-tools                                  # tests: oscsend and oscdump, real third-party OSC clients
+  espeak-ng                                    # tests: spoken commands for the voice recogniser
   libportaudio2                                # live audio input (sounddevice)
   libsndfile1                                  # audio files (soundfile)
 )

@@ -221,12 +221,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_jackd(name: str) -> subprocess.Popen[bytes]:
+def start_jackd(name: str, *options: str) -> subprocess.Popen[bytes]:
     exe = shutil.which("jackd")
     if exe is None:
         pytest.fail("jackd is not installed (Debian: apt-get install jackd2)")
     env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
-    proc = subprocess.Popen([exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE), "-p", "256"], env=env,
+    proc = subprocess.Popen([exe, "-n", name, *options, "--no-realtime", "-d", "dummy", "-r", str(RATE), "-p", "256"], env=env,
                             preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

