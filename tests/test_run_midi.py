@@ -25,7 +25,7 @@ def _screen(env: dict, path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB")).astype(float)
 
 
-def _wait_led(peer: MidiPeer, message: bytes, after: int, timeout: float = 10.0) -> None:
+def _wait_led(peer: MidiPeer, message: bytes, after: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if message in peer.received[after:]:
