@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import random
 import socket
-import time
 
 import pytest
 from pythonosc.osc_bundle_builder import OscBundleBuilder
@@ -19,6 +18,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from tests import test_show
+from tests.control.test_osc import settle
 from tests.test_show import make_show
 from vj.config.mapping import Binding, MappingConfig, merge_mappings, parse_mapping
 from vj.control.engine import MappingEngine
@@ -257,16 +257,6 @@ def test_the_event_queue_keeps_batches_in_order_and_drains_them_bounded():
     assert events.wait_pending(0.01) and list(events.drain()) == [a, b]
 
 
-def _settle(show, until, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        show.update(1 / 60)
-        if until():
-            return
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for OSC to arrive")
-
-
 def test_a_show_keeps_its_server_latest_wins_and_a_burst_keeps_every_step(ctx, tmp_path):
     events = EventQueue()
     server = OscServer(events, "127.0.0.1", 0).start()
@@ -282,7 +272,7 @@ def test_a_show_keeps_its_server_latest_wins_and_a_burst_keeps_every_step(ctx, t
                     sock.sendto(encode_message("/vj/seed/step"), ("127.0.0.1", server.port))
                     steps += 1
             sock.sendto(encode_message("/vj/param/zoom", 1.25), ("127.0.0.1", server.port))
-        _settle(show, lambda: server.status().messages >= 2001 + steps and show.state.base["zoom"] == 1.25)
+        settle(show, lambda: server.status().messages >= 2001 + steps and show.state.base["zoom"] == 1.25, timeout=10.0)
         show.update(1 / 60)
         assert show.state.base["seed.walk"] == walk + steps  # every press, none coalesced
         assert show.state.base["zoom"] == 1.25  # the latest value
@@ -299,7 +289,7 @@ def test_a_show_keeps_its_server_latest_wins_and_a_burst_keeps_every_step(ctx, t
         client = SimpleUDPClient("127.0.0.1", server.port)
         for _ in range(8):
             client.send_message("/vj/param/zoom", 1)
-        _settle(show, lambda: show.state.base["zoom"] == 0.25)
+        settle(show, lambda: show.state.base["zoom"] == 0.25, timeout=10.0)
     finally:
         server.stop()
         show.close()

@@ -26,7 +26,6 @@ CPU < 5% of one core.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from vj.bench import emit
 from vj.audio.analysis import AnalysisConfig, Analyzer
 from vj.audio.offline import AudioFileError, load_audio
 from vj.bench.harness import ms_stats
@@ -345,11 +345,7 @@ def run_audio_bench(as_json: bool = False, data: Path | None = None) -> int:
     except (FileNotFoundError, AudioFileError) as exc:
         print(f"vj bench audio: {exc}", file=sys.stderr)
         return 2
-    if as_json:
-        print(json.dumps(result))
-    else:
-        _print_table(result)
-    return 0
+    return emit(result, as_json, _print_table)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import os
 import platform
 import shutil
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 import rtmidi
 
+from vj.bench import emit
 from vj.bench.harness import (
     RENDER_SIZE,
     Consumer,
@@ -497,11 +497,7 @@ def run_midi_bench(as_json: bool = False, messages: int = 20_000, rate: float = 
     except NoMidiSystem as exc:
         print(f"vj bench midi: no MIDI system to measure: {exc}", file=sys.stderr)
         return 2
-    if as_json:
-        print(json.dumps(result))
-    else:
-        _print_table(result)
-    return 0
+    return emit(result, as_json, _print_table)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ thing to look at when `lost` is not 0.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -70,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from vj.bench import emit
 from vj.bench.harness import (
     RENDER_SIZE,
     Consumer,
@@ -519,11 +519,7 @@ def run_osc_bench(as_json: bool = False, messages: int = 10_000, rate: float = 2
         print("vj bench osc: --messages must be at least 2, --rate and --seconds positive", file=sys.stderr)
         return 2
     result = bench_osc(messages, rate, seconds)
-    if as_json:
-        print(json.dumps(result))
-    else:
-        _print_table(result)
-    return 0
+    return emit(result, as_json, _print_table)
 
 
 if __name__ == "__main__":
