@@ -2,6 +2,8 @@
 // The procedural dream: domain-warped gradient noise shaped into clouds, ridges and cells,
 // optionally folded into a kaleidoscope or a tunnel, coloured by a cosine palette, and mixed
 // with the previous frame moved by the camera (the img2img loop of the diffusion backend).
+// A live camera frame, when given, is dreamed over: warped by the flow, tinted by the palette,
+// layered on the pattern and mixed into the feedback carry.
 in vec2 v_ndc;
 out vec4 f_color;
 
@@ -40,6 +42,9 @@ uniform float u_feedback;       // 0..1 how much of the moved previous frame car
 uniform sampler2D u_prev;       // previous output (bottom row first, as rendered)
 uniform mat3 u_prev_map;        // this frame's NDC -> previous frame's uv (camera motion over dt)
 uniform float u_has_prev;       // 0 on the first frame or after a size change
+uniform sampler2D u_camera;     // live camera frame (top row first, as uploaded)
+uniform mat3 u_camera_map;      // NDC -> camera uv, cover-fit (cropped centrally, never stretched)
+uniform float u_camera_mix;     // 0..1 how much the camera replaces the pattern and the carry; 0: unused
 
 const float TAU = 6.28318530718;
 
@@ -308,11 +313,29 @@ void main() {
     vec3 over = max(col - 0.75, 0.0);
     col = min(col, 0.75) + 0.25 * (1.0 - exp(-4.0 * over));
 
-    // feedback: the previous frame moved by the camera and nudged along the flow
+    // Live camera: sampled through a small share of the dream's warp (strength and kicks
+    // make it wobble), its luminance partly recoloured by the palette along the flow, then
+    // layered over the pattern; the higher the strength, the more pattern shows through.
+    vec3 cam = vec3(0.0);
+    if (u_camera_mix > 0.0) {
+        vec2 cuv = (u_camera_map * vec3(v_ndc, 1.0)).xy;
+        cuv += (w2 - 0.5 * w1) * (0.12 * u_strength * (1.0 + 0.6 * u_audio_amount * u_audio_bass_hit));
+        cam = texture(u_camera, cuv).rgb;
+        const vec3 LUMA = vec3(0.299, 0.587, 0.114);
+        float luma = dot(cam, LUMA);
+        vec3 dreamed = palette(0.1 + 0.8 * luma + 0.6 * (w2.x - w2.y)) * (0.15 + 1.1 * luma);
+        cam = mix(cam, dreamed, 0.35 + 0.4 * u_strength);
+        cam *= 0.7 + 0.8 * dot(col, LUMA);  // the pattern's light plays over the picture
+        col = mix(col, cam, u_camera_mix * (0.9 - 0.45 * u_strength));
+    }
+
+    // feedback: the previous frame moved by the camera and nudged along the flow (toward the
+    // live camera by its mix, as the diffusion backend's init image is)
     if (u_has_prev > 0.0 && u_feedback > 0.0) {
         vec3 m = u_prev_map * vec3(v_ndc, 1.0);
         vec2 uv = m.xy / m.z + (w2 - w1) * 0.006 * u_strength;
         vec3 prev = texture(u_prev, mirror(uv)).rgb;
+        if (u_camera_mix > 0.0) prev = mix(prev, cam, u_camera_mix);
         float carry = u_feedback * (1.0 - u_strength);
         col = mix(col, prev, carry);
     }

@@ -18,7 +18,6 @@ from vj.camera import (
     CameraStatus,
     cover_fit,
     list_cameras,
-    mix_into,
     open_camera,
 )
 
@@ -202,43 +201,11 @@ def test_a_camera_that_cannot_start_never_raises() -> None:
         cam.stop()
 
 
-# -- mix_into -----------------------------------------------------------------------------------
-
-
 def _gradient(w: int, h: int) -> np.ndarray:
     x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
     y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
     planes = [np.broadcast_to(x, (h, w)), np.broadcast_to(y, (h, w)), np.full((h, w), 40.0)]
     return np.stack(planes, -1).astype(np.uint8)
-
-
-def test_mix_at_zero_returns_the_feedback_unchanged() -> None:
-    feedback = _gradient(64, 48)
-    camera = np.full((120, 160, 3), 200, np.uint8)
-    assert mix_into(feedback, camera, 0.0) is feedback
-    assert mix_into(feedback, camera, float("nan")) is feedback
-
-
-def test_mix_at_one_is_the_camera_cover_fit() -> None:
-    feedback = np.zeros((64, 64, 4), np.uint8)
-    feedback[:, :, 3] = 77
-    camera = np.zeros((120, 160, 3), np.uint8)
-    camera[:, :20] = 255  # a white strip at the left edge: a square crop of 4:3 cuts it off
-    camera[:, 20:140] = (10, 200, 30)
-    out = mix_into(feedback, camera, 1.0)
-    assert out.shape == (64, 64, 4)
-    assert (out[:, :, 3] == 77).all()  # the feedback's alpha stays
-    assert (out[:, :, :3] == (10, 200, 30)).all()  # cover-fit: centre crop, no bars, no strip
-    np.testing.assert_array_equal(out[:, :, :3], cover_fit(camera, (64, 64)))
-
-
-def test_mix_halfway_is_between() -> None:
-    feedback = np.full((30, 40, 3), 100, np.uint8)
-    camera = np.full((60, 80, 3), 200, np.uint8)
-    out = mix_into(feedback, camera, 0.5)
-    assert (out == 150).all()
-    assert (mix_into(feedback, camera, 0.25) == 125).all()
-    assert (feedback == 100).all()  # inputs untouched
 
 
 def test_cover_fit_keeps_the_picture_upright_and_centred() -> None:
@@ -249,15 +216,3 @@ def test_cover_fit_keeps_the_picture_upright_and_centred() -> None:
     assert fit[0].mean() > 200 and fit[-1].mean() < 10
     same = _gradient(32, 24)
     assert cover_fit(same, (32, 24)) is same
-
-
-def test_a_video_camera_frame_mixes_into_feedback(video: Path) -> None:
-    """The path the show takes: the camera's newest frame into the previous (feedback) frame."""
-    with open_camera(CameraConfig(str(video), size=(96, 96))) as cam:
-        assert wait_for(lambda: cam.latest() is not None, 3.0)
-        feedback = np.full((96, 96, 4), 255, np.uint8)
-        frame = cam.latest()
-        assert frame is not None
-        out = mix_into(feedback, frame, 0.7)
-        assert not np.array_equal(out, feedback)
-        assert (out[:, :, :3] < 255).any() and (out[:, :, 3] == 255).all()

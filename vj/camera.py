@@ -8,8 +8,9 @@ or truncated) never raises into the caller: `status()` says why, and the camera 
 second until `stop()`. Only `open_camera` raises (`CameraError`), and only for a source that
 does not exist at all when the show starts.
 
-`mix_into` blends a camera frame into a feedback / init image (cover-fit, then a lerp): the
-one place both generator paths take their camera mix from.
+The show hands the newest frame to the generator as `GenRequest.init_image`, with the
+`camera.mix` parameter as `init_mix`; each backend mixes it into its own feedback loop (on the
+GPU), cover-fit to its frame.
 """
 
 from __future__ import annotations
@@ -196,32 +197,6 @@ def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     bottom = src[y1][:, x0] * (1 - fx) + src[y1][:, x1] * fx
     out = top * (1 - fy) + bottom * fy
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def mix_into(feedback: np.ndarray, camera: np.ndarray, amount: float) -> np.ndarray:
-    """The feedback image with `amount` (0..1) of the camera frame blended in.
-
-    The camera frame (RGB or RGBA uint8) is cover-fit to the feedback's size; the result has the
-    feedback's shape (an RGBA feedback keeps its alpha). Amount 0 returns `feedback` itself,
-    1 the fitted camera frame; NaN counts as 0.
-    """
-    for name, image in (("feedback", feedback), ("camera", camera)):
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-            raise ValueError(f"{name} must be RGB(A) uint8 (h, w, 3|4), got {image.dtype} {image.shape}")
-    a = float(amount)
-    a = min(1.0, max(0.0, a)) if math.isfinite(a) else 0.0
-    weight = round(a * 256)  # 8.8 fixed point: exact at 0 and 1
-    if weight == 0:
-        return feedback
-    h, w = feedback.shape[:2]
-    cam = cover_fit(camera[:, :, :3], (w, h))
-    out = feedback.copy()
-    if weight == 256:
-        out[:, :, :3] = cam
-        return out
-    mixed = feedback[:, :, :3].astype(np.uint16) * (256 - weight) + cam.astype(np.uint16) * weight + 128
-    out[:, :, :3] = (mixed >> 8).astype(np.uint8)
-    return out
 
 
 # -- the camera thread -------------------------------------------------------------------------

@@ -149,6 +149,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
             for d in audio.inputs:
                 default = "  (default)" if d.index == audio.default else ""
                 print(f"  {d.index}: {d.name}  {d.host_api}, {d.channels} channels, {d.default_rate:g} Hz{default}")
+    from vj.camera import list_cameras
+
+    cameras = list_cameras()
+    print("cameras:" if cameras else "cameras: none found (vj run --camera also takes a video file)")
+    for line in cameras:
+        print(f"  {line}")
     return 0
 
 
@@ -175,6 +181,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         audio_channels=args.audio_channels or (),
         audio_gain=args.audio_gain,
         analysis=analysis,
+        camera=args.camera,
+        camera_fps=args.camera_fps,
+        voice=args.voice,
+        whisper=None if args.whisper.lower() == "none" else args.whisper,
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -237,6 +247,12 @@ def cmd_bench_audio(args: argparse.Namespace) -> int:
     return run_audio_bench(as_json=args.json, data=args.data)
 
 
+def cmd_bench_voice(args: argparse.Namespace) -> int:
+    from vj.bench.voice import run_voice_bench
+
+    return run_voice_bench(as_json=args.json, quick=args.quick)
+
+
 def cmd_learn(args: argparse.Namespace) -> int:
     from vj.control.learn import run_learn
 
@@ -284,6 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--audio-rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
     run.add_argument("--audio-gain", type=float, default=0.0, metavar="DB", help="input gain in dB (default 0)")
     _add_analysis_args(run)
+    run.add_argument("--camera", metavar="SOURCE",
+                     help="dream over a live camera: a webcam index, /dev/video path or name (see vj devices), "
+                          "or a video file (loops); the camera.mix parameter sets how much")
+    run.add_argument("--camera-fps", type=float, metavar="FPS", help="the most camera frames a second (default: its own)")
+    run.add_argument("--voice", nargs="?", const="push", choices=("push", "always"),
+                     help="voice commands from the audio input: push (hold M to talk, P to dictate; the default) "
+                          "or always listening; loads mappings/voice.yaml")
+    run.add_argument("--whisper", default="tiny.en", metavar="MODEL",
+                     help="Whisper model for spoken prompts: tiny.en (default), base.en, small.en, a hub id, "
+                          "a folder, or none")
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
@@ -359,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="audio files with same-named .beats files (default: ../shared/data/beats "
                                   "beside the repository)")
     audio_bench.set_defaults(func=cmd_bench_audio)
+    voice_bench = benches.add_parser("voice", help="voice commands: accuracy, false accepts, end-of-speech latency")
+    voice_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    voice_bench.add_argument("--quick", action="store_true", help="a small subset (for tests)")
+    voice_bench.set_defaults(func=cmd_bench_voice)
     gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vj.audio.analysis import AnalysisConfig, Analyzer
-from vj.audio.link import AudioRunner, AudioSlot
+from vj.audio.link import AudioRunner, AudioSlot, Tee
 from vj.control.events import DeviceStatus, EventQueue
 from vj.control.keyboard import key_event
 from vj.control.advertise import Advertisement
@@ -23,6 +23,8 @@ from vj.show import Show, run_clock
 
 if TYPE_CHECKING:
     from vj.audio.capture import AudioInput
+    from vj.camera import Camera
+    from vj.voice.listener import VoiceListener
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ class LiveOptions:
     audio_channels: tuple[int, ...] = ()  # 1-based channels mixed to mono; (): all
     audio_gain: float = 0.0  # dB
     analysis: AnalysisConfig = AnalysisConfig()  # sample rate, bands, latency
+    camera: str | None = None  # a webcam (index, /dev path, name) or a video file: the img2img source
+    camera_fps: float | None = None  # the most camera frames a second (None: the source's own rate)
+    voice: str | None = None  # "push" (push-to-talk) or "always"; None: no voice (needs audio)
+    whisper: str | None = "tiny.en"  # the dictation model for spoken prompts; None: commands only
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -51,9 +57,11 @@ class LiveOptions:
     seconds: float = 0.0  # 0: until the window closes
 
 
-def start_audio(options: LiveOptions, events: EventQueue) -> tuple[AudioInput, AudioRunner, AudioSlot]:
+def start_audio(options: LiveOptions, events: EventQueue,
+                voice: VoiceListener | None = None) -> tuple[AudioInput, AudioRunner, AudioSlot]:
     """The audio input (it keeps trying a device that is missing: the show goes on) and the
-    analysis thread feeding the show's slot. Connection changes go to the HUD and the log."""
+    analysis thread feeding the show's slot (and the voice thread). Connection changes go to the
+    HUD and the log."""
     from vj.audio.capture import AudioInput, InputConfig
 
     def on_status(status: object) -> None:
@@ -64,14 +72,41 @@ def start_audio(options: LiveOptions, events: EventQueue) -> tuple[AudioInput, A
                          options.audio_gain)
     audio_input = AudioInput(config, on_status).start()
     slot = AudioSlot()
-    runner = AudioRunner(audio_input, Analyzer(options.analysis), slot).start()
+    source = Tee(audio_input, voice.feed) if voice is not None else audio_input
+    runner = AudioRunner(source, Analyzer(options.analysis), slot).start()
     return audio_input, runner, slot
+
+
+def start_camera(options: LiveOptions, events: EventQueue) -> tuple[Camera | None, str | None]:
+    """The camera, or why there is none (the feedback loop goes on without it)."""
+    from vj.camera import CameraConfig, CameraError, open_camera
+
+    assert options.camera is not None
+
+    def on_status(status: object) -> None:
+        events.put(DeviceStatus(str(getattr(status, "source", "camera")), bool(getattr(status, "connected", False)),
+                                str(getattr(status, "message", "")), role="camera in"))
+
+    try:
+        return open_camera(CameraConfig(options.camera, fps=options.camera_fps), on_status), None
+    except (CameraError, ValueError, TypeError) as exc:
+        log.warning("camera: %s", exc)
+        return None, f"camera: {exc} (the dream goes on without it)"
+
+
+def start_voice(options: LiveOptions, events: EventQueue) -> VoiceListener:
+    from vj.voice.listener import VoiceConfig, VoiceListener
+
+    config = VoiceConfig(mode=options.voice or "push", whisper=options.whisper,  # type: ignore[arg-type]
+                         rate=options.analysis.sample_rate)
+    return VoiceListener(config, events).start()
 
 
 def run_live(options: LiveOptions) -> int:
     from vj.render.window import Window, WindowConfig, WindowError
 
-    loaded = load_session(options.preset, options.mapping)
+    voice_on = options.voice is not None and options.audio
+    loaded = load_session(options.preset, options.mapping + (("voice",) if voice_on else ()))
     events = EventQueue()
     watcher = watch_session(loaded, events)  # at once: an edit made while the window opens counts too
     try:
@@ -93,7 +128,9 @@ def run_live(options: LiveOptions) -> int:
             osc_error = str(exc)  # the show goes on without OSC (or without discovery), and says so
             log.warning("%s", exc)
     osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
-    audio_input, audio_runner, audio_slot = start_audio(options, events) if options.audio else (None, None, None)
+    voice = start_voice(options, events) if voice_on else None
+    audio_input, audio_runner, audio_slot = start_audio(options, events, voice) if options.audio else (None, None, None)
+    camera, camera_error = start_camera(options, events) if options.camera else (None, None)
     show = Show(
         window.ctx,
         loaded.presets,
@@ -109,9 +146,15 @@ def run_live(options: LiveOptions) -> int:
         oscquery=query,
         audio=audio_slot,
         audio_status=audio_input,
+        camera=camera,
+        voice=voice,
     )
     if osc_error:
         show.errors["osc"] = osc_error
+    if camera_error:
+        show.errors["camera"] = camera_error
+    if options.voice is not None and not options.audio:
+        show.errors["voice"] = "voice needs the audio input: drop --no-audio"
     for problem in loaded.problems:
         show.errors[problem.problems[0].file] = str(problem)
     watcher.start()
@@ -151,6 +194,10 @@ def run_live(options: LiveOptions) -> int:
             audio_runner.stop()
         if audio_input:
             audio_input.stop()
+        if voice:
+            voice.stop()
+        if camera:
+            camera.stop()
         watcher.stop()
         window.close()
     return 0

@@ -125,6 +125,13 @@ def _specs() -> Iterator[ParamSpec]:
                     description="what drives the beat clock: auto (MIDI clock, else the audio's beat, else "
                                 "bpm and taps), or only that source")
     yield _f("audio.amount", 1.0, 0.0, 2.0, 0.2, "x", "scales every audio modulation (0: the music moves nothing)")
+    yield _f("camera.mix", 0.7, 0.0, 1.0, 0.2, "",
+             "live camera (--camera) into the dream: 0 the feedback loop alone, 1 the camera alone as the init image")
+    yield ParamSpec("voice.talk", "bool", False,
+                    description="push-to-talk for voice commands (hold: bind it with mode momentary)")
+    yield ParamSpec("voice.dictate", "bool", False,
+                    description="hold to dictate: what is said while held becomes a prompt (Whisper)")
+    yield _f("prompt.transition", 4.0, 0.0, 60.0, 0.0, "s", "how long a spoken prompt takes to blend in")
 
 
 class Registry:

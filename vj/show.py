@@ -29,7 +29,15 @@ from vj.config.source import ConfigError
 from vj.config.preset import Preset, PromptSpec
 from vj.control.actions import TEXT_ACTIONS, ActionSink
 from vj.control.engine import MappingEngine, Pickup
-from vj.control.events import ClockEvent, ConfigChanged, ControlEvent, DeviceStatus, EventQueue
+from vj.control.events import (
+    ClockEvent,
+    ConfigChanged,
+    ControlEvent,
+    DeviceStatus,
+    EventQueue,
+    Notice,
+    SpokenPrompt,
+)
 from vj.control.feedback import Feedback
 from vj.control.learn_mode import LEARN_DEVICE, LearnMode
 from vj.control.osc_out import OscOut
@@ -89,6 +97,30 @@ class StatusSource(Protocol):
     def status(self) -> object: ...
 
 
+class FrameSource(Protocol):
+    """What the show needs of a live camera (vj.camera.Camera): the newest frame, never waiting."""
+
+    def latest(self) -> np.ndarray | None: ...
+    def status(self) -> object: ...
+
+
+class VoiceLink(Protocol):
+    """What the show needs of the voice threads (vj.voice.listener.VoiceListener)."""
+
+    def hold(self, talk: bool, dictate: bool) -> None: ...
+    def status(self) -> object: ...
+
+
+@dataclass
+class _PromptRamp:
+    """A spoken prompt blending in: prompt `number`'s weight rises to 1 while the others fall to 0."""
+
+    number: int
+    start: dict[str, float]  # each prompt weight when the ramp began
+    began: float  # show time
+    seconds: float
+
+
 class MidiLink(Protocol):
     """What the show needs of the MIDI ports (vj.control.midi_ports.MidiPorts)."""
 
@@ -98,7 +130,7 @@ class MidiLink(Protocol):
 
 
 def request_from(snap: Snapshot, preset: Preset, dream_time: float,
-                 audio: Mapping[str, float] | None = None) -> GenRequest:
+                 audio: Mapping[str, float] | None = None, camera: np.ndarray | None = None) -> GenRequest:
     prompts = tuple(
         Prompt(p.text, snap.f(f"prompt.{i + 1}.weight")) for i, p in enumerate(preset.prompts[:MAX_PROMPTS])
     )
@@ -113,6 +145,8 @@ def request_from(snap: Snapshot, preset: Preset, dream_time: float,
         motion=motion_rates(snap),
         params=snap.values,
         audio=MappingProxyType(dict(audio or {})),
+        init_image=camera,
+        init_mix=snap.f("camera.mix"),
     )
 
 
@@ -142,6 +176,8 @@ class Show(ActionSink):
         oscquery: OscQuery | None = None,
         audio: AudioSlot | None = None,
         audio_status: StatusSource | None = None,
+        camera: FrameSource | None = None,
+        voice: VoiceLink | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -156,6 +192,9 @@ class Show(ActionSink):
         self.audio = audio
         self.audio_status = audio_status
         self.audio_features: Mapping[str, float] = {}  # the newest analysis (empty: no audio, silence)
+        self.camera = camera
+        self.voice = voice
+        self._ramp: _PromptRamp | None = None  # a spoken prompt blending in
         self._flash = 0.0  # the flash action's envelope, 1 at a flash
         self._next_query = 0.0
         self.learn_file = learn_file or MAPPING_DIR / "my-controller.yaml"
@@ -285,6 +324,7 @@ class Show(ActionSink):
         return tuple(p.text for p in self.preset.prompts[:MAX_PROMPTS])
 
     def _apply_preset(self, index: int, jump: bool = False) -> None:
+        self._ramp = None  # a spoken prompt blending into the old preset stops there
         old = self.preset
         self.preset = self.presets[index]
         for name, value in self.preset.values(self.state.registry).items():
@@ -374,7 +414,7 @@ class Show(ActionSink):
             if event.role == "midi" and not self.mapping.midi:
                 return  # no mapping uses MIDI: not a problem worth the HUD
             if event.connected:
-                if self.errors.pop(key, None) is not None or event.role in ("midi in", "audio in"):
+                if self.errors.pop(key, None) is not None or event.role in ("midi in", "audio in", "camera in"):
                     self._notice(event.message)
                 if event.role == "midi out":
                     self._greet(event.device)
@@ -383,6 +423,35 @@ class Show(ActionSink):
                 log.warning(event.message)
         elif isinstance(event, ConfigChanged):
             self._reload(event)
+        elif isinstance(event, SpokenPrompt):
+            self.dream_of(event.text)
+        elif isinstance(event, Notice):
+            self._notice(event.message)
+
+    def dream_of(self, text: str) -> None:
+        """A spoken prompt: it takes the prompt slot that weighs least now (never the one showing)
+        and blends in over prompt.transition seconds while the others fade out."""
+        s = self.state
+        weights = {f"prompt.{i}.weight": float(s.base[f"prompt.{i}.weight"]) for i in range(1, MAX_PROMPTS + 1)}  # type: ignore[arg-type]
+        # two slots after the preset's own prompts take turns, so the preset's prompts are kept
+        own = len(self.preset.prompts)
+        slots = [own + 1, own + 2] if own + 2 <= MAX_PROMPTS else list(range(1, MAX_PROMPTS + 1))
+        number = min(slots, key=lambda i: (weights[f"prompt.{i}.weight"], i))
+        self.set_prompt_text(number, text)
+        self._ramp = _PromptRamp(number, weights, s.time, float(s.base["prompt.transition"]))  # type: ignore[arg-type]
+        self._notice(f"dreaming of {text}", seconds=max(6.0, self._ramp.seconds))
+
+    def _ramp_prompts(self) -> None:
+        ramp = self._ramp
+        if ramp is None:
+            return
+        t = 1.0 if ramp.seconds <= 0 else min(1.0, (self.state.time - ramp.began) / ramp.seconds)
+        t = t * t * (3.0 - 2.0 * t)  # smoothstep: no jolt at either end
+        for name, start in ramp.start.items():
+            target = 1.0 if name == f"prompt.{ramp.number}.weight" else 0.0
+            self.state.set_base(name, start + (target - start) * t, jump=True)
+        if t >= 1.0:
+            self._ramp = None
 
     def _reload(self, event: ConfigChanged) -> None:
         if event.config is None:
@@ -438,6 +507,9 @@ class Show(ActionSink):
         frame = self.audio.take() if self.audio is not None else None
         if frame is not None:
             self._audio_frame(frame)
+        if self.voice is not None:
+            self.voice.hold(bool(s.base["voice.talk"]), bool(s.base["voice.dictate"]))
+        self._ramp_prompts()
         if float(s.base["seed.rate"]):  # type: ignore[arg-type]
             per_second = float(s.current["seed.rate"]) * (float(s.current["bpm"]) / 60.0 if s.current["seed.sync"] else 1.0)  # type: ignore[arg-type]
             s.set_base("seed.walk", float(s.base["seed.walk"]) + per_second * dt)  # type: ignore[arg-type]
@@ -474,7 +546,8 @@ class Show(ActionSink):
         return snap
 
     def _exchange_frames(self, snap: Snapshot) -> None:
-        request = request_from(snap, self.preset, self.dream_time, self.audio_features)
+        camera = self.camera.latest() if self.camera is not None and snap.f("camera.mix") > 0 else None
+        request = request_from(snap, self.preset, self.dream_time, self.audio_features, camera)
         frame: GenFrame | None
         if self.lockstep:
             frame = None
@@ -610,6 +683,7 @@ class Show(ActionSink):
                 lines.append(f"audio  {where}level {f.get('level', 0.0):.2f} ({f.get('db', -100.0):.0f} dB)  "
                              f"bass {f.get('bass', 0.0):.2f} mid {f.get('mid', 0.0):.2f} high {f.get('high', 0.0):.2f}  "
                              f"beat {f.get('bpm', 0.0):.1f} bpm ({f.get('beat.confidence', 0.0):.0%})")
+        lines += self._live_input_lines(snap)
         pickup = self.engine.pickup
         if pickup is not None:
             if self._pickup is None or self._pickup[0] is not pickup:
@@ -617,6 +691,24 @@ class Show(ActionSink):
             if snap.time - self._pickup[1] < PICKUP_HINT:
                 way = "up" if pickup.target > pickup.knob else "down"
                 lines.append(f"pickup {pickup.param}: knob at {pickup.knob:.2f}, turn {way} to {pickup.target:.2f}")
+        return lines
+
+    def _live_input_lines(self, snap: Snapshot) -> list[str]:
+        lines = []
+        if self.camera is not None:
+            st = self.camera.status()
+            if getattr(st, "connected", False):
+                size = getattr(st, "size", None)
+                lines.append(f"camera  {getattr(st, 'source', '')}  {getattr(st, 'fps', 0.0):.1f} fps"
+                             f"{f'  {size[0]}x{size[1]}' if size else ''}  mix {snap.f('camera.mix'):.2f}")
+            else:
+                lines.append(f"camera  {getattr(st, 'source', '')} not connected: {getattr(st, 'message', '')}")
+        if self.voice is not None:
+            st = self.voice.status()
+            held = "listening" if getattr(st, "listening", False) else "hold to talk"
+            lines.append(f"voice  {getattr(st, 'mode', '')} ({held})  commands {getattr(st, 'commands', 0)}  "
+                         f"ignored {getattr(st, 'ignored', 0)}  prompts {getattr(st, 'prompts', 0)}  "
+                         f"last: {getattr(st, 'last', '') or '-'}")
         return lines
 
     def hud_errors(self, snap: Snapshot) -> list[str]:

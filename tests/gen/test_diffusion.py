@@ -5,6 +5,7 @@ Where a test needs to see or disturb the UNet it uses forward hooks on the real 
 
 import gc
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,14 @@ import torch
 from diffusers import EulerDiscreteScheduler, LCMScheduler
 
 from vj.gen.base import GenRequest, MotionRates, Prompt
-from vj.gen.diffusion import DiffusionEngine, DiffusionGenerator, EngineConfig, motion_theta, warp
+from vj.gen.diffusion import (
+    DiffusionEngine,
+    DiffusionGenerator,
+    EngineConfig,
+    cover_crop,
+    motion_theta,
+    warp,
+)
 from vj.gen.noise import seed_noise
 from vj.gen.tiny import tiny_sd
 
@@ -360,3 +368,54 @@ def test_the_scheduler_parameter_switches_live_and_auto_means_the_presets(sd):
     c = DiffusionEngine(sd, EngineConfig(scheduler="euler")).generate(req(params={"steps": 2}))
     assert np.array_equal(a, b)  # auto -> the config's euler-a; a live "euler-a" overrides euler
     assert not np.array_equal(b, c)  # and the two samplers really differ (both first frames)
+
+
+# -- the live camera (request.init_image, init_mix) ----------------------------------------------
+
+
+def test_camera_mix_zero_is_exactly_the_frame_without_a_camera(sd):
+    camera = 255 - pattern(5)
+    history = [req(time=0.1 * k, strength=0.6, feedback=0.8, motion=MotionRates(zoom=0.4)) for k in range(3)]
+    plain, zero = DiffusionEngine(sd, EngineConfig()), DiffusionEngine(sd, EngineConfig())
+    for r in history:  # the first frame has no previous one: mix 0 must not make the camera the init
+        assert np.array_equal(plain.generate(r), zero.generate(replace(r, init_image=camera, init_mix=0.0)))
+
+
+def test_camera_mix_one_is_the_camera_alone_and_between_is_between(sd):
+    camera = 255 - pattern(5)
+    first = req(time=0.0, strength=0.6)
+    after = req(time=0.1, strength=0.6, feedback=0.5, motion=MotionRates(zoom=0.4))
+    only_camera = DiffusionEngine(sd, EngineConfig()).generate(replace(after, init_image=camera))
+    frames = {}
+    for mix in (0.0, 0.5, 1.0):
+        engine = DiffusionEngine(sd, EngineConfig())
+        engine.generate(first)
+        frames[mix] = engine.generate(replace(after, init_image=camera, init_mix=mix))
+    # At mix 1 the previous frame no longer matters: the frame of an engine with no history.
+    assert np.array_equal(frames[1.0], only_camera)
+    assert not np.array_equal(frames[0.0], frames[1.0])
+    assert not np.array_equal(frames[0.5], frames[0.0]) and not np.array_equal(frames[0.5], frames[1.0])
+
+
+def test_camera_mix_out_of_range_or_nan_does_not_crash(sd):
+    engine = DiffusionEngine(sd, EngineConfig())
+    engine.generate(req())
+    camera = pattern(2)
+    one = engine.generate(req(time=0.1, init_image=camera, init_mix=1.0))
+    for mix in (float("nan"), float("inf"), 7.0):  # nan and inf: the default (1); 7: clamped to 1
+        assert np.array_equal(engine.generate(req(time=0.1, init_image=camera, init_mix=mix)), one)
+    assert engine.generate(req(time=0.2, init_image=camera, init_mix=-1.0)).shape == (64, 64, 3)
+
+
+def test_camera_is_cover_fit_not_stretched(sd):
+    # Strength 0 runs no UNet: the frame is the init through the autoencoder. A wide or tall
+    # camera whose centre square is the pattern must give the pattern's frame: the rest cropped.
+    white, black = np.full((64, 24, 3), 255, np.uint8), np.zeros((64, 24, 3), np.uint8)
+    wide = np.concatenate([white, pattern(), black], axis=1)
+    tall = np.concatenate([white.transpose(1, 0, 2), pattern(), black.transpose(1, 0, 2)], axis=0)
+    engine = DiffusionEngine(sd, EngineConfig())
+    expected = engine.generate(req(init_image=pattern(), strength=0.0))
+    assert np.array_equal(engine.generate(req(init_image=wide, strength=0.0)), expected)
+    assert np.array_equal(engine.generate(req(init_image=tall, strength=0.0)), expected)
+    assert cover_crop(np.zeros((360, 640, 3)), 1.0).shape == (360, 360, 3)
+    assert cover_crop(np.zeros((360, 640, 3)), 4.0).shape == (160, 640, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
@@ -242,3 +243,101 @@ def test_generate_on_a_worker_thread_and_close() -> None:
 def test_bad_size_is_an_error(gen: ProceduralGenerator) -> None:
     with pytest.raises(ValueError):
         gen.generate(req(size=(0, 64)))
+
+
+# -- the live camera (request.init_image, init_mix) --------------------------------------------
+
+
+def with_camera(request: GenRequest, image: np.ndarray | None, mix: float = 1.0) -> GenRequest:
+    return replace(request, init_image=image, init_mix=mix)
+
+
+def luma(frame: np.ndarray) -> np.ndarray:
+    return frame.astype(float) @ np.array([0.299, 0.587, 0.114])
+
+
+def left_white(h: int, w: int) -> np.ndarray:
+    image = np.zeros((h, w, 3), dtype=np.uint8)
+    image[:, : w // 2] = 255
+    return image
+
+
+def test_camera_mix_zero_is_exactly_the_frame_without_a_camera() -> None:
+    camera = left_white(96, 96)
+    sequence = [
+        req(time=0.1 * i, feedback=0.7, walk=0.2 * i, motion=MotionRates(zoom=0.3, rotate=8.0), strength=0.3)
+        for i in range(4)
+    ]
+    outputs = []
+    for image, mix in ((None, 1.0), (camera, 0.0), (camera, -2.0)):
+        g = ProceduralGenerator()
+        try:
+            outputs.append([g.generate(with_camera(r, image, mix)) for r in sequence])
+        finally:
+            g.close()
+    for plain, zero, negative in zip(*outputs):
+        assert np.array_equal(plain, zero)
+        assert np.array_equal(plain, negative)  # clamped to 0
+
+
+def test_camera_shapes_show_through_the_dream(gen: ProceduralGenerator) -> None:
+    # Measured at strength 0.5 over seven looks and two seeds: white-minus-black luminance
+    # 117..174 with the camera, -21..13 without; mean change 59..88 per channel; at mix 0.5
+    # the contrast is 0.50..0.55 of mix 1's.
+    camera = left_white(96, 96)
+    for text in ("nebula", "ocean waves", "cathedral mandala", "circuit city", "fire"):
+        plain = gen.generate(req(prompts=((text, 1.0),)))
+        frame = gen.generate(with_camera(req(prompts=((text, 1.0),)), camera))
+        y = luma(frame)
+        assert y[:, :48].mean() > y[:, 48:].mean() + 60.0, text
+        assert diff(frame, plain) > 30.0, text
+        half = luma(gen.generate(with_camera(req(prompts=((text, 1.0),)), camera, 0.5)))
+        contrast = y[:, :48].mean() - y[:, 48:].mean()
+        assert 0.2 * contrast < half[:, :48].mean() - half[:, 48:].mean() < 0.8 * contrast, text
+
+
+def test_camera_is_cover_fit_and_upright(gen: ProceduralGenerator) -> None:
+    # A 16:9 camera on a square frame: the centre is kept unstretched, the sides cropped away.
+    # Measured: top-minus-bottom 118..173; inside the square 142..230, the cropped sides 12..52.
+    top = np.zeros((360, 640, 3), dtype=np.uint8)
+    top[:180] = 255
+    square = np.zeros((360, 640, 3), dtype=np.uint8)
+    square[90:270, 230:410] = 255  # the centre half of the kept 360x360: output 64..192
+    square[:, :100] = square[:, -100:] = 255  # outside the kept part: output columns 0..40 if stretched
+    for text in ("nebula", "circuit city"):
+        y = luma(gen.generate(with_camera(req(prompts=((text, 1.0),), size=(256, 256)), top)))
+        assert y[:128].mean() > y[128:].mean() + 60.0, text
+        y = luma(gen.generate(with_camera(req(prompts=((text, 1.0),), size=(256, 256)), square)))
+        inside = y[80:176, 72:88].mean()  # left edge of the square, where a stretched fit is black
+        assert inside > y[:, :36].mean() + 60.0, text
+        assert inside > y[:, -36:].mean() + 60.0, text
+
+
+def test_camera_enters_the_feedback_loop(fresh: ProceduralGenerator) -> None:
+    # Feedback 1 at strength 0 holds the previous frame; the camera's mix pulls that carry to it.
+    # Measured: contrast 184, and the held camera image differs from the first frame by 102.
+    held = fresh.generate(req(time=1.0, feedback=1.0, strength=0.0))
+    camera = left_white(96, 96)
+    y = luma(fresh.generate(with_camera(req(time=1.1, feedback=1.0, strength=0.0), camera, 1.0)))
+    assert y[:, :48].mean() > y[:, 48:].mean() + 100.0
+    again = fresh.generate(req(time=1.2, feedback=1.0, strength=0.0))  # the camera gone: its image is held
+    assert diff(again, held) > 30.0
+
+
+def test_camera_mix_is_clamped_and_a_nan_means_the_default(gen: ProceduralGenerator) -> None:
+    camera = left_white(96, 96)
+    one = gen.generate(with_camera(req(), camera, 1.0))
+    assert np.array_equal(gen.generate(with_camera(req(), camera, 3.0)), one)
+    assert np.array_equal(gen.generate(with_camera(req(), camera, float("nan"))), one)
+
+
+def test_camera_texture_is_reused_and_input_checked(fresh: ProceduralGenerator) -> None:
+    camera = left_white(36, 64)
+    fresh.generate(with_camera(req(), camera))
+    texture = fresh._camera
+    fresh.generate(with_camera(req(time=1.1), camera[::-1].copy()))
+    assert fresh._camera is texture  # same size: rewritten, not re-created
+    fresh.generate(with_camera(req(time=1.2), left_white(48, 64)[:, :, :1].repeat(4, axis=2)))  # RGBA
+    assert fresh._camera is not texture
+    with pytest.raises(ValueError, match="init_image"):
+        fresh.generate(with_camera(req(), camera.astype(np.float32)))

@@ -57,6 +57,21 @@ class BlockSource(Protocol):
     def read(self, timeout: float) -> tuple[np.ndarray, float] | None: ...
 
 
+class Tee:
+    """A block source that also hands every block to `listeners` (the voice thread's `feed`): one
+    capture, several consumers. Listeners must not block (they run on the analysis thread)."""
+
+    def __init__(self, source: BlockSource, *listeners: Callable[[np.ndarray], None]) -> None:
+        self.source, self.listeners = source, listeners
+
+    def read(self, timeout: float) -> tuple[np.ndarray, float] | None:
+        got = self.source.read(timeout)
+        if got is not None:
+            for listen in self.listeners:
+                listen(got[0])
+        return got
+
+
 class AudioRunner:
     """The analysis thread: blocks from `source` through `analyzer` into `slot`."""
 

@@ -44,6 +44,7 @@ from vj.config.midi import (
 )
 from vj.config.audio import AudioMod, audio_source, beat_source, parse_audio_mod
 from vj.config.osc import OSC_OPTIONS, osc_binding_options, osc_source
+from vj.config.voice import voice_source
 from vj.config.source import (
     ConfigError,
     Problem,
@@ -183,6 +184,7 @@ SOURCE_KINDS: dict[str, SourceParser] = {
     "osc": lambda section, device: osc_source(section),
     "audio": lambda section, device: audio_source(section),
     "beat": lambda section, device: beat_source(section),
+    "voice": lambda section, device: voice_source(section),
 }
 # extra binding keys a source kind reads (e.g. midi's channel), so they are not flagged unknown
 SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -191,6 +193,7 @@ SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
     "osc": OSC_OPTIONS,
     "audio": (),
     "beat": (),
+    "voice": (),
 }
 # source kinds whose events carry a number an action can take (program N -> preset.select N)
 VALUE_SOURCES = ("program", "osc")

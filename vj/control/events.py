@@ -81,7 +81,23 @@ class ConfigChanged:
     error: str | None = None
 
 
-Event = Union[ControlEvent, ConfigChanged, ClockEvent, DeviceStatus]
+@dataclass(frozen=True)
+class SpokenPrompt:
+    """A dictated prompt ("dream of a glass city"): the show blends it in over prompt.transition."""
+
+    text: str  # the prompt
+    heard: str  # the whole transcript it came from
+    time: float  # when the speech ended (time.perf_counter)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something for the HUD and the log that needs no reply (a voice input's "not understood")."""
+
+    message: str
+
+
+Event = Union[ControlEvent, ConfigChanged, ClockEvent, DeviceStatus, SpokenPrompt, Notice]
 
 
 class EventQueue:

@@ -54,7 +54,12 @@ class GenRequest:
     )  # the whole snapshot, for backend-specific parameters (guidance, steps...)
     audio: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # live audio features (vj.audio.analysis.FEATURES)
     negative: str = ""  # negative prompt (used when guidance > 1)
-    init_image: np.ndarray | None = None  # an external input (camera): replaces the feedback frame as init
+    # An external input (the live camera): RGB uint8 (h, w, 3), any size (cover-fit), row 0 at
+    # the top. `init_mix` (0..1, clamped; non-finite: 1) is how much it replaces the moved
+    # previous frame as the init: 0 ignores it (the frame is exactly the one without it), 1 uses
+    # the camera alone.
+    init_image: np.ndarray | None = None
+    init_mix: float = 1.0
 
 
 def finite_number(value: object, default: float) -> float:

@@ -8,8 +8,9 @@ whole frame of a fast model. One frame:
 1. text: blend the cached prompt embeddings (`PromptBank`; no encoder call unless a new text).
 2. encode: the init image is the previous output, kept on the device and moved by the
    camera motion accumulated since the previous request (affine grid sample, reflection
-   padding so no black edges), or `request.init_image` (the camera hook). It is encoded by
-   TAESD (or the full VAE) and noised to the timestep `strength` picks.
+   padding so no black edges), mixed with `request.init_image` (the live camera) by
+   `request.init_mix`. It is encoded by TAESD (or the full VAE) and noised to the timestep
+   `strength` picks.
 3. unet: 1-4 denoising steps (one UNet call each; with classifier-free guidance the
    unconditional and conditional halves share that call as a batch of two).
 4. decode, then a uint8 HWC frame copied to the host: on CUDA into a pinned buffer with a
@@ -27,8 +28,14 @@ its timesteps on its distillation grid (19, 39, ... 999), exactly as diffusers'
 
 Feedback: with the previous output as init, `feedback` scales how much of it survives:
 the effective strength is 1 - feedback * (1 - strength). Feedback 1 uses `strength` as is;
-feedback 0 starts every frame from noise (txt2img); in between, more noise. An explicit
-`request.init_image` (camera) uses `strength` alone.
+feedback 0 starts every frame from noise (txt2img); in between, more noise.
+
+Camera: `request.init_image` is cover-fit to the frame (scaled to cover it, cropped at the
+centre, never stretched) and uploaded; the init is lerp(moved previous frame, camera,
+init_mix) on the device, and the effective strength is lerp(the feedback strength above,
+`strength`, init_mix): at init_mix 1 the camera alone with `strength` as is, at 0 exactly the
+frame without a camera. Before there is a previous frame the camera is the init as it is
+(with `strength`), unless init_mix is 0.
 
 Parameters read from `request.params`: "steps" (1-4, clamped with one warning), "guidance"
 (classifier-free guidance with `request.negative` when > 1; an LCM-distilled UNet with a
@@ -322,6 +329,22 @@ def _place(module: Any, device: torch.device, dtype: torch.dtype, memory: torch.
 
 
 
+def cover_crop(image: np.ndarray, aspect: float) -> np.ndarray:
+    """The centred crop of an HWC image with the given width / height (a view, no copy).
+
+    Resizing it to the frame then covers the frame without stretching (as vj.camera.cover_fit,
+    to the nearest whole source pixel).
+    """
+    ih, iw = image.shape[:2]
+    if iw > ih * aspect:
+        cw = min(iw, max(1, round(ih * aspect)))
+        left = (iw - cw) // 2
+        return image[:, left : left + cw]
+    ch = min(ih, max(1, round(iw / aspect)))
+    top = (ih - ch) // 2
+    return image[top : top + ch]
+
+
 def check_size(size: tuple[int, int]) -> tuple[int, int]:
     """(width, height) as ints; ValueError unless both are positive multiples of 8."""
     w, h = int(size[0]), int(size[1])
@@ -498,15 +521,15 @@ class DiffusionEngine:
     # -- stages --------------------------------------------------------------------------
 
     def _upload_image(self, image: np.ndarray, w: int, h: int) -> torch.Tensor:
-        """An RGB uint8 HWC host image -> NCHW [-1, 1] on the device at (h, w)."""
+        """An RGB uint8 HWC host image -> NCHW [-1, 1] on the device at (h, w), cover-fit."""
         arr = np.asarray(image)
         if arr.ndim == 2:
             arr = np.repeat(arr[:, :, None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or 0 in arr.shape:
             raise ValueError(
                 f"init_image must be RGB(A) uint8 (height, width, 3|4), got {arr.dtype} {arr.shape}"
             )
-        arr = arr[:, :, :3]
+        arr = cover_crop(arr[:, :, :3], w / h)  # crop on the host: less to copy, then one resize
         if self.device.type == "cuda":
             if self._init_host is None or tuple(self._init_host.shape) != arr.shape:
                 self._init_host = torch.empty(arr.shape, dtype=torch.uint8, pin_memory=True)
@@ -616,14 +639,19 @@ class DiffusionEngine:
         prompt_embeds, pooled = self._conditioning(request, cfg)
         mark("text")
 
-        # Init image and effective strength (module doc: feedback and strength).
+        # Init image and effective strength (module doc: feedback, strength and camera).
         init: torch.Tensor | None = None
         strength = 1.0
         if self.config.mode == "img2img":
-            if request.init_image is not None:
-                init, strength = self._upload_image(request.init_image, w, h), s.strength
+            mix = min(1.0, max(0.0, finite_number(request.init_mix, 1.0)))
+            camera = request.init_image if mix > 0.0 else None  # mix 0: exactly the frame without it
+            if camera is not None and (self._prev is None or mix >= 1.0):
+                init, strength = self._upload_image(camera, w, h), s.strength
             elif self._prev is not None:
                 init, strength = self._moved_prev(request, w, h), 1.0 - s.feedback * (1.0 - s.strength)
+                if camera is not None:  # 0 < mix < 1: both on the device, no host round trip
+                    init = torch.lerp(init, self._upload_image(camera, w, h), mix)
+                    strength += (s.strength - strength) * mix
         if init is None or strength >= 1.0:
             init, strength = None, 1.0  # strength 1 ignores the init: pure noise, like txt2img
         plan = sampler.plan(s.steps, strength)

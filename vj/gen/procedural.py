@@ -5,6 +5,11 @@ drawn by `shaders/dream.frag` from the request (prompts -> look, seed walk, stre
 feedback, camera motion) and mixed with the previous frame moved by the camera, the same
 img2img loop the diffusion backend runs. Everything is a pure function of the request
 sequence: no wall clock, no unseeded randomness.
+
+A request's `init_image` (the live camera) is dreamed over: cover-fit to the frame, warped a
+little by the flow, partly recoloured by the palette and layered over the pattern, and the
+feedback carry is pulled toward it by `init_mix` (0: the camera is ignored and the frame is
+exactly the one without it; 1: the carry is the camera alone).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 from vj.audio.uniforms import audio_uniforms
 from vj.gen.base import GenRequest, finite_number
 from vj.gen.look import Look, blend_looks
-from vj.motion import content_to_uv, flow_matrix, ndc_to_view
+from vj.motion import content_to_uv, cover_fit, flow_matrix, ndc_to_view
 from vj.render.context import create_headless_context
 from vj.render.shaders import ShaderLibrary
 
@@ -59,6 +64,23 @@ def prev_frame_map(motion_step: np.ndarray, aspect: float) -> np.ndarray:
     return _FLIP_V @ content_to_uv(aspect) @ motion_step @ ndc_to_view(aspect)
 
 
+def camera_map(size: tuple[int, int], camera_size: tuple[int, int]) -> np.ndarray:
+    """This frame's NDC -> camera texture uv (top row first): cover-fit, cropped at the centre."""
+    aspect = size[0] / size[1]
+    camera_aspect = camera_size[0] / camera_size[1]
+    return content_to_uv(camera_aspect) @ cover_fit(aspect, camera_aspect) @ ndc_to_view(aspect)
+
+
+def camera_pixels(image: np.ndarray) -> np.ndarray:
+    """A camera frame as contiguous RGB uint8 (h, w, 3); ValueError for anything else."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or 0 in arr.shape:
+        raise ValueError(f"init_image must be RGB(A) uint8 (height, width, 3|4), got {arr.dtype} {arr.shape}")
+    return np.ascontiguousarray(arr[:, :, :3])
+
+
 
 
 class _Phase:
@@ -91,6 +113,7 @@ class ProceduralGenerator:
         self._prog: moderngl.Program | None = None
         self._textures: list[moderngl.Texture] = []
         self._fbos: list[moderngl.Framebuffer] = []
+        self._camera: moderngl.Texture | None = None  # the live camera frame, reused while its size holds
         self._front = 0  # index of the target holding the previous output
         self._size: tuple[int, int] | None = None
         self._has_prev = False
@@ -139,6 +162,9 @@ class ProceduralGenerator:
         ctx = self._ctx
         with ctx:  # current here, whichever thread closes (the worker has stopped drawing)
             self._release_targets()
+            if self._camera is not None:
+                self._camera.release()
+                self._camera = None
             if self._vao is not None:
                 self._vao.release()
         ctx.release()
@@ -162,6 +188,7 @@ class ProceduralGenerator:
         self._ensure_targets(size)
         ctx = self._ctx
         assert ctx is not None and self._vao is not None
+        self._set_camera(request, size)  # first: a bad camera frame raises before any state moves
 
         time = finite_number(request.time, 0.0)
         dt = 0.0 if self._prev_time is None else time - self._prev_time
@@ -182,6 +209,42 @@ class ProceduralGenerator:
         self._has_prev = True
         # GL rows run bottom-up; frames are top row first.
         return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1].copy()
+
+    def _set_camera(self, request: GenRequest, size: tuple[int, int]) -> None:
+        """Upload the camera frame and set its uniforms; mix 0 when there is none (the shader skips it)."""
+        prog = self._prog
+        ctx = self._ctx
+        assert prog is not None and ctx is not None
+        mix = _clamp01(finite_number(request.init_mix, 1.0))
+        if request.init_image is None or mix == 0.0:
+            if "u_camera_mix" in prog:
+                prog["u_camera_mix"].value = 0.0  # type: ignore[union-attr]
+            return
+        pixels = camera_pixels(request.init_image)
+        ch, cw = pixels.shape[:2]
+        if self._camera is None or self._camera.size != (cw, ch):
+            if self._camera is not None:
+                self._camera.release()
+            self._camera = ctx.texture((cw, ch), 3, alignment=1)
+            self._camera.repeat_x = self._camera.repeat_y = False  # the warp may reach past an edge
+        tex = self._camera
+        tex.write(pixels, alignment=1)
+        # A camera larger than the frame is minified: mipmaps keep its edges from shimmering.
+        if cw > size[0] or ch > size[1]:
+            tex.build_mipmaps()
+            tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        else:
+            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        tex.use(location=1)
+        values: dict[str, object] = {
+            "u_camera": 1,
+            # GLSL matrices are column-major.
+            "u_camera_map": tuple(float(x) for x in camera_map(size, (cw, ch)).T.flatten()),
+            "u_camera_mix": mix,
+        }
+        for name, value in values.items():
+            if name in prog:
+                prog[name].value = value  # type: ignore[union-attr]
 
     def _set_uniforms(
         self, request: GenRequest, look: Look, phase: float, dt: float, size: tuple[int, int]

@@ -38,6 +38,10 @@ COMMANDS: dict[str, list[str]] = {
     "flash": ["flash"],
 }
 
+# "dream of a glass city": the grammar spots the lead-in, Whisper (vj.voice.dictation) hears the rest
+DICTATE = "dictate"
+DICTATE_WORDS = ("of", "about")
+
 SAMPLE_RATE = 16000
 GRAMMAR_SEARCH = "commands"
 PHONE_SEARCH = "phones"
@@ -78,18 +82,24 @@ GARBAGE_WORDS = [
 ]
 
 
-def jsgf_grammar(commands: dict[str, list[str]] = COMMANDS, garbage_weight: float = 0.0) -> str:
-    """The JSGF text: the public rule is one command phrase, or (weight > 0) a run of garbage words."""
+def jsgf_grammar(commands: dict[str, list[str]] = COMMANDS, garbage_weight: float = 0.0, dictate: bool = False) -> str:
+    """The JSGF text: the public rule is one command phrase, or (weight > 0) a run of garbage words,
+    or (dictate) "dream of" / "dream about" followed by anything (the words go to Whisper)."""
     phrases = sorted(phrase_index(commands))
     body = " | ".join(phrases)
-    if garbage_weight <= 0:
+    if garbage_weight <= 0 and not dictate:
         return f"#JSGF V1.0;\ngrammar vj;\npublic <command> = {body};\n"
     words = " | ".join(dict.fromkeys(GARBAGE_WORDS))
+    rules = ["/1/ <phrase>"]
+    if garbage_weight > 0:
+        rules.append(f"/{garbage_weight}/ <garbage>")
+    if dictate:
+        rules.append(f"/1/ dream ({' | '.join(DICTATE_WORDS)}) <garbage>")
     return (
         "#JSGF V1.0;\ngrammar vj;\n"
         f"<phrase> = {body};\n"
         f"<garbage> = ({words})+;\n"
-        f"public <utterance> = /1/ <phrase> | /{garbage_weight}/ <garbage>;\n"
+        f"public <utterance> = {' | '.join(rules)};\n"
     )
 
 
@@ -123,6 +133,7 @@ class Heard:
     confidence: float
     start: float  # seconds since the recognizer started, by samples fed
     end: float
+    audio: bytes = b""  # the utterance (16 kHz int16) when command is DICTATE: Whisper transcribes it
 
 
 class CommandRecognizer:
@@ -139,6 +150,7 @@ class CommandRecognizer:
         threshold: float = DEFAULT_THRESHOLD,
         garbage_weight: float = 1e-10,
         push_to_talk: bool = False,
+        dictate: bool = True,
         vad_mode: int = 2,
         window: float = 0.3,
         ratio: float = 0.9,
@@ -152,9 +164,10 @@ class CommandRecognizer:
         self.push_to_talk = push_to_talk
         self.min_speech = min_speech
         self._held = False
+        self._dictating = False  # held for dictation: the whole utterance goes to Whisper
         config = pocketsphinx.Config(loglevel="FATAL")
         self._decoder = pocketsphinx.Decoder(config)
-        self._decoder.add_jsgf_string(GRAMMAR_SEARCH, jsgf_grammar(commands, garbage_weight))
+        self._decoder.add_jsgf_string(GRAMMAR_SEARCH, jsgf_grammar(commands, garbage_weight, dictate))
         self._decoder.add_allphone_file(PHONE_SEARCH)  # uniform phone loop: the "anything" model
         self._ep_args = {"window": window, "ratio": ratio, "vad_mode": vad_mode, "sample_rate": SAMPLE_RATE}
         self._endpointer = pocketsphinx.Endpointer(**self._ep_args)
@@ -166,11 +179,14 @@ class CommandRecognizer:
         self._origin = 0.0  # stream time at which the current endpointer started (it counts from 0)
 
     # push-to-talk ---------------------------------------------------------------------------------
-    def hold(self, pressed: bool) -> list[Heard]:
-        """Press / release push-to-talk; releasing closes the utterance in progress."""
+    def hold(self, pressed: bool, dictate: bool = False) -> list[Heard]:
+        """Press / release push-to-talk; releasing closes the utterance in progress. Held with
+        ``dictate``, the utterance is not decoded: it comes back whole as a DICTATE for Whisper."""
         out: list[Heard] = []
         if self._held and not pressed:
             out = self.flush()
+        if pressed and not self._held:
+            self._dictating = dictate
         self._held = pressed
         return out
 
@@ -222,6 +238,8 @@ class CommandRecognizer:
         self._utt = []
         if len(audio) < 2 * SAMPLE_RATE * self.min_speech:
             return None
+        if self._dictating:
+            return Heard(DICTATE, "", 0.0, self._utt_start, end, audio)
         return self.decode(audio, self._utt_start, end)
 
     # decoding -------------------------------------------------------------------------------------
@@ -244,6 +262,8 @@ class CommandRecognizer:
         _, p_score, _ = self._search(PHONE_SEARCH, audio)
         frames = max(frames, 1)
         confidence = (g_score - p_score) / frames if text else -math.inf
-        key = " ".join(text.lower().split())
-        command = self._index.get(key) if confidence >= self.threshold else None
+        words = text.lower().split()
+        if len(words) >= 2 and words[0] == "dream" and words[1] in DICTATE_WORDS:
+            return Heard(DICTATE, text, confidence, start, end, audio)  # the lead-in is enough: Whisper judges the rest
+        command = self._index.get(" ".join(words)) if confidence >= self.threshold else None
         return Heard(command, text, confidence, start, end)

@@ -1,0 +1,211 @@
+"""The voice threads: live audio in, commands and spoken prompts out, as events for the show.
+
+The audio thread hands every input block to `feed` (never blocking: a bounded queue, the oldest
+block dropped if the voice thread falls behind). The recognizer thread resamples to 16 kHz and runs
+the command recognizer (vj.voice.commands); a command becomes a one-shot ControlEvent from the
+source ("voice", COMMAND), so mappings bind it like a key. A dictation ("dream of ...", or speech
+while voice.dictate is held) goes to a second thread, because Whisper can take a second or more and
+commands must not wait behind it; its text comes back as a SpokenPrompt. Push-to-talk state comes
+from the show through `hold` (the newest state wins). Nothing here raises into the show: problems
+become Notice events.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Literal, Protocol
+
+import numpy as np
+
+from vj.control.events import ControlEvent, EventQueue, Notice, SpokenPrompt
+from vj.voice.commands import DEFAULT_THRESHOLD, DICTATE, SAMPLE_RATE, CommandRecognizer, Heard, resample_to_16k
+
+log = logging.getLogger(__name__)
+
+VoiceMode = Literal["push", "always"]
+VOICE_MODES: tuple[str, ...] = ("push", "always")
+MAX_BACKLOG = 10.0  # seconds of audio the recognizer may fall behind before old blocks are dropped
+
+
+class Transcriber(Protocol):
+    """What the listener needs of a dictation model (vj.voice.dictation.Dictation)."""
+
+    def transcribe(self, samples: np.ndarray, rate: int = SAMPLE_RATE) -> str: ...
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    mode: VoiceMode = "push"  # push: only while voice.talk / voice.dictate is held; always: the endpointer decides
+    threshold: float = DEFAULT_THRESHOLD  # confidence below which a command is ignored
+    whisper: str | None = "tiny.en"  # the dictation model (a name, hub id or folder); None: no spoken prompts
+    rate: int = 48000  # sample rate of the blocks fed
+
+    def __post_init__(self) -> None:
+        if self.mode not in VOICE_MODES:
+            raise ValueError(f"voice mode must be one of {', '.join(VOICE_MODES)}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class VoiceStatus:
+    mode: str
+    listening: bool  # push-to-talk held, or always listening
+    utterances: int  # utterances decoded
+    commands: int  # of them, commands fired
+    ignored: int  # of them, rejected (not a command)
+    prompts: int  # spoken prompts sent to the show
+    dropped: float  # seconds of audio dropped because the recognizer fell behind
+    last: str  # what was heard last, in words
+    dictation: str  # the Whisper model, or why there is none
+
+
+def load_transcriber(name: str) -> Transcriber:
+    from vj.voice.dictation import Dictation
+
+    return Dictation.load(name)
+
+
+class VoiceListener:
+    def __init__(self, config: VoiceConfig, events: EventQueue,
+                 transcriber: Callable[[str], Transcriber] = load_transcriber) -> None:
+        self.config = config
+        self.events = events
+        self._load = transcriber
+        self._blocks: queue.Queue[np.ndarray | tuple[bool, bool] | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Heard, float] | None] = queue.Queue()
+        self._backlog = 0  # samples queued, not yet taken (approximate, for the drop rule)
+        self._lock = threading.Lock()
+        self._status = VoiceStatus(config.mode, config.mode == "always", 0, 0, 0, 0, 0.0, "",
+                                   "off" if config.whisper is None else f"loading {config.whisper}")
+        self._held = (False, False)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._recognize, name="vj-voice", daemon=True),
+                         threading.Thread(target=self._dictate, name="vj-dictation", daemon=True)]
+
+    def start(self) -> VoiceListener:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        self._blocks.put(None)
+        self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout)
+
+    def status(self) -> VoiceStatus:
+        with self._lock:
+            return self._status
+
+    def _set(self, **changes: object) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)  # type: ignore[arg-type]
+
+    # called from other threads --------------------------------------------------------------------
+    def feed(self, block: np.ndarray) -> None:
+        """A block of live input (mono or (frames, channels), at config.rate). Never blocks."""
+        limit = int(MAX_BACKLOG * self.config.rate)
+        while self._backlog > limit:
+            try:
+                old = self._blocks.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(old, np.ndarray):
+                self._backlog -= len(old)
+                self._set(dropped=self.status().dropped + len(old) / self.config.rate)
+            elif old is not None:
+                self._blocks.put(old)  # never drop a push-to-talk change
+                break
+        self._backlog += len(block)
+        self._blocks.put(block)
+
+    def hold(self, talk: bool, dictate: bool) -> None:
+        """Push-to-talk from the show (the voice.talk / voice.dictate parameters): only changes matter."""
+        if (talk, dictate) != self._held:
+            self._held = (talk, dictate)
+            self._blocks.put((talk, dictate))
+
+    # the recognizer thread ------------------------------------------------------------------------
+    def _recognize(self) -> None:
+        try:
+            rec = CommandRecognizer(threshold=self.config.threshold, push_to_talk=self.config.mode == "push")
+        except Exception as exc:  # noqa: BLE001 - no recognizer: say so, the show goes on
+            self._notice(f"voice commands unavailable: {type(exc).__name__}: {exc}")
+            return
+        while not self._stop.is_set():
+            item = self._blocks.get()
+            if item is None:
+                break
+            if isinstance(item, tuple):
+                talk, dictate = item
+                heard = rec.hold(talk or dictate, dictate=dictate)
+                self._set(listening=rec.listening)
+            else:
+                self._backlog -= len(item)
+                try:
+                    heard = rec.feed(resample_to_16k(item, self.config.rate))
+                except Exception as exc:  # noqa: BLE001 - a bad block must not end listening
+                    self._notice(f"voice: {type(exc).__name__}: {exc}")
+                    continue
+            for h in heard:
+                self._heard(h)
+
+    def _heard(self, h: Heard) -> None:
+        now = time.perf_counter()
+        st = self.status()
+        if h.command == DICTATE:
+            self._set(utterances=st.utterances + 1, last=f"dictating ({h.text or 'held'})")
+            self._jobs.put((h, now))
+        elif h.command is not None:
+            self.events.put(ControlEvent(("voice", h.command), 1.0, True, None, now, one_shot=True))
+            self._set(utterances=st.utterances + 1, commands=st.commands + 1, last=f"{h.text} -> {h.command}")
+            log.info("voice: %r -> %s (confidence %.1f)", h.text, h.command, h.confidence)
+        else:
+            self._set(utterances=st.utterances + 1, ignored=st.ignored + 1, last=f"ignored ({h.text or '?'})")
+            log.debug("voice: ignored %r (confidence %.1f)", h.text, h.confidence)
+
+    # the dictation thread -------------------------------------------------------------------------
+    def _dictate(self) -> None:
+        model: Transcriber | None = None
+        why = "spoken prompts are off (no Whisper model chosen)"
+        if self.config.whisper is not None:
+            try:
+                model = self._load(self.config.whisper)
+                self._set(dictation=model.describe())
+            except Exception as exc:  # noqa: BLE001 - commands go on without dictation
+                why = f"spoken prompts unavailable: {exc}"
+                self._set(dictation=why)
+                self._notice(why)
+        from vj.voice.dictation import prompt_from_speech
+
+        while not self._stop.is_set():
+            job = self._jobs.get()
+            if job is None:
+                break
+            heard, _ = job
+            if model is None:
+                self._notice(why)
+                continue
+            samples = np.frombuffer(heard.audio, dtype=np.int16).astype(np.float32) / 32768.0
+            try:
+                text = model.transcribe(samples, SAMPLE_RATE)
+            except Exception as exc:  # noqa: BLE001 - one failed transcription is not the end
+                self._notice(f"dictation failed: {type(exc).__name__}: {exc}")
+                continue
+            prompt = prompt_from_speech(text)
+            if prompt is None:
+                self._notice(f"dictation: nothing to dream of in {text!r}")
+                continue
+            self.events.put(SpokenPrompt(prompt, text, time.perf_counter()))
+            st = self.status()
+            self._set(prompts=st.prompts + 1, last=f"dream of {prompt}")
+            log.info("voice: dream of %r (heard %r)", prompt, text)
+
+    def _notice(self, message: str) -> None:
+        log.warning(message)
+        self.events.put(Notice(message))
