@@ -166,6 +166,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vj run: audio settings: {exc}", file=sys.stderr)
         return 2
+    if args.voice is not None:
+        from vj.voice.listener import VoiceConfig
+
+        try:
+            VoiceConfig(mode=args.voice, hangover=args.voice_hangover)
+        except ValueError as exc:
+            print(f"vj run: voice settings: {exc}", file=sys.stderr)
+            return 2
     options = LiveOptions(
         preset=args.preset,
         mapping=tuple(args.mapping or ()),
@@ -185,6 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         camera_fps=args.camera_fps,
         voice=args.voice,
         whisper=None if args.whisper.lower() == "none" else args.whisper,
+        voice_hangover=args.voice_hangover,
         fullscreen=args.fullscreen,
         monitor=args.monitor,
         size=args.size,
@@ -307,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--voice", nargs="?", const="push", choices=("push", "always"),
                      help="voice commands from the audio input: push (hold M to talk, P to dictate; the default) "
                           "or always listening; loads mappings/voice.yaml")
+    run.add_argument("--voice-hangover", type=float, default=0.3, metavar="S",
+                     help="always listening: seconds of silence that end an utterance (default 0.3; shorter acts "
+                          "sooner but may split a command at a pause)")
     run.add_argument("--whisper", default="tiny.en", metavar="MODEL",
                      help="Whisper model for spoken prompts: tiny.en (default), base.en, small.en, a hub id, "
                           "a folder, or none")
@@ -355,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="list monitors and MIDI ports")
     devices.set_defaults(func=cmd_devices)
 
-    models = sub.add_parser("models", help="diffusion models: what is known and cached, and downloading")
+    models = sub.add_parser("models", help="diffusion and Whisper models: what is known and cached, and downloading")
     model_actions = models.add_subparsers(dest="action", required=True)
     model_actions.add_parser("list", help="catalogue names, sources and whether they are cached")
     download = model_actions.add_parser("download", help="fetch a model (and its TAESD) into the local cache")

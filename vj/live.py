@@ -49,6 +49,7 @@ class LiveOptions:
     camera_fps: float | None = None  # the most camera frames a second (None: the source's own rate)
     voice: str | None = None  # "push" (push-to-talk) or "always"; None: no voice (needs audio)
     whisper: str | None = "tiny.en"  # the dictation model for spoken prompts; None: commands only
+    voice_hangover: float = 0.3  # seconds of silence that end an utterance (always listening)
     fullscreen: bool = False
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
@@ -84,21 +85,23 @@ def start_camera(options: LiveOptions, events: EventQueue) -> tuple[Camera | Non
     assert options.camera is not None
 
     def on_status(status: object) -> None:
-        events.put(DeviceStatus(str(getattr(status, "source", "camera")), bool(getattr(status, "connected", False)),
-                                str(getattr(status, "message", "")), role="camera in"))
+        source = str(getattr(status, "source", "camera"))
+        events.put(DeviceStatus(source, bool(getattr(status, "connected", False)),
+                                f"{source}: {getattr(status, 'message', '')}", role="camera in"))
 
     try:
         return open_camera(CameraConfig(options.camera, fps=options.camera_fps), on_status), None
     except (CameraError, ValueError, TypeError) as exc:
-        log.warning("camera: %s", exc)
-        return None, f"camera: {exc} (the dream goes on without it)"
+        message = f"camera: {exc} (the dream goes on without it)"
+        log.warning(message)
+        return None, message
 
 
 def start_voice(options: LiveOptions, events: EventQueue) -> VoiceListener:
     from vj.voice.listener import VoiceConfig, VoiceListener
 
     config = VoiceConfig(mode=options.voice or "push", whisper=options.whisper,  # type: ignore[arg-type]
-                         rate=options.analysis.sample_rate)
+                         rate=options.analysis.sample_rate, hangover=options.voice_hangover)
     return VoiceListener(config, events).start()
 
 

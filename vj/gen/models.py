@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -765,12 +765,30 @@ def _list_repo_files(repo_id: str) -> list[str]:
     return list(HfApi().list_repo_files(repo_id))
 
 
+def fetch_repo(repo_id: str, name: str, select: Callable[[list[str]], list[str]], kind: str) -> Path:
+    """Download the files `select` picks from a hub repo into the cache; one clear message on failure."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        allow = select(_list_repo_files(repo_id))
+        if not allow:
+            raise ModelDownloadError(f"{repo_id} has no files vj can use ({kind})")
+        log.info("downloading %s (%d files) into %s", repo_id, len(allow), hub_cache_dir())
+        return Path(snapshot_download(repo_id, allow_patterns=allow, cache_dir=hub_cache_dir()))
+    except ModelDownloadError:
+        raise
+    except Exception as exc:  # unreachable hub, unknown or gated repo, disk full: one clear message
+        raise ModelDownloadError(
+            f"cannot download {repo_id} for {name!r}: {type(exc).__name__}: {exc}. "
+            "Check the network and the repo id; gated repos need `hf auth login` first."
+        ) from exc
+
+
 def download_model(name: str) -> Path:
     """Fetch a model, its TAESD and LoRA into the local cache with progress bars; returns the snapshot.
 
     Raises ValueError for unknown or local models, ModelDownloadError when offline or the hub fails.
     """
-    from huggingface_hub import snapshot_download
 
     spec = resolve_model(name)
     if spec.kind == "builtin":
@@ -783,22 +801,10 @@ def download_model(name: str) -> Path:
             "reach the Hugging Face hub and run `vj models download` again, or copy a diffusers folder here "
             "and set `model: /path/to/folder` in the preset."
         )
-    cache = hub_cache_dir()
     result: Path | None = None
     for item in plan:
-        try:
-            allow = select_files(item.role, _list_repo_files(item.repo_id))
-            if not allow:
-                raise ModelDownloadError(f"{item.repo_id} has no files vj can use (diffusers safetensors)")
-            log.info("downloading %s (%d files) into %s", item.repo_id, len(allow), cache)
-            path = Path(snapshot_download(item.repo_id, allow_patterns=allow, cache_dir=cache))
-        except ModelDownloadError:
-            raise
-        except Exception as exc:  # unreachable hub, unknown or gated repo, disk full: one clear message
-            raise ModelDownloadError(
-                f"cannot download {item.repo_id} for {spec.name!r}: {type(exc).__name__}: {exc}. "
-                "Check the network and the repo id; gated repos need `hf auth login` first."
-            ) from exc
+        role = item.role
+        path = fetch_repo(item.repo_id, spec.name, lambda files: select_files(role, files), "diffusers safetensors")
         if item.role == "pipeline":
             result = path
     assert result is not None

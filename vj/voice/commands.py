@@ -116,11 +116,49 @@ def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     return resample_poly(x, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
 
 
-def _to_int16_bytes(samples: np.ndarray) -> bytes:
+class StreamResampler:
+    """Live blocks at any rate -> 16 kHz, continuous across blocks (resampling each block on its own
+    rounds every block's length and puts a step at each edge). A low-pass FIR keeps its state from
+    block to block; output samples are read at a running position, exact decimation at 48 kHz
+    (every third sample) and linear interpolation for rates that are not a multiple (44.1 kHz,
+    oversampled enough after the filter that interpolation adds little)."""
+
+    def __init__(self, rate: int, taps: int = 63) -> None:
+        from scipy.signal import firwin
+
+        if rate < SAMPLE_RATE:
+            raise ValueError(f"voice input must be at least {SAMPLE_RATE} Hz, got {rate}")
+        self.step = rate / SAMPLE_RATE
+        self._fir = firwin(taps, 0.45 * SAMPLE_RATE, fs=rate).astype(np.float64) if rate > SAMPLE_RATE else None
+        self._zi = np.zeros(taps - 1) if self._fir is not None else None
+        self._pos = 0.0  # next output position, in input samples from the start of the pending block
+        self._last = 0.0  # the previous block's last filtered sample (for interpolating across the edge)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = np.asarray(block, dtype=np.float64)
+        if x.ndim == 2:
+            x = x.mean(axis=1)
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        if x.size == 0:
+            return np.zeros(0, np.float32)
+        if self._fir is None:
+            return x.astype(np.float32)
+        from scipy.signal import lfilter
+
+        y, self._zi = lfilter(self._fir, 1.0, x, zi=self._zi)
+        ext = np.concatenate([[self._last], y])  # ext[i + 1] is y[i]; position -1 is the previous block's last
+        positions = np.arange(self._pos, x.size - 1e-9, self.step)
+        self._pos = (positions[-1] + self.step - x.size) if positions.size else self._pos - x.size
+        self._last = float(y[-1])
+        out = np.interp(positions + 1.0, np.arange(ext.size), ext)
+        return out.astype(np.float32)
+
+
+def int16_bytes(samples: np.ndarray) -> bytes:
     x = np.asarray(samples)
     if x.dtype == np.int16:
         return x.tobytes()
-    x = np.clip(x.astype(np.float32), -1.0, 1.0)
+    x = np.clip(np.nan_to_num(x.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)  # a broken input is silence
     return (x * 32767.0).astype(np.int16).tobytes()
 
 
@@ -200,7 +238,7 @@ class CommandRecognizer:
         if not self.listening:
             self._fed += 2 * len(samples)  # keep the clock running, decode nothing
             return []
-        self._pending += _to_int16_bytes(samples)
+        self._pending += int16_bytes(samples)
         heard: list[Heard] = []
         fb = self._frame_bytes
         while len(self._pending) >= fb:
@@ -257,7 +295,7 @@ class CommandRecognizer:
     def decode(self, audio: bytes | np.ndarray, start: float = 0.0, end: float = 0.0) -> Heard:
         """Decode one whole utterance (int16 bytes or 16 kHz samples) and apply the rejection rule."""
         if not isinstance(audio, bytes):
-            audio = _to_int16_bytes(audio)
+            audio = int16_bytes(audio)
         text, g_score, frames = self._search(GRAMMAR_SEARCH, audio)
         _, p_score, _ = self._search(PHONE_SEARCH, audio)
         frames = max(frames, 1)
