@@ -41,6 +41,9 @@ def test_a_pad_blacks_out_the_window_lights_its_led_and_survives_a_replug(jack_s
     with MidiPeer("e2e-pads") as peer, _vj_run(env, "--mapping", str(mapping), "--seconds", "90") as proc:
         window = _wait_for_window(env, proc)
         _wait_led(peer, bytes([0x90, 40, 0]), 0)  # connected: the LED shows blackout is off
+        deadline = time.monotonic() + 20  # the first frames take a moment on a loaded machine
+        while _screen(env, tmp_path / "before.png").std() <= 5 and time.monotonic() < deadline:
+            time.sleep(0.3)
         assert _screen(env, tmp_path / "before.png").std() > 5
 
         peer.send(0x90, 40, 100)

@@ -5,6 +5,7 @@ procedural dream's frames."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -130,7 +131,7 @@ def bright_square_x(frame: np.ndarray) -> float:
     """The mean column of the pixels far redder than the frame's average: the camera's square."""
     red = frame[:, :, 0].astype(float)
     cols = np.nonzero(red > red.mean() + 50)[1]
-    assert cols.size > 0.02 * red.size, "no square from the camera in the frame"
+    assert cols.size > 0.01 * red.size, "no square from the camera in the frame"
     return float(cols.mean())
 
 
@@ -140,7 +141,8 @@ def video(tmp_path_factory):
 
 
 def test_a_video_file_as_camera_reaches_the_generator_and_changes_the_frames(ctx, target, video):
-    p = preset("cam", **{"camera.mix": 1.0, "crossfade": 0.0, "zoom": 0.0})
+    # 4:3 like the video, so the square is never cropped away at the sides
+    p = replace(preset("cam", **{"camera.mix": 1.0, "crossfade": 0.0, "zoom": 0.0}), size=(96, 72))
     plain = make_show(ctx, [p], worker=default_worker)
     try:
         without = run(plain, target, 4)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from vj.gen import models
+from vj.gen.base import GeneratorUnavailable
 from vj.gen.models import ModelDownloadError, ModelMissing, cached_snapshot, hub_cache_dir, hub_offline
 from vj.voice.commands import SAMPLE_RATE, resample_to_16k
 
@@ -191,14 +192,9 @@ def _device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise DictationUnavailable(f"unknown device {device!r}: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DictationUnavailable(f"device {device!r} requested but CUDA is not available here")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise DictationUnavailable(f"device {device!r} requested but MPS is not available here")
-    return dev
+        return models._check_device(device)
+    except GeneratorUnavailable as exc:
+        raise DictationUnavailable(str(exc)) from exc
 
 
 class Dictation:
