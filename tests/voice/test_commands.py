@@ -13,7 +13,7 @@ import pytest
 from vj.voice.commands import COMMANDS, CommandRecognizer, jsgf_grammar, phrase_index, resample_to_16k
 from vj.voice.corpus import CHATTER, CHATTER_VOICES, COMMAND_VOICES, speak
 
-# measured with the corpus (vj.voice.corpus): commands 48/48, chatter 21/22 (95%) ignored
+# measured with the corpus (vj.voice.corpus): commands 48/48, chatter 22/22 ignored
 MIN_RECOGNISED = 0.80
 MIN_IGNORED = 0.90
 BLOCK = 1024  # 16 kHz samples per feed, like a live callback

@@ -79,6 +79,14 @@ GARBAGE_WORDS = [
     "how",
     "are",
     "there",
+    # measured on chatter outside the test set too: with these, 1 of 42 phrases fired a command
+    # instead of 3, for 1 of 48 commands lost
+    "play",
+    "some",
+    "my",
+    "get",
+    "so",
+    "for",
 ]
 
 
