@@ -79,9 +79,11 @@ def load_transcriber(name: str) -> Transcriber:
 
 class VoiceListener:
     def __init__(self, config: VoiceConfig, events: EventQueue,
-                 transcriber: Callable[[str], Transcriber] = load_transcriber) -> None:
+                 transcriber: Callable[[str], Transcriber] = load_transcriber,
+                 on_heard: Callable[[Heard], None] | None = None) -> None:
         self.config = config
         self.events = events
+        self.on_heard = on_heard  # sees every utterance decoded, with its stream times (tests, logs)
         self._load = transcriber
         self._blocks: queue.Queue[np.ndarray | tuple[bool, bool] | None] = queue.Queue()
         self._jobs: queue.Queue[tuple[Heard, float] | None] = queue.Queue()
@@ -206,6 +208,8 @@ class VoiceListener:
 
     def _heard(self, h: Heard) -> None:
         now = time.perf_counter()
+        if self.on_heard is not None:
+            self.on_heard(h)
         st = self.status()
         if h.command == DICTATE:
             self._set(utterances=st.utterances + 1, last=f"dictating ({h.text or 'held'})")
