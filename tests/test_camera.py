@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.gen.test_worker import wait_for
 from vj.camera import (
     Camera,
     CameraConfig,
@@ -58,15 +59,6 @@ def square_x(frame: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(tmp_path_factory.mktemp("camera") / "square.mp4")
-
-
-def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_video_file_plays_as_a_camera_at_its_own_rate(video: Path) -> None:

@@ -10,8 +10,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.test_camera import write_video
 from tests import test_show
+from tests.gen.test_worker import wait_for
+from tests.test_camera import write_video
 from tests.test_show import make_show, preset, run
 from vj.camera import CameraConfig, open_camera
 from vj.config.mapping import merge_mappings, parse_mapping
@@ -150,10 +151,7 @@ def test_a_video_file_as_camera_reaches_the_generator_and_changes_the_frames(ctx
         plain.close()
     camera = open_camera(CameraConfig(str(video)))
     try:
-        deadline = time.monotonic() + 10
-        while camera.latest() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert camera.latest() is not None, camera.status()
+        assert wait_for(lambda: camera.latest() is not None, 10.0), camera.status()
         show = make_show(ctx, [p], worker=default_worker, camera=camera, hud=False)
         try:
             first = run(show, target, 4)

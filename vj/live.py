@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from vj.audio.analysis import AnalysisConfig, Analyzer
 from vj.audio.link import AudioRunner, AudioSlot, Tee
+from vj.control.advertise import Advertisement
 from vj.control.events import DeviceStatus, EventQueue
 from vj.control.keyboard import key_event
-from vj.control.advertise import Advertisement
 from vj.control.osc_out import OscOut, OscTarget
-from vj.control.oscquery import OscQuery
 from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
+from vj.control.oscquery import OscQuery
 from vj.session import load_session, watch_session
 from vj.show import Show, run_clock
 
@@ -185,22 +185,9 @@ def run_live(options: LiveOptions) -> int:
     finally:
         show.close()
         midi.stop()
-        if osc:
-            osc.stop()
-        if query:
-            query.stop()
-        if advert:
-            advert.stop()
-        if osc_out:
-            osc_out.stop()
-        if audio_runner:
-            audio_runner.stop()
-        if audio_input:
-            audio_input.stop()
-        if voice:
-            voice.stop()
-        if camera:
-            camera.stop()
+        for part in (osc, query, advert, osc_out, audio_runner, audio_input, voice, camera):
+            if part is not None:  # in this order: the analysis thread stops before the input it reads
+                part.stop()
         watcher.stop()
         window.close()
     return 0

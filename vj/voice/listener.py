@@ -87,11 +87,10 @@ class VoiceListener:
         self._load = transcriber
         self._blocks: queue.Queue[np.ndarray | tuple[bool, bool] | None] = queue.Queue()
         self._jobs: queue.Queue[tuple[Heard, float] | None] = queue.Queue()
-        self._backlog = 0  # samples queued, not yet taken (approximate, for the drop rule)
         self._lock = threading.Lock()
         self._status = VoiceStatus(config.mode, config.mode == "always", 0, 0, 0, 0, 0.0, "",
                                    "off" if config.whisper is None else f"loading {config.whisper}")
-        self._held = (False, False)
+        self._held = (False, False)  # the show's push-to-talk state (render thread only)
         self._ready = threading.Event()  # the recognizer process has loaded its model
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._recognize, name="vj-voice", daemon=True),
@@ -125,18 +124,16 @@ class VoiceListener:
     def feed(self, block: np.ndarray) -> None:
         """A block of live input (mono or (frames, channels), at config.rate). Never blocks."""
         limit = int(MAX_BACKLOG * self.config.rate)
-        while self._backlog > limit:
+        while self._blocks.qsize() * len(block) > limit:  # blocks come in one size: a good estimate
             try:
                 old = self._blocks.get_nowait()
             except queue.Empty:
                 break
             if isinstance(old, np.ndarray):
-                self._backlog -= len(old)
                 self._set(dropped=self.status().dropped + len(old) / self.config.rate)
             elif old is not None:
                 self._blocks.put(old)  # never drop a push-to-talk change
                 break
-        self._backlog += len(block)
         self._blocks.put(block)
 
     def hold(self, talk: bool, dictate: bool) -> None:
@@ -149,38 +146,44 @@ class VoiceListener:
     def _recognize(self) -> None:
         """Sends audio and push-to-talk to the recognizer process; restarts it if it dies."""
         resampler = StreamResampler(self.config.rate)
+        held = (False, False)  # push-to-talk as last sent: a restarted process gets it again
         while not self._stop.is_set():
             proc = RecognizerProcess(threshold=self.config.threshold, push_to_talk=self.config.mode == "push",
                                      window=self.config.hangover)
             gone = threading.Event()
             results = threading.Thread(target=self._results, args=(proc, gone), name="vj-voice-results", daemon=True)
             results.start()
-            self._feed_process(proc, resampler, gone)
+            held = self._feed_process(proc, resampler, gone, held)
             proc.close()
             results.join(2.0)
             if not self._stop.is_set():
                 self._notice(f"voice recognizer stopped (exit code {proc.exitcode}); restarting it")
                 self._stop.wait(RESTART)
 
-    def _feed_process(self, proc: RecognizerProcess, resampler: StreamResampler, gone: threading.Event) -> None:
-        if self._held != (False, False):
-            proc.send_hold(self._held[0] or self._held[1], self._held[1])  # a restart keeps the key held
+    def _feed_process(self, proc: RecognizerProcess, resampler: StreamResampler, gone: threading.Event,
+                      held: tuple[bool, bool]) -> tuple[bool, bool]:
+        """Until the process goes or the listener stops; returns the push-to-talk state last seen."""
+        try:
+            if held != (False, False):
+                proc.send_hold(held[0] or held[1], held[1])  # a restart keeps the key held
+        except (OSError, ValueError):
+            return held
         while not self._stop.is_set() and not gone.is_set():
             try:
                 item = self._blocks.get(timeout=0.2)
             except queue.Empty:
                 continue
             if item is None:
-                return
+                break
             try:
                 if isinstance(item, tuple):
-                    talk, dictate = item
-                    proc.send_hold(talk or dictate, dictate)
+                    held = item
+                    proc.send_hold(held[0] or held[1], held[1])
                 else:
-                    self._backlog -= len(item)
                     proc.send_audio(int16_bytes(resampler.process(item)))
             except (OSError, ValueError):  # the process is gone: BrokenPipeError
-                return
+                break
+        return held
 
     def _results(self, proc: RecognizerProcess, gone: threading.Event) -> None:
         try:
