@@ -111,6 +111,10 @@ def test_vj_run_obeys_spoken_commands_and_dreams_of_what_it_is_told(live_jack, x
         reader.start()  # the log, as it comes: Whisper takes a while to load on a busy machine
         window = _wait_for_window(env, proc)
         port = _vj_audio_port(env)
+        deadline = time.monotonic() + 120
+        while not any("dictation: whisper" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)  # Whisper loaded: the machine is not busy starting vj any more (a busy one
+            #                 kept a new JACK client from registering within the player's 20 s once)
         with Player(wav, to=(port,)) as player:
             player.start()
             assert player.wait(timeout=60) == samples.size
