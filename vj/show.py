@@ -42,10 +42,11 @@ from vj.control.feedback import Feedback
 from vj.control.learn_mode import LEARN_DEVICE, LearnMode
 from vj.control.osc_out import OscOut
 from vj.control.oscquery import OscQuery
-from vj.gen.backends import factories
 from vj.gen.base import GenRequest, MotionRates, Prompt
 from vj.gen.gradient import GradientGenerator
-from vj.gen.worker import GenFrame, GeneratorWorker, with_alpha
+from vj.gen.handover import hand_over
+from vj.gen.process import interim_worker, process_workers
+from vj.gen.worker import GeneratorHandle, GenFrame, WorkerStatus, with_alpha
 from vj.motion import Camera
 from vj.paths import MAPPING_DIR
 from vj.params import MAX_PROMPTS, ParamState, Snapshot
@@ -56,31 +57,22 @@ from vj.render.textures import FrameTexture
 
 log = logging.getLogger(__name__)
 
-WorkerFactory = Callable[[Preset], GeneratorWorker]
-
-
-def default_worker(preset: Preset) -> GeneratorWorker:
-    primary, fallbacks = factories(preset)
-    return GeneratorWorker(primary, fallbacks, max_fps=preset.max_fps, backend_name=preset.generator).start()
+WorkerFactory = Callable[[Preset], GeneratorHandle]
+default_worker: WorkerFactory = process_workers()
 
 
 @dataclass
 class _Layer:
-    """A frame on screen: its texture, its own accumulated camera and the frame's aspect."""
+    """A frame on screen (or waiting for its crossfade): its texture, its own accumulated
+    camera and the frame's aspect."""
 
     texture: moderngl.Texture
     camera: Camera
     aspect: float
-    source: FrameTexture | None  # the upload slot it lives in (None: a held capture)
+    source: FrameTexture  # the upload slot it lives in
 
     def view(self) -> LayerView:
         return LayerView(self.texture, self.camera, self.aspect)
-
-
-@dataclass
-class _Pending:
-    image: np.ndarray
-    camera: Camera
 
 
 STAND_IN_PERIOD = 0.25  # seconds between stand-in frames while the backend starts
@@ -165,6 +157,7 @@ class Show(ActionSink):
         events: EventQueue | None = None,
         shaders: ShaderLibrary | None = None,
         worker_factory: WorkerFactory = default_worker,
+        interim_factory: Callable[[], GeneratorHandle] = interim_worker,
         lockstep: bool = False,
         hud: bool = False,
         on_window_action: Callable[[str], None] | None = None,
@@ -206,12 +199,15 @@ class Show(ActionSink):
         self.clock = BeatClock()
         self.lockstep = lockstep
         self._worker_factory = worker_factory
+        self._interim_factory = interim_factory
         self._on_window_action = on_window_action
         shaders = shaders or ShaderLibrary()
         self.compositor = Compositor(ctx, shaders)
         self.hud = Hud(ctx)
-        self._uploads = [FrameTexture(ctx), FrameTexture(ctx)]
-        self.pending: _Pending | None = None  # the newest frame that arrived during a crossfade
+        # Three upload slots: the crossfade's two frames and one waiting its turn. A frame is
+        # uploaded when it arrives: a generator's shared-memory slot is lent only until then.
+        self._uploads = [FrameTexture(ctx), FrameTexture(ctx), FrameTexture(ctx)]
+        self.pending: _Layer | None = None  # the newest frame that arrived during a crossfade
         self.frames_skipped = 0  # arrivals replaced by a newer one while waiting
         self.prev: _Layer | None = None
         self.new: _Layer | None = None
@@ -228,7 +224,7 @@ class Show(ActionSink):
         self.preset = self.presets[max(0, min(preset_index, len(self.presets) - 1))]
         self.state.set_base("hud", hud, jump=True)
         self._apply_preset(self.presets.index(self.preset), jump=True)
-        self.worker = worker_factory(self.preset)
+        self.worker: GeneratorHandle = self._new_worker(None)
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -331,9 +327,18 @@ class Show(ActionSink):
             self.state.set_base(name, value, jump=jump)
         self.state.set_base("preset", index, jump=True)
         if not jump and (old.generator, old.model) != (self.preset.generator, self.preset.model):
-            self.worker.stop(timeout=0.0)  # the old thread finishes its frame in the background
-            self.worker = self._worker_factory(self.preset)
+            self.worker = self._new_worker(self.worker)
         log.info("preset %d: %s", index, self.preset.name)
+
+    def _new_worker(self, old: GeneratorHandle | None) -> GeneratorHandle:
+        """The preset's generator. Live, the old one (or the procedural dream) plays while it
+        loads; in lockstep (offline renders) nothing stands in, so a render is deterministic."""
+        new = self._worker_factory(self.preset)
+        if self.lockstep:
+            if old is not None:
+                old.stop(timeout=0.0)
+            return new
+        return hand_over(old, new, self._interim_factory)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -581,19 +586,24 @@ class Show(ActionSink):
         A crossfade always completes (no pops); meanwhile only the newest arrival waits (latest
         wins), moving with the camera from the moment it arrived so the picture stays continuous.
         """
-        if self.new is not None and self._mix() < 1.0:
-            if self.pending is not None:
-                self.frames_skipped += 1
-            self.pending = _Pending(frame.image, Camera())
-            return
-        self._start_fade(frame.image, Camera())
+        waits = self.new is not None and self._mix() < 1.0
+        if waits and self.pending is not None:
+            self.frames_skipped += 1
+            upload = self.pending.source  # the waiting frame is replaced: its slot is free
+        else:
+            upload = next(u for u in self._uploads if all(u is not layer.source for layer in
+                                                          (self.prev, self.new, self.pending) if layer))
+        h, w = frame.image.shape[:2]
+        upload.upload(frame.image)
+        layer = _Layer(upload.texture, Camera(), w / h, upload)
+        if waits:
+            self.pending = layer
+        else:
+            self._start_fade(layer)
 
-    def _start_fade(self, image: np.ndarray, camera: Camera) -> None:
-        h, w = image.shape[:2]
+    def _start_fade(self, layer: _Layer) -> None:
         self.prev = self.new
-        upload = next(u for u in self._uploads if self.prev is None or u is not self.prev.source)
-        upload.upload(image)
-        self.new = _Layer(upload.texture, camera, w / h, upload)
+        self.new = layer
         self.fade_elapsed = 0.0
         self.frames_shown += 1
 
@@ -612,7 +622,7 @@ class Show(ActionSink):
             self.fade_elapsed += snap.dt
             if self.pending is not None and self._mix() >= 1.0:
                 pending, self.pending = self.pending, None
-                self._start_fade(pending.image, pending.camera)
+                self._start_fade(pending)
         post = PostSettings(
             brightness=snap.f("brightness"),
             contrast=snap.f("contrast"),
@@ -652,7 +662,7 @@ class Show(ActionSink):
         )
         flags = " ".join(f for f, on in (("FROZEN", snap["freeze"]), ("BLACKOUT", snap.f("blackout") > 0.5)) if on)
         return [
-            f"vj  display {self._display_fps:5.1f} fps   gen {st.fps:5.1f} fps ({st.backend})  {flags}",
+            f"vj  display {self._display_fps:5.1f} fps   gen {st.fps:5.1f} fps ({gen_label(st)})  {flags}",
             f"preset {int(snap['preset'])}: {self.preset.name}   {self.preset.size[0]}x{self.preset.size[1]}",
             f"strength {snap.f('strength'):.2f}  feedback {snap.f('feedback'):.2f}  speed {snap.f('speed'):.2f}",
             f"zoom {snap.f('zoom'):+.2f}  pan {snap.f('pan.x'):+.2f},{snap.f('pan.y'):+.2f}  rotate {snap.f('rotate'):+.1f}",
@@ -716,14 +726,33 @@ class Show(ActionSink):
         out = (self.learning.hud_lines() if self.learning else []) + list(self.errors.values())
         out += [m for _, m in self._notices]
         st = self.worker.status()
-        if st.frames == 0 and not st.last_error and not self.lockstep:
-            out.append(f"starting {st.backend}: a stand-in shows until its first frame")
-        if st.last_error:
-            out.append(f"generator: {st.last_error}" + ("  -> procedural fallback" if st.fell_back else ""))
+        if not self.lockstep:
+            out += generator_lines(st)
+        elif st.last_error:
+            out.append(f"generator: {st.last_error}")
         return out
 
     def close(self) -> None:
         self.worker.stop()
+
+
+def gen_label(st: WorkerStatus) -> str:
+    return f"{st.interim} while {st.backend} loads" if st.interim else st.backend
+
+
+def generator_lines(st: WorkerStatus) -> list[str]:
+    """What the HUD says about the generator: loading progress with its seconds, faults, restarts."""
+    out = []
+    seconds = max(0.0, time.monotonic() - st.since) if st.since else 0.0
+    if st.state == "loading":
+        doing = st.progress or f"starting {st.backend}"
+        meanwhile = st.interim or ("a stand-in" if st.frames == 0 else "the last frame")
+        out.append(f"{doing} ({seconds:.0f} s): {meanwhile} shows meanwhile")
+    if st.last_error:
+        then = {"restarting": "  -> restarting", "failed": "  -> no fallback left"}.get(st.state, "")
+        restarts = f" (restarts {st.restarts})" if st.restarts else ""
+        out.append(f"generator: {st.last_error}{then}{restarts}" + ("  -> fallback" if st.fell_back else ""))
+    return out
 
 
 def run_clock() -> Callable[[], float]:

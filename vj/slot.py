@@ -16,12 +16,18 @@ class LatestSlot(Generic[T]):
         self.overwritten = 0  # values replaced before anyone took them (latest-wins drops)
 
     def put(self, value: T) -> None:
+        self.swap(value)
+
+    def swap(self, value: T) -> T | None:
+        """Like put; returns the value it replaced if nobody took it (None otherwise)."""
         with self._cond:
+            replaced = self._value if self._fresh else None
             if self._fresh:
                 self.overwritten += 1
             self._value = value
             self._fresh = True
             self._cond.notify_all()
+            return replaced
 
     def take(self) -> T | None:
         """The newest value if one arrived since the last take, else None. Never blocks."""

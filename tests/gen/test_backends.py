@@ -4,7 +4,7 @@ import time
 
 from vj.config.preset import Preset, PromptSpec
 from vj.gen.base import GenRequest, Prompt
-from vj.gen.worker import GeneratorWorker
+from vj.gen.process import GeneratorProcess
 from vj.show import default_worker
 
 
@@ -13,7 +13,8 @@ def test_a_missing_model_says_what_to_do_and_falls_back_to_procedural(monkeypatc
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
     preset = Preset(name="sd", path="sd.yaml", generator="diffusion", model="sd-turbo", size=(64, 64),
                     prompts=(PromptSpec("a glowing reef", 1.0),))
-    worker: GeneratorWorker = default_worker(preset)
+    worker = default_worker(preset)
+    assert isinstance(worker, GeneratorProcess)
     try:
         request = GenRequest(time=0.0, size=(64, 64), prompts=(Prompt("a glowing reef", 1.0),), seed=0,
                              seed_walk=0.0, strength=0.5, feedback=0.5)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from vj.config.preset import Preset
-from vj.gen.backends import factories, gradient, procedural
+from vj.gen.backends import chain
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.gradient import GradientGenerator
 
@@ -22,7 +22,7 @@ def test_gradient_is_a_moving_picture_in_the_prompts_colours():
 
 
 def test_every_preset_falls_back_down_to_the_gradient():
-    primary, fallbacks = factories(Preset(name="p", path="p.yaml"))
-    assert primary is procedural and fallbacks == (gradient,)
-    primary, fallbacks = factories(Preset(name="d", path="d.yaml", generator="diffusion", model="x"))
-    assert fallbacks == (procedural, gradient)
+    assert [b.kind for b in chain(Preset(name="p", path="p.yaml"))] == ["procedural", "gradient"]
+    diffusion = chain(Preset(name="d", path="d.yaml", generator="diffusion", model="x", size=(64, 128)))
+    assert [b.kind for b in diffusion] == ["diffusion", "procedural", "gradient"]
+    assert diffusion[0].model == "x" and diffusion[0].size == (64, 128) and diffusion[0].slow_start

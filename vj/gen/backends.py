@@ -1,48 +1,105 @@
-"""Which backend a preset asks for, as worker factories (the backend is built on the worker thread)."""
+"""Which backend a preset asks for, as a `BackendSpec` a generator process builds (vj.gen.host).
+
+A spec is plain, picklable data: it crosses into the child, which builds the backend there
+(`build`), so torch, diffusers and GL are only ever imported in the child.
+"""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
 
 from vj.config.preset import Preset
 from vj.gen.base import Generator, GeneratorUnavailable
 from vj.gen.gradient import GradientGenerator
-from vj.gen.isolated import ProcessGenerator
-from vj.gen.worker import GeneratorFactory
+
+KINDS = ("diffusion", "procedural", "gradient", "custom")
 
 
-def procedural() -> Generator:
-    # In a child process: GL calls hold the GIL, and the render loop must never wait for them.
-    return ProcessGenerator("vj.gen.procedural:ProceduralGenerator", "procedural")
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend of a chain. `custom` builds `target` ("module:factory"): tests, benchmarks."""
+
+    kind: str
+    label: str  # what the HUD and the log call it: the model for diffusion
+    size: tuple[int, int] = (512, 512)  # the preset's frame size: the warm-up frame's
+    target: str = ""
+    model: str = ""
+    device: str = "auto"
+    dtype: str = "auto"
+    scheduler: str = "auto"
+    blend: str = "lerp"
+    vae: str = "taesd"
+    mode: str = "img2img"
+    compile: bool = False
+    where: str = ""  # the preset file, for messages
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown backend kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+
+    @property
+    def slow_start(self) -> bool:
+        """Loading takes seconds to minutes: the show keeps dreaming with something else meanwhile."""
+        return self.kind == "diffusion"
 
 
-def gradient() -> Generator:
-    return GradientGenerator()
+PROCEDURAL = BackendSpec("procedural", "procedural")
+GRADIENT = BackendSpec("gradient", "gradient")
 
 
-def diffusion_factory(preset: Preset) -> GeneratorFactory:
-    """The diffusion backend for a preset: the model loads on the worker thread, on first use."""
-
-    def diffusion() -> Generator:
-        # Imported here: torch and diffusers are heavy, and only diffusion presets need them.
-        from vj.gen.device import pick_device, pick_dtype
-        from vj.gen.diffusion import DiffusionGenerator, EngineConfig
-        from vj.gen.models import load_pipeline, resolve_model
-
-        try:
-            spec = resolve_model(preset.model)
-            device = pick_device(preset.device)
-        except (ValueError, RuntimeError) as exc:
-            raise GeneratorUnavailable(f"{preset.path}: {exc}") from None
-        dtype = pick_dtype(preset.dtype, device)
-        scheduler = preset.scheduler if preset.scheduler != "auto" else ("lcm" if spec.scheduler == "lcm" else "euler")
-        config = EngineConfig(device=str(device), dtype=dtype, scheduler=scheduler, blend=preset.blend,
-                              vae=preset.vae, mode=preset.mode, compile=preset.compile)
-        return DiffusionGenerator(lambda: load_pipeline(spec, device=str(device), dtype=dtype, vae=preset.vae), config)
-
-    return diffusion
+def diffusion_spec(preset: Preset) -> BackendSpec:
+    return BackendSpec("diffusion", preset.model or "diffusion", preset.size, model=preset.model,
+                       device=preset.device, dtype=preset.dtype, scheduler=preset.scheduler, blend=preset.blend,
+                       vae=preset.vae, mode=preset.mode, compile=preset.compile, where=preset.path)
 
 
-def factories(preset: Preset) -> tuple[GeneratorFactory, tuple[GeneratorFactory, ...]]:
-    """(primary, fallbacks in order) for a preset."""
+def chain(preset: Preset) -> tuple[BackendSpec, ...]:
+    """The backend a preset asks for, then its fallbacks in order: never a black stage."""
     if preset.generator == "procedural":
-        return procedural, (gradient,)
-    return diffusion_factory(preset), (procedural, gradient)
+        return (PROCEDURAL, GRADIENT)
+    return (diffusion_spec(preset), PROCEDURAL, GRADIENT)
+
+
+def default_threads() -> int:
+    """Compute threads for a generator: every core but one, which the render process keeps."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+# -- in the child ----------------------------------------------------------------------------------
+
+
+def build(spec: BackendSpec, progress: Callable[[str], None] = lambda text: None) -> Generator:
+    """The backend, ready for its first frame (a diffusion model loaded and warmed up)."""
+    if spec.kind == "gradient":
+        return GradientGenerator()
+    if spec.kind == "procedural":
+        from vj.gen.procedural import ProceduralGenerator
+
+        return ProceduralGenerator()
+    if spec.kind == "custom":
+        from vj.proc.child import resolve
+
+        return resolve(spec.target)()  # type: ignore[no-any-return]
+    return _diffusion(spec, progress)
+
+
+def _diffusion(spec: BackendSpec, progress: Callable[[str], None]) -> Generator:
+    # Imported here: torch and diffusers are heavy, and only diffusion needs them.
+    from vj.gen.device import pick_device, pick_dtype
+    from vj.gen.diffusion import DiffusionGenerator, EngineConfig
+    from vj.gen.models import load_pipeline, resolve_model
+
+    try:
+        model = resolve_model(spec.model)
+        device = pick_device(spec.device)
+    except (ValueError, RuntimeError) as exc:
+        raise GeneratorUnavailable(f"{spec.where}: {exc}" if spec.where else str(exc)) from None
+    dtype = pick_dtype(spec.dtype, device)
+    scheduler = spec.scheduler if spec.scheduler != "auto" else ("lcm" if model.scheduler == "lcm" else "euler")
+    config = EngineConfig(device=str(device), dtype=dtype, scheduler=scheduler, blend=spec.blend, vae=spec.vae,
+                          mode=spec.mode, compile=spec.compile)
+    generator = DiffusionGenerator(lambda: load_pipeline(model, device=str(device), dtype=dtype, vae=spec.vae), config)
+    generator.warm_up(spec.size, progress)
+    return generator

@@ -747,6 +747,19 @@ class DiffusionGenerator:
             self.engine = DiffusionEngine(self._pipe, self.config, profile=self._profile)
         return self.engine.generate(request)
 
+    def warm_up(self, size: tuple[int, int], progress: Callable[[str], None] = lambda text: None) -> None:
+        """Load the model and run one frame at `size` (a compile happens there), then forget that
+        frame: before the first live frame, so the show never waits on either."""
+        progress(f"loading on {self.config.device}")
+        if self.engine is None:
+            self._pipe = self._load()
+            self.engine = DiffusionEngine(self._pipe, self.config, profile=self._profile)
+        w, h = size
+        progress(f"warming up at {w}x{h}" + (" (compiling)" if self.config.compile_mode else ""))
+        self.engine.generate(GenRequest(time=0.0, size=size, prompts=(), seed=0, seed_walk=0.0, strength=0.5,
+                                        feedback=1.0, params={"steps": 1}))
+        self.engine.reset()
+
     def close(self) -> None:
         if self.engine is not None:
             self.engine.close()

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ GeneratorFactory = Callable[[], Generator]
 
 @dataclass(frozen=True)
 class GenFrame:
-    image: np.ndarray  # (h, w, 4) uint8 RGBA, row 0 at the top
+    image: np.ndarray  # (h, w, 4) uint8 RGBA, row 0 at the top; from a process: valid until the next take
     request: GenRequest
     seconds: float  # how long the backend took
     backend: str
@@ -43,6 +43,21 @@ class WorkerStatus:
     faults: int
     last_error: str | None
     fell_back: bool
+    state: str = "running"  # "loading" (model load, warm-up), "running", "restarting", "failed"
+    progress: str = ""  # what it is doing while loading ("sd-turbo: warming up at 512x512")
+    since: float = 0.0  # time.monotonic() when state or progress last changed
+    restarts: int = 0  # processes restarted after a crash, a hang or faults in a row
+    interim: str = ""  # the backend that dreams meanwhile, while this one loads
+
+
+class GeneratorHandle(Protocol):
+    """What the show needs of a generator: a thread (GeneratorWorker) or a process (GeneratorProcess)."""
+
+    def submit(self, request: GenRequest) -> None: ...
+    def take_frame(self) -> GenFrame | None: ...
+    def status(self) -> WorkerStatus: ...
+    def generate_blocking(self, request: GenRequest, timeout: float = 60.0) -> GenFrame | None: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
 
 
 class GeneratorWorker:
@@ -66,7 +81,8 @@ class GeneratorWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vj-generator", daemon=True)
         self._backend_name = backend_name or getattr(factory, "__name__", "generator")
-        self._status.put(WorkerStatus(self._backend_name, 0.0, 0, 0, None, False))
+        self._since = time.monotonic()
+        self._status.put(WorkerStatus(self._backend_name, 0.0, 0, 0, None, False, "loading", since=self._since))
 
     # -- render-thread side: none of these block ------------------------------------------------
 
@@ -160,7 +176,8 @@ class GeneratorWorker:
 
     def _publish(self, frames: int, faults: int, error: str | None, fell_back: bool, recent: list[float]) -> None:
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
-        self._status.put(WorkerStatus(self._backend_name, fps, frames, faults, error, fell_back))
+        self._status.put(WorkerStatus(self._backend_name, fps, frames, faults, error, fell_back,
+                                      "running" if frames else "loading", since=self._since))
 
 
 def with_alpha(image: np.ndarray) -> np.ndarray:

@@ -1,0 +1,60 @@
+"""Tiny children for the supervisor's tests: each is a `main(link, ...)` run by vj.proc.child."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from vj.proc.child import ChildLink
+
+
+def echo(link: ChildLink, greeting: str = "hello") -> None:
+    """Says `greeting` and that it is ready, then answers ("echo", x) with ("echoed", x, its pid)."""
+    link.send(("greeting", greeting, os.getpid()))
+    link.ready("echoing")
+    while True:
+        message = link.recv()
+        if message is not None and message[0] == "echo":
+            link.send(("echoed", message[1], os.getpid()))
+        elif message is not None and message[0] == "hang":
+            time.sleep(3600)  # never answers again, not even a heartbeat
+        elif message is not None and message[0] == "exit":
+            os._exit(int(message[1]))
+
+
+def crash_at_start(link: ChildLink) -> None:
+    raise RuntimeError("no such device: /dev/nothing")
+
+
+def silent(link: ChildLink) -> None:
+    """Never says anything: hung from the start."""
+    time.sleep(3600)
+
+
+def slow_start(link: ChildLink, seconds: float) -> None:
+    """Asks for patience, stays silent that long, then works like echo."""
+    link.progress("loading a big model", patience=seconds + 5.0)
+    time.sleep(seconds)
+    echo(link, "loaded")
+
+
+def stubborn(link: ChildLink) -> None:
+    """Ignores the stop message (it never reads): the supervisor must kill it."""
+    link.ready()
+    while True:
+        time.sleep(0.2)
+        link.beat()
+
+
+def env(link: ChildLink, name: str) -> None:
+    link.send(("env", os.environ.get(name)))
+    link.ready()
+    link.recv()
+
+
+def warn(link: ChildLink) -> None:
+    import logging
+
+    logging.getLogger("vj.test.child").warning("the lens cap is on")
+    link.ready()
+    link.recv()

@@ -1,0 +1,213 @@
+"""The supervisor on its own, with tiny real children (tests/proc/children.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+
+import pytest
+
+from vj.proc.supervisor import ChildHandler, ChildSpec, ChildStatus, Supervisor
+
+
+class Recorder(ChildHandler):
+    def __init__(self) -> None:
+        self.messages: queue.Queue[tuple] = queue.Queue()
+        self.statuses: list[tuple[float, ChildStatus]] = []
+
+    def message(self, message: tuple) -> None:
+        self.messages.put(message)
+
+    def changed(self, status: ChildStatus) -> None:
+        self.statuses.append((time.monotonic(), status))
+
+    def next(self, kind: str, timeout: float = 20.0) -> tuple:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if message[0] == kind:
+                return message
+        raise AssertionError(f"no {kind!r} message within {timeout} s")
+
+    def states(self) -> list[str]:
+        return [s.state for _, s in self.statuses]
+
+
+def spec(main: str, *args, **kw) -> ChildSpec:
+    kw.setdefault("backoff", (0.2, 0.8))
+    return ChildSpec(name=main.split(":")[1], main=f"tests.proc.children:{main.split(':')[1]}", args=args, **kw)
+
+
+def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+@pytest.fixture
+def sup():
+    s = Supervisor()
+    yield s
+    s.close()
+
+
+def test_a_child_starts_talks_and_becomes_ready(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:echo", "hi there"), rec)
+    greeting = rec.next("greeting")
+    assert greeting[1] == "hi there" and greeting[2] == child.pid
+    assert child.send(("echo", [1, 2, 3]))
+    assert rec.next("echoed")[1] == [1, 2, 3]
+    st = wait_for(lambda: child.status().state == "ready" and child.status(), what="ready")
+    assert st.starts == 1 and st.failures == 0 and st.fault is None and st.detail == "echoing"
+
+
+def test_kill_9_is_a_failure_and_the_child_is_restarted_after_the_backoff(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:echo", backoff=(0.5, 4.0)), rec)
+    first = rec.next("greeting")[2]
+    os.kill(first, signal.SIGKILL)
+    killed_at = time.monotonic()
+    second = rec.next("greeting")[2]
+    assert second != first and not alive(first)
+    waiting = [s for _, s in rec.statuses if s.state == "waiting"]
+    assert waiting and waiting[0].fault == "killed by SIGKILL" and waiting[0].failures == 1
+    restarted_at = next(t for t, s in rec.statuses if s.state == "starting" and s.starts == 2)
+    assert restarted_at - killed_at >= 0.45  # the back-off was waited
+    wait_for(lambda: child.status().state == "ready", what="ready again")
+    assert child.status().failures == 0  # ready forgives
+    child.send(("echo", "still here"))
+    assert rec.next("echoed")[2] == second
+
+
+def test_backoff_doubles_while_starts_keep_failing_then_it_gives_up(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:crash_at_start", backoff=(0.2, 0.8), give_up_after=4), rec)
+    assert child.stopped.wait(20.0)
+    st = child.status()
+    assert st.state == "failed" and st.failures == 4 and st.starts == 4
+    assert "RuntimeError: no such device: /dev/nothing" in (st.fault or "")
+    starts = [t for t, s in rec.statuses if s.state == "starting"]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert len(gaps) == 3
+    assert gaps[0] >= 0.18 and gaps[1] >= 0.38 and gaps[2] >= 0.78  # 0.2, 0.4, 0.8 (capped)
+    assert gaps[2] < 3.0
+
+
+def test_a_child_that_hangs_is_killed_and_restarted_within_its_silence(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:echo", silence=1.5), rec)
+    first = rec.next("greeting")[2]
+    time.sleep(2.0)  # idle but healthy: recv sends heartbeats
+    assert child.pid == first and child.status().failures == 0
+    child.send(("hang",))
+    hung_at = time.monotonic()
+    second = rec.next("greeting", timeout=10)[2]
+    assert second != first and not alive(first)
+    fault = next(s.fault for _, s in rec.statuses if s.state == "waiting")
+    assert fault is not None and fault.startswith("hung: silent for")
+    detected = next(t for t, s in rec.statuses if s.state == "waiting")
+    assert 1.0 <= detected - hung_at <= 3.0
+
+
+def test_a_child_silent_from_the_start_is_hung_after_the_start_timeout(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:silent", start_timeout=1.0, give_up_after=1), rec)
+    assert child.stopped.wait(10)
+    assert child.status().state == "failed"
+    assert "no sign of life" in (child.status().fault or "")
+
+
+def test_a_child_may_ask_for_patience_while_it_loads(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:slow_start", 2.5, silence=1.0), rec)
+    assert rec.next("greeting", timeout=15)[1] == "loaded"
+    st = child.status()
+    assert st.starts == 1 and st.failures == 0
+    assert any(s.progress == "loading a big model" for _, s in rec.statuses)
+
+
+def test_stop_is_orderly_and_final(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:echo"), rec)
+    pid = rec.next("greeting")[2]
+    started = time.monotonic()
+    child.stop()
+    assert child.stopped.is_set() and time.monotonic() - started < 2.0
+    assert not alive(pid) and child.status().state == "stopped"
+    time.sleep(1.0)
+    assert child.status().starts == 1  # no restart after a stop
+    assert not child.send(("echo", 1))
+
+
+def test_a_child_that_ignores_stop_is_killed_after_the_stop_timeout(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:stubborn", stop_timeout=0.5), rec)
+    wait_for(lambda: child.status().state == "ready", what="ready")
+    pid = child.pid
+    child.stop(timeout=5)
+    assert child.stopped.is_set() and not alive(pid)
+
+
+def test_close_stops_every_child():
+    sup = Supervisor()
+    recs = [Recorder() for _ in range(3)]
+    for rec in recs:
+        sup.start(spec("x:echo"), rec)
+    pids = [rec.next("greeting")[2] for rec in recs]
+    sup.close()
+    assert not any(alive(p) for p in pids)
+
+
+def test_environment_and_log_lines_reach_across(sup, caplog):
+    rec = Recorder()
+    sup.start(spec("x:env", "VJ_TEST_THREADS", env={"VJ_TEST_THREADS": "3"}), rec)
+    assert rec.next("env")[1] == "3"
+    with caplog.at_level(logging.WARNING, logger="vj.test.child"):
+        child = sup.start(spec("x:warn"), Recorder())
+        wait_for(lambda: child.status().state == "ready", what="ready")
+        wait_for(lambda: "the lens cap is on" in caplog.text, what="the warning")
+    assert "[warn]" in caplog.text
+
+
+def test_a_child_dies_with_its_supervisor_thread_even_without_a_stop():
+    """kill -9 of vj: simulated by a supervisor in a process of its own that is killed."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time; sys.path.insert(0, '.');"
+        "from vj.proc.supervisor import Supervisor, ChildSpec;"
+        "from tests.proc.test_supervisor import Recorder;"
+        "r = Recorder(); s = Supervisor();"
+        "s.start(ChildSpec('echo', 'tests.proc.children:echo'), r);"
+        "print(r.next('greeting')[2], flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        assert alive(pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_for(lambda: not alive(pid), timeout=5, what="the orphan to die")

@@ -1,0 +1,344 @@
+"""A generator in a child process: the render process's side of vj.gen.host.
+
+Why a process: torch's per-op dispatch (about 1,400 small ops a diffusion frame) and moderngl
+hold Python's GIL, so a generator on a thread of the render process starved the render loop or
+itself (tiny diffusion kept 9% of its own rate inside `vj run`). A child runs truly in
+parallel, and a CUDA fault, an OOM or a driver hang takes only the child down.
+
+Threads here, and what they share (latest-value slots, a queue, an event; no locks held):
+- the render thread calls `submit` (newest request wins) and `take_frame` (never waits);
+- the feeder thread sends the newest request when the child is idle (one in flight at most),
+  with the ring slots given back since, and writes the camera frame into the ring's input area;
+- the supervisor thread (vj.proc.supervisor) delivers the child's messages: a finished frame is
+  published as a view into its shared-memory slot (no copy), a fault is counted.
+
+Faults: a frame that raises is a fault; `max_faults` in a row restart the process. A crash, an
+OOM that kills it or a hang (silent past `silence`) is a failure: the supervisor restarts it
+after a back-off, and after `give_up_after` failures in a row the next backend of the chain
+takes over (diffusion -> procedural -> gradient). A backend that cannot run here at all (no
+weights) falls back at once. Meanwhile the last good frame stays on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from vj.config.preset import Preset
+from vj.gen.backends import GRADIENT, PROCEDURAL, BackendSpec, chain, default_threads
+from vj.gen.base import GenRequest
+from vj.gen.host import thread_env
+from vj.gen.worker import GenFrame, WorkerStatus
+from vj.proc.ring import FrameRing
+from vj.proc.supervisor import Child, ChildHandler, ChildSpec, ChildStatus, Supervisor, supervisor
+from vj.slot import LatestSlot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    max_fps: float = 0.0  # the most frames a second (0: as fast as the backend goes)
+    threads: int = 0  # compute threads in the child (0: every core but one)
+    max_faults: int = 3  # failed frames in a row before the process is restarted
+    give_up_after: int = 3  # process failures in a row before the next backend takes over
+    backoff: tuple[float, float] = (0.5, 8.0)  # seconds before a restart: first, doubling up to
+    silence: float = 10.0  # seconds without a sign of life that mean a hang (slow frames earn more)
+    start_timeout: float = 60.0  # seconds to the first sign of life (starting Python, imports)
+
+    @property
+    def compute_threads(self) -> int:
+        return self.threads if self.threads > 0 else default_threads()
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    frame: GenFrame
+    ring: FrameRing
+    slot: int
+
+
+class _Lane(ChildHandler):
+    """One backend's process. Its callbacks run on the supervisor thread."""
+
+    def __init__(self, owner: GeneratorProcess, spec: BackendSpec) -> None:
+        self.owner = owner
+        self.spec = spec
+        self.child: Child | None = None
+        self.ring: FrameRing | None = None  # this process's ring (a new one each start)
+
+    def starting(self, child: Child) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+        self.child = child
+        self.owner._idle.clear()
+        ring, fd = FrameRing.create()
+        self.ring = ring
+        o = self.owner.options
+        return (self.spec, fd, ring.slots, ring.capacity, ring.input_capacity, o.compute_threads, o.silence), (fd,)
+
+    def message(self, message: tuple[Any, ...]) -> None:
+        self.owner._on_message(self, message)
+
+    def changed(self, status: ChildStatus) -> None:
+        self.owner._on_changed(self, status)
+
+
+class GeneratorProcess:
+    """A backend chain (see vj.gen.backends.chain) run in child processes; see the module doc."""
+
+    def __init__(self, chain: Sequence[BackendSpec], options: ProcessOptions = ProcessOptions(),
+                 supervisor_: Supervisor | None = None) -> None:
+        if not chain:
+            raise ValueError("a generator needs at least one backend")
+        self.options = options
+        self._chain = list(chain)
+        self._supervisor = supervisor_
+        self._period = 1.0 / options.max_fps if options.max_fps > 0 else 0.0
+        self.requests: LatestSlot[GenRequest] = LatestSlot()
+        self._frames: LatestSlot[_Arrival] = LatestSlot()
+        self._frees: queue.Queue[tuple[FrameRing, int]] = queue.Queue()
+        self._idle = threading.Event()  # the child waits for a request
+        self._inflight: LatestSlot[tuple[int, GenRequest]] = LatestSlot()
+        self._status: LatestSlot[WorkerStatus] = LatestSlot()
+        self._held: tuple[FrameRing, int] | None = None  # render thread: the slot of the frame last taken
+        self._stop = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="vj-generator-feed", daemon=True)
+        # supervisor-thread state
+        self._index = 0
+        self._lane = _Lane(self, self._chain[0])
+        self._frames_made = self._faults = self._in_a_row = 0
+        self._last_error: str | None = None
+        self._recent: list[float] = []
+        self._child_status: ChildStatus | None = None
+        self._publish()
+
+    # -- render-thread side: none of these block --------------------------------------------------
+
+    def start(self) -> GeneratorProcess:
+        if self._supervisor is None:
+            self._supervisor = supervisor()
+        self._start_lane(self._lane)
+        self._feeder.start()
+        return self
+
+    def submit(self, request: GenRequest) -> None:
+        self.requests.put(request)
+
+    def take_frame(self) -> GenFrame | None:
+        """The newest frame, or None. Its image is a read-only view into shared memory, valid
+        until the next `take_frame` (upload it, or copy it, before then)."""
+        arrival = self._frames.take()
+        if arrival is None:
+            return None
+        if self._held is not None:
+            self._frees.put(self._held)
+        self._held = (arrival.ring, arrival.slot)
+        return arrival.frame
+
+    def status(self) -> WorkerStatus:
+        status = self._status.peek()
+        assert status is not None
+        return status
+
+    @property
+    def backend(self) -> BackendSpec:
+        return self._lane.spec
+
+    @property
+    def pid(self) -> int | None:
+        child = self._lane.child
+        return child.pid if child is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._feeder.is_alive() and not self._stop.is_set()
+
+    def generate_blocking(self, request: GenRequest, timeout: float = 60.0) -> GenFrame | None:
+        """Offline renders: submit and wait for this request's frame (None if the backend faulted)."""
+        faults = self.status().faults
+        self.submit(request)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            arrival = self._frames.wait_take(0.05)
+            if arrival is not None:
+                if self._held is not None:
+                    self._frees.put(self._held)
+                self._held = (arrival.ring, arrival.slot)
+                if arrival.frame.request is request:
+                    return arrival.frame
+            if self.status().faults > faults or self._stop.is_set():
+                return None
+        return None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops the child (in order, then killed) and the feeder. With timeout 0 it returns at
+        once and the child ends in the background."""
+        self._stop.set()
+        child = self._lane.child
+        if child is not None:
+            child.stop(timeout)
+        if self._feeder.is_alive() and timeout > 0:
+            self._feeder.join(timeout)
+
+    # -- the feeder thread ------------------------------------------------------------------------
+
+    def _feed(self) -> None:
+        seq = 0
+        last_sent = 0.0
+        while not self._stop.is_set():
+            if not self._idle.wait(0.1):
+                continue
+            if self._period:
+                self._stop.wait(max(0.0, last_sent + self._period - time.monotonic()))
+            request = self.requests.wait_take(0.1)
+            if request is None:
+                continue
+            lane = self._lane
+            ring, child = lane.ring, lane.child
+            if ring is None or child is None:
+                continue
+            frees = []
+            while True:
+                try:
+                    freed_ring, slot = self._frees.get_nowait()
+                except queue.Empty:
+                    break
+                if freed_ring is ring:  # a slot of an earlier process's ring: gone with it
+                    frees.append(slot)
+            camera = None
+            if request.init_image is not None:
+                try:
+                    camera = ring.write_input(np.ascontiguousarray(request.init_image, dtype=np.uint8))
+                except ValueError as exc:
+                    log.warning("camera frame not sent: %s", exc)
+            seq += 1
+            self._inflight.put((seq, request))
+            wire = replace(request, params=dict(request.params), audio=dict(request.audio), init_image=None)
+            self._idle.clear()  # before sending: the reply may come back before the next line
+            last_sent = time.monotonic()
+            if not child.send(("request", seq, wire, frees, camera)):
+                log.debug("request %d not sent: the %s process is gone", seq, lane.spec.label)
+
+    # -- the supervisor thread --------------------------------------------------------------------
+
+    def _start_lane(self, lane: _Lane) -> None:
+        spec = lane.spec
+        o = self.options
+        assert self._supervisor is not None
+        self._supervisor.start(ChildSpec(
+            name=f"{spec.kind} ({spec.label})" if spec.label != spec.kind else spec.kind,
+            main="vj.gen.host:serve",
+            env=thread_env(o.compute_threads),
+            start_timeout=o.start_timeout,
+            silence=o.silence,
+            backoff=o.backoff,
+            give_up_after=o.give_up_after,
+        ), lane)
+
+    def _on_message(self, lane: _Lane, message: tuple[Any, ...]) -> None:
+        if lane is not self._lane or self._stop.is_set():
+            return  # a process on its way out
+        kind = message[0]
+        if kind == "idle":
+            self._idle.set()
+        elif kind == "frame":
+            _, seq, slot, h, w, seconds, backend = message
+            assert lane.ring is not None
+            inflight = self._inflight.peek()
+            if inflight is None or inflight[0] != seq:
+                log.debug("frame %d arrived for no request in flight", seq)
+                self._idle.set()
+                return
+            image = lane.ring.view(slot, h, w)
+            image.flags.writeable = False
+            self._frames_made += 1
+            self._in_a_row = 0
+            now = time.monotonic()
+            self._recent = (self._recent + [now])[-16:]
+            replaced = self._frames.swap(_Arrival(GenFrame(image, inflight[1], seconds, backend, self._frames_made),
+                                                  lane.ring, slot))
+            if replaced is not None:  # never taken: its slot goes back
+                self._frees.put((replaced.ring, replaced.slot))
+            self._idle.set()
+            self._publish()
+        elif kind == "fault":
+            _, seq, text = message
+            self._faults += 1
+            self._in_a_row += 1
+            self._last_error = f"{lane.spec.label}: {text}"
+            log.warning("generator fault %d in a row (%s)", self._in_a_row, self._last_error)
+            if self._in_a_row >= self.options.max_faults and lane.child is not None:
+                self._in_a_row = 0
+                lane.child.restart(f"{self.options.max_faults} faults in a row ({text})")
+            else:
+                self._idle.set()
+            self._publish()
+        elif kind == "unavailable":
+            self._faults += 1
+            self._last_error = f"{lane.spec.label}: {message[1]}"
+            log.error("%s", message[1])
+            self._fall_back(lane)
+
+    def _on_changed(self, lane: _Lane, status: ChildStatus) -> None:
+        if lane is not self._lane:
+            return
+        self._child_status = status
+        if status.state == "waiting" and status.fault:  # it crashed, hung or was restarted
+            self._faults += 1
+            self._last_error = f"{lane.spec.label}: {status.fault}"
+        elif status.state == "failed" and not self._stop.is_set():
+            self._last_error = f"{lane.spec.label}: {status.fault}"
+            self._fall_back(lane)
+            return
+        self._publish()
+
+    def _fall_back(self, lane: _Lane) -> None:
+        if lane.child is not None:
+            lane.child.stop(timeout=0.0)  # on this (the supervisor's) thread: never wait for it
+        if self._index + 1 >= len(self._chain):
+            log.error("generator %s failed and no fallback is left: the last frame stays", lane.spec.label)
+            self._publish(state="failed")
+            return
+        self._index += 1
+        self._in_a_row = 0
+        self._child_status = None
+        self._lane = _Lane(self, self._chain[self._index])
+        log.error("generator %s failed; falling back to %s", self._last_error, self._lane.spec.label)
+        self._start_lane(self._lane)
+        self._publish()
+
+    def _publish(self, state: str | None = None) -> None:
+        recent = self._recent
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+        st = self._child_status
+        if state is None:
+            state = {"starting": "loading", "ready": "running", "waiting": "restarting", "failed": "failed",
+                     "stopped": "stopped"}.get(st.state, "loading") if st is not None else "loading"
+            if state == "loading" and self._frames_made and st is not None and st.starts <= 1:
+                state = "running"  # the first frame arrived before the ready message
+        fell_back = self._index > 0
+        label = self._lane.spec.label + (" (fallback)" if fell_back else "")
+        self._status.put(WorkerStatus(
+            label, fps, self._frames_made, self._faults, self._last_error, fell_back, state,
+            st.progress if st is not None else "", st.since if st is not None else time.monotonic(),
+            max(0, st.starts - 1) if st is not None else 0,
+        ))
+
+
+def process_workers(threads: int = 0) -> Callable[[Preset], GeneratorProcess]:
+    """The show's generator factory: a preset's backend chain in a child process."""
+
+    def start(preset: Preset) -> GeneratorProcess:
+        return GeneratorProcess(chain(preset), ProcessOptions(max_fps=preset.max_fps, threads=threads)).start()
+
+    return start
+
+
+def interim_worker(threads: int = 0) -> GeneratorProcess:
+    """The procedural dream that plays while a diffusion model loads."""
+    return GeneratorProcess((PROCEDURAL, GRADIENT), ProcessOptions(max_fps=30.0, threads=threads)).start()
