@@ -58,3 +58,10 @@ def warn(link: ChildLink) -> None:
     logging.getLogger("vj.test.child").warning("the lens cap is on")
     link.ready()
     link.recv()
+
+
+def answer(link: ChildLink, question: str) -> None:
+    """Answers once, then returns (the process ends)."""
+    if question == "die":
+        os._exit(7)
+    link.send(("answer", question.upper()))

@@ -211,3 +211,14 @@ def test_a_child_dies_with_its_supervisor_thread_even_without_a_stop():
         proc.kill()
         proc.wait()
     wait_for(lambda: not alive(pid), timeout=5, what="the orphan to die")
+
+
+def test_ask_runs_a_child_once_for_its_answer(sup):
+    from vj.proc.supervisor import ChildFailed, ask
+
+    assert ask(spec("x:answer", "which inputs?"), timeout=20, sup=sup) == ("answer", "WHICH INPUTS?")
+    with pytest.raises(ChildFailed, match="exited with code 7"):
+        ask(spec("x:answer", "die"), timeout=20, sup=sup)
+    with pytest.raises(TimeoutError, match="did not answer within 1 s"):
+        ask(spec("x:silent"), timeout=1, sup=sup)
+    wait_for(lambda: not sup.children(), timeout=5, what="every child stopped")

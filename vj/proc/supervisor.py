@@ -499,6 +499,38 @@ def _import_root() -> str:
     return str(Path(__file__).resolve().parent.parent.parent)
 
 
+class ChildFailed(RuntimeError):
+    """A child ended without the answer asked of it; the message says how (its fault)."""
+
+
+class _Answer(ChildHandler):
+    def __init__(self) -> None:
+        self.answers: queue.Queue[tuple[Any, ...] | ChildStatus] = queue.Queue()
+
+    def message(self, message: tuple[Any, ...]) -> None:
+        self.answers.put(message)
+
+    def changed(self, status: ChildStatus) -> None:
+        if status.state == "failed":
+            self.answers.put(status)
+
+
+def ask(spec: ChildSpec, timeout: float, sup: Supervisor | None = None) -> tuple[Any, ...]:
+    """Run `spec` once (no restart) and return the first message of its own it sends; the child
+    is stopped then. Raises ChildFailed if it ends first, TimeoutError after `timeout` seconds."""
+    handler = _Answer()
+    child = (sup or supervisor()).start(replace(spec, give_up_after=1), handler)
+    try:
+        answer = handler.answers.get(timeout=timeout)
+    except queue.Empty:
+        raise TimeoutError(f"{spec.name} did not answer within {timeout:g} s") from None
+    finally:
+        child.stop(timeout=0.0)
+    if isinstance(answer, ChildStatus):
+        raise ChildFailed(f"{spec.name}: {answer.fault}")
+    return answer
+
+
 _default: Supervisor | None = None
 _default_lock = threading.Lock()
 
