@@ -62,3 +62,49 @@ class Dying(Solid):
         import os
 
         os._exit(3)
+
+
+class Hanging(Solid):
+    """Never returns from its second frame, like a GPU driver that hangs."""
+
+    name = "hanging"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames = 0
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        self.frames += 1
+        if self.frames >= 2:
+            time.sleep(3600)
+        return super().generate(req)
+
+
+def dies_loading() -> Solid:
+    """A backend whose loading kills the process (a driver crash while a model loads)."""
+    import os
+
+    os._exit(3)
+
+
+class CameraEcho(Solid):
+    """Paints the mean colour of the request's camera frame (black without one)."""
+
+    name = "camera-echo"
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        out = np.zeros((req.size[1], req.size[0], 3), np.uint8)
+        if req.init_image is not None:
+            out[...] = req.init_image.reshape(-1, 3).mean(axis=0).round().astype(np.uint8)
+        return out
+
+
+class ThreadBudget(Solid):
+    """Paints the number of compute threads it was given (OMP_NUM_THREADS) as its grey level."""
+
+    name = "thread-budget"
+
+    def generate(self, req: GenRequest) -> np.ndarray:
+        import os
+
+        return np.full((req.size[1], req.size[0], 3), int(os.environ.get("OMP_NUM_THREADS", "0")), np.uint8)

@@ -198,6 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         monitor=args.monitor,
         size=args.size,
         vsync=not args.no_vsync,
+        max_fps=args.max_fps,
+        gen_threads=args.gen_threads,
         hud=args.hud,
         seconds=args.seconds,
     )
@@ -325,7 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fullscreen", action="store_true")
     run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
     run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
-    run.add_argument("--no-vsync", action="store_true", help="draw as fast as possible")
+    run.add_argument("--no-vsync", action="store_true",
+                     help="do not wait for the monitor (the loop is then capped at its refresh rate or --max-fps)")
+    run.add_argument("--max-fps", type=float, default=0.0, metavar="N",
+                     help="the most display frames a second (default: the monitor's refresh rate where vsync "
+                          "does not hold the loop)")
+    run.add_argument("--gen-threads", type=int, default=0, metavar="N",
+                     help="compute threads for the generator process (default: every core but one)")
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
     run.set_defaults(func=cmd_run)

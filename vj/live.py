@@ -18,6 +18,8 @@ from vj.control.osc_out import OscOut, OscTarget
 from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.control.oscquery import OscQuery
+from vj.gen.process import interim_worker, process_workers
+from vj.render.pacing import FramePacer
 from vj.session import load_session, watch_session
 from vj.show import Show, run_clock
 
@@ -54,6 +56,8 @@ class LiveOptions:
     monitor: int | str | None = None
     size: tuple[int, int] = (1280, 720)
     vsync: bool = True
+    max_fps: float = 0.0  # the most display frames a second (0: the monitor's refresh rate where vsync does not hold)
+    gen_threads: int = 0  # compute threads for the generator process (0: every core but one)
     hud: bool = False
     seconds: float = 0.0  # 0: until the window closes
 
@@ -151,6 +155,8 @@ def run_live(options: LiveOptions) -> int:
         audio_status=audio_input,
         camera=camera,
         voice=voice,
+        worker_factory=process_workers(options.gen_threads),
+        interim_factory=lambda: interim_worker(options.gen_threads),
     )
     if osc_error:
         show.errors["osc"] = osc_error
@@ -163,6 +169,7 @@ def run_live(options: LiveOptions) -> int:
     watcher.start()
     log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
              show.preset.name, ", ".join(m.path for m in loaded.mappings))
+    pacer = FramePacer(options.max_fps, window.refresh_hz, options.vsync)
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}
@@ -180,6 +187,8 @@ def run_live(options: LiveOptions) -> int:
                 if failures[what] == 1:
                     log.exception("frame failed (the show goes on)")
             window.swap()
+            pacer.wait()
+            show.display_mode = pacer.mode
             if options.seconds and time.perf_counter() - started >= options.seconds:
                 break
     finally:

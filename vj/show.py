@@ -218,6 +218,7 @@ class Show(ActionSink):
         self.errors: dict[str, str] = {}  # where -> message, shown in the HUD until fixed
         self._notices: list[tuple[float, str]] = []  # (expires at, message)
         self._display_fps = 0.0
+        self.display_mode = ""  # how the live loop is paced ("vsync", "capped 60"), for the HUD
         self._next_gen = 0.0
         self._gradient = GradientGenerator() if stand_in else None
         self._next_stand_in = 0.0
@@ -662,7 +663,7 @@ class Show(ActionSink):
         )
         flags = " ".join(f for f, on in (("FROZEN", snap["freeze"]), ("BLACKOUT", snap.f("blackout") > 0.5)) if on)
         return [
-            f"vj  display {self._display_fps:5.1f} fps   gen {st.fps:5.1f} fps ({gen_label(st)})  {flags}",
+            f"vj  display {self._display_fps:5.1f} fps{f' ({self.display_mode})' if self.display_mode else ''}   gen {st.fps:5.1f} fps ({gen_label(st)})  {flags}",
             f"preset {int(snap['preset'])}: {self.preset.name}   {self.preset.size[0]}x{self.preset.size[1]}",
             f"strength {snap.f('strength'):.2f}  feedback {snap.f('feedback'):.2f}  speed {snap.f('speed'):.2f}",
             f"zoom {snap.f('zoom'):+.2f}  pan {snap.f('pan.x'):+.2f},{snap.f('pan.y'):+.2f}  rotate {snap.f('rotate'):+.1f}",

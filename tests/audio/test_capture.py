@@ -1,8 +1,9 @@
 """Live audio input through a real JACK server: a player process plays a file into vj's input
 ports, and what vj captures must be the file, sample for sample.
 
-The normal tests use the session's JACK server (tests/conftest.py). The reconnect test starts and
-stops a JACK server of its own, so it never disturbs the shared one.
+The normal tests use the session's JACK server (tests/conftest.py). The reconnect and kill tests
+start and stop a JACK server of their own, so they never disturb the shared one. The worker runs
+under vj.proc's supervisor; tests that look at the worker process pass a supervisor of their own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import soundfile
 
 from tests.audio_player import Player
+from tests.proc.test_supervisor import alive
 from vj.audio.capture import (
     AudioInput,
     AudioInputError,
@@ -31,6 +33,7 @@ from vj.audio.capture import (
     list_inputs,
 )
 from vj.audio.portaudio_worker import BlockClock
+from vj.proc.supervisor import Child, Supervisor
 
 RATE = 48000  # the test servers' rate
 ATTEMPTS = 5
@@ -57,6 +60,23 @@ def wait_for(audio: AudioInput, test: Callable[[InputStatus], bool], what: str,
 
 def connected(audio: AudioInput) -> InputStatus:
     return wait_for(audio, lambda s: s.connected, "connected")
+
+
+@pytest.fixture
+def sup() -> Iterator[Supervisor]:
+    """A supervisor of the test's own: its children are the test's audio workers."""
+    supervisor = Supervisor()
+    yield supervisor
+    supervisor.close()
+
+
+def worker(sup: Supervisor, timeout: float = 5.0) -> Child:
+    """The one child of `sup` (the supervisor takes it on its own thread: it may take a moment)."""
+    deadline = time.monotonic() + timeout
+    while not (children := sup.children()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (child,) = children
+    return child
 
 
 def play_and_check(config: InputConfig, played: np.ndarray, expected: np.ndarray, tmp_path: Path,
@@ -283,6 +303,76 @@ def test_a_device_that_goes_away_and_comes_back(own_jack: str) -> None:
         stop_jackd(server)
     connections = [s.connected for s in statuses]
     assert connections[0] is True and connections[-1] is True and False in connections
+
+
+def test_a_killed_worker_is_restarted_and_audio_flows_again(own_jack: str, sup: Supervisor) -> None:
+    server = start_jackd(own_jack)
+    statuses: list[tuple[float, InputStatus]] = []
+    try:
+        with AudioInput(InputConfig("system"), lambda s: statuses.append((time.monotonic(), s)),
+                        supervisor_=sup).start() as audio:
+            connected(audio)
+            assert audio.read(2.0) is not None
+            first = worker(sup).pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            killed_at = time.monotonic()
+            gone = wait_for(audio, lambda s: not s.connected, "the loss", timeout=10)
+            assert gone.message == "audio worker: killed by SIGKILL; retrying"
+            back = wait_for(audio, lambda s: s.connected, "the restart", timeout=20)
+            second = worker(sup).pid
+            assert second not in (None, first) and not alive(first)
+            assert back.ports[0].startswith("vj-audio")
+            reconnected_at = next(t for t, s in statuses if s.connected and t > killed_at)
+            assert reconnected_at - killed_at >= 0.95  # the first back-off (it had opened: no doubling)
+            wait_for(audio, lambda s: s.blocks > back.blocks + 100, "audio after the restart", timeout=10)
+            while audio.read(0) is not None:  # what was queued before
+                pass
+            assert audio.read(2.0) is not None
+            assert worker(sup).status().starts == 2
+    finally:
+        stop_jackd(server)  # a server that lost a client to SIGKILL still stops in time
+
+
+def test_a_missing_device_keeps_retrying_with_backoff(jack_server: str, sup: Supervisor) -> None:
+    statuses: list[InputStatus] = []
+    with AudioInput(InputConfig("mixer desk"), statuses.append, supervisor_=sup).start() as audio:
+        starts: list[float] = []  # when each worker started
+        deadline = time.monotonic() + 30
+        while len(starts) < 3 and time.monotonic() < deadline:
+            if worker(sup).status().starts > len(starts):
+                starts.append(time.monotonic())
+            time.sleep(0.01)
+        assert len(starts) == 3, worker(sup).status()
+        status = audio.status()
+        assert not status.connected
+        assert status.message.startswith("no audio input matches 'mixer desk'; inputs: [0] system")
+        assert status.message.endswith("; retrying")
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert 0.95 <= gaps[0] < 4.0 and 1.95 <= gaps[1] < 5.0, gaps  # 1 s, then 2 s (doubling, up to 4 s)
+    assert [s.connected for s in statuses] == [False]  # one report for the same reason, however often
+
+
+def test_stop_leaves_no_worker_behind(jack_server: str, sup: Supervisor) -> None:
+    audio = AudioInput(InputConfig("system"), supervisor_=sup).start()
+    connected(audio)
+    child = worker(sup)
+    pid = child.pid
+    assert pid is not None and alive(pid)
+    started = time.monotonic()
+    audio.stop()
+    assert time.monotonic() - started < 2.0  # in order: the worker closed its stream and exited
+    assert not alive(pid) and child.status().state == "stopped" and not sup.children()
+    assert audio.status().message == "stopped" and not audio.status().connected
+    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.split()
+    assert not [p for p in ports if p.startswith("vj-audio")]  # its JACK client is gone too
+    time.sleep(1.5)
+    assert child.status().starts == 1  # and none comes back
+
+    waiting = AudioInput(InputConfig("mixer desk"), supervisor_=sup).start()  # stopped between attempts
+    wait_for(waiting, lambda s: "retrying" in s.message, "a failed attempt")
+    waiting.stop()
+    assert not sup.children()
 
 
 # -- capture times -----------------------------------------------------------------------------------

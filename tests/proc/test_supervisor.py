@@ -84,7 +84,7 @@ def test_a_child_starts_talks_and_becomes_ready(sup):
 
 def test_kill_9_is_a_failure_and_the_child_is_restarted_after_the_backoff(sup):
     rec = Recorder()
-    child = sup.start(spec("x:echo", backoff=(0.5, 4.0)), rec)
+    child = sup.start(spec("x:echo", backoff=(0.5, 4.0), stable=1.0), rec)
     first = rec.next("greeting")[2]
     os.kill(first, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -95,9 +95,23 @@ def test_kill_9_is_a_failure_and_the_child_is_restarted_after_the_backoff(sup):
     restarted_at = next(t for t, s in rec.statuses if s.state == "starting" and s.starts == 2)
     assert restarted_at - killed_at >= 0.45  # the back-off was waited
     wait_for(lambda: child.status().state == "ready", what="ready again")
-    assert child.status().failures == 0  # ready forgives
     child.send(("echo", "still here"))
     assert rec.next("echoed")[2] == second
+    time.sleep(1.2)  # ready for longer than `stable`: the earlier failure is forgiven
+    os.kill(second, signal.SIGKILL)
+    rec.next("greeting")
+    waiting = [s for _, s in rec.statuses if s.state == "waiting"]
+    assert waiting[-1].failures == 1  # counted afresh, and so the shortest back-off again
+
+
+def test_a_child_that_fails_soon_after_ready_is_not_forgiven(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:echo", backoff=(0.1, 0.2), stable=30.0, give_up_after=3), rec)
+    for _ in range(3):
+        pid = rec.next("greeting")[2]
+        wait_for(lambda: child.status().state == "ready", what="ready")
+        os.kill(pid, signal.SIGKILL)
+    assert child.stopped.wait(10) and child.status().state == "failed" and child.status().failures == 3
 
 
 def test_backoff_doubles_while_starts_keep_failing_then_it_gives_up(sup):

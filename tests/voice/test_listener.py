@@ -1,9 +1,12 @@
 """The voice threads: espeak-ng speech fed in 48 kHz blocks as the audio thread does, out come
 command events, spoken prompts (a tiny random Whisper saved to disk and loaded by the real
-loader) and notices."""
+loader) and notices; the recognizer process under the supervisor: restarted when killed, stopped
+with the listener."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import numpy as np
 import pytest
 
 from vj.control.events import ControlEvent, EventQueue, Notice, SpokenPrompt
+from vj.proc.supervisor import supervisor
 from vj.voice.corpus import utterance
 from vj.voice.dictation import Dictation
 from vj.voice.listener import VoiceConfig, VoiceListener
@@ -144,20 +148,114 @@ def test_garbage_audio_never_stops_the_listener():
         listener.stop()
 
 
-def test_a_recognizer_process_that_dies_is_restarted():
-    import multiprocessing
+def recognizer_pid(timeout: float = 30.0) -> int:
+    """The pid of the one voice recognizer process the supervisor runs, once it is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = [c for c in supervisor().children() if c.spec.name == "voice" and c.status().state == "ready"]
+        if len(ready) == 1 and ready[0].pid is not None:
+            return ready[0].pid
+        time.sleep(0.05)
+    raise AssertionError(f"no single ready voice recognizer: {[c.status() for c in supervisor().children()]}")
 
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"  # a zombie is not alive
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+
+
+def test_a_recognizer_process_that_dies_is_restarted():
     events = EventQueue()
     listener = VoiceListener(VoiceConfig(mode="always", whisper=None), events).start()
     try:
         feed(listener, utterance("flash").samples)
         assert commands(collect(events, 1)) == ["flash"]
-        (child,) = [p for p in multiprocessing.active_children() if p.name == "vj-voice-recognizer"]
-        child.kill()
+        first = recognizer_pid()
+        os.kill(first, signal.SIGKILL)
+        got = collect(events, 1, timeout=10)
+        notices = [e.message for e in got if isinstance(e, Notice)]
+        assert notices == ["voice recognizer stopped (killed by SIGKILL); restarting it"], got
+        feed(listener, utterance("zoom out").samples)  # waits in the queue until a new one runs
+        assert commands(collect(events, 1)) == ["zoom.out"]
+        assert recognizer_pid() != first and not alive(first)
+    finally:
+        listener.stop()
+
+
+def test_a_restarted_recognizer_gets_the_key_still_held():
+    events = EventQueue()
+    listener = VoiceListener(VoiceConfig(mode="push", whisper=None), events).start()
+    try:
+        assert listener.wait_ready(30)
+        first = recognizer_pid()
+        listener.hold(True, False)
+        deadline = time.monotonic() + 10
+        while not listener.status().listening and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first process has the key held
+        assert listener.status().listening
+        os.kill(first, signal.SIGKILL)
         got = collect(events, 1, timeout=10)
         assert any(isinstance(e, Notice) and "restarting" in e.message for e in got), got
-        time.sleep(2.0)  # the new process starts
-        feed(listener, utterance("zoom out").samples)
-        assert commands(collect(events, 1)) == ["zoom.out"]
+        feed(listener, utterance("freeze", tail=0.1).samples)  # to the new process, still held
+        listener.hold(False, False)
+        assert commands(collect(events, 1)) == ["freeze"]
+        assert recognizer_pid() != first
+    finally:
+        listener.stop()
+
+
+def test_a_steady_stream_of_audio_is_no_hang(monkeypatch):
+    """Live input never lets the recognizer wait for a message (when its link would beat): it
+    must still show signs of life within its silence, or the supervisor kills it as hung."""
+    monkeypatch.setattr("vj.voice.listener.SILENCE", 1.5)
+    events = EventQueue()
+    listener = VoiceListener(VoiceConfig(mode="always", whisper=None), events).start()
+    try:
+        assert listener.wait_ready(30)
+        first = recognizer_pid()
+        rng = np.random.default_rng(3)
+        started = time.monotonic()
+        for i in range(int(5.0 * 48000 / BLOCK)):  # 5 s of quiet noise, in real time
+            listener.feed((rng.standard_normal(BLOCK) * 1e-3).astype(np.float32))
+            time.sleep(max(0.0, started + (i + 1) * BLOCK / 48000 - time.monotonic()))
+        assert recognizer_pid() == first
+        assert not [e for e in events.drain() if isinstance(e, Notice)]
+    finally:
+        listener.stop()
+
+
+def test_stop_leaves_no_recognizer_process_behind():
+    listener = VoiceListener(VoiceConfig(mode="always", whisper=None), EventQueue()).start()
+    assert listener.wait_ready(30)
+    pid = recognizer_pid()
+    feed(listener, utterance("what a beautiful night").samples)  # busy decoding, or about to be
+    started = time.monotonic()
+    listener.stop()
+    assert time.monotonic() - started < 6.0
+    assert not alive(pid)
+    assert not [c for c in supervisor().children() if c.spec.name == "voice"]
+    time.sleep(1.5)  # longer than the restart back-off: no new one comes
+    assert not [c for c in supervisor().children() if c.spec.name == "voice"]
+
+
+def test_a_recognizer_that_cannot_be_built_is_reported_once_and_not_restarted(tmp_path, monkeypatch):
+    """A missing pocketsphinx model (the child inherits the environment): one notice, no restarts."""
+    monkeypatch.setenv("POCKETSPHINX_PATH", str(tmp_path / "no-model"))
+    events = EventQueue()
+    listener = VoiceListener(VoiceConfig(mode="always", whisper=None), events).start()
+    try:
+        got = collect(events, 1, timeout=30)
+        time.sleep(2.0)  # longer than the restart back-off
+        got += list(events.drain())
+        notices = [e.message for e in got if isinstance(e, Notice)]
+        assert len(notices) == 1, notices
+        assert notices[0].startswith("voice commands unavailable: RuntimeError"), notices
+        assert not listener.wait_ready(0.1)
+        assert not [c for c in supervisor().children() if c.spec.name == "voice"]
+        feed(listener, utterance("flash").samples)  # fed to nobody, and nothing raises
     finally:
         listener.stop()

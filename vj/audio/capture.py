@@ -1,10 +1,11 @@
 """Live audio input: a sound device (by name or index) as mono float32 blocks with capture times.
 
-PortAudio (through sounddevice) never runs in the show's process. A worker process
-(vj.audio.portaudio_worker) opens the device, mixes the chosen channels to mono, applies the
-gain and streams the blocks back over a pipe; a supervisor thread here reads them into a bounded
-queue and starts a new worker (after 1 s, then up to 4 s apart) whenever the device is missing
-or goes away. Why a process:
+PortAudio (through sounddevice) never runs in the show's process. `AudioInput` runs
+vj.audio.portaudio_worker:run as a child of vj.proc's supervisor ("audio in"): the worker opens
+the device, mixes the chosen channels to mono, applies the gain and sends the blocks back with
+their capture times; here they go into a bounded queue for `read`. When the device is missing or
+goes away the worker exits and the supervisor starts a new one (after 1 s, doubling up to 4 s
+while it keeps failing; a worker that opened the device starts the count again). Why a process:
 
 - PortAudio's JACK host API cannot survive its server: after jackd goes away, closing the
   stream or terminating PortAudio waits 10 s and then fails an assertion (abort), which would
@@ -17,49 +18,41 @@ or goes away. Why a process:
 With JACK the worker is the client `vj-audio`: its ports vj-audio:in_0, in_1... (InputStatus.ports)
 are connected to the device's (system:capture_1...) when the stream starts, and the sample rate
 is the server's. `list_inputs`, `find_input` and `check_input` ask a short-lived worker too
-(about 0.3 s).
+(vj.proc.supervisor.ask, about 0.3 s).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
-import os
 import queue
-import struct
-import subprocess
-import sys
 import threading
-from collections import deque
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import IO, Any, Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable
 
 import numpy as np
+
+from vj.proc.supervisor import (
+    Child,
+    ChildFailed,
+    ChildHandler,
+    ChildSpec,
+    ChildStatus,
+    Supervisor,
+    ask,
+    supervisor,
+)
 
 log = logging.getLogger(__name__)
 
 WORKER = "vj.audio.portaudio_worker"
-RETRY = 1.0  # seconds before the first new attempt after a failure or a loss
-RETRY_MAX = 4.0  # ... doubling while it keeps failing, up to this
+BACKOFF = (1.0, 4.0)  # seconds before a new worker after a failure or a loss: first, doubling up to
 QUEUE_SECONDS = 0.5  # audio held for a slow reader; older blocks are dropped beyond that
 ASK_TIMEOUT = 20.0  # seconds a listing or a check may take
 STOP_WAIT = 2.0  # seconds a worker gets to close its stream before it is killed
 OPEN_TIMEOUT = 15.0  # seconds a worker gets to open the device (or say why not) before it is killed
-
-# the worker's messages: a header (payload length, kind) and the payload
-HEADER = struct.Struct("<IB")
-AUDIO = ord("A")  # payload: BLOCK_HEADER, then the mono float32 samples (little-endian)
-EVENT = ord("J")  # payload: one JSON object with an "event" key
-BLOCK_HEADER = struct.Struct("<qdII")  # first frame index, capture time, overflows, drops (the worker's totals)
-
-# worker exit codes
-EXIT_STOPPED = 0
-EXIT_CONFIG = 2  # no such device, channels or sample rate it cannot do
-EXIT_LOST = 3  # the stream stopped or stalled: the device went away
-EXIT_PORTAUDIO = 4  # PortAudio is missing or failed to open the stream
+SILENCE = 5.0  # seconds without a block or a heartbeat from a running worker: it hangs, it is killed
 
 
 class AudioInputError(Exception):
@@ -190,54 +183,24 @@ def channel_plan(config: InputConfig, device: InputDevice) -> tuple[int, tuple[i
 # -- asking a worker ---------------------------------------------------------------------------
 
 
-def _worker_command(mode: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", WORKER, mode, *args]
-
-
-def _worker_env() -> dict[str, str]:
-    """The environment, with this vj importable in the worker wherever it was imported from."""
-    root = str(Path(__file__).resolve().parent.parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
-
-
-def _read_message(stream: IO[bytes]) -> tuple[int, bytes] | None:
-    """The next (kind, payload) from a worker, or None at the end."""
-    head = stream.read(HEADER.size)
-    if len(head) < HEADER.size:
-        return None
-    size, kind = HEADER.unpack(head)
-    payload = stream.read(size)
-    if len(payload) < size:
-        return None
-    return kind, payload
-
-
-def _ask(mode: str, *args: str) -> dict[str, Any]:
-    """Runs a worker that answers with one event; raises AudioInputError on an "error" event."""
+def _ask(main: str, *args: str) -> tuple[Any, ...]:
+    """Runs a worker that answers with one message; raises AudioInputError on an "error" answer."""
+    spec = ChildSpec(name="audio devices", main=f"{WORKER}:{main}", args=args, start_timeout=ASK_TIMEOUT,
+                     stop_timeout=STOP_WAIT)
     try:
-        done = subprocess.run(_worker_command(mode, *args), env=_worker_env(), stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=ASK_TIMEOUT)
-    except subprocess.TimeoutExpired:
+        answer = ask(spec, ASK_TIMEOUT)
+    except TimeoutError:
         raise AudioInputError(f"PortAudio did not answer within {ASK_TIMEOUT:g} s") from None
-    events = []
-    reader = io.BytesIO(done.stdout)
-    while (message := _read_message(reader)) is not None:
-        if message[0] == EVENT:
-            events.append(json.loads(message[1]))
-    if not events:
-        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise AudioInputError(f"the audio worker failed (exit code {done.returncode}): "
-                              f"{' / '.join(tail) or 'no output'}")
-    answer: dict[str, Any] = events[-1]
-    if answer["event"] == "error":
-        raise AudioInputError(answer["message"])
+    except ChildFailed as exc:
+        raise AudioInputError(f"the audio worker failed: {exc}") from None
+    if answer[0] == "error":
+        raise AudioInputError(str(answer[1]))
     return answer
 
 
 def inventory() -> InputInventory:
     """The inputs PortAudio finds now (each call looks afresh: devices plugged in since are there)."""
-    return InputInventory.from_dict(_ask("list")["inventory"])
+    return InputInventory.from_dict(_ask("list_devices")[1])
 
 
 def list_inputs() -> list[InputDevice]:
@@ -253,7 +216,7 @@ def find_input(device: str | int | None) -> InputDevice:
 def check_input(config: InputConfig) -> InputDevice:
     """The input `config` would open, after checking that it has the channels and can run at the
     sample rate; raises AudioInputError saying what is wrong (at startup, before the show)."""
-    return InputDevice(**_ask("check", config.to_json())["device"])
+    return InputDevice(**_ask("check", config.to_json())[1])
 
 
 # -- the live input ----------------------------------------------------------------------------
@@ -282,17 +245,21 @@ class _Counts:
     worker_dropped: int = 0
 
 
-@dataclass
-class _Worker:
-    proc: subprocess.Popen[bytes]
-    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=20))
-    opened: bool = False
-    answered: bool = False  # it opened the device or said why not
-    error: str | None = None  # its last "error" or "lost" message
-
-
 def _describe_device(device: str | int | None) -> str:
     return "default input" if device is None else f"input {device}" if isinstance(device, int) else device
+
+
+class _Handler(ChildHandler):
+    """The worker's messages and states, on the supervisor thread."""
+
+    def __init__(self, owner: AudioInput) -> None:
+        self.owner = owner
+
+    def message(self, message: tuple[Any, ...]) -> None:
+        self.owner._on_message(message)
+
+    def changed(self, status: ChildStatus) -> None:
+        self.owner._on_changed(status)
 
 
 class AudioInput:
@@ -300,10 +267,11 @@ class AudioInput:
 
     `on_status` is called from the supervisor thread whenever the connection changes (it must
     not block). A missing or vanished device never raises: `status()` says why, and the input
-    keeps trying until `stop()`.
+    keeps trying until `stop()`. The worker runs under `supervisor_` (default: the process's).
     """
 
-    def __init__(self, config: InputConfig, on_status: Callable[[InputStatus], None] | None = None) -> None:
+    def __init__(self, config: InputConfig, on_status: Callable[[InputStatus], None] | None = None,
+                 supervisor_: Supervisor | None = None) -> None:
         self.config = config
         self.on_status = on_status
         blocks = max(2, math.ceil(QUEUE_SECONDS * config.sample_rate / config.block))
@@ -312,29 +280,30 @@ class AudioInput:
         self._counts = _Counts()
         self._state = InputStatus(_describe_device(config.device), False, "starting", 0, 0, 0,
                                   config.sample_rate)
-        self._worker: _Worker | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._supervise, name="vj-audio-input", daemon=True)
+        self._supervisor = supervisor_
+        self._child: Child | None = None
+        self._stopping = False
+        self._why: str | None = None  # supervisor thread: what the running worker said went wrong
 
     # -- any thread ---------------------------------------------------------------------------
 
     def start(self) -> AudioInput:
-        """Starts the supervisor (once per AudioInput); never raises for a device problem."""
-        self._thread.start()
+        """Starts the worker (once per AudioInput); never raises for a device problem."""
+        if self._child is not None:
+            raise RuntimeError("an AudioInput starts only once")
+        spec = ChildSpec(name="audio in", main=f"{WORKER}:run", args=(self.config.to_json(),),
+                         start_timeout=OPEN_TIMEOUT, silence=SILENCE, backoff=BACKOFF, give_up_after=None,
+                         stop_timeout=STOP_WAIT)
+        self._child = (self._supervisor or supervisor()).start(spec, _Handler(self))
         return self
 
     def stop(self, timeout: float = STOP_WAIT + 1.0) -> None:
-        self._stop.set()
+        """Stops the worker (it closes the stream; killed after STOP_WAIT) and waits for its end."""
+        self._stopping = True
         with self._lock:
             self._state = replace(self._state, connected=False, message="stopped", ports=())
-            worker = self._worker
-        if worker is not None:
-            _ask_to_stop(worker.proc)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        if worker is not None and worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait()
+        if self._child is not None:
+            self._child.stop(timeout)
 
     def read(self, timeout: float) -> tuple[np.ndarray, float] | None:
         """The next block (mono float32, gain applied) and the time.perf_counter() time its first
@@ -358,71 +327,37 @@ class AudioInput:
 
     # -- the supervisor thread ----------------------------------------------------------------
 
-    def _supervise(self) -> None:
-        delay = RETRY
-        while not self._stop.is_set():
-            opened = self._run_worker()
-            if self._stop.is_set():
-                break
-            if opened:
-                delay = RETRY
-            self._stop.wait(delay)
-            if not opened:
-                delay = min(delay * 2, RETRY_MAX)
+    def _on_message(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "block":
+            _, samples, at, overflows, dropped = message
+            self._put_block(samples, at, overflows, dropped)
+        elif kind == "opened" and not self._stopping:
+            info = message[1]
+            device = InputDevice(**info["device"])
+            ports = tuple(info["ports"])
+            channels = list(self.config.channels) or "all"
+            where = f"; JACK ports {', '.join(ports)}" if ports else ""
+            text = (f"{device.name} ({device.host_api}), channels {channels} of {device.channels}, "
+                    f"{info['rate']} Hz, {self.config.block}-frame blocks{where}")
+            self._set_state(device=device.name, connected=True, message=text, rate=int(info["rate"]),
+                            ports=ports)
+        elif kind in ("error", "lost"):
+            self._why = str(message[1])
 
-    def _run_worker(self) -> bool:
-        """One worker, from its start to its end; returns whether it opened the device."""
-        try:
-            proc = subprocess.Popen(_worker_command("run", self.config.to_json()), env=_worker_env(),
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except OSError as exc:
-            self._set_state(connected=False, message=f"cannot start the audio worker: {exc}")
-            return False
-        worker = _Worker(proc)
-        with self._lock:
-            self._worker = worker
-        if self._stop.is_set():  # stop() came between the check and now
-            _ask_to_stop(proc)
-        drain = threading.Thread(target=_drain_stderr, args=(proc, worker.stderr), name="vj-audio-worker-log",
-                                 daemon=True)
-        drain.start()
-        watchdog = threading.Timer(OPEN_TIMEOUT, _give_up_opening, args=(worker,))
-        watchdog.daemon = True
-        watchdog.start()
-        assert proc.stdout is not None
-        try:
-            while (message := _read_message(proc.stdout)) is not None:
-                kind, payload = message
-                if kind == AUDIO:
-                    self._put_block(payload)
-                elif kind == EVENT:
-                    self._on_event(worker, json.loads(payload))
-        finally:
-            watchdog.cancel()
-            proc.stdout.close()
-            try:
-                proc.wait(STOP_WAIT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            drain.join(1.0)
-            with self._lock:
-                self._worker = None
-                c = self._counts
-                c.overflows += c.worker_overflows
-                c.dropped += c.worker_dropped
-                c.worker_overflows = c.worker_dropped = 0
-        if not self._stop.is_set():
-            why = worker.error
-            if why is None:
-                tail = " / ".join(list(worker.stderr)[-3:]) or "no message"
-                why = f"the audio worker exited (code {proc.returncode}): {tail}"
+    def _on_changed(self, status: ChildStatus) -> None:
+        if status.state not in ("waiting", "failed"):
+            return  # starting, ready (the "opened" message says more), stopped
+        why, self._why = self._why or f"audio worker: {status.fault}", None
+        with self._lock:  # that worker's totals are final
+            c = self._counts
+            c.overflows += c.worker_overflows
+            c.dropped += c.worker_dropped
+            c.worker_overflows = c.worker_dropped = 0
+        if not self._stopping:
             self._set_state(connected=False, message=f"{why}; retrying", ports=())
-        return worker.opened
 
-    def _put_block(self, payload: bytes) -> None:
-        _, at, overflows, dropped = BLOCK_HEADER.unpack_from(payload)
-        samples = np.frombuffer(payload, dtype="<f4", offset=BLOCK_HEADER.size).copy()
+    def _put_block(self, samples: np.ndarray, at: float, overflows: int, dropped: int) -> None:
         lost = 0
         try:
             self._blocks.put_nowait((samples, at))
@@ -439,22 +374,6 @@ class AudioInput:
             c.dropped += lost
             c.worker_overflows, c.worker_dropped = overflows, dropped
 
-    def _on_event(self, worker: _Worker, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "opened":
-            worker.opened = worker.answered = True
-            device = InputDevice(**event["device"])
-            ports = tuple(event.get("ports", ()))
-            channels = list(self.config.channels) or "all"
-            where = f"; JACK ports {', '.join(ports)}" if ports else ""
-            message = (f"{device.name} ({device.host_api}), channels {channels} of {device.channels}, "
-                       f"{event['rate']} Hz, {self.config.block}-frame blocks{where}")
-            self._set_state(device=device.name, connected=True, message=message, rate=int(event["rate"]),
-                            ports=ports)
-        elif kind in ("error", "lost"):
-            worker.error = str(event["message"])
-            worker.answered = True
-
     def _set_state(self, **changes: Any) -> None:
         with self._lock:
             old = self._state
@@ -468,31 +387,3 @@ class AudioInput:
                 self.on_status(self.status())
             except Exception:  # noqa: BLE001 (a broken listener must not stop the reconnecting)
                 log.exception("audio input: the status listener failed")
-
-
-def _ask_to_stop(proc: subprocess.Popen[bytes]) -> None:
-    """A worker stops when its stdin closes (it also does when this process dies)."""
-    try:
-        if proc.stdin is not None and not proc.stdin.closed:
-            proc.stdin.close()
-    except OSError:
-        pass
-
-
-def _give_up_opening(worker: _Worker) -> None:
-    """The watchdog: a worker stuck opening (an audio system that does not answer) is killed."""
-    if not worker.answered and worker.proc.poll() is None:
-        worker.error = f"the audio system did not answer within {OPEN_TIMEOUT:g} s"
-        worker.proc.kill()
-
-
-def _drain_stderr(proc: subprocess.Popen[bytes], tail: deque[str]) -> None:
-    """The worker's stderr (libjack and ALSA chatter, tracebacks) into the debug log and `tail`."""
-    assert proc.stderr is not None
-    for raw in proc.stderr:
-        line = raw.decode(errors="replace").rstrip()
-        if line:
-            tail.append(line)
-            log.debug("audio worker: %s", line)
-    proc.stderr.close()
-

@@ -1,25 +1,23 @@
-"""The process that owns PortAudio for vj.audio.capture: `python -m vj.audio.portaudio_worker MODE`.
+"""The process that owns PortAudio for vj.audio.capture: child mains run by vj.proc's supervisor.
 
-    list               answers an "inventory" event: the inputs, the default one, the host APIs
-    check CONFIG_JSON  answers a "device" event: the input CONFIG opens, channels and rate checked
-    run CONFIG_JSON    an "opened" event, then audio blocks until stdin closes; a "lost" event
-                       (and exit) when the device stops delivering
+    run(link, config_json)     an "opened" message (and `ready`), then ("block", samples, time,
+                               overflows, dropped) messages until vj stops it; a "lost" message
+                               and an exit when the device stops delivering
+    list_devices(link)         answers ("inventory", dict): the inputs, the default one, the host APIs
+    check(link, config_json)   answers ("device", dict): the input the config opens, channels and
+                               rate checked
 
-A problem is an "error" event and a non-zero exit (codes in vj.audio.capture). Messages go to
-the original stdout, framed as vj.audio.capture describes; fd 1 is pointed at stderr, so nothing
-a C library prints can break them. PortAudio is terminated (its JACK client closed) unless the
-device went away, and every exit is os._exit: after a JACK server went away, closing the stream
-or terminating PortAudio would wait 10 s and then abort.
+A problem is an ("error", message) message (and, for `run`, an exit). Every exit is os._exit
+after PortAudio is terminated (its JACK client closed), except after a lost device: with the
+JACK server gone, closing the stream or terminating PortAudio waits 10 s and then aborts.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import os
 import queue
-import select
 import sys
 import threading
 import time
@@ -27,52 +25,40 @@ import traceback
 from collections import deque
 from dataclasses import asdict
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from vj.audio.capture import (
-    AUDIO,
-    BLOCK_HEADER,
-    EVENT,
-    EXIT_CONFIG,
-    EXIT_LOST,
-    EXIT_PORTAUDIO,
-    EXIT_STOPPED,
-    HEADER,
-    AudioInputError,
-    InputConfig,
-    InputDevice,
-    InputInventory,
-    channel_plan,
-)
+from vj.audio.capture import AudioInputError, InputConfig, InputDevice, InputInventory, channel_plan
+from vj.proc.child import ChildLink, Stopped
 
 JACK_CLIENT = b"vj-audio"  # our JACK client's name: ports vj-audio:in_0, in_1...
 STALL = 2.0  # seconds without a block while the stream says it runs: the device is gone
-WATCH = 0.1  # seconds between looks at the stream and at stdin
-PIPE_BLOCKS = 256  # blocks waiting for the pipe (beyond that the callback drops them)
+WATCH = 0.1  # seconds between looks at the stream (and for a stop from vj)
+SEND_BLOCKS = 256  # blocks waiting to be sent (beyond that the callback drops them)
 CLOCK_WINDOW = 2.0  # seconds over which BlockClock takes its least-late callback
+
+# exit codes (they show in the supervisor's log)
+EXIT_STOPPED = 0
+EXIT_CONFIG = 2  # no such device, channels or sample rate it cannot do
+EXIT_LOST = 3  # the stream stopped or stalled: the device went away
+EXIT_PORTAUDIO = 4  # PortAudio is missing or failed to open the stream
 
 _client_name = ctypes.create_string_buffer(JACK_CLIENT)  # PortAudio keeps the pointer
 
 
 class Writer:
-    """Frames messages onto the pipe from one thread; the audio callback never waits for it."""
+    """Sends audio blocks to vj from a thread of its own: the audio callback never waits for the socket."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.broken = False  # the other end has gone
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPE_BLOCKS)
-        self._thread = threading.Thread(target=self._run, name="pipe-writer", daemon=True)
+    def __init__(self, link: ChildLink) -> None:
+        self.link = link
+        self.broken = False  # vj has gone
+        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=SEND_BLOCKS)
+        self._thread = threading.Thread(target=self._run, name="vj-audio-send", daemon=True)
         self._thread.start()
 
-    def event(self, event: str, **data: Any) -> None:
-        payload = json.dumps({"event": event, **data}).encode()
-        if not self.broken:
-            self._queue.put(HEADER.pack(len(payload), EVENT) + payload)
-
-    def audio(self, message: bytes) -> bool:
-        """Queues an audio message; False if the queue is full (the block is dropped)."""
+    def audio(self, message: tuple[Any, ...]) -> bool:
+        """Queues a block; False if the queue is full (the block is dropped)."""
         try:
             self._queue.put_nowait(message)
         except queue.Full:
@@ -89,13 +75,11 @@ class Writer:
 
     def _run(self) -> None:
         while (message := self._queue.get()) is not None:
-            view = memoryview(message)
             try:
-                while view:
-                    view = view[os.write(self.fd, view):]
+                self.link.send(message)
             except OSError:
                 self.broken = True
-                while self._queue.get() is not None:  # let event() and close() finish
+                while self._queue.get() is not None:  # let close() finish
                     pass
                 return
 
@@ -152,11 +136,9 @@ class Capture:
         if self.gain != 1:
             mono *= self.gain
         at = self.clock.stamp(now, self.frames, frames)
-        header = BLOCK_HEADER.pack(self.frames, at, self.overflows, self.dropped)
         self.frames += frames
         self.blocks += 1
-        payload = header + mono.astype("<f4", copy=False).tobytes()
-        if not self.writer.audio(HEADER.pack(len(payload), AUDIO) + payload):
+        if not self.writer.audio(("block", mono, at, self.overflows, self.dropped)):
             self.dropped += 1
 
 
@@ -228,8 +210,8 @@ def prepare(sd: ModuleType, config: InputConfig) -> tuple[InputDevice, int, tupl
     return device, opened, picks
 
 
-def stream(sd: ModuleType, config: InputConfig, writer: Writer) -> int:
-    """Runs the input until stdin closes (EXIT_STOPPED) or the device goes (EXIT_LOST)."""
+def stream(sd: ModuleType, config: InputConfig, link: ChildLink, writer: Writer) -> int:
+    """Runs the input until vj stops it (EXIT_STOPPED) or the device goes (EXIT_LOST)."""
     device, opened, picks = prepare(sd, config)
     capture = Capture(config, picks, opened, writer)
     try:
@@ -238,78 +220,94 @@ def stream(sd: ModuleType, config: InputConfig, writer: Writer) -> int:
                                       callback=capture.callback)
         input_stream.start()
     except sd.PortAudioError as exc:
-        writer.event("error", message=f"cannot open {device.name!r} ({device.host_api}): {exc}")
-        return EXIT_PORTAUDIO
-    writer.event("opened", device=asdict(device), rate=int(input_stream.samplerate), channels=opened,
-                 latency=float(input_stream.latency), ports=jack_ports(device, opened))
+        raise RuntimeError(f"cannot open {device.name!r} ({device.host_api}): {exc}") from exc
+    link.send(("opened", {"device": asdict(device), "rate": int(input_stream.samplerate), "channels": opened,
+                          "latency": float(input_stream.latency), "ports": jack_ports(device, opened)}))
+    link.ready(device.name)  # the supervisor's back-off starts from its shortest again
     seen, since = 0, time.monotonic()
-    while True:
-        ready, _, _ = select.select([0], [], [], WATCH)
-        if ready and not os.read(0, 4096):
-            break  # asked to stop, or vj has gone
-        if writer.broken:
-            break
-        if not input_stream.active:
-            writer.event("lost", message=f"{device.name} ({device.host_api}) stopped: the device went away")
-            return EXIT_LOST  # no stop() or close(): with JACK gone they hang, then abort
-        now = time.monotonic()
-        if capture.blocks != seen:
-            seen, since = capture.blocks, now
-        elif now - since > STALL:
-            writer.event("lost", message=f"{device.name} ({device.host_api}) sent no audio for {STALL:g} s: "
-                                         "the device stalled or went away")
-            return EXIT_LOST
+    try:
+        while not writer.broken:
+            link.recv(WATCH)  # raises Stopped when vj stops us
+            if not input_stream.active:
+                link.send(("lost", f"{device.name} ({device.host_api}) stopped: the device went away"))
+                return EXIT_LOST  # no stop() or close(): with JACK gone they hang, then abort
+            now = time.monotonic()
+            if capture.blocks != seen:
+                seen, since = capture.blocks, now
+            elif now - since > STALL:
+                link.send(("lost", (f"{device.name} ({device.host_api}) sent no audio for {STALL:g} s: "
+                                    "the device stalled or went away")))
+                return EXIT_LOST
+    except (Stopped, EOFError):
+        pass  # asked to stop, or vj has gone
     input_stream.abort()
     input_stream.close()
     return EXIT_STOPPED
 
 
-def main(argv: list[str]) -> NoReturn:
-    out = os.dup(1)
-    os.dup2(2, 1)  # C libraries' prints go to stderr, never into the messages
-    sys.stdout = sys.stderr
-    writer = Writer(out)
-    code = EXIT_STOPPED
+def run(link: ChildLink, config_json: str) -> NoReturn:
+    """The live input (a supervised child of vj.audio.capture.AudioInput)."""
+    sd: ModuleType | None = None
+    writer = Writer(link)
+    try:
+        config = InputConfig.from_json(config_json)
+        sd = import_sounddevice()
+        code = stream(sd, config, link, writer)
+    except Exception as exc:  # noqa: BLE001 (say what happened, and still skip PortAudio's exit handler)
+        code = _report(link, exc)
+    writer.close()
+    _exit(sd, code)
+
+
+def list_devices(link: ChildLink) -> NoReturn:
+    """Answers ("inventory", InputInventory.to_dict()) or ("error", message)."""
+    _answer(link, lambda sd: ("inventory", take_inventory(sd).to_dict()))
+
+
+def check(link: ChildLink, config_json: str) -> NoReturn:
+    """Answers ("device", the InputDevice as a dict) or ("error", message)."""
+    _answer(link, lambda sd: ("device", asdict(prepare(sd, InputConfig.from_json(config_json))[0])))
+
+
+def _answer(link: ChildLink, question: Callable[[ModuleType], tuple[Any, ...]]) -> NoReturn:
     sd: ModuleType | None = None
     try:
-        mode = argv[0] if argv else ""
-        if mode not in ("list", "check", "run"):
-            raise SystemExit(f"usage: python -m {__spec__.name if __spec__ else 'portaudio_worker'} "
-                             "list | check CONFIG_JSON | run CONFIG_JSON")
-        config = InputConfig.from_json(argv[1]) if mode != "list" else None
         sd = import_sounddevice()
-        if mode == "list":
-            writer.event("inventory", inventory=take_inventory(sd).to_dict())
-        elif mode == "check":
-            assert config is not None
-            writer.event("device", device=asdict(prepare(sd, config)[0]))
-        else:
-            assert config is not None
-            code = stream(sd, config, writer)
-    except AudioInputError as exc:
-        writer.event("error", message=str(exc))
-        code = EXIT_CONFIG
-    except (RuntimeError, ValueError) as exc:
-        writer.event("error", message=str(exc))
-        code = EXIT_PORTAUDIO
-    except Exception as exc:  # noqa: BLE001 (say what happened, and still skip PortAudio's exit handler)
+        link.send(question(sd))
+    except Exception as exc:  # noqa: BLE001 (an answer too)
+        _report(link, exc)
+    try:
+        link.recv()  # until vj stops us: a child that ended first would count as a failure
+    except (Stopped, EOFError, OSError):
+        pass
+    _exit(sd, EXIT_STOPPED)
+
+
+def _report(link: ChildLink, exc: Exception) -> int:
+    """Sends ("error", why) and returns the exit code for `exc`."""
+    if isinstance(exc, AudioInputError):
+        message, code = str(exc), EXIT_CONFIG
+    elif isinstance(exc, (RuntimeError, ValueError)):
+        message, code = str(exc), EXIT_PORTAUDIO
+    else:
         traceback.print_exc()
-        writer.event("error", message=f"the audio worker failed: {type(exc).__name__}: {exc}")
-        code = EXIT_PORTAUDIO
-    finally:
-        writer.close()
-        os.close(out)  # vj sees the end now, however long PortAudio takes below
-        if sd is not None and code != EXIT_LOST:
-            # leave JACK as a client should: a server asked to stop while it still holds a client
-            # that vanished without closing waits for it (seconds), and one killed meanwhile
-            # keeps its slot in JACK's registry of servers (8 in all) for good
-            try:
-                sd._terminate()
-            except sd.PortAudioError:
-                pass
-        sys.stderr.flush()
+        message, code = f"the audio worker failed: {type(exc).__name__}: {exc}", EXIT_PORTAUDIO
+    print(message, file=sys.stderr)  # the last stderr line: the supervisor's log names it too
+    try:
+        link.send(("error", message))
+    except OSError:
+        pass
+    return code
+
+
+def _exit(sd: ModuleType | None, code: int) -> NoReturn:
+    if sd is not None and code != EXIT_LOST:
+        # leave JACK as a client should: a server asked to stop while it still holds a client
+        # that vanished without closing waits for it (seconds), and one killed meanwhile
+        # keeps its slot in JACK's registry of servers (8 in all) for good
+        try:
+            sd._terminate()
+        except sd.PortAudioError:
+            pass
+    sys.stderr.flush()
     os._exit(code)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -50,17 +50,18 @@ class ChildLink:
 
     def recv(self, timeout: float | None = None) -> tuple[Any, ...] | None:
         """The next message from the parent, or None after `timeout` seconds (None: wait for
-        one). Sends a heartbeat every BEAT seconds while it waits; raises Stopped on "stop"."""
+        one). Sends a heartbeat when nothing was sent for BEAT seconds, whether it waits or
+        messages keep coming; raises Stopped on "stop"."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if time.monotonic() - self._last_sent >= BEAT:  # also while messages keep coming (a stream)
+                self.beat()
             wait = BEAT if deadline is None else min(BEAT, deadline - time.monotonic())
             if wait > 0 and self._conn.poll(wait):
                 message = self._conn.recv()
                 if message == ("stop",):
                     raise Stopped
                 return message  # type: ignore[no-any-return]
-            if time.monotonic() - self._last_sent >= BEAT:
-                self.beat()
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 

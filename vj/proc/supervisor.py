@@ -54,6 +54,7 @@ class ChildSpec:
     silence: float = 5.0  # seconds without a message that mean it hangs (a child may ask for more)
     backoff: tuple[float, float] = (0.5, 8.0)  # seconds before a restart: first, doubling up to
     give_up_after: int | None = None  # failures in a row before it stops trying (None: never)
+    stable: float = 30.0  # seconds a ready child must run before its earlier failures are forgiven
     stop_timeout: float = 2.0  # seconds an orderly stop may take before the child is killed
 
 
@@ -65,7 +66,7 @@ class ChildStatus:
     state: str  # "starting", "ready", "waiting" (to restart), "stopped", "failed" (gave up)
     pid: int | None
     starts: int  # processes started so far
-    failures: int  # in a row (reset by `ready`)
+    failures: int  # in a row (a child that ran ready for `stable` seconds starts the count again)
     fault: str | None  # the last failure, e.g. "exited with code -9", "hung: silent for 5.0 s"
     progress: str  # the child's newest progress line ("loading sd-turbo")
     since: float  # time.monotonic() when the state or the progress line last changed
@@ -99,6 +100,7 @@ class _Run:
     heard: float  # when its last message arrived
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_LINES))
     stderr_partial: bytes = b""
+    ready_at: float | None = None  # when it said it was ready
     crash: str | None = None  # what the child said before it died
     ending: str | None = None  # why the supervisor is ending it (a restart, a hang)
     inherited: tuple[int, ...] = ()
@@ -309,11 +311,11 @@ class Supervisor:
         err_r.setblocking(False)
         now = time.monotonic()
         run = _Run(proc, conn, err_r, now, now + spec.start_timeout, now)
-        child.run = run
         try:
-            conn.send((spec.main, tuple(args)))
+            conn.send((spec.main, tuple(args)))  # first, before any other thread can send to it
         except OSError:
             pass  # it died at once: the EOF tells
+        child.run = run
         self._selector.register(conn.fileno(), selectors.EVENT_READ, (child, "conn"))
         self._selector.register(err_r, selectors.EVENT_READ, (child, "stderr"))
         st = child.status()
@@ -340,7 +342,8 @@ class Supervisor:
         if kind == "beat":
             return
         if kind == "ready":
-            child._set(state="ready", failures=0, detail=str(message[1]))
+            run.ready_at = run.ready_at or time.monotonic()
+            child._set(state="ready", detail=str(message[1]))
         elif kind == "progress":
             _, text, patience = message
             if patience and not child.stopping:
@@ -404,11 +407,12 @@ class Supervisor:
             if tail:
                 why += f" ({tail[-1][-200:]})"
         self._close_run(child)
-        self._failed(child, why)
+        stable = run.ready_at is not None and time.monotonic() - run.ready_at >= child.spec.stable
+        self._failed(child, why, forgiven=stable)
 
-    def _failed(self, child: Child, why: str) -> None:
+    def _failed(self, child: Child, why: str, forgiven: bool = False) -> None:
         st = child.status()
-        failures = st.failures + 1
+        failures = 1 if forgiven else st.failures + 1
         spec = child.spec
         if spec.give_up_after is not None and failures >= spec.give_up_after:
             log.error("%s: %s; giving up after %d failures in a row", spec.name, why, failures)
@@ -418,7 +422,9 @@ class Supervisor:
             self._children.remove(child)
             return
         delay = min(spec.backoff[1], spec.backoff[0] * 2 ** (failures - 1))
-        log.warning("%s: %s; restarting in %.1f s", spec.name, why, delay)
+        # the same fault again (a device still missing): once at warning level, then quietly
+        log.log(logging.DEBUG if why == st.fault else logging.WARNING, "%s: %s; restarting in %.1f s",
+                spec.name, why, delay)
         child.restart_at = time.monotonic() + delay
         child._set(state="waiting", failures=failures, fault=why, pid=None)
 
@@ -431,10 +437,7 @@ class Supervisor:
         if run is None:
             self._reap(child, "stopped")
             return
-        try:
-            run.conn.send(("stop",))
-        except OSError:
-            pass
+        child.send(("stop",))
         run.deadline = time.monotonic() + child.spec.stop_timeout  # then _check kills it
 
     def _reap(self, child: Child, state: str) -> None:
@@ -443,6 +446,7 @@ class Supervisor:
             self._wait(child.run)
             self._close_run(child)
         child._set(state=state, pid=None)
+        child.handler = ChildHandler()  # no more callbacks: let the owner (and its memory) go
         if child in self._children:
             self._children.remove(child)
         child.stopped.set()

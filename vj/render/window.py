@@ -214,6 +214,7 @@ class Window:
         except Exception as exc:
             raise WindowError(f"cannot use the window's OpenGL context: {exc}") from exc
         self._vsync = config.vsync
+        self._refresh_hz = info.refresh_hz
         glfw.swap_interval(1 if config.vsync else 0)
         # Keep a reference: pyGLFW holds only the ctypes wrapper.
         self._key_callback = self._on_key
@@ -280,6 +281,11 @@ class Window:
     @property
     def vsync(self) -> bool:
         return self._vsync
+
+    @property
+    def refresh_hz(self) -> int:
+        """The refresh rate of the monitor the window opened on (0 if the system does not say)."""
+        return self._refresh_hz
 
     def swap(self) -> None:
         glfw.swap_buffers(self._handle)

@@ -1,15 +1,19 @@
 """The voice threads: live audio in, commands and spoken prompts out, as events for the show.
 
 The audio thread hands every input block to `feed` (never blocking: a bounded queue, the oldest
-block dropped if the voice thread falls behind). The recognizer thread resamples it to 16 kHz
+block dropped if the voice thread falls behind). The voice thread resamples it to 16 kHz
 (continuously, across blocks) and sends it to the command recognizer (vj.voice.commands), which
-runs in a process of its own (vj.voice.recognizer_process: pocketsphinx would stall this one while
-it decodes). A results thread turns each command heard into a one-shot ControlEvent from the
-source ("voice", COMMAND), so mappings bind it like a key. A dictation ("dream of ...", or speech
-while voice.dictate is held) goes to a second thread, because Whisper can take a second or more and
-commands must not wait behind it; its text comes back as a SpokenPrompt. Push-to-talk state comes
-from the show through `hold` (the newest state wins). Nothing here raises into the show: problems
-become Notice events.
+runs in a process of its own (vj.voice.recognizer_process: pocketsphinx holds the GIL 50-70 ms
+per command and about a second for long chatter, and would stall this process while it decodes).
+That process is one child of the process-wide supervisor (vj.proc.supervisor): it restarts the
+recognizer after a back-off when it dies or hangs (a notice says so), and the voice thread
+re-sends the push-to-talk state to each new one; while none runs, audio waits in the queue.
+Results arrive on the supervisor's thread: each command heard becomes a one-shot ControlEvent
+from the source ("voice", COMMAND), so mappings bind it like a key. A dictation ("dream of ...",
+or speech while voice.dictate is held) goes to a second thread, because Whisper can take a second
+or more and commands must not wait behind it; its text comes back as a SpokenPrompt. Push-to-talk
+state comes from the show through `hold` (the newest state wins). Nothing here raises into the
+show: problems become Notice events.
 """
 
 from __future__ import annotations
@@ -19,20 +23,21 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 import numpy as np
 
 from vj.control.events import ControlEvent, EventQueue, Notice, SpokenPrompt
+from vj.proc.supervisor import Child, ChildHandler, ChildSpec, ChildStatus, supervisor
 from vj.voice.commands import DEFAULT_THRESHOLD, DICTATE, SAMPLE_RATE, Heard, StreamResampler, int16_bytes
-from vj.voice.recognizer_process import RecognizerProcess
 
 log = logging.getLogger(__name__)
 
 VoiceMode = Literal["push", "always"]
 VOICE_MODES: tuple[str, ...] = ("push", "always")
 MAX_BACKLOG = 10.0  # seconds of audio the recognizer may fall behind before old blocks are dropped
-RESTART = 1.0  # seconds before a recognizer process that died is started again
+BACKOFF = (1.0, 8.0)  # seconds before a recognizer that died is started again: first, doubling up to
+SILENCE = 15.0  # seconds the recognizer may say nothing before it counts as hung (a decode takes up to ~1 s)
 
 
 class Transcriber(Protocol):
@@ -91,22 +96,43 @@ class VoiceListener:
         self._status = VoiceStatus(config.mode, config.mode == "always", 0, 0, 0, 0, 0.0, "",
                                    "off" if config.whisper is None else f"loading {config.whisper}")
         self._held = (False, False)  # the show's push-to-talk state (render thread only)
-        self._ready = threading.Event()  # the recognizer process has loaded its model
+        self._ready = threading.Event()  # the recognizer process has loaded its model (once)
         self._stop = threading.Event()
+        self._child: Child | None = None  # the supervised recognizer process
+        # set on the supervisor thread, read by the voice thread: which start of the recognizer
+        # (ChildStatus.starts) takes messages, None while none runs
+        self._live: int | None = None
+        self._up = threading.Event()  # _live is not None
+        self._unavailable = False  # the recognizer cannot be built here: not restarted
         self._threads = [threading.Thread(target=self._recognize, name="vj-voice", daemon=True),
                          threading.Thread(target=self._dictate, name="vj-dictation", daemon=True)]
 
     def start(self) -> VoiceListener:
+        options = {"threshold": self.config.threshold, "push_to_talk": self.config.mode == "push",
+                   "window": self.config.hangover}
+        self._child = supervisor().start(ChildSpec(
+            name="voice",
+            main="vj.voice.recognizer_process:serve",
+            args=(options,),
+            env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},  # it needs no thread pools
+            silence=SILENCE,
+            backoff=BACKOFF,
+            give_up_after=None,  # keep trying; a recognizer that cannot be built is stopped instead
+        ), _Recognizer(self))
         for t in self._threads:
             t.start()
         return self
 
     def stop(self, timeout: float = 3.0) -> None:
+        """Stops the threads, then the recognizer process (in order; killed if it takes too long)."""
         self._stop.set()
+        self._up.set()  # wakes the voice thread if it waits for a recognizer
         self._blocks.put(None)
         self._jobs.put(None)
         for t in self._threads:
             t.join(timeout)
+        if self._child is not None:  # after the voice thread: nothing is sent to it any more
+            self._child.stop(timeout)
 
     def wait_ready(self, timeout: float) -> bool:
         """Blocks until the recognizer has loaded (True) or `timeout` seconds passed (False)."""
@@ -142,72 +168,70 @@ class VoiceListener:
             self._held = (talk, dictate)
             self._blocks.put((talk, dictate))
 
-    # the recognizer threads -----------------------------------------------------------------------
+    # the voice thread -----------------------------------------------------------------------------
     def _recognize(self) -> None:
-        """Sends audio and push-to-talk to the recognizer process; restarts it if it dies."""
+        """Sends audio and push-to-talk to the recognizer process, in order; an item waits while
+        none runs (restarting after a failure). A new process first gets the push-to-talk state,
+        so a key held across a restart stays held."""
         resampler = StreamResampler(self.config.rate)
-        held = (False, False)  # push-to-talk as last sent: a restarted process gets it again
+        held = (False, False)  # push-to-talk as last taken from the queue
+        sent_to: int | None = None  # the start of the recognizer the push-to-talk state was sent to
+        pending: tuple[Any, ...] | None = None  # the next message, waiting for a recognizer
         while not self._stop.is_set():
-            proc = RecognizerProcess(threshold=self.config.threshold, push_to_talk=self.config.mode == "push",
-                                     window=self.config.hangover)
-            gone = threading.Event()
-            results = threading.Thread(target=self._results, args=(proc, gone), name="vj-voice-results", daemon=True)
-            results.start()
-            held = self._feed_process(proc, resampler, gone, held)
-            proc.close()
-            results.join(2.0)
-            if not self._stop.is_set():
-                self._notice(f"voice recognizer stopped (exit code {proc.exitcode}); restarting it")
-                self._stop.wait(RESTART)
-
-    def _feed_process(self, proc: RecognizerProcess, resampler: StreamResampler, gone: threading.Event,
-                      held: tuple[bool, bool]) -> tuple[bool, bool]:
-        """Until the process goes or the listener stops; returns the push-to-talk state last seen."""
-        try:
-            if held != (False, False):
-                proc.send_hold(held[0] or held[1], held[1])  # a restart keeps the key held
-        except (OSError, ValueError):
-            return held
-        while not self._stop.is_set() and not gone.is_set():
-            try:
-                item = self._blocks.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is None:
-                break
-            try:
+            if pending is None:
+                try:
+                    item = self._blocks.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if item is None:
+                    break
                 if isinstance(item, tuple):
                     held = item
-                    proc.send_hold(held[0] or held[1], held[1])
+                    pending = ("hold", held[0] or held[1], held[1])
                 else:
-                    proc.send_audio(int16_bytes(resampler.process(item)))
-            except (OSError, ValueError):  # the process is gone: BrokenPipeError
-                break
-        return held
-
-    def _results(self, proc: RecognizerProcess, gone: threading.Event) -> None:
-        try:
-            while not self._stop.is_set():
-                message = proc.receive(0.2)
-                if message is None:
-                    if proc.exitcode is not None:
-                        return
+                    pending = ("audio", int16_bytes(resampler.process(item)))
+            if not self._up.wait(0.2):
+                continue
+            live, child = self._live, self._child
+            if live is None or child is None:
+                continue
+            if live != sent_to:
+                if held != (False, False) and not child.send(("hold", held[0] or held[1], held[1])):
+                    self._stop.wait(0.02)  # it just went away: the supervisor will tell
                     continue
-                kind, payload = message
-                if kind == "heard" and isinstance(payload, Heard):
-                    self._heard(payload)
-                elif kind == "ready":
-                    self._ready.set()
-                elif kind == "listening":
-                    self._set(listening=bool(payload))
-                elif kind == "error":
-                    self._notice(f"voice commands unavailable: {payload}")
-                    self._stop.set()  # it would fail the same way again
-                    return
-        except (EOFError, OSError):
+                sent_to = live
+            if child.send(pending):
+                pending = None
+            else:
+                self._stop.wait(0.02)
+
+    # the supervisor thread: must not block --------------------------------------------------------
+    def _on_message(self, child: Child, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "heard" and isinstance(message[1], Heard):
+            self._heard(message[1])
+        elif kind == "listening":
+            self._set(listening=bool(message[1]))
+        elif kind == "unavailable":
+            self._unavailable = True
+            self._notice(f"voice commands unavailable: {message[1]}")
+            self._stop.set()  # it would fail the same way again
+            child.stop(timeout=0.0)  # on the supervisor thread: never wait for it
+
+    def _on_changed(self, status: ChildStatus) -> None:
+        if status.state == "ready":
+            self._ready.set()
+        if status.state in ("starting", "ready") and status.pid is not None:
+            # started, and already sent its start message (the supervisor says "starting" after
+            # that): what is sent now reaches it in order, and waits in its socket while it loads
+            self._live = status.starts
+            self._up.set()
             return
-        finally:
-            gone.set()
+        self._live = None
+        if not self._stop.is_set():
+            self._up.clear()
+        if status.state == "waiting" and status.fault and not self._stop.is_set() and not self._unavailable:
+            self._notice(f"voice recognizer stopped ({status.fault}); restarting it")
 
     def _heard(self, h: Heard) -> None:
         now = time.perf_counter()
@@ -266,3 +290,22 @@ class VoiceListener:
     def _notice(self, message: str) -> None:
         log.warning(message)
         self.events.put(Notice(message))
+
+
+class _Recognizer(ChildHandler):
+    """The listener's side of its recognizer process; called on the supervisor thread."""
+
+    def __init__(self, listener: VoiceListener) -> None:
+        self.listener = listener
+        self.child: Child | None = None
+
+    def starting(self, child: Child) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+        self.child = child
+        return child.spec.args, ()
+
+    def message(self, message: tuple[Any, ...]) -> None:
+        if self.child is not None:
+            self.listener._on_message(self.child, message)
+
+    def changed(self, status: ChildStatus) -> None:
+        self.listener._on_changed(status)

@@ -1,36 +1,54 @@
-"""The command recognizer in a process of its own.
+"""The command recognizer in a process of its own: `serve`, a child of vj.proc.supervisor.
 
-pocketsphinx keeps Python's global lock while it decodes: 50-70 ms for a command and about a
-second for long out-of-grammar chatter, during which every thread of the process stands still,
-the render loop and the audio analysis included. In its own process it stalls nothing. Audio goes
-in (16 kHz int16 bytes) and push-to-talk changes too, through one pipe; `Heard` results come back
-through another, so the sending and the receiving thread never share a connection.
+Why a process: pocketsphinx keeps Python's global lock while it decodes: 50-70 ms for a command
+and about a second for long out-of-grammar chatter, during which every thread of the process
+stands still, the render loop and the audio analysis included. In its own process it stalls
+nothing.
+
+How it runs: vj.voice.listener starts `serve(link, options)` as one supervised child
+(`python -m vj.proc.child`, see vj.proc.supervisor), which restarts it when it dies or goes
+silent, and stops it with the listener. Its messages:
+
+    parent -> child   ("audio", bytes)             16 kHz mono int16, in stream order
+                      ("hold", pressed, dictate)   push-to-talk changed
+                      ("flush",)                   decode whatever speech is in progress
+    child -> parent   ("heard", Heard)             an utterance decoded (commands and rejects)
+                      ("listening", bool)          after every hold or flush
+                      ("unavailable", message)     the recognizer cannot be built here: a restart
+                                                   would fail the same way (the parent stops it)
+
+It says `ready` once the model has loaded. `link.recv` keeps the heartbeat going under a steady
+stream of audio; a long decode keeps it silent for about a second (the listener's spec allows
+much more).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-from multiprocessing.connection import Connection
 from typing import Any
 
-from vj.voice.commands import CommandRecognizer, Heard
+from vj.proc.child import ChildLink
+from vj.voice.commands import CommandRecognizer
+
+LOAD_PATIENCE = 60.0  # seconds the model may take to load on a busy machine
 
 
-def _serve(inbox: Connection, outbox: Connection, options: dict[str, Any]) -> None:
-    """The child: recognizer calls in the order they came, every result sent back at once."""
+def serve(link: ChildLink, options: dict[str, Any]) -> None:
+    """The child: CommandRecognizer(**options); recognizer calls in the order they came, every
+    result sent back at once."""
     import numpy as np
 
+    link.progress("loading the command recognizer", patience=LOAD_PATIENCE)
     try:
         rec = CommandRecognizer(**options)
-    except Exception as exc:  # noqa: BLE001 - the parent reports it
-        outbox.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    outbox.send(("ready", ""))
+    except Exception as exc:  # noqa: BLE001 - the parent reports it, and does not restart this
+        link.send(("unavailable", f"{type(exc).__name__}: {exc}"))
+        while True:
+            link.recv()  # until the parent stops this process (Stopped ends it)
+    link.ready("pocketsphinx")
     while True:
-        try:
-            message = inbox.recv()
-        except EOFError:  # the parent went away
-            return
+        message = link.recv()
+        if message is None:
+            continue
         kind = message[0]
         if kind == "audio":
             heard = rec.feed(np.frombuffer(message[1], dtype=np.int16))
@@ -38,52 +56,9 @@ def _serve(inbox: Connection, outbox: Connection, options: dict[str, Any]) -> No
             heard = rec.hold(message[1], dictate=message[2])
         elif kind == "flush":
             heard = rec.flush()
-        else:  # "stop"
-            return
+        else:
+            continue
         for h in heard:
-            outbox.send(("heard", h))
+            link.send(("heard", h))
         if kind != "audio":
-            outbox.send(("listening", rec.listening))
-
-
-class RecognizerProcess:
-    """A CommandRecognizer(**options) in a child process: `send_*` from one thread, `receive`
-    from another. A dead child shows as EOFError from `receive` / BrokenPipeError from `send_*`."""
-
-    def __init__(self, **options: Any) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process with GL and audio threads
-        child_in, self._inbox = ctx.Pipe(duplex=False)
-        self._outbox, child_out = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(child_in, child_out, options), name="vj-voice-recognizer",
-                                 daemon=True)
-        self._proc.start()
-        child_in.close()
-        child_out.close()
-
-    def send_audio(self, samples_int16: bytes) -> None:
-        self._inbox.send(("audio", samples_int16))
-
-    def send_hold(self, pressed: bool, dictate: bool) -> None:
-        self._inbox.send(("hold", pressed, dictate))
-
-    def receive(self, timeout: float) -> tuple[str, Heard | str | bool] | None:
-        """The next message ("ready" | "error" | "heard" | "listening", payload), or None after timeout."""
-        if not self._outbox.poll(timeout):
-            return None
-        return self._outbox.recv()  # type: ignore[no-any-return]
-
-    @property
-    def exitcode(self) -> int | None:
-        return self._proc.exitcode
-
-    def close(self, timeout: float = 2.0) -> None:
-        try:
-            self._inbox.send(("stop",))
-        except (OSError, ValueError):
-            pass
-        self._proc.join(timeout)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(timeout)
-        self._inbox.close()
-        self._outbox.close()
+            link.send(("listening", rec.listening))
