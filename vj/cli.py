@@ -270,6 +270,13 @@ def cmd_learn(args: argparse.Namespace) -> int:
     return run_learn(args.target, mapping=args.mapping, port=args.port, timeout=args.timeout, value=args.value)
 
 
+def cmd_bench_live(args: argparse.Namespace) -> int:
+    from vj.bench.live import run_live_bench
+
+    return run_live_bench(as_json=args.json, seconds=args.seconds, size=args.size, steps=args.steps,
+                          threads=args.gen_threads, thread_case=not args.no_thread)
+
+
 def cmd_bench_gen(args: argparse.Namespace) -> int:
     from vj.bench.gen import GenBenchOptions, run_gen_bench
 
@@ -409,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
     voice_bench.add_argument("--json", action="store_true", help="print one JSON object")
     voice_bench.add_argument("--quick", action="store_true", help="a small subset (for tests)")
     voice_bench.set_defaults(func=cmd_bench_voice)
+    live_bench = benches.add_parser("live", help="diffusion inside the show loop vs the same engine alone")
+    live_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    live_bench.add_argument("--seconds", type=float, default=6.0, help="measuring time per case (default 6)")
+    live_bench.add_argument("--size", type=_size, default=(256, 256), help="frame size, WxH (default 256x256)")
+    live_bench.add_argument("--steps", type=int, default=2, help="UNet calls per frame (default 2)")
+    live_bench.add_argument("--gen-threads", type=int, default=0, metavar="N",
+                            help="compute threads for the generator (default: every core but one)")
+    live_bench.add_argument("--no-thread", action="store_true",
+                            help="skip the old design's case (the engine on a thread of the render process)")
+    live_bench.set_defaults(func=cmd_bench_live)
     gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")

@@ -18,7 +18,8 @@ from vj.control.osc_out import OscOut, OscTarget
 from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.control.oscquery import OscQuery
-from vj.gen.process import interim_worker, process_workers
+from vj.gen.process import ProcessOptions, interim_worker, process_workers
+from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
 from vj.session import load_session, watch_session
 from vj.show import Show, run_clock
@@ -116,6 +117,7 @@ def run_live(options: LiveOptions) -> int:
     loaded = load_session(options.preset, options.mapping + (("voice",) if voice_on else ()))
     events = EventQueue()
     watcher = watch_session(loaded, events)  # at once: an edit made while the window opens counts too
+    share_cores(ProcessOptions(threads=options.gen_threads).compute_threads)
     try:
         window = Window(WindowConfig(options.size, options.fullscreen, options.monitor, options.vsync))
     except WindowError as exc:

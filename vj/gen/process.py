@@ -41,6 +41,8 @@ from vj.slot import LatestSlot
 
 log = logging.getLogger(__name__)
 
+RESEND_WINDOW = 0.25  # seconds: a show that submitted nothing for this long is frozen or gone
+
 
 @dataclass(frozen=True)
 class ProcessOptions:
@@ -99,7 +101,8 @@ class GeneratorProcess:
         self._chain = list(chain)
         self._supervisor = supervisor_
         self._period = 1.0 / options.max_fps if options.max_fps > 0 else 0.0
-        self.requests: LatestSlot[GenRequest] = LatestSlot()
+        self.requests: LatestSlot[tuple[float, GenRequest]] = LatestSlot()  # (when submitted, request)
+        self._lockstep = threading.Event()  # generate_blocking was used: never resend a request
         self._frames: LatestSlot[_Arrival] = LatestSlot()
         self._frees: queue.Queue[tuple[FrameRing, int]] = queue.Queue()
         self._idle = threading.Event()  # the child waits for a request
@@ -127,7 +130,7 @@ class GeneratorProcess:
         return self
 
     def submit(self, request: GenRequest) -> None:
-        self.requests.put(request)
+        self.requests.put((time.monotonic(), request))
 
     def take_frame(self) -> GenFrame | None:
         """The newest frame, or None. Its image is a read-only view into shared memory, valid
@@ -160,6 +163,7 @@ class GeneratorProcess:
 
     def generate_blocking(self, request: GenRequest, timeout: float = 60.0) -> GenFrame | None:
         """Offline renders: submit and wait for this request's frame (None if the backend faulted)."""
+        self._lockstep.set()
         faults = self.status().faults
         self.submit(request)
         deadline = time.monotonic() + timeout
@@ -201,9 +205,10 @@ class GeneratorProcess:
                 continue
             if self._period:
                 self._stop.wait(max(0.0, last_sent + self._period - time.monotonic()))
-            request = self.requests.wait_take(0.1)
-            if request is None:
+            item = self.requests.take() or self._resend() or self.requests.wait_take(0.1)
+            if item is None:
                 continue
+            request = item[1]
             lane = self._lane
             ring, child = lane.ring, lane.child
             if ring is None or child is None:
@@ -229,6 +234,15 @@ class GeneratorProcess:
             last_sent = time.monotonic()
             if not child.send(("request", seq, wire, frees, camera)):
                 log.debug("request %d not sent: the %s process is gone", seq, lane.spec.label)
+
+    def _resend(self) -> tuple[float, GenRequest] | None:
+        """The child is idle and no new request came since the last: the newest one again, while
+        the show is live (it submitted one lately). Waiting for the next display frame would idle
+        the child up to a frame each time; frozen shows and offline renders get no resends."""
+        item = self.requests.peek()
+        if item is None or self._lockstep.is_set() or time.monotonic() - item[0] > RESEND_WINDOW:
+            return None
+        return item
 
     # -- the supervisor thread --------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""The runtime inside every supervised child: `python -m vj.proc.child FD`.
+"""The runtime inside every supervised child: `python -m vj.proc.child FD PID NAME`.
 
-The parent (vj.proc.supervisor) passes one end of a socket pair as FD and sends the first
+The parent (vj.proc.supervisor) passes one end of a socket pair as FD (then its own pid, and
+the child's name, which is only there for `ps`) and sends the first
 message, `(main, args)`: "module:function" and its arguments. The child calls
 `function(link, *args)` and exits when it returns. A `ChildLink` is how a child talks to its
 parent: `send` (any message proves it is alive), `recv` (which beats while it waits),

@@ -292,7 +292,8 @@ class Supervisor:
         env["PYTHONPATH"] = _import_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "vj.proc.child", str(child_sock.fileno()), str(os.getpid())],
+                # the name only shows in `ps`: which python process is which
+                [sys.executable, "-m", "vj.proc.child", str(child_sock.fileno()), str(os.getpid()), spec.name],
                 pass_fds=(child_sock.fileno(), *fds), env=env, stdin=subprocess.DEVNULL,
                 stdout=err_w.fileno(), stderr=err_w.fileno(),
             )
@@ -342,6 +343,8 @@ class Supervisor:
         if kind == "beat":
             return
         if kind == "ready":
+            if run.ready_at is None:
+                log.info("%s: ready%s", child.spec.name, f" ({message[1]})" if message[1] else "")
             run.ready_at = run.ready_at or time.monotonic()
             child._set(state="ready", detail=str(message[1]))
         elif kind == "progress":

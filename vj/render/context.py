@@ -7,6 +7,7 @@ passes run on a server, in CI and on a laptop. The window path (GLFW) lives in
 
 from __future__ import annotations
 
+import os
 import sys
 
 import moderngl
@@ -49,3 +50,13 @@ def create_headless_context(libegl: str | None = None, libgl: str | None = None)
         ctx.release()
         raise RenderError(f"EGL gave OpenGL {version}, but vj needs 3.3 or newer. {_PACKAGES_HINT}")
     return ctx
+
+
+def share_cores(generator_threads: int) -> None:
+    """Leave the generator process its cores: Mesa's software renderer (llvmpipe, on machines
+    without a GPU) would otherwise start a rasterizer thread per core in this process too, and
+    the two would oversubscribe the CPU. Call before the first GL context; a GPU driver ignores
+    it, and an LP_NUM_THREADS already set is kept."""
+    share = (os.cpu_count() or 2) - max(1, generator_threads)
+    # A share of one core: rasterise on the calling thread (0), not on one more thread beside it.
+    os.environ.setdefault("LP_NUM_THREADS", str(share if share > 1 else 0))
