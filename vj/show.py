@@ -741,15 +741,20 @@ def gen_label(st: WorkerStatus) -> str:
     return f"{st.interim} while {st.backend} loads" if st.interim else st.backend
 
 
+ERROR_SHOWN = 10.0  # seconds a generator fault stays in the HUD once the generator runs again
+
+
 def generator_lines(st: WorkerStatus) -> list[str]:
     """What the HUD says about the generator: loading progress with its seconds, faults, restarts."""
     out = []
-    seconds = max(0.0, time.monotonic() - st.since) if st.since else 0.0
+    now = time.monotonic()
+    seconds = max(0.0, now - st.since) if st.since else 0.0
     if st.state == "loading":
         doing = st.progress or f"starting {st.backend}"
         meanwhile = st.interim or ("a stand-in" if st.frames == 0 else "the last frame")
         out.append(f"{doing} ({seconds:.0f} s): {meanwhile} shows meanwhile")
-    if st.last_error:
+    recent = not st.error_at or now - st.error_at < ERROR_SHOWN
+    if st.last_error and (recent or st.state != "running" or st.fell_back):
         then = {"restarting": "  -> restarting", "failed": "  -> no fallback left"}.get(st.state, "")
         restarts = f" (restarts {st.restarts})" if st.restarts else ""
         out.append(f"generator: {st.last_error}{then}{restarts}" + ("  -> fallback" if st.fell_back else ""))

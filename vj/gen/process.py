@@ -116,6 +116,7 @@ class GeneratorProcess:
         self._lane = _Lane(self, self._chain[0])
         self._frames_made = self._faults = self._in_a_row = 0
         self._last_error: str | None = None
+        self._error_at = 0.0
         self._recent: list[float] = []
         self._child_status: ChildStatus | None = None
         self._publish()
@@ -290,7 +291,7 @@ class GeneratorProcess:
             _, seq, text = message
             self._faults += 1
             self._in_a_row += 1
-            self._last_error = f"{lane.spec.label}: {text}"
+            self._error(f"{lane.spec.label}: {text}")
             log.warning("generator fault %d in a row (%s)", self._in_a_row, self._last_error)
             if self._in_a_row >= self.options.max_faults and lane.child is not None:
                 self._in_a_row = 0
@@ -300,7 +301,7 @@ class GeneratorProcess:
             self._publish()
         elif kind == "unavailable":
             self._faults += 1
-            self._last_error = f"{lane.spec.label}: {message[1]}"
+            self._error(f"{lane.spec.label}: {message[1]}")
             log.error("%s", message[1])
             self._fall_back(lane)
 
@@ -310,12 +311,15 @@ class GeneratorProcess:
         self._child_status = status
         if status.state == "waiting" and status.fault:  # it crashed, hung or was restarted
             self._faults += 1
-            self._last_error = f"{lane.spec.label}: {status.fault}"
+            self._error(f"{lane.spec.label}: {status.fault}")
         elif status.state == "failed" and not self._stop.is_set():
-            self._last_error = f"{lane.spec.label}: {status.fault}"
+            self._error(f"{lane.spec.label}: {status.fault}")
             self._fall_back(lane)
             return
         self._publish()
+
+    def _error(self, message: str) -> None:
+        self._last_error, self._error_at = message, time.monotonic()
 
     def _fall_back(self, lane: _Lane) -> None:
         if lane.child is not None:
@@ -346,7 +350,7 @@ class GeneratorProcess:
         self._status.put(WorkerStatus(
             label, fps, self._frames_made, self._faults, self._last_error, fell_back, state,
             st.progress if st is not None else "", st.since if st is not None else time.monotonic(),
-            max(0, st.starts - 1) if st is not None else 0,
+            max(0, st.starts - 1) if st is not None else 0, error_at=self._error_at,
         ))
 
 

@@ -48,6 +48,7 @@ class WorkerStatus:
     since: float = 0.0  # time.monotonic() when state or progress last changed
     restarts: int = 0  # processes restarted after a crash, a hang or faults in a row
     interim: str = ""  # the backend that dreams meanwhile, while this one loads
+    error_at: float = 0.0  # time.monotonic() of last_error
 
 
 class GeneratorHandle(Protocol):

@@ -407,8 +407,8 @@ class Supervisor:
         else:
             why = _describe_exit(code)
             tail = [line for line in run.stderr_tail if line.strip()]
-            if tail:
-                why += f" ({tail[-1][-200:]})"
+            if tail and code > 0:  # what it said before it gave up (a signal leaves no last words)
+                why += f" ({tail[-1][:200]})"
         self._close_run(child)
         stable = run.ready_at is not None and time.monotonic() - run.ready_at >= child.spec.stable
         self._failed(child, why, forgiven=stable)
