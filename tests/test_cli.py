@@ -143,14 +143,28 @@ def test_devices_lists_the_monitor(xvfb_display: str):
 def test_bench_render_prints_one_json_object():
     import json
 
-    result = vj("bench", "render", "--json", "--seconds", "0.4")
+    result = vj("bench", "render", "--json", "--seconds", "0.6")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     for size in ("1280x720", "1920x1080"):
         case = report["cases"][size]
-        assert case["none"]["frames"] > 0 and case["slow_200ms"]["frames"] > 0
-        assert case["p99_ratio"] == pytest.approx(case["slow_200ms"]["p99_ms"] / case["none"]["p99_ms"], abs=1e-3)
+        assert all(case[name]["frames"] > 0 for name in ("none", "busy_process", "busy_thread"))
+        assert case["none"]["generated_frames_shown"] == 0 and case["busy_process"]["generated_frames_shown"] > 0
+        assert case["p99_ratio"] == pytest.approx(case["busy_process"]["p99_ms"] / case["none"]["p99_ms"], abs=1e-3)
     assert report["p99_ratio"] == max(c["p99_ratio"] for c in report["cases"].values())
+
+
+def test_bench_live_prints_the_issue_keys_and_sees_the_generator():
+    import json
+
+    result = vj("bench", "live", "--json", "--seconds", "1.5", "--size", "64x64", "--steps", "1", timeout=600)
+    assert result.returncode == 0, result.stderr
+    r = json.loads(result.stdout)
+    assert r["gen_fps_alone"] > 0 and r["gen_fps_show"] > 0 and r["gen_fps_thread"] > 0
+    assert r["gen_ratio"] == pytest.approx(r["gen_fps_show"] / r["gen_fps_alone"], abs=2e-3)
+    assert r["display_p99_ratio"] == pytest.approx(r["display_p99_ms_gen"] / r["display_p99_ms_none"], abs=2e-3)
+    assert 0 < r["display_fps"] <= r["display_cap"] * 1.02  # capped: no spinning loop
+    assert r["cases"]["none"]["gen_fps"] == 0 and r["size"] == "64x64" and r["threads"] >= 1
 
 
 def test_the_parameter_docs_are_up_to_date():

@@ -89,3 +89,19 @@ def test_tiny_diffusion_dreams_in_its_own_process_and_survives_kill_9(xvfb_displ
     assert proc.returncode == 0, out.text()[-3000:]
     time.sleep(0.5)
     assert child_pid(proc.pid, "diffusion (tiny)") is None and child_pid(proc.pid, "procedural") is None
+
+
+def test_ctrl_c_stops_vj_and_its_children_in_order(xvfb_display, tmp_path):
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    with _vj_run(env, "--osc-port", "0", "--no-zeroconf", "--seconds", "120") as proc:
+        out = Output(proc)
+        _wait_for_window(env, proc)
+        out.wait_for("procedural: ready")
+        child = child_pid(proc.pid, "procedural")
+        assert child is not None
+        for pid in (child, proc.pid):  # as a terminal's Ctrl-C reaches its whole process group
+            os.kill(pid, signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 130, out.text()[-3000:]
+    assert "Ctrl-C: stopping" in out.text() and "Traceback" not in out.text(), out.text()[-3000:]
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]

@@ -8,7 +8,6 @@ import os
 import signal
 import time
 
-import pytest
 
 from tests.test_show import ctx, egl, target  # noqa: F401 - fixtures
 from vj.config.mapping import parse_mapping

@@ -175,6 +175,7 @@ def run_live(options: LiveOptions) -> int:
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}
+    interrupted = False
     try:
         while not window.should_close and not show.quit_requested:
             for key in window.poll():
@@ -193,6 +194,9 @@ def run_live(options: LiveOptions) -> int:
             show.display_mode = pacer.mode
             if options.seconds and time.perf_counter() - started >= options.seconds:
                 break
+    except KeyboardInterrupt:  # Ctrl-C in the terminal: the same orderly stop as closing the window
+        log.info("Ctrl-C: stopping")
+        interrupted = True
     finally:
         show.close()
         midi.stop()
@@ -201,5 +205,5 @@ def run_live(options: LiveOptions) -> int:
                 part.stop()
         watcher.stop()
         window.close()
-    return 0
+    return 130 if interrupted else 0
 

@@ -100,6 +100,7 @@ def _diffusion(spec: BackendSpec, progress: Callable[[str], None]) -> Generator:
     scheduler = spec.scheduler if spec.scheduler != "auto" else ("lcm" if model.scheduler == "lcm" else "euler")
     config = EngineConfig(device=str(device), dtype=dtype, scheduler=scheduler, blend=spec.blend, vae=spec.vae,
                           mode=spec.mode, compile=spec.compile)
-    generator = DiffusionGenerator(lambda: load_pipeline(model, device=str(device), dtype=dtype, vae=spec.vae), config)
+    generator = DiffusionGenerator(
+        lambda: load_pipeline(model, device=str(device), dtype=dtype, vae=spec.vae), config)  # type: ignore[arg-type]
     generator.warm_up(spec.size, progress)
     return generator
