@@ -200,8 +200,12 @@ def _thread_worker(preset: Preset, threads: int) -> Any:
 
 def _wait_first_frame(loop: _Loop, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
-    while loop.show.worker.status().frames == 0 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        st = loop.show.worker.status()
+        if st.frames > 0 and not st.interim:  # the model's own frames, not the procedural meanwhile
+            return
         loop.run(0.2, measure=False)
+    raise RuntimeError(f"the generator gave no frame within {timeout:.0f} s")
 
 
 def bench_live(seconds: float = 6.0, size: tuple[int, int] = (256, 256), steps: int = 2, threads: int = 0,
