@@ -15,6 +15,7 @@ from vj.config.preset import Preset, PromptSpec
 from vj.gen.handover import Handover
 from vj.gen.process import GeneratorProcess
 from vj.paths import MAPPING_DIR
+from vj.proc.supervisor import supervisor
 from vj.render.textures import read_rgb
 from vj.show import Show
 
@@ -41,7 +42,7 @@ def hud(show: Show) -> str:
 
 
 def test_kill_9_of_the_generator_is_named_in_the_hud_and_the_picture_stays(ctx, target):  # noqa: F811
-    show = Show(ctx, [preset("procedural")], parse_mapping(MAPPING_DIR / "default.yaml"))
+    show = Show(ctx, [preset("procedural")], parse_mapping(MAPPING_DIR / "default.yaml"), processes=supervisor())
     try:
         worker = show.worker
         assert isinstance(worker, GeneratorProcess)
@@ -50,6 +51,7 @@ def test_kill_9_of_the_generator_is_named_in_the_hud_and_the_picture_stays(ctx, 
         os.kill(pid, signal.SIGKILL)
         play(show, target, lambda: worker.status().restarts >= 1, what="the restart")
         assert "generator: procedural: killed by SIGKILL" in hud(show)
+        play(show, target, lambda: "procedural ready (restarts 1)" in hud(show), what="the procs line")
         assert read_rgb(target).std() > 5  # the last frame, still moving with the camera: not black
         shown = show.frames_shown
         play(show, target, lambda: show.frames_shown > shown + 3, what="frames from the new process")

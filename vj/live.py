@@ -19,6 +19,7 @@ from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.control.oscquery import OscQuery
 from vj.gen.process import ProcessOptions, interim_worker, process_workers
+from vj.proc.supervisor import supervisor
 from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
 from vj.session import load_session, watch_session
@@ -157,6 +158,7 @@ def run_live(options: LiveOptions) -> int:
         audio_status=audio_input,
         camera=camera,
         voice=voice,
+        processes=supervisor(),
         worker_factory=process_workers(options.gen_threads),
         interim_factory=lambda: interim_worker(options.gen_threads),
     )

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import moderngl
 import numpy as np
@@ -96,6 +96,12 @@ class FrameSource(Protocol):
     def status(self) -> object: ...
 
 
+class ProcessList(Protocol):
+    """What the HUD needs of the supervisor (vj.proc.supervisor.Supervisor): its children."""
+
+    def children(self) -> list[Any]: ...
+
+
 class VoiceLink(Protocol):
     """What the show needs of the voice threads (vj.voice.listener.VoiceListener)."""
 
@@ -171,6 +177,7 @@ class Show(ActionSink):
         audio_status: StatusSource | None = None,
         camera: FrameSource | None = None,
         voice: VoiceLink | None = None,
+        processes: ProcessList | None = None,
     ) -> None:
         if not presets:
             raise ValueError("a show needs at least one preset")
@@ -187,6 +194,7 @@ class Show(ActionSink):
         self.audio_features: Mapping[str, float] = {}  # the newest analysis (empty: no audio, silence)
         self.camera = camera
         self.voice = voice
+        self.processes = processes
         self._ramp: _PromptRamp | None = None  # a spoken prompt blending in
         self._flash = 0.0  # the flash action's envelope, 1 at a flash
         self._next_query = 0.0
@@ -714,6 +722,8 @@ class Show(ActionSink):
                              f"{f'  {size[0]}x{size[1]}' if size else ''}  mix {snap.f('camera.mix'):.2f}")
             else:
                 lines.append(f"camera  {getattr(st, 'source', '')} not connected: {getattr(st, 'message', '')}")
+        if self.processes is not None:
+            lines.append("procs  " + "  ".join(process_label(c.status()) for c in self.processes.children()))
         if self.voice is not None:
             st = self.voice.status()
             held = "listening" if getattr(st, "listening", False) else "hold to talk"
@@ -735,6 +745,12 @@ class Show(ActionSink):
 
     def close(self) -> None:
         self.worker.stop()
+
+
+def process_label(st: Any) -> str:
+    """A child process for the HUD: `diffusion (tiny) ready`, `audio in waiting (restarts 2)`."""
+    restarts = f" (restarts {st.starts - 1})" if st.starts > 1 else ""
+    return f"{st.name} {st.state}{restarts}"
 
 
 def gen_label(st: WorkerStatus) -> str:

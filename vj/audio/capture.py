@@ -5,7 +5,8 @@ vj.audio.portaudio_worker:run as a child of vj.proc's supervisor ("audio in"): t
 the device, mixes the chosen channels to mono, applies the gain and sends the blocks back with
 their capture times; here they go into a bounded queue for `read`. When the device is missing or
 goes away the worker exits and the supervisor starts a new one (after 1 s, doubling up to 4 s
-while it keeps failing; a worker that opened the device starts the count again). Why a process:
+while it keeps failing; a worker that ran with its device for 30 s starts the count again). Why a
+process:
 
 - PortAudio's JACK host API cannot survive its server: after jackd goes away, closing the
   stream or terminating PortAudio waits 10 s and then fails an assertion (abort), which would
