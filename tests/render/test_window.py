@@ -178,3 +178,9 @@ def test_key_names_follow_glfw() -> None:
     assert KEY_NAMES[glfw.KEY_MENU] == "MENU"  # not its alias KEY_LAST
     assert KEY_NAMES[glfw.KEY_1] == "1"
     assert glfw.KEY_UNKNOWN not in KEY_NAMES
+
+
+def test_the_keyboard_source_names_every_key_the_window_reports() -> None:
+    from vj.control import keyboard
+
+    assert set(KEY_NAMES.values()) == keyboard.KEY_NAMES

@@ -133,7 +133,7 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     if generator == "diffusion" and not model:
         top.problem("model", "is required when generator is diffusion (a hub id or a local folder)")
     elif generator == "diffusion":
-        from vj.gen.models import resolve_model  # imports torch: only for diffusion presets
+        from vj.gen.catalogue import resolve_model
 
         model = _relative(model, path)
         try:

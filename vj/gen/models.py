@@ -1,9 +1,10 @@
-"""Model catalogue, resolution and offline loading of diffusion pipelines.
+"""Offline loading of diffusion pipelines, listing what is cached, and downloading.
 
 A show never touches the network: hub models load from the local Hugging Face cache only
 (`vj models download NAME` fills it beforehand). What cannot be loaded raises `ModelMissing`
 (a `GeneratorUnavailable`), whose message says what is missing and what to do, and the show falls
-back to the procedural generator at once.
+back to the procedural generator at once. The catalogue and resolution are in vj.gen.catalogue
+(re-exported here).
 
 `load_pipeline` returns a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline with a
 `.taesd` attribute: an AutoencoderTiny, or None when the full VAE is to be used.
@@ -11,9 +12,7 @@ back to the procedural generator at once.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,264 +21,31 @@ from typing import Any, Callable, Literal
 import torch
 
 from vj.gen.base import GeneratorUnavailable
+from vj.gen.catalogue import (  # noqa: F401 - re-exported: callers import these from here
+    CATALOGUE,
+    CONFIG_CATALOGUE_NAME,
+    CONFIG_REPOS,
+    DEFAULT_MODEL,
+    HUB_ID,
+    LORA_WEIGHT_NAME,
+    TAESD_HUB,
+    WEIGHTED_COMPONENTS,
+    Family,
+    ModelDownloadError,
+    ModelMissing,
+    ModelSpec,
+    VaeChoice,
+    cached_snapshot,
+    checkpoint_type,
+    family_of_index,
+    has_weights,
+    hub_cache_dir,
+    hub_offline,
+    read_index,
+    resolve_model,
+)
 
 log = logging.getLogger(__name__)
-
-Family = Literal["sd", "sdxl"]
-SourceKind = Literal["hub", "folder", "file", "builtin"]
-VaeChoice = Literal["taesd", "full"]
-
-TAESD_HUB: dict[str, str] = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}
-LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
-
-
-class ModelMissing(GeneratorUnavailable):
-    """Weights or configs a model needs are not on this machine; the message says what to do."""
-
-
-class ModelDownloadError(RuntimeError):
-    """`download_model` could not fetch a model (offline, unreachable hub, unknown or gated repo)."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to load: a catalogue entry, a hub id, a local diffusers folder or a single-file checkpoint."""
-
-    name: str
-    family: Family
-    source: str  # hub id, folder or file path, or "builtin:NAME"
-    taesd: str | None = None  # hub id or local folder of the tiny autoencoder
-    lcm_lora: str | None = None  # hub id, folder or file of an LCM-LoRA to fuse into the UNet
-    description: str = ""
-    kind: SourceKind = "hub"
-    scheduler: Literal["default", "lcm"] = "default"  # "lcm": switch to LCMScheduler after loading
-    config: str | None = None  # single-file only: a local diffusers folder with the component configs
-
-
-CATALOGUE: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "sd-turbo", "sd", "stabilityai/sd-turbo", TAESD_HUB["sd"], None,
-            "SD 2.1 distilled for 1-4 steps at 512x512 (default)",
-        ),
-        ModelSpec(
-            "sdxl-turbo", "sdxl", "stabilityai/sdxl-turbo", TAESD_HUB["sdxl"], None,
-            "SDXL distilled for 1-4 steps at 512x512",
-        ),
-        ModelSpec(
-            "lcm", "sd", "SimianLuo/LCM_Dreamshaper_v7", TAESD_HUB["sd"], None,
-            "latent consistency model (Dreamshaper v7, SD 1.5), 2-8 steps", scheduler="lcm",
-        ),
-        ModelSpec(
-            "lcm-lora", "sd", "stable-diffusion-v1-5/stable-diffusion-v1-5", TAESD_HUB["sd"],
-            "latent-consistency/lcm-lora-sdv1-5", "SD 1.5 with the LCM-LoRA fused in, 2-8 steps",
-            scheduler="lcm",
-        ),
-        ModelSpec(
-            "tiny", "sd", "builtin:tiny", None, None,
-            "tiny random SD pipeline built in-process (tests, CPU demos)", kind="builtin",
-        ),
-        ModelSpec(
-            "tiny-sdxl", "sdxl", "builtin:tiny-sdxl", None, None,
-            "tiny random SDXL-shaped pipeline built in-process", kind="builtin",
-        ),
-    )
-}
-DEFAULT_MODEL = "sd-turbo"
-
-# Which cached pipelines carry the component configs a single-file checkpoint of each type needs.
-_CONFIG_REPOS: dict[str, tuple[str, ...]] = {
-    "v1": ("stable-diffusion-v1-5/stable-diffusion-v1-5",),
-    "v2": ("stabilityai/stable-diffusion-2-1", "stabilityai/sd-turbo"),
-    "xl_base": ("stabilityai/stable-diffusion-xl-base-1.0", "stabilityai/sdxl-turbo"),
-}
-_CONFIG_CATALOGUE_NAME = {"v1": "lcm-lora", "v2": "sd-turbo", "xl_base": "sdxl-turbo"}
-
-
-# --- where things are ----------------------------------------------------------------------------
-
-
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment now (HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME)."""
-    env = os.environ
-    explicit = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def cached_snapshot(repo_id: str, cache: Path | None = None) -> Path | None:
-    """The local snapshot folder of a hub repo, or None when it is not cached. Never uses the network."""
-    from huggingface_hub import snapshot_download
-
-    cache = cache or hub_cache_dir()
-    if not (cache / ("models--" + repo_id.replace("/", "--"))).is_dir():
-        return None
-    try:
-        return Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
-    except Exception:  # LocalEntryNotFoundError and friends: a partial or foreign cache entry
-        return None
-
-
-# --- resolution ----------------------------------------------------------------------------------
-
-
-def _catalogue_names() -> str:
-    return ", ".join(CATALOGUE)
-
-
-def _read_index(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{folder}: cannot read model_index.json ({exc})") from exc
-
-
-def _present(entry: Any) -> bool:
-    return isinstance(entry, list) and len(entry) == 2 and entry[0] is not None
-
-
-def family_of_index(index: dict[str, Any], where: str) -> Family:
-    """SD or SDXL from a pipeline's model_index.json; ValueError for anything else."""
-    cls = str(index.get("_class_name", ""))
-    if _present(index.get("text_encoder_2")) or "XL" in cls:
-        if not _present(index.get("text_encoder")):
-            raise ValueError(
-                f"{where}: {cls or 'this pipeline'} has no first text encoder (an SDXL refiner?): "
-                "not supported"
-            )
-        return "sdxl"
-    if _present(index.get("unet")) and _present(index.get("text_encoder")):
-        return "sd"
-    raise ValueError(f"{where}: {cls or 'this pipeline'} is not a Stable Diffusion or SDXL pipeline")
-
-
-def _is_lcm_index(index: dict[str, Any]) -> bool:
-    scheduler = index.get("scheduler")
-    return "LatentConsistency" in str(index.get("_class_name", "")) or (
-        isinstance(scheduler, list) and scheduler[1:] == ["LCMScheduler"]
-    )
-
-
-def _checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Key -> shape of a single-file checkpoint, without loading the tensors where the format allows."""
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
-    obj = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state dict checkpoint")
-    return {key: tuple(value.shape) for key, value in state.items() if hasattr(value, "shape")}
-
-
-def checkpoint_type(path: Path) -> str:
-    """'v1', 'v2' or 'xl_base' for an original-layout SD checkpoint; ValueError otherwise."""
-    try:
-        shapes = _checkpoint_shapes(path)
-    except ValueError:
-        raise
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
-    keys = shapes.keys()
-    if any(k.startswith("conditioner.embedders.1.") for k in keys):
-        return "xl_base"
-    if any(k.startswith("conditioner.embedders.0.model.") for k in keys):
-        raise ValueError(f"{path}: an SDXL refiner checkpoint: not supported")
-    if not any(k.startswith("model.diffusion_model.") for k in keys):
-        raise ValueError(
-            f"{path}: no 'model.diffusion_model.' keys: "
-            "not a Stable Diffusion checkpoint in the original layout"
-        )
-    conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
-    if conv_in is not None and len(conv_in) == 4 and conv_in[1] != 4:
-        raise ValueError(f"{path}: UNet takes {conv_in[1]} input channels (inpainting?): not supported")
-    to_k = shapes.get("model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight")
-    if (to_k is not None and to_k[-1] == 1024) or any(k.startswith("cond_stage_model.model.") for k in keys):
-        return "v2"
-    return "v1"
-
-
-def _folder_spec(folder: Path, family: str | None) -> ModelSpec:
-    if not (folder / "model_index.json").is_file():
-        raise ValueError(f"{folder} is not a diffusers pipeline folder (no model_index.json)")
-    index = _read_index(folder)
-    detected = family_of_index(index, str(folder))
-    if family is not None and family != detected:
-        raise ValueError(f"{folder}: model_index.json says {detected}, not {family}")
-    own_taesd = folder / "taesd"
-    taesd = str(own_taesd) if (own_taesd / "config.json").is_file() else TAESD_HUB[detected]
-    return ModelSpec(
-        name=folder.name, family=detected, source=str(folder), taesd=taesd,
-        description=f"diffusers folder ({index.get('_class_name', '?')})", kind="folder",
-        scheduler="lcm" if _is_lcm_index(index) else "default",
-    )
-
-
-def _file_spec(path: Path, family: str | None) -> ModelSpec:
-    if path.suffix not in SINGLE_FILE_SUFFIXES:
-        raise ValueError(f"{path}: not a checkpoint ({', '.join(SINGLE_FILE_SUFFIXES)}) or diffusers folder")
-    detected: Family = "sdxl" if checkpoint_type(path) == "xl_base" else "sd"
-    if family is not None and family != detected:
-        raise ValueError(f"{path}: the checkpoint's keys say {detected}, not {family}")
-    # A checkpoint that sits in a diffusers folder (as in the sdxl-turbo repo) takes its configs from there.
-    config = str(path.parent) if (path.parent / "model_index.json").is_file() else None
-    return ModelSpec(
-        name=path.stem, family=detected, source=str(path), taesd=TAESD_HUB[detected],
-        description="single-file checkpoint", kind="file", config=config,
-    )
-
-
-def _looks_like_path(text: str) -> bool:
-    return text.startswith(("/", "./", "../", "~", "\\")) or text.endswith(SINGLE_FILE_SUFFIXES) or (
-        os.sep in text and not _HUB_ID.match(text)
-    )
-
-
-def resolve_model(name_or_path: str, family: str | None = None) -> ModelSpec:
-    """A catalogue name, a local diffusers folder, a single-file checkpoint or a hub id -> ModelSpec.
-
-    `family` ("sd" | "sdxl") overrides the guess for hub ids not in the catalogue; for local models it
-    must agree with what the files say.
-    """
-    if family is not None and family not in TAESD_HUB:
-        raise ValueError(f"family must be 'sd' or 'sdxl', not {family!r}")
-    text = (name_or_path or "").strip()
-    if not text:
-        raise ValueError(f"empty model name: use one of {_catalogue_names()}, a hub id or a local path")
-    spec = CATALOGUE.get(text.lower())
-    if spec is None:
-        spec = next((s for s in CATALOGUE.values() if s.source == text), None)
-    if spec is not None:
-        if family is not None and family != spec.family:
-            raise ValueError(f"model {spec.name!r} is {spec.family}, not {family}")
-        return spec
-    path = Path(text).expanduser()
-    if path.exists():
-        return _folder_spec(path, family) if path.is_dir() else _file_spec(path, family)
-    if _looks_like_path(text):
-        raise ValueError(f"model path {text!r} does not exist")
-    if _HUB_ID.match(text):
-        guessed: Family = family or ("sdxl" if "xl" in text.lower() else "sd")  # type: ignore[assignment]
-        return ModelSpec(
-            name=text, family=guessed, source=text, taesd=TAESD_HUB[guessed],
-            description="hub model", kind="hub", scheduler="lcm" if "lcm" in text.lower() else "default",
-        )
-    raise ValueError(
-        f"unknown model {text!r}: use one of {_catalogue_names()}, a hub id (owner/name), "
-        "a diffusers folder or a .safetensors/.ckpt file"
-    )
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -314,8 +80,8 @@ def _weight_files(folder: Path) -> tuple[set[str], set[str]]:
 def _choose_variant(folder: Path, index: dict[str, Any], dtype: torch.dtype) -> str | None:
     """'fp16' or None: the variant every weighted component has a file for; ModelMissing if none fits."""
     plain_ok, fp16_ok, missing = True, True, []
-    for name in _WEIGHTED_COMPONENTS:
-        if not _present(index.get(name)):
+    for name in WEIGHTED_COMPONENTS:
+        if not has_weights(index.get(name)):
             continue
         plain, fp16 = _weight_files(folder / name)
         plain_ok &= bool(plain)
@@ -340,7 +106,7 @@ def _pipeline_class(family: Family):  # type: ignore[no-untyped-def]
 def _load_folder(spec: ModelSpec, folder: Path, dtype: torch.dtype):  # type: ignore[no-untyped-def]
     if not (folder / "model_index.json").is_file():
         raise ModelMissing(f"model {spec.name!r}: {folder} has no model_index.json. " + _instructions(spec))
-    index = _read_index(folder)
+    index = read_index(folder)
     try:
         family = family_of_index(index, str(folder))
     except ValueError as exc:
@@ -366,7 +132,7 @@ def _config_folder_for(model_type: str, spec: ModelSpec) -> Path | None:
     """A local diffusers folder whose component configs fit a single-file checkpoint of `model_type`."""
     if spec.config:
         return Path(spec.config).expanduser()
-    for repo in _CONFIG_REPOS.get(model_type, ()):
+    for repo in CONFIG_REPOS.get(model_type, ()):
         snapshot = cached_snapshot(repo)
         if (
             snapshot is not None
@@ -391,13 +157,13 @@ def _load_single_file(spec: ModelSpec, dtype: torch.dtype):  # type: ignore[no-u
     family: Family = "sdxl" if model_type == "xl_base" else "sd"
     config = _config_folder_for(model_type, spec)
     if config is None:
-        repos = " or ".join(_CONFIG_REPOS[model_type])
+        repos = " or ".join(CONFIG_REPOS[model_type])
         raise ModelMissing(
             f"single-file checkpoint {path} ({model_type}) needs the diffusers configs of its architecture "
             f"(model_index.json, unet/vae/text-encoder configs, tokenizer), which are not in a checkpoint; "
             f"diffusers would fetch them from the hub, which a show never does, and {repos} is not in the "
             f"local cache ({hub_cache_dir()}). Online, run `vj models download "
-            f"{_CONFIG_CATALOGUE_NAME[model_type]}` once (its configs fit this checkpoint); or set "
+            f"{CONFIG_CATALOGUE_NAME[model_type]}` once (its configs fit this checkpoint); or set "
             "`model: /path/to/folder` in the preset to a diffusers folder of the model."
         )
     if not (config / "model_index.json").is_file():
@@ -420,7 +186,7 @@ def _local_or_cached(ref: str) -> Path | None:
     path = Path(ref).expanduser()
     if path.exists():
         return path
-    if _HUB_ID.match(ref):
+    if HUB_ID.match(ref):
         return cached_snapshot(ref)
     return None
 
@@ -654,7 +420,7 @@ def _repo_sizes(cache: Path) -> dict[str, int]:
 
 def _pipeline_complete(folder: Path) -> bool:
     try:
-        _choose_variant(folder, _read_index(folder), torch.float32)
+        _choose_variant(folder, read_index(folder), torch.float32)
     except (ModelMissing, ValueError):
         return False
     return True
@@ -663,9 +429,9 @@ def _pipeline_complete(folder: Path) -> bool:
 def _hub_refs(spec: ModelSpec) -> list[tuple[str, str]]:
     """(role, hub id) for every hub repo a spec uses."""
     refs = [("pipeline", spec.source)] if spec.kind == "hub" else []
-    if spec.taesd and _HUB_ID.match(spec.taesd) and not Path(spec.taesd).exists():
+    if spec.taesd and HUB_ID.match(spec.taesd) and not Path(spec.taesd).exists():
         refs.append(("taesd", spec.taesd))
-    if spec.lcm_lora and _HUB_ID.match(spec.lcm_lora) and not Path(spec.lcm_lora).exists():
+    if spec.lcm_lora and HUB_ID.match(spec.lcm_lora) and not Path(spec.lcm_lora).exists():
         refs.append(("lora", spec.lcm_lora))
     return refs
 
@@ -699,7 +465,7 @@ def list_models() -> list[ModelInfo]:
         if snapshot is None or not (snapshot / "model_index.json").is_file():
             continue
         try:
-            family = family_of_index(_read_index(snapshot), repo)
+            family = family_of_index(read_index(snapshot), repo)
         except ValueError:
             continue
         infos.append(ModelInfo(repo, repo, family, _pipeline_complete(snapshot), size, "cached hub model"))

@@ -19,7 +19,6 @@ from types import TracebackType
 import glfw
 import moderngl
 
-from vj.control.keyboard import KEY_CODES
 from vj.render.context import REQUIRED_GL
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,19 @@ class KeyInput:
     repeat: bool  # True for auto-repeat while held
 
 
-KEY_NAMES = KEY_CODES  # GLFW key code -> name, from the keyboard source
+def _key_names() -> dict[int, str]:
+    """GLFW key code -> the keyboard source's name (its constant without KEY_)."""
+    names: dict[int, str] = {}
+    for attr in sorted(dir(glfw)):
+        if not attr.startswith("KEY_") or attr in ("KEY_UNKNOWN", "KEY_LAST"):
+            continue  # KEY_LAST is an alias of the highest key (MENU)
+        code = getattr(glfw, attr)
+        if isinstance(code, int):
+            names.setdefault(code, attr[4:])
+    return names
+
+
+KEY_NAMES: dict[int, str] = _key_names()
 
 
 # --- GLFW lifetime -------------------------------------------------------------------------

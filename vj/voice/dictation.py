@@ -89,10 +89,10 @@ def resolve_whisper(name_or_path: str) -> WhisperSpec:
     if path.exists() and not path.is_dir():
         raise ValueError(f"{text} is a file: a Whisper model is a folder written by save_pretrained")
     if path.is_dir() or text.startswith(("/", "./", "../", "~", "\\")) or (
-        "/" in text and not models._HUB_ID.match(text)
+        "/" in text and not models.HUB_ID.match(text)
     ):
         return WhisperSpec(path.name or text, str(path), "folder")
-    if models._HUB_ID.match(text):
+    if models.HUB_ID.match(text):
         return WhisperSpec(text, text, "hub")
     raise ValueError(
         f"unknown Whisper model {text!r}: use one of {_known()}, a hub id (owner/name) "
@@ -111,7 +111,7 @@ def whisper_repo(name: str) -> str | None:
     short = _short_name(text)
     if short is not None and (key.startswith(ALIAS_PREFIX) or key not in models.CATALOGUE):
         return WHISPER_MODELS[short]
-    if models._HUB_ID.match(text) and "whisper" in key:
+    if models.HUB_ID.match(text) and "whisper" in key:
         return text
     return None
 
