@@ -143,7 +143,7 @@ def test_devices_lists_the_monitor(xvfb_display: str):
 def test_bench_render_prints_one_json_object():
     import json
 
-    result = vj("bench", "render", "--json", "--seconds", "0.6")
+    result = vj("bench", "render", "--json", "--seconds", "2")  # enough frames for a crossfade to end at 1080p
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     for size in ("1280x720", "1920x1080"):

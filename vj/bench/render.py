@@ -104,6 +104,15 @@ class _Case:
             self.show.frame(1 / 60, self.target)
             ctx.finish()
 
+    def wait_first_frame(self, timeout: float = 120.0) -> None:
+        """Draw (unmeasured) until the generator's first frame is on screen."""
+        deadline = time.monotonic() + timeout
+        while self.show.worker.status().frames == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {self.case} generator gave no frame within {timeout:.0f} s")
+            self.show.frame(1 / 60, self.target)
+            self.ctx.finish()
+
     def run(self, seconds: float) -> None:
         """Display-loop frame times (ms): Show.frame plus glFinish, as fast as it goes."""
         if self.case == "busy_neighbour":  # the floor: any busy process beside the show, no generator
@@ -153,7 +162,7 @@ def bench_render(seconds: float = 15.0) -> dict[str, object]:
     for size in SIZES:
         loops = {case: _Case(ctx, size, case) for case in CASES}
         try:
-            time.sleep(2.0)  # the generator process starts
+            loops["busy_process"].wait_first_frame()  # the generator process has started
             # Alternate short runs of the cases so drifts in machine load hit all alike.
             for _ in range(ROUNDS):
                 for loop in loops.values():
