@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import moderngl
 import numpy as np
@@ -49,6 +49,7 @@ from vj.gen.process import interim_worker, process_workers
 from vj.gen.worker import GeneratorHandle, GenFrame, WorkerStatus, with_alpha
 from vj.motion import Camera
 from vj.paths import MAPPING_DIR
+from vj.proc.supervisor import Child, ChildStatus
 from vj.params import MAX_PROMPTS, ParamState, Snapshot
 from vj.render.compositor import Compositor, LayerView, PostSettings, crossfade_amount
 from vj.render.hud import Hud
@@ -99,7 +100,7 @@ class FrameSource(Protocol):
 class ProcessList(Protocol):
     """What the HUD needs of the supervisor (vj.proc.supervisor.Supervisor): its children."""
 
-    def children(self) -> list[Any]: ...
+    def children(self) -> list[Child]: ...
 
 
 class VoiceLink(Protocol):
@@ -747,7 +748,7 @@ class Show(ActionSink):
         self.worker.stop()
 
 
-def process_label(st: Any) -> str:
+def process_label(st: ChildStatus) -> str:
     """A child process for the HUD: `diffusion (tiny) ready`, `audio in waiting (restarts 2)`."""
     restarts = f" (restarts {st.starts - 1})" if st.starts > 1 else ""
     return f"{st.name} {st.state}{restarts}"

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.waiting import alive, wait_for
 from vj.gen.backends import GRADIENT, PROCEDURAL, BackendSpec
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.procedural import ProceduralGenerator
@@ -29,30 +30,12 @@ def custom(target: str) -> BackendSpec:
 FAST = ProcessOptions(backoff=(0.1, 0.4), silence=2.0)
 
 
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def next_frame(gen: GeneratorProcess, req: GenRequest | None = None, timeout: float = 30.0):
     def take():
         gen.submit(req or request())
         return gen.take_frame()
 
     return wait_for(take, timeout, "a frame")
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def ring_mappings() -> int:

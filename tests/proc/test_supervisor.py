@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.waiting import alive, wait_for
 from vj.proc.supervisor import ChildHandler, ChildSpec, ChildStatus, Supervisor
 
 
@@ -42,26 +43,6 @@ class Recorder(ChildHandler):
 def spec(main: str, *args, **kw) -> ChildSpec:
     kw.setdefault("backoff", (0.2, 0.8))
     return ChildSpec(name=main.split(":")[1], main=f"tests.proc.children:{main.split(':')[1]}", args=args, **kw)
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is not alive
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.waiting import alive
 from vj.control.events import ControlEvent, EventQueue, Notice, SpokenPrompt
 from vj.proc.supervisor import supervisor
 from vj.voice.corpus import utterance
@@ -157,15 +158,6 @@ def recognizer_pid(timeout: float = 30.0) -> int:
             return ready[0].pid
         time.sleep(0.05)
     raise AssertionError(f"no single ready voice recognizer: {[c.status() for c in supervisor().children()]}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"  # a zombie is not alive
-    except (ProcessLookupError, FileNotFoundError):
-        return False
 
 
 def test_a_recognizer_process_that_dies_is_restarted():

@@ -24,7 +24,6 @@ import os
 import platform
 import queue
 import time
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -218,9 +217,10 @@ def bench_live(seconds: float = 6.0, size: tuple[int, int] = (256, 256), steps: 
     preset = _preset(size, steps)
     spec = diffusion_spec(preset)
     ctx = create_headless_context()
+    renderer = str(ctx.info.get("GL_RENDERER", "?"))
     alone = _Alone(spec, threads, steps)
     loops = {"none": _Loop(ctx, preset, _NoGenerator()),
-             "gen": _Loop(ctx, preset, GeneratorProcess((spec,), replace(options, threads=threads)).start())}
+             "gen": _Loop(ctx, preset, GeneratorProcess((spec,), options).start())}
     if thread_case:
         loops["thread"] = _Loop(ctx, preset, _thread_worker(preset, threads))
     alone_frames, alone_seconds = 0, 0.0
@@ -264,7 +264,7 @@ def bench_live(seconds: float = 6.0, size: tuple[int, int] = (256, 256), steps: 
         "cpus": os.cpu_count(),
         "display_target": f"{DISPLAY[0]}x{DISPLAY[1]}",
         "seconds_per_case": seconds,
-        "gl": ctx_renderer(),
+        "gl": renderer,
         "cpu": platform.processor() or platform.machine(),
     }
     if "thread" in figures:
@@ -272,16 +272,6 @@ def bench_live(seconds: float = 6.0, size: tuple[int, int] = (256, 256), steps: 
         result["gen_ratio_thread"] = round(figures["thread"]["gen_fps"] / fps_alone, 3)
         result["display_p99_ms_thread"] = figures["thread"]["work_p99_ms"]
     return result
-
-
-def ctx_renderer() -> str:
-    from vj.render.context import create_headless_context
-
-    ctx = create_headless_context()
-    try:
-        return str(ctx.info.get("GL_RENDERER", "?"))
-    finally:
-        ctx.release()
 
 
 def _table(r: dict[str, Any]) -> None:

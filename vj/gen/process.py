@@ -189,12 +189,6 @@ class GeneratorProcess:
             child.stop(timeout)
         if self._feeder.is_alive() and timeout > 0:
             self._feeder.join(timeout)
-        # Let the rings go: their memory is freed once no frame taken from them is still held.
-        self._frames.take()
-        self._inflight.take()
-        self._held = None
-        while not self._frees.empty():
-            self._frees.get_nowait()
 
     # -- the feeder thread ------------------------------------------------------------------------
 

@@ -80,6 +80,8 @@ class FrameRing:
 
 
 def _anonymous_file(size: int) -> int:
+    if sys.platform == "win32":  # pragma: no cover - vj's children inherit descriptors (POSIX only)
+        raise OSError("frame rings need POSIX file descriptors")
     if hasattr(os, "memfd_create"):
         fd = os.memfd_create("vj-frames", os.MFD_CLOEXEC)
     else:  # macOS and other POSIX systems: a file with no name left once it is open
@@ -91,6 +93,4 @@ def _anonymous_file(size: int) -> int:
     except OSError:
         os.close(fd)
         raise
-    if sys.platform == "win32":  # pragma: no cover - vj's children inherit descriptors (POSIX only)
-        raise OSError("frame rings need POSIX file descriptors")
     return fd
