@@ -18,10 +18,12 @@ import resource
 
 import torch
 
-from vj.gen.base import GenRequest, MotionRates, Prompt
+from vj.catalogue import resolve_model
+from vj.gen.base import GenRequest, Prompt
 from vj.gen.device import pick_device, pick_dtype
 from vj.gen.diffusion import DiffusionEngine, EngineConfig
-from vj.gen.models import load_pipeline, resolve_model
+from vj.gen.models import load_pipeline
+from vj.vocabulary import MotionRates
 
 
 def rss_mb() -> float:

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Set up vj on a fresh machine: system packages (apt, where present), a virtual environment in
-# .venv, torch (a CPU build unless an NVIDIA GPU is found), then vj itself with its test tools.
+# Set up vj for development on a fresh machine: system packages (apt, where present), a virtual
+# environment in .venv, torch (a CPU build unless an NVIDIA GPU is found), then vj itself, editable
+# (the repository's shaders/, presets/ and mappings/ are used in place), with every extra:
+# diffusion, voice and the test tools. A user's install is `pip install .` (procedural only) or
+# `pip install '.[diffusion,voice]'`: see the README.
 #
 #   bash scripts/setup.sh          # set up only
 #   bash scripts/setup.sh --run    # set up, then show the dream: a window if there is a display,
@@ -35,7 +38,7 @@ PY="${PYTHON:-python3}"
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 
-# torch before vj, or pip would resolve vj's plain `torch` requirement to a multi-GB CUDA build.
+# torch before vj, or pip would resolve the extras' plain `torch` requirement to a multi-GB CUDA build.
 if .venv/bin/python -c "import torch" 2>/dev/null; then
   echo "== torch: $(.venv/bin/python -c 'import torch; print(torch.__version__)') already installed"
 elif command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
@@ -46,8 +49,8 @@ else
   "${PIP[@]}" "torch==2.13.0" ${VJ_TORCH_INDEX:+--index-url "$VJ_TORCH_INDEX"}
 fi
 
-echo "== vj"
-"${PIP[@]}" -e ".[test]"
+echo "== vj (editable, with the diffusion, voice and test extras)"
+"${PIP[@]}" -e ".[diffusion,voice,test]"
 echo "== ready: .venv/bin/vj --help"
 
 if [[ "${1:-}" == "--run" ]]; then

@@ -1,34 +1,22 @@
-"""Shared real components for all tests: a private Xvfb display for window tests."""
+"""Shared real components for all tests: a private Xvfb display for window tests, private JACK
+servers for MIDI and audio, a headless GL context for show tests. Helpers live in tests/support."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-XVFB_SCREEN = (1920, 1080)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when pytest dies, so a crashed run leaves no Xvfb behind."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+from tests.support.display import XVFB_SCREEN
+from tests.support.jack import start_jackd, stop_jackd
+from tests.support.processes import die_with_parent, stop
+from tests.support.show import SIZE
+from vj.render.context import create_headless_context
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +30,7 @@ def xvfb_display() -> Iterator[str]:
     proc = subprocess.Popen(
         [exe, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
         pass_fds=(write_fd,),
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -64,7 +52,7 @@ def xvfb_display() -> Iterator[str]:
     try:
         yield f":{int(number)}"
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
@@ -82,29 +70,8 @@ def jack_server() -> Iterator[str]:
     It gets its own name, exported as JACK_DEFAULT_SERVER, so every client these tests start
     (vj's ports, the peer processes) talks to it and never to a JACK the user runs.
     """
-    exe = shutil.which("jackd")
-    if exe is None:
-        pytest.fail("jackd is not installed, and the MIDI tests need a real JACK server (Debian: apt-get install jackd2)")
     name = f"vjtest{os.getpid()}"
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
-    proc = subprocess.Popen(
-        [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
-        env=env,
-        preexec_fn=_die_with_parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"jackd exited: {proc.stderr.read().decode(errors='replace')[-2000:] if proc.stderr else ''}")
-        probe = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10)
-        if probe.returncode == 0 and b"system:" in probe.stdout:
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("jackd did not come up within 15 s")
+    proc = start_jackd(name)
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "VJ_MIDI_API", "JACK_NO_AUDIO_RESERVATION")}
     os.environ.update(JACK_DEFAULT_SERVER=name, VJ_MIDI_API="jack", JACK_NO_AUDIO_RESERVATION="1")
     try:
@@ -115,7 +82,23 @@ def jack_server() -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _stop(proc)
+        stop(proc)  # not stop_jackd: vj's supervised children may still be its clients until the session ends
+
+
+@pytest.fixture(scope="module")
+def live_jack(jack_server: str) -> Iterator[str]:
+    """A JACK server of the module's own (synchronous: a busy machine delays cycles instead of
+    losing them): `vj run` with its audio worker and the players come and go there, and whatever
+    they leave behind cannot disturb the shared server's MIDI tests."""
+    name = f"vjlive{os.getpid()}"
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    server = start_jackd(name, "-S")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    try:
+        yield name
+    finally:
+        os.environ["JACK_DEFAULT_SERVER"] = saved or jack_server
+        stop_jackd(server)
 
 
 def _named_segments() -> set[str]:
@@ -138,3 +121,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if leaked:
         print(f"\nleaked shared memory in /dev/shm: {sorted(leaked)}")
         session.exitstatus = 1
+
+
+# -- a headless GL context for show tests -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def egl():
+    context = create_headless_context()
+    with context:  # leaving the block unbinds it: window tests on this thread need GLX current later
+        pass
+    yield context
+    context.release()
+
+
+@pytest.fixture()
+def ctx(egl):
+    with egl:
+        yield egl
+
+
+@pytest.fixture()
+def target(ctx):
+    fbo = ctx.framebuffer(color_attachments=[ctx.texture(SIZE, 3)])
+    yield fbo
+    fbo.release()

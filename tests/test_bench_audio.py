@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.vj_process import vj
 from vj.bench.audio import DEFAULT_DATA, TARGETS, TRACKERS, f_measure
 
-VJ = [sys.executable, "-m", "vj"]
 EXCERPT = "simac_greek_01"  # 20 s: the shorter of the shared excerpts
 
 
@@ -34,12 +32,12 @@ def test_f_measure() -> None:
     assert f_measure(beats, [beats[0]] * 3) == pytest.approx(2 * precision * recall / (precision + recall))
 
 
+@pytest.mark.e2e
 def test_bench_audio_json_on_one_excerpt(tmp_path: Path) -> None:
     for suffix in (".flac", ".beats"):
         shutil.copy(DEFAULT_DATA / f"{EXCERPT}{suffix}", tmp_path)
     (tmp_path / "README.md").write_text("not audio\n")  # ignored: no .beats beside it
-    result = subprocess.run([*VJ, "bench", "audio", "--json", "--data", str(tmp_path)],
-                            check=False, capture_output=True, text=True, timeout=300)
+    result = vj("bench", "audio", "--json", "--data", str(tmp_path), timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     r = json.loads(result.stdout)
     assert r["benchmark"] == "audio" and r["data"] == str(tmp_path)
@@ -75,10 +73,9 @@ def test_bench_audio_json_on_one_excerpt(tmp_path: Path) -> None:
     assert met["cpu_fraction"] == (r["cpu_fraction"] < 0.05)
 
 
+@pytest.mark.e2e
 def test_bench_audio_without_data_says_so(tmp_path: Path) -> None:
-    result = subprocess.run([*VJ, "bench", "audio", "--data", str(tmp_path / "nowhere")],
-                            check=False, capture_output=True, text=True, timeout=60)
+    result = vj("bench", "audio", "--data", str(tmp_path / "nowhere"), timeout=60)
     assert result.returncode == 2 and "nowhere is not a folder" in result.stderr
-    result = subprocess.run([*VJ, "bench", "audio", "--data", str(tmp_path)],
-                            check=False, capture_output=True, text=True, timeout=60)
+    result = vj("bench", "audio", "--data", str(tmp_path), timeout=60)
     assert result.returncode == 2 and "no audio files with same-named .beats files" in result.stderr

@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
+from tests.support.vj_process import vj
 from vj.bench.midi import INDEXES, account, index_of, message
-from vj.control.events import ControlEvent
 from vj.control.midi_decode import MidiDecoder
-
-VJ = [sys.executable, "-m", "vj"]
+from vj.vocabulary import ControlEvent
 
 
 def test_each_message_carries_its_index_through_the_decoder() -> None:
@@ -33,10 +30,10 @@ def test_each_message_carries_its_index_through_the_decoder() -> None:
     assert account(records[:3] + records[:1], 0, 4) == (1, 1)  # a duplicate does not hide a loss
 
 
+@pytest.mark.e2e
 @pytest.mark.usefixtures("jack_server")
 def test_bench_midi_json_small_run() -> None:
-    result = subprocess.run([*VJ, "bench", "midi", "--json", "--messages", "2000", "--rate", "5000"],
-                            check=False, capture_output=True, text=True, timeout=300)
+    result = vj("bench", "midi", "--json", "--messages", "2000", "--rate", "5000", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     r = json.loads(result.stdout)
     assert r["benchmark"] == "midi" and r["midi_api"] == "Jack"
@@ -53,10 +50,10 @@ def test_bench_midi_json_small_run() -> None:
     assert set(r["met"]) == {"latency_p99_ms", "rate_per_s", "frame_p99_ratio"}
 
 
+@pytest.mark.e2e
 def test_bench_midi_without_a_midi_system_says_so() -> None:
     env = dict(os.environ, VJ_MIDI_API="jack", JACK_DEFAULT_SERVER=f"vjnobody{os.getpid()}")
-    result = subprocess.run([*VJ, "bench", "midi", "--json"], check=False, capture_output=True, text=True,
-                            timeout=60, env=env)
+    result = vj("bench", "midi", "--json", env=env, timeout=60)
     assert result.returncode == 2
     assert "no MIDI system" in result.stderr and "not running" in result.stderr
     assert result.stdout == ""

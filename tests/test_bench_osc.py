@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
+import pytest
+
+from tests.support.vj_process import vj
 from vj.bench.osc import ADDRESS, account, index_of, latest_applied
-from vj.control.events import ControlEvent
 from vj.control.osc_codec import encode_message, parse_packet
 from vj.control.osc_server import message_event
+from vj.vocabulary import ControlEvent
 
-VJ = [sys.executable, "-m", "vj"]
 MESSAGES, RATE, SECONDS = 2000, 5000, 0.5
 DATAGRAM_COST = 1024  # bytes of receive buffer a small datagram takes in Linux's accounting (about 800)
 
@@ -32,9 +32,10 @@ def test_each_message_carries_its_index_through_vjs_parser() -> None:
     assert not latest_applied([1, 5, 9], 1, 10) and not latest_applied([5, 1, 10], 1, 10)
 
 
+@pytest.mark.e2e
 def test_bench_osc_json_small_run() -> None:
-    result = subprocess.run([*VJ, "bench", "osc", "--json", "--messages", str(MESSAGES), "--rate", str(RATE),
-                             "--seconds", str(SECONDS)], check=False, capture_output=True, text=True, timeout=120)
+    result = vj("bench", "osc", "--json", "--messages", str(MESSAGES), "--rate", str(RATE), "--seconds", str(SECONDS),
+                timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     r = json.loads(result.stdout)
     assert r["benchmark"] == "osc"
@@ -79,7 +80,7 @@ def test_bench_osc_json_small_run() -> None:
         assert r["coalescing_latest_applied"] and r["flood_latest_applied"], r
 
 
+@pytest.mark.e2e
 def test_bench_osc_refuses_bad_sizes() -> None:
-    result = subprocess.run([*VJ, "bench", "osc", "--messages", "1"], check=False, capture_output=True, text=True,
-                            timeout=60)
+    result = vj("bench", "osc", "--messages", "1", timeout=60)
     assert result.returncode == 2 and "--messages" in result.stderr and result.stdout == ""

@@ -19,6 +19,8 @@ from vj.bench.voice import LATENCY_TARGET_MS, QUICK
 
 CODE = "from vj.bench.voice import run_voice_bench; import sys; sys.exit(run_voice_bench(True, quick=True))"
 
+pytestmark = pytest.mark.e2e  # the bench runs as a process of its own (the recognizer in children of its own)
+
 
 @pytest.fixture(scope="module")
 def quick() -> dict[str, Any]:

@@ -1,24 +1,19 @@
 """The `vj` command as a user runs it: real processes, real files, a real X display."""
 
-import contextlib
+import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vj.paths import MAPPING_DIR, PRESET_DIR
+from tests.support.display import press, screen_until, wait_for_window
+from tests.support.vj_process import ROOT, Log, vj, vj_run
 from vj.params import REGISTRY
+from vj.paths import MAPPING_DIR, PRESET_DIR
 from vj.render.recorder import read_video
 
-VJ = [sys.executable, "-m", "vj"]
-
-
-def vj(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*VJ, *args], capture_output=True, text=True, timeout=timeout, env=env)
+pytestmark = pytest.mark.e2e
 
 
 def test_check_accepts_every_shipped_file():
@@ -72,51 +67,13 @@ def test_run_without_a_display_points_to_render():
 
 def test_run_opens_a_window_and_quits_on_escape(xvfb_display: str, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb_display}
-    with _vj_run(env, "--hud", "--seconds", "60") as proc:
-        window = _wait_for_window(env, proc)
-        time.sleep(2.0)  # let frames arrive
-        shot = tmp_path / "screen.png"
-        subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
-        from PIL import Image
-
-        pixels = np.asarray(Image.open(shot).convert("RGB"))
-        assert pixels.std() > 5  # the dream is on screen
-        _press(env, window, "Escape")
+    with vj_run(env, "--hud", "--seconds", "60") as proc:
+        window = wait_for_window(env, proc)
+        screen_until(env, tmp_path / "screen.png", lambda px: px.std() > 5, what="the dream on screen")
+        press(env, window, "Escape")
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "preset 0: Endless Dreams" in out
-
-
-@contextlib.contextmanager
-def _vj_run(env: dict, *args: str):
-    """`vj run ARGS` as a user starts it; killed on the way out if a test left it running. Without
-    audio unless the test asks for it: a test's JACK server is no sound card to listen to, and
-    an audio client on it would only load the machine (tests/audio cover audio in `vj run`)."""
-    if not any(arg.startswith("--audio") for arg in args):
-        args = (*args, "--no-audio")
-    proc = subprocess.Popen([*VJ, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
-def _press(env: dict, window: str, key: str) -> None:
-    subprocess.run(["xdotool", "key", "--window", window, key], env=env, check=True, timeout=10)
-
-
-def _wait_for_window(env: dict, proc: subprocess.Popen) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        found = subprocess.run(["xdotool", "search", "--name", "^vj"], env=env, capture_output=True, text=True)
-        if found.returncode == 0 and found.stdout.strip():
-            return found.stdout.split()[0]
-        time.sleep(0.2)
-    raise AssertionError("the vj window never appeared")
 
 
 
@@ -141,8 +98,6 @@ def test_devices_lists_the_monitor(xvfb_display: str):
 
 
 def test_bench_render_prints_one_json_object():
-    import json
-
     result = vj("bench", "render", "--json", "--seconds", "2")  # enough frames for a crossfade to end at 1080p
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -155,8 +110,6 @@ def test_bench_render_prints_one_json_object():
 
 
 def test_bench_live_prints_the_issue_keys_and_sees_the_generator():
-    import json
-
     result = vj("bench", "live", "--json", "--seconds", "1.5", "--size", "64x64", "--steps", "1", timeout=600)
     assert result.returncode == 0, result.stderr
     r = json.loads(result.stdout)
@@ -169,13 +122,13 @@ def test_bench_live_prints_the_issue_keys_and_sees_the_generator():
 
 def test_the_parameter_docs_are_up_to_date():
     result = vj("params", "--markdown")
-    docs = (Path(__file__).parent.parent / "docs" / "params.md").read_text()
+    docs = (ROOT / "docs" / "params.md").read_text()
     assert result.stdout in docs, "docs/params.md is stale: regenerate it with `vj params --markdown`"
 
 
 def test_the_osc_address_table_is_up_to_date_and_lists_every_parameter():
     result = vj("osc", "--markdown")
-    docs = (Path(__file__).parent.parent / "docs" / "osc.md").read_text()
+    docs = (ROOT / "docs" / "osc.md").read_text()
     assert result.stdout in docs, "docs/osc.md is stale: regenerate its table with `vj osc --markdown`"
     rows = [line.split(" | ") for line in result.stdout.splitlines()[2:]]
     listed = {row[0].strip("| `") for row in rows}
@@ -188,20 +141,20 @@ def test_run_reloads_an_edited_mapping_and_survives_a_broken_edit(xvfb_display: 
     mapping = tmp_path / "live.yaml"
     mapping.write_text("bindings:\n  - {key: ESCAPE, action: hud}\n")  # ESCAPE does not quit yet
     env = {**os.environ, "DISPLAY": xvfb_display}
-    with _vj_run(env, "--mapping", str(mapping), "--seconds", "60") as proc:
-        window = _wait_for_window(env, proc)
+    with vj_run(env, "--mapping", str(mapping), "--seconds", "60") as proc:
+        log = Log(proc)
+        window = wait_for_window(env, proc)
         mapping.write_text("bindings:\n  - {key: ESCAPE, action: quitt}\n")  # a typo: keep the old mapping
-        time.sleep(1.0)
-        _press(env, window, "Escape")
-        time.sleep(1.0)
+        log.expect(f"{mapping}:2: bindings[0].action: unknown action 'quitt'", timeout=20)
+        press(env, window, "Escape")
+        time.sleep(1.0)  # time to quit, if ESCAPE did quit: it must not
         assert proc.poll() is None  # still running: ESCAPE still only toggles the HUD
         mapping.write_text("bindings:\n  - {key: ESCAPE, action: quit}\n")
-        time.sleep(1.0)
-        _press(env, window, "Escape")
-        out, _ = proc.communicate(timeout=20)
+        log.expect(f"reloaded {mapping}", timeout=20)
+        press(env, window, "Escape")
+        proc.wait(timeout=20)
+        out = log.join()
     assert proc.returncode == 0, out
-    assert f"{mapping}:2: bindings[0].action: unknown action 'quitt'" in out
-    assert f"reloaded {mapping}" in out
 
 
 def test_render_with_the_tiny_diffusion_preset_writes_diffusion_frames(tmp_path):

@@ -16,11 +16,12 @@ import time
 
 import pytest
 
-from tests.midi import MidiPeer
-from vj.clock import BeatClock, ClockState, TempoFilter
+from tests.support.midi_peer import MidiPeer
+from tests.support.waiting import wait_for
+from vj.clock import BeatClock, TempoFilter
 from vj.config.midi import MidiDevice
-from vj.control.events import ClockEvent, DeviceStatus, EventQueue
 from vj.control.midi_ports import MidiPorts
+from vj.vocabulary import ClockEvent, ClockState, DeviceStatus, EventQueue
 
 JACK_PERIOD = 256 / 48000  # the test JACK server's period: 5.33 ms
 FRAME = 1 / 60
@@ -286,6 +287,7 @@ def test_tap_tempo_works_unless_a_midi_clock_is_the_source() -> None:
 # -- end to end over JACK -----------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.usefixtures("jack_server")
 def test_a_midi_clock_through_jack_reads_120_bpm() -> None:
     events = EventQueue()
@@ -293,10 +295,8 @@ def test_a_midi_clock_through_jack_reads_120_bpm() -> None:
     with MidiPeer("clock-e2e") as peer:
         ports = MidiPorts(events, [MidiDevice("clock", input="clock-e2e")], poll=0.1).start()
         try:
-            deadline = time.monotonic() + 5
-            while not any(isinstance(e, DeviceStatus) and e.connected for e in events.drain()):
-                assert time.monotonic() < deadline, "the clock port did not connect"
-                time.sleep(0.01)
+            wait_for(lambda: any(isinstance(e, DeviceStatus) and e.connected for e in events.drain()), 5,
+                     what="the clock port to connect")
             peer.send(0xFA)  # Start, as a DAW does
             sender = threading.Thread(target=peer.clock, args=(120.0, 4.0, 2.0))  # +-2 ms jitter
             sender.start()
@@ -315,7 +315,7 @@ def test_a_midi_clock_through_jack_reads_120_bpm() -> None:
                 now = time.perf_counter()
                 state = clock.advance(now - last, bpm)  # the frame's real elapsed time
                 last, bpm = now, state.bpm  # the show's copy into its bpm parameter
-                time.sleep(FRAME)
+                time.sleep(FRAME)  # the show's frame rate
             sender.join()
         finally:
             ports.stop()

@@ -3,7 +3,8 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from vj.params import MAX_PROMPTS, REGISTRY, ParamState
+from vj.params import REGISTRY, ParamState
+from vj.vocabulary import MAX_PROMPTS
 
 
 def test_registry_has_the_show_parameters_with_ranges_and_descriptions():

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
-import numpy as np
-from PIL import Image
+import pytest
 
-from tests.midi import MidiPeer
-from tests.test_cli import VJ, _press, _vj_run, _wait_for_window
+from tests.support.display import press, screen_until, wait_for_window
+from tests.support.midi_peer import MidiPeer
+from tests.support.vj_process import vj, vj_run
+
+pytestmark = pytest.mark.e2e
 
 MAPPING = """\
 # a pad that blacks out the show, with its LED
@@ -20,50 +21,31 @@ bindings:
 """
 
 
-def _screen(env: dict, path) -> np.ndarray:
-    subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=30)
-    return np.asarray(Image.open(path).convert("RGB")).astype(float)
-
-
-def _wait_led(peer: MidiPeer, message: bytes, after: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if message in peer.received[after:]:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"LED message {message.hex()} never arrived; got {[m.hex() for m in peer.received]}")
-
-
 def test_a_pad_blacks_out_the_window_lights_its_led_and_survives_a_replug(jack_server, xvfb_display, tmp_path):
     mapping = tmp_path / "pads.yaml"
     mapping.write_text(MAPPING)
     env = {**os.environ, "DISPLAY": xvfb_display}
-    with MidiPeer("e2e-pads") as peer, _vj_run(env, "--mapping", str(mapping), "--seconds", "90") as proc:
-        window = _wait_for_window(env, proc)
-        _wait_led(peer, bytes([0x90, 40, 0]), 0)  # connected: the LED shows blackout is off
-        deadline = time.monotonic() + 20  # the first frames take a moment on a loaded machine
-        while _screen(env, tmp_path / "before.png").std() <= 5 and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert _screen(env, tmp_path / "before.png").std() > 5
+    with MidiPeer("e2e-pads") as peer, vj_run(env, "--mapping", str(mapping), "--seconds", "90") as proc:
+        window = wait_for_window(env, proc)
+        peer.wait_message(bytes([0x90, 40, 0]))  # connected: the LED shows blackout is off
+        screen_until(env, tmp_path / "before.png", lambda px: px.std() > 5, what="the first frames")
 
         peer.send(0x90, 40, 100)
         peer.send(0x80, 40, 0)
-        _wait_led(peer, bytes([0x90, 40, 127]), 0)
-        time.sleep(1.5)  # blackout fades
-        assert _screen(env, tmp_path / "black.png").max() < 3
+        peer.wait_message(bytes([0x90, 40, 127]))
+        screen_until(env, tmp_path / "black.png", lambda px: px.max() < 3, what="the blackout to fade in")
 
         peer.unplug()  # the controller's cable is pulled: the show goes on
-        time.sleep(1.5)
+        time.sleep(1.5)  # three port scans without the controller: vj must keep running
         assert proc.poll() is None
         seen = len(peer.received)
         peer.plug()
-        _wait_led(peer, bytes([0x90, 40, 127]), seen)  # back: its LEDs are sent again
+        peer.wait_message(bytes([0x90, 40, 127]), after=seen)  # back: its LEDs are sent again
         peer.send(0x90, 40, 100)
         peer.send(0x80, 40, 0)
-        time.sleep(2.0)
-        assert _screen(env, tmp_path / "after.png").std() > 5
+        screen_until(env, tmp_path / "after.png", lambda px: px.std() > 5, what="the picture back after the blackout")
 
-        _press(env, window, "Escape")
+        press(env, window, "Escape")
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
     assert "MIDI in: e2e-pads" in out and "not connected" in out
@@ -71,7 +53,7 @@ def test_a_pad_blacks_out_the_window_lights_its_led_and_survives_a_replug(jack_s
 
 def test_devices_lists_midi_ports(jack_server):
     with MidiPeer("devices-peer"):
-        result = subprocess.run([*VJ, "devices"], capture_output=True, text=True, timeout=60)
+        result = vj("devices", timeout=60)
     assert result.returncode == 0, result.stderr
     inputs = result.stdout.split("MIDI inputs")[1].split("MIDI outputs")[0]
     outputs = result.stdout.split("MIDI outputs")[1]

@@ -6,67 +6,15 @@ import time
 import numpy as np
 import pytest
 
-from tests.generators import Flaky, Solid
+from tests.support.generators import Flaky, Solid
+from tests.support.show import make_show, preset, press, run
 from vj.config.mapping import parse_mapping
-from vj.config.preset import Preset, PromptSpec, parse_preset
+from vj.config.preset import parse_preset
 from vj.config.watch import ConfigWatcher
-from vj.control.events import ControlEvent
-from vj.control.keyboard import key_event
 from vj.gen.worker import GeneratorWorker, GenFrame
-from vj.paths import MAPPING_DIR
-from vj.render.context import create_headless_context
 from vj.render.textures import read_rgb
 from vj.show import Show
-
-SIZE = (160, 90)
-
-
-@pytest.fixture(scope="module")
-def egl():
-    context = create_headless_context()
-    with context:  # leaving the block unbinds it: window tests on this thread need GLX current later
-        pass
-    yield context
-    context.release()
-
-
-@pytest.fixture()
-def ctx(egl):
-    with egl:
-        yield egl
-
-
-@pytest.fixture()
-def target(ctx):
-    fbo = ctx.framebuffer(color_attachments=[ctx.texture(SIZE, 3)])
-    yield fbo
-    fbo.release()
-
-
-def preset(name: str = "test", **params) -> Preset:
-    params.setdefault("seed", 120)  # the Solid test generator paints the seed as a grey level
-    return Preset(name=name, path=f"{name}.yaml", size=(64, 64), max_fps=0.0,
-                  prompts=(PromptSpec("glowing nebula over a neon city", 1.0),), params=params)
-
-
-def solid_worker(p: Preset) -> GeneratorWorker:
-    return GeneratorWorker(Solid).start()
-
-
-def make_show(ctx, presets=None, worker=solid_worker, mapping=None, **kw) -> Show:
-    mapping = mapping or parse_mapping(MAPPING_DIR / "default.yaml")
-    return Show(ctx, presets or [preset()], mapping, worker_factory=worker, lockstep=True, **kw)
-
-
-def press(show: Show, key: str) -> None:
-    show.events.put(key_event(key, True))
-    show.events.put(key_event(key, False))
-
-
-def run(show: Show, target, frames: int, dt: float = 1 / 30) -> np.ndarray:
-    for _ in range(frames):
-        show.frame(dt, target)
-    return read_rgb(target)
+from vj.vocabulary import ControlEvent, key_event
 
 
 def test_procedural_show_renders_a_changing_dream(ctx, target):
@@ -78,7 +26,7 @@ def test_procedural_show_renders_a_changing_dream(ctx, target):
         later = run(show, target, 15)
         assert first.std() > 5 and later.std() > 5  # a picture, not a flat colour
         assert np.abs(first.astype(int) - later).mean() > 2  # and it moves
-        assert show.frames_shown >= 5  # one per 0.1 s crossfade
+        assert show.crossfader.frames_shown >= 5  # one per 0.1 s crossfade
     finally:
         show.close()
 
@@ -162,25 +110,25 @@ def test_a_generator_that_raises_keeps_frames_flowing(ctx, target):
                                backoff=(0.01, 0.02)).start()
 
     show = make_show(ctx, [preset(seed=200, crossfade=0.0)], worker=worker)
-    show.lockstep = False  # live mode: the render loop never waits for the generator
+    show.generator.lockstep = False  # live mode: the render loop never waits for the generator
     try:
         deadline = time.monotonic() + 15
-        while show.worker.status().frames == 0 and time.monotonic() < deadline:
+        while show.generator.worker.status().frames == 0 and time.monotonic() < deadline:
             show.frame(1 / 60, target)
         good = run(show, target, 2, dt=1 / 60)
         assert good.mean() == pytest.approx(200, abs=2)
         fail.set()
-        shown = show.frames_shown
+        shown = show.crossfader.frames_shown
         deadline = time.monotonic() + 15
-        while not show.worker.status().fell_back and time.monotonic() < deadline:
+        while not show.generator.worker.status().fell_back and time.monotonic() < deadline:
             show.frame(1 / 60, target)
             assert read_rgb(target).mean() == pytest.approx(200, abs=2)  # the last frame stays on screen
-        status = show.worker.status()
+        status = show.generator.worker.status()
         assert status.fell_back and status.faults == 3 and "illegal memory access" in status.last_error
         deadline = time.monotonic() + 15
-        while show.frames_shown == shown and time.monotonic() < deadline:
+        while show.crossfader.frames_shown == shown and time.monotonic() < deadline:
             show.frame(1 / 60, target)
-        assert show.frames_shown > shown  # the fallback's frames arrive
+        assert show.crossfader.frames_shown > shown  # the fallback's frames arrive
         assert any("illegal memory access" in e for e in show.hud_errors(show.state.tick(0.0)))
     finally:
         show.close()
@@ -212,7 +160,7 @@ def test_a_frame_arriving_mid_crossfade_waits_its_turn_without_a_pop(ctx, target
         assert draw_after(show, target, 0.2).mean() == pytest.approx(70, abs=1)  # done: 100 starts from 0%
         assert draw_after(show, target, 0.5).mean() == pytest.approx(85, abs=1)
         assert draw_after(show, target, 0.5).mean() == pytest.approx(100, abs=1)
-        assert show.frames_shown == 3 and show.frames_skipped == 1
+        assert show.crossfader.frames_shown == 3 and show.crossfader.frames_skipped == 1
     finally:
         show.close()
 
@@ -237,7 +185,7 @@ def test_a_bad_live_edit_keeps_the_old_mapping(ctx, target, tmp_path):
         press(show, "A")
         run(show, target, 1)
         assert show.state.base["strength"] == 0.2  # the fixed edit is live
-        assert not show.errors
+        assert not show.notices.errors
     finally:
         show.close()
 
@@ -258,7 +206,7 @@ def test_a_live_preset_edit_applies_to_the_running_preset(ctx, target, tmp_path)
         watcher.poll()
         run(show, target, 1)
         assert show.state.base["zoom"] == 0.7
-        assert any(":3: params.zoom: expected a value in -2..2, got 70" in e for e in show.errors.values())
+        assert any(":3: params.zoom: expected a value in -2..2, got 70" in e for e in show.notices.errors.values())
     finally:
         show.close()
 
@@ -314,14 +262,14 @@ def test_a_stand_in_keeps_the_screen_alive_while_the_backend_starts(ctx, target)
             return super().generate(req)
 
     show = make_show(ctx, [preset(seed=200, crossfade=0.0)], worker=lambda p: GeneratorWorker(SlowStart).start())
-    show.lockstep = False
+    show.generator.lockstep = False
     try:
         screen = run(show, target, 10)
         assert screen.std() > 5  # the stand-in gradient, not black
         assert any("stand-in" in e for e in show.hud_errors(show.state.tick(0.0)))
         release.set()
         deadline = time.monotonic() + 15
-        while show.worker.status().frames == 0 and time.monotonic() < deadline:
+        while show.generator.worker.status().frames == 0 and time.monotonic() < deadline:
             show.frame(1 / 30, target)
             time.sleep(0.01)
         screen = run(show, target, 5)

@@ -6,16 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from tests import test_show
-from tests.test_show import make_show, preset, run
+from tests.support.show import make_show, preset, run
 from vj.config.mapping import parse_mapping
 from vj.config.preset import PromptSpec
-from vj.control.events import ConfigChanged, ControlEvent, DeviceStatus
-from vj.control.keyboard import key_event
+from vj.control.midi_ports import MidiStatus
 from vj.paths import MAPPING_DIR
+from vj.vocabulary import ConfigChanged, ControlEvent, DeviceStatus, key_event
 
 # the EGL context fixtures of the show tests
-egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
 
 
 class Recorder:
@@ -32,8 +30,8 @@ class Recorder:
     def set_devices(self, devices) -> None:
         self.devices.append(tuple(d.name for d in devices))
 
-    def status(self) -> object:
-        return None
+    def status(self) -> MidiStatus:
+        return MidiStatus()
 
 
 def _write(tmp_path, name, text):
@@ -56,7 +54,7 @@ def test_a_controller_file_reloads_on_its_own_and_overrides_a_key(ctx, target, t
         show.events.put(key_event("ESCAPE", True))
         run(show, target, 1)
         assert show.quit_requested  # the default's ESCAPE is back, the edited file's F1 is new
-        assert [b.source for b in show.mapping.bindings if b.action == "hud"][-1] == ("key", "F1")
+        assert [b.source for b in show.controls.mapping.bindings if b.action == "hud"][-1] == ("key", "F1")
     finally:
         show.close()
 
@@ -122,9 +120,9 @@ def test_learn_mode_binds_a_moved_knob_writes_it_and_the_knob_works_at_once(ctx,
         show.events.put(key_event("F2", True))  # the default mapping's learn key
         show.events.put(key_event("F2", False))
         run(show, target, 1)
-        assert show.learning is not None and show.state.base["hud"] is True
+        assert show.controls.learning is not None and show.state.base["hud"] is True
         assert link.devices[-1] == ("learn",)  # the ports listen to everything while learning
-        while show.learning.target != "strength":
+        while show.controls.learning.target != "strength":
             show.events.put(key_event("DOWN", True))
             show.events.put(key_event("DOWN", False))
             run(show, target, 1)
@@ -134,11 +132,11 @@ def test_learn_mode_binds_a_moved_knob_writes_it_and_the_knob_works_at_once(ctx,
         snap = show.update(1 / 30)
         assert "{cc: 21, channel: 1, param: strength}" in learn_file.read_text()
         assert any("learned" in line and "strength" in line for line in show.hud_errors(snap))
-        assert any(m.path == str(learn_file) for m in show.mappings)
+        assert any(m.path == str(learn_file) for m in show.controls.mappings)
         show.events.put(key_event("ESCAPE", True))  # leaves learn mode, does not quit
         show.events.put(key_event("ESCAPE", False))
         run(show, target, 1)
-        assert show.learning is None and not show.quit_requested
+        assert show.controls.learning is None and not show.quit_requested
         assert link.devices[-1] == ("*",)  # the learned file listens to every port
         show.events.put(ControlEvent(("midi", "*", 1, "cc", 21), 1.0, None, 127, 2.0))
         run(show, target, 1)
@@ -148,7 +146,7 @@ def test_learn_mode_binds_a_moved_knob_writes_it_and_the_knob_works_at_once(ctx,
 
 
 def test_a_midi_clock_sets_the_tempo_everywhere(ctx, target):
-    from vj.control.events import ClockEvent
+    from vj.vocabulary import ClockEvent
 
     show = make_show(ctx)
     try:
@@ -167,10 +165,11 @@ def test_a_midi_clock_sets_the_tempo_everywhere(ctx, target):
         show.close()
 
 
+@pytest.mark.e2e
 def test_a_controller_process_over_jack_moves_the_mapped_parameters(jack_server, ctx, target, tmp_path):
     import time
 
-    from tests.midi import MidiPeer
+    from tests.support.midi_peer import MidiPeer
     from vj.control.midi_ports import MidiPorts
 
     mapping = _write(tmp_path, "ctl.yaml", """\

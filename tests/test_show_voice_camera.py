@@ -10,19 +10,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests import test_show
-from tests.gen.test_worker import wait_for
-from tests.test_camera import write_video
-from tests.test_show import make_show, preset, run
+from tests.support.show import make_show, preset, run
+from tests.support.video import write_video
+from tests.support.waiting import wait_for
 from vj.camera import CameraConfig, open_camera
 from vj.config.mapping import merge_mappings, parse_mapping
-from vj.control.events import ControlEvent, Notice, SpokenPrompt
 from vj.paths import MAPPING_DIR
 from vj.render.textures import read_rgb
 from vj.show import default_worker
+from vj.vocabulary import ControlEvent, Notice, SpokenPrompt
+from vj.voice.listener import VoiceStatus
 
 # the EGL context fixtures of the show tests
-egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
 
 
 def voice_mapping():
@@ -37,7 +36,8 @@ def test_spoken_commands_drive_the_show_through_the_voice_mapping(ctx, target):
     show = make_show(ctx, [preset("a"), preset("b")], mapping=voice_mapping())
     try:
         run(show, target, 2)
-        for command in ("preset.next", "zoom.in", "zoom.in", "pan.left", "faster", "freeze"):  # a preset sets every value: first
+        # a preset sets every value: first
+        for command in ("preset.next", "zoom.in", "zoom.in", "pan.left", "faster", "freeze"):
             say(show, command)
             run(show, target, 1)
         base = show.state.base
@@ -68,12 +68,12 @@ class HeldKeys:
         if not self.held or self.held[-1] != (talk, dictate):
             self.held.append((talk, dictate))
 
-    def status(self) -> object:
-        return None
+    def status(self) -> VoiceStatus:
+        return VoiceStatus("push", False, 0, 0, 0, 0, 0.0, "", "")
 
 
 def test_push_to_talk_keys_reach_the_voice_thread(ctx, target):
-    from vj.control.keyboard import key_event
+    from vj.vocabulary import key_event
 
     voice = HeldKeys()
     show = make_show(ctx, mapping=voice_mapping(), voice=voice)
@@ -98,7 +98,7 @@ def test_a_spoken_prompt_blends_in_over_the_transition(ctx, target):
         before = run(show, target, 5).reshape(-1, 3).mean(axis=0)
         show.events.put(SpokenPrompt("fire lava inferno flames", "Dream of fire, lava, inferno flames.", 0.0))
         run(show, target, 3)
-        assert show.prompt_texts() == (p.prompts[0].text, "fire lava inferno flames")  # the preset's prompt kept
+        assert show.prompts.texts() == (p.prompts[0].text, "fire lava inferno flames")  # the preset's prompt kept
         w1, w2 = show.state.base["prompt.1.weight"], show.state.base["prompt.2.weight"]
         assert 0.0 < w2 < 0.2 and w1 > 0.8  # a blend has begun, not a cut
         run(show, target, 27)  # half way
@@ -110,7 +110,7 @@ def test_a_spoken_prompt_blends_in_over_the_transition(ctx, target):
         # the next spoken prompt takes the other free slot, and the first fades out
         show.events.put(SpokenPrompt("deep ocean underwater waves", "dream of deep ocean underwater waves", 0.0))
         run(show, target, 70)
-        assert show.prompt_texts()[1:] == ("fire lava inferno flames", "deep ocean underwater waves")
+        assert show.prompts.texts()[1:] == ("fire lava inferno flames", "deep ocean underwater waves")
         assert show.state.base["prompt.3.weight"] == 1.0 and show.state.base["prompt.2.weight"] == 0.0
         blue = read_rgb(target).reshape(-1, 3).mean(axis=0)
         assert blue[2] > blue[0] + 20, blue
@@ -164,8 +164,8 @@ def test_a_video_file_as_camera_reaches_the_generator_and_changes_the_frames(ctx
             assert max(xs) - min(xs) > 10, xs
             show.state.set_base("camera.mix", 0.0, jump=True)
             run(show, target, 2)
-            assert show.worker.status().frames > 0
-            lines = show._live_input_lines(show.state.tick(0.0))
+            assert show.generator.worker.status().frames > 0
+            lines = [line for line in show.hud_lines(show.state.tick(0.0)) if line.startswith("camera")]
             assert lines and lines[0].startswith("camera  video file") and "mix 0.00" in lines[0]
         finally:
             show.close()

@@ -6,11 +6,15 @@ import argparse
 import logging
 import re
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vj.config.source import ConfigError
-from vj.paths import MAPPING_DIR
+from vj.paths import LEARN_FILE, MAPPING_DIR
+
+if TYPE_CHECKING:
+    from vj.audio.analysis import AnalysisConfig
 
 log = logging.getLogger("vj")
 
@@ -51,7 +55,7 @@ def _numbers(kind: type, count: int | None = None) -> Callable[[str], tuple]:
     return parse
 
 
-def _analysis(args: argparse.Namespace) -> object:
+def _analysis(args: argparse.Namespace) -> AnalysisConfig:
     """The audio analysis settings shared by `vj run` and `vj render --audio`."""
     from vj.audio.analysis import AnalysisConfig
 
@@ -68,13 +72,29 @@ def _add_analysis_args(parser: argparse.ArgumentParser) -> None:
                         help="beats are predicted this much earlier, to make up for the output's delay (0..200 ms)")
 
 
+def _check_target(name: str) -> Path:
+    """A file as given, else a shipped preset's or mapping's name (`neon-tunnel`, `apc40-mk2`)."""
+    from vj.config.library import resolve
+    from vj.paths import PRESET_DIR
+
+    if Path(name).exists():
+        return Path(name)
+    for folder in (PRESET_DIR, MAPPING_DIR):
+        try:
+            return resolve(name, folder)
+        except FileNotFoundError:
+            pass
+    return Path(name)  # check_file says it is missing
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from vj.config.library import check_file
 
     failed = 0
-    for path in args.files:
+    for name in args.files:
+        path = _check_target(name)
         try:
-            config = check_file(Path(path))
+            config = check_file(path)
         except ConfigError as exc:
             failed += 1
             print(exc, file=sys.stderr)
@@ -229,7 +249,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from vj.gen.model_cli import cmd_models_download, cmd_models_list
+    from vj.model_cli import cmd_models_download, cmd_models_list
 
     return cmd_models_list() if args.action == "list" else cmd_models_download(args.name)
 
@@ -265,7 +285,7 @@ def cmd_bench_voice(args: argparse.Namespace) -> int:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from vj.control.learn import run_learn
+    from vj.control.learn_cli import run_learn
 
     return run_learn(args.target, mapping=args.mapping, port=args.port, timeout=args.timeout, value=args.value)
 
@@ -288,18 +308,58 @@ def cmd_bench_gen(args: argparse.Namespace) -> int:
     return run_gen_bench(options, as_json=args.json)
 
 
+class _Version(argparse.Action):
+    """--version: the installed version, read only when asked (importlib.metadata costs 25 ms a start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print vj's version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        import vj
+
+        print(f"vj {vj.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vj", description="vj: a live-performance VJ instrument")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_render, _add_learn, _add_check_and_lists, _add_models, _add_bench):
+        add(sub)
+    return parser
 
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj run: the live window."""
     run = sub.add_parser("run", help="open the live window")
     run.add_argument("--preset", help="preset name (in presets/) or path; default: the first")
     run.add_argument("--mapping", action="append", metavar="NAME",
                      help="a controller mapping (in mappings/, e.g. apc40-mk2) or path, on top of the default "
                           "keyboard mapping; repeat for several controllers")
-    run.add_argument("--learn-file", type=Path, default=MAPPING_DIR / "my-controller.yaml",
-                     help="where MIDI learn (F2) writes bindings (default: mappings/my-controller.yaml)")
+    run.add_argument("--learn-file", type=Path, default=LEARN_FILE,
+                     help=f"where MIDI learn (F2) writes bindings (default: {LEARN_FILE})")
+    _add_run_inputs(run)
+    run.add_argument("--fullscreen", action="store_true")
+    run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
+    run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
+    run.add_argument("--no-vsync", action="store_true",
+                     help="do not wait for the monitor (the loop is then capped at its refresh rate or --max-fps)")
+    run.add_argument("--max-fps", type=float, default=0.0, metavar="N",
+                     help="the most display frames a second (default: the monitor's refresh rate where vsync "
+                          "does not hold the loop)")
+    run.add_argument("--gen-threads", type=int, default=0, metavar="N",
+                     help="compute threads for the generator process (default: every core but one)")
+    run.add_argument("--hud", action="store_true", help="start with the HUD shown")
+    run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
+    run.set_defaults(func=cmd_run)
+
+
+def _add_run_inputs(run: argparse.ArgumentParser) -> None:
+    """vj run's inputs: OSC, audio, camera and voice."""
     run.add_argument("--osc-port", type=int, default=9000, help="OSC over UDP on this port (default 9000; 0: off)")
     run.add_argument("--osc-host", default="127.0.0.1",
                      help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0: every network, "
@@ -321,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--camera", metavar="SOURCE",
                      help="dream over a live camera: a webcam index, /dev/video path or name (see vj devices), "
                           "or a video file (loops); the camera.mix parameter sets how much")
-    run.add_argument("--camera-fps", type=float, metavar="FPS", help="the most camera frames a second (default: its own)")
+    run.add_argument("--camera-fps", type=float, metavar="FPS",
+                     help="the most camera frames a second (default: its own)")
     run.add_argument("--voice", nargs="?", const="push", choices=("push", "always"),
                      help="voice commands from the audio input: push (hold M to talk, P to dictate; the default) "
                           "or always listening; loads mappings/voice.yaml")
@@ -331,20 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--whisper", default="tiny.en", metavar="MODEL",
                      help="Whisper model for spoken prompts: tiny.en (default), base.en, small.en, a hub id, "
                           "a folder, or none")
-    run.add_argument("--fullscreen", action="store_true")
-    run.add_argument("--monitor", type=_monitor, help="monitor index or (part of its) name; see vj devices")
-    run.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
-    run.add_argument("--no-vsync", action="store_true",
-                     help="do not wait for the monitor (the loop is then capped at its refresh rate or --max-fps)")
-    run.add_argument("--max-fps", type=float, default=0.0, metavar="N",
-                     help="the most display frames a second (default: the monitor's refresh rate where vsync "
-                          "does not hold the loop)")
-    run.add_argument("--gen-threads", type=int, default=0, metavar="N",
-                     help="compute threads for the generator process (default: every core but one)")
-    run.add_argument("--hud", action="store_true", help="start with the HUD shown")
-    run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
-    run.set_defaults(func=cmd_run)
 
+
+def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj render: a video, headless."""
     render = sub.add_parser("render", help="render a video headless (deterministic for a fixed seed)")
     render.add_argument("--preset", help="preset name or path; default: the first")
     render.add_argument("--mapping", action="append", metavar="NAME",
@@ -358,18 +409,25 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="output .mp4 file")
     render.set_defaults(func=cmd_render)
 
+
+def _add_learn(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj learn: MIDI learn from the command line."""
     learn = sub.add_parser("learn", help="MIDI learn: move a control and it is bound to a parameter or action")
     learn.add_argument("target", help="a parameter (vj params) or an action (freeze, preset.next, ...)")
-    learn.add_argument("--mapping", default=str(MAPPING_DIR / "my-controller.yaml"),
+    learn.add_argument("--mapping", default=str(LEARN_FILE),
                        help="the mapping file to write (created if missing; comments and order are kept; "
-                            "default: my-controller.yaml among the mappings, so --mapping my-controller finds it)")
+                            f"default: {LEARN_FILE}, which --mapping my-controller finds)")
     learn.add_argument("--port", default="", help="only listen to input ports whose name contains this")
     learn.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a control to move")
     learn.add_argument("--value", type=float, help="the action's value (preset.select, prompt.select)")
     learn.set_defaults(func=cmd_learn)
 
+
+def _add_check_and_lists(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj check, and the listings: params, osc, devices."""
     check = sub.add_parser("check", help="validate preset and mapping files")
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="+", metavar="FILE",
+                       help="a preset or mapping file, or the name of a shipped one (neon-tunnel, apc40-mk2)")
     check.set_defaults(func=cmd_check)
 
     params = sub.add_parser("params", help="list every parameter with its range and description")
@@ -382,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="list monitors and MIDI ports")
     devices.set_defaults(func=cmd_devices)
 
+
+def _add_models(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj models: list and download diffusion and Whisper models."""
     models = sub.add_parser("models", help="diffusion and Whisper models: what is known and cached, and downloading")
     model_actions = models.add_subparsers(dest="action", required=True)
     model_actions.add_parser("list", help="catalogue names, sources and whether they are cached")
@@ -389,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("name", help="a catalogue name (vj models list) or a hub id")
     models.set_defaults(func=cmd_models)
 
+
+def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj bench: each benchmark against its baseline."""
     bench = sub.add_parser("bench", help="benchmarks, each against its baseline in the same run")
     benches = bench.add_subparsers(dest="what", required=True)
     render_bench = benches.add_parser("render", help="display frame times: no generator vs a 200 ms generator")
@@ -416,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     voice_bench.add_argument("--json", action="store_true", help="print one JSON object")
     voice_bench.add_argument("--quick", action="store_true", help="a small subset (for tests)")
     voice_bench.set_defaults(func=cmd_bench_voice)
+    _add_diffusion_benches(benches)
+
+
+def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj bench live and gen: the diffusion engine."""
     live_bench = benches.add_parser("live", help="diffusion inside the show loop vs the same engine alone")
     live_bench.add_argument("--json", action="store_true", help="print one JSON object")
     live_bench.add_argument("--seconds", type=float, default=6.0, help="measuring time per case (default 6)")
@@ -430,7 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")
     gen_bench.add_argument("--random-weights", action="store_true", help="with --arch: random weights, no download")
-    gen_bench.add_argument("--size", type=_size, default=None, help="WxH (default 64x64 tiny, 512x512 sd, 1024x1024 sdxl)")
+    gen_bench.add_argument("--size", type=_size, default=None,
+                           help="WxH (default 64x64 tiny, 512x512 sd, 1024x1024 sdxl)")
     gen_bench.add_argument("--steps", type=int, default=1, help="UNet calls per frame (default 1)")
     gen_bench.add_argument("--strength", type=float, default=0.5)
     gen_bench.add_argument("--frames", type=int, default=40, help="measured frames per side")
@@ -440,8 +510,6 @@ def build_parser() -> argparse.ArgumentParser:
     gen_bench.add_argument("--compile", action="store_true", help="torch.compile the engine's UNet")
     gen_bench.add_argument("--json", action="store_true", help="print one JSON object")
     gen_bench.set_defaults(func=cmd_bench_gen)
-    return parser
-
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -457,6 +525,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except (FileNotFoundError, ConfigError, ShaderError, RenderError) as exc:
         print(f"vj: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # an optional part that is not installed: say which extra brings it
+        from vj.extras import explain
+
+        message = explain(exc, f"vj {args.command}")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
         return 2
 
 

@@ -28,31 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from vj.control.events import ClockEvent
+from vj.vocabulary import ClockEvent, ClockState
 
 TICKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 MIDI_TIMEOUT = 0.5  # seconds without clock messages before MIDI stops being the source
 AUDIO_TIMEOUT = 1.0  # seconds without a confident audio beat before audio stops being the source
 AUDIO_CONFIDENCE = 0.5  # the tracker's beat.confidence from which its beat may drive the clock
 AUDIO_STEER = 0.5  # the phase follows the audio at 1 -/+ this times the tempo while it catches up
-
-
-@dataclass(frozen=True)
-class ClockState:
-    bpm: float
-    beats: float  # beats elapsed since the clock started (or since MIDI Start / Song Position)
-    source: str  # "manual", "tap", "midi" or "audio"
-    running: bool = True  # False while a MIDI clock is stopped: the phase holds
-
-    @property
-    def phase(self) -> float:
-        """Position within the current beat, 0..1."""
-        return self.beats % 1.0
-
-    @property
-    def bar(self) -> float:
-        """Position within a 4/4 bar, 0..4."""
-        return self.beats % 4.0
 
 
 class TapTempo:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vj.audio.analysis import AnalysisConfig, Analyzer
-from vj.audio.link import AudioRunner, AudioSlot, Tee
+from vj.audio.feed import AudioRunner, AudioSlot, Tee
 from vj.control.advertise import Advertisement
-from vj.control.events import DeviceStatus, EventQueue
-from vj.control.keyboard import key_event
 from vj.control.osc_out import OscOut, OscTarget
 from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
@@ -23,11 +22,13 @@ from vj.proc.supervisor import supervisor
 from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
 from vj.session import load_session, watch_session
-from vj.show import Show, run_clock
+from vj.show import Show, ShowLinks, ShowOptions
+from vj.vocabulary import DeviceStatus, EventQueue, key_event
 
 if TYPE_CHECKING:
     from vj.audio.capture import AudioInput
-    from vj.camera import Camera
+    from vj.camera import CameraInput
+    from vj.render.window import Window
     from vj.voice.listener import VoiceListener
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 class LiveOptions:
     preset: str | None = None
     mapping: tuple[str, ...] = ()  # added to the default keyboard mapping
-    learn_file: Path | None = None  # where MIDI learn writes (default: mappings/my-controller.yaml)
+    learn_file: Path | None = None  # where MIDI learn writes (default: vj.paths.LEARN_FILE)
     osc_host: str = "127.0.0.1"  # beyond loopback only when asked: anyone on the network could play the show
     osc_port: int = 9000  # 0: no OSC
     osc_allow: tuple[str, ...] = ()  # sender IP addresses allowed (empty: any)
@@ -84,7 +85,7 @@ def start_audio(options: LiveOptions, events: EventQueue,
     return audio_input, runner, slot
 
 
-def start_camera(options: LiveOptions, events: EventQueue) -> tuple[Camera | None, str | None]:
+def start_camera(options: LiveOptions, events: EventQueue) -> tuple[CameraInput | None, str | None]:
     """The camera, or why there is none (the feedback loop goes on without it)."""
     from vj.camera import CameraConfig, CameraError, open_camera
 
@@ -111,73 +112,42 @@ def start_voice(options: LiveOptions, events: EventQueue) -> VoiceListener:
     return VoiceListener(config, events).start()
 
 
-def run_live(options: LiveOptions) -> int:
-    from vj.render.window import Window, WindowConfig, WindowError
-
-    voice_on = options.voice is not None and options.audio
-    loaded = load_session(options.preset, options.mapping + (("voice",) if voice_on else ()))
-    events = EventQueue()
-    watcher = watch_session(loaded, events)  # at once: an edit made while the window opens counts too
-    share_cores(ProcessOptions(threads=options.gen_threads).compute_threads)
+def start_osc(options: LiveOptions,
+              events: EventQueue) -> tuple[OscServer | None, OscQuery | None, Advertisement | None, str | None]:
+    """OSC in, its OSCQuery tree and its mDNS advertisement, and why not where one failed (the
+    show goes on without OSC, or without discovery, and says so)."""
+    osc, query, advert = None, None, None
+    if not options.osc_port:
+        return osc, query, advert, None
     try:
-        window = Window(WindowConfig(options.size, options.fullscreen, options.monitor, options.vsync))
-    except WindowError as exc:
-        print(f"vj: {exc}", file=sys.stderr)
-        return 1
-    from vj.control.midi_ports import MidiPorts
+        osc = OscServer(events, options.osc_host, options.osc_port, options.osc_allow).start()
+        query = OscQuery(address_space(), options.osc_host, osc.port).start()
+        if options.zeroconf:
+            advert = Advertisement("vj", options.osc_host, osc.port).start()
+    except (OscError, OSError) as exc:
+        log.warning("%s", exc)
+        return osc, query, advert, str(exc)
+    return osc, query, advert, None
 
-    midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
-    osc, osc_error, query, advert = None, None, None, None
-    if options.osc_port:
-        try:
-            osc = OscServer(events, options.osc_host, options.osc_port, options.osc_allow).start()
-            query = OscQuery(address_space(), options.osc_host, osc.port).start()
-            if options.zeroconf:
-                advert = Advertisement("vj", options.osc_host, osc.port).start()
-        except (OscError, OSError) as exc:
-            osc_error = str(exc)  # the show goes on without OSC (or without discovery), and says so
-            log.warning("%s", exc)
-    osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
-    voice = start_voice(options, events) if voice_on else None
-    audio_input, audio_runner, audio_slot = start_audio(options, events, voice) if options.audio else (None, None, None)
-    camera, camera_error = start_camera(options, events) if options.camera else (None, None)
-    show = Show(
-        window.ctx,
-        loaded.presets,
-        ((address_space(),) if osc else ()) + loaded.mappings,
-        preset_index=loaded.index,
-        events=events,
-        hud=options.hud,
-        on_window_action=lambda name: window.toggle_fullscreen(),
-        midi=midi,
-        learn_file=options.learn_file,
-        osc=osc,
-        osc_out=osc_out,
-        oscquery=query,
-        audio=audio_slot,
-        audio_status=audio_input,
-        camera=camera,
-        voice=voice,
-        processes=supervisor(),
-        worker_factory=process_workers(options.gen_threads),
-        interim_factory=lambda: interim_worker(options.gen_threads),
-    )
-    if osc_error:
-        show.errors["osc"] = osc_error
-    if camera_error:
-        show.errors["camera"] = camera_error
-    if options.voice is not None and not options.audio:
-        show.errors["voice"] = "voice needs the audio input: drop --no-audio"
-    for problem in loaded.problems:
-        show.errors[problem.problems[0].file] = str(problem)
-    watcher.start()
-    log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
-             show.preset.name, ", ".join(m.path for m in loaded.mappings))
-    pacer = FramePacer(options.max_fps, window.refresh_hz, options.vsync)
+
+def run_clock() -> Callable[[], float]:
+    """Seconds since the previous call (the live loop's dt); the first call returns 0."""
+    last = [time.perf_counter()]
+
+    def tick() -> float:
+        now = time.perf_counter()
+        dt, last[0] = now - last[0], now
+        return dt
+
+    return tick
+
+
+def play(show: Show, window: Window, pacer: FramePacer, seconds: float) -> bool:
+    """Frames until the window closes, quit, or `seconds` pass (0: no limit); True when Ctrl-C
+    stopped it (the same orderly stop as closing the window)."""
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}
-    interrupted = False
     try:
         while not window.should_close and not show.quit_requested:
             for key in window.poll():
@@ -194,11 +164,55 @@ def run_live(options: LiveOptions) -> int:
             window.swap()
             pacer.wait()
             show.display_mode = pacer.mode
-            if options.seconds and time.perf_counter() - started >= options.seconds:
+            if seconds and time.perf_counter() - started >= seconds:
                 break
-    except KeyboardInterrupt:  # Ctrl-C in the terminal: the same orderly stop as closing the window
+    except KeyboardInterrupt:
         log.info("Ctrl-C: stopping")
-        interrupted = True
+        return True
+    return False
+
+
+def run_live(options: LiveOptions) -> int:
+    from vj.render.window import Window, WindowConfig, WindowError
+
+    voice_on = options.voice is not None and options.audio
+    loaded = load_session(options.preset, options.mapping + (("voice",) if voice_on else ()))
+    events = EventQueue()
+    watcher = watch_session(loaded, events)  # at once: an edit made while the window opens counts too
+    share_cores(ProcessOptions(threads=options.gen_threads).compute_threads)
+    try:
+        window = Window(WindowConfig(options.size, options.fullscreen, options.monitor, options.vsync))
+    except WindowError as exc:
+        print(f"vj: {exc}", file=sys.stderr)
+        return 1
+    from vj.control.midi_ports import MidiPorts
+
+    midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
+    osc, query, advert, osc_error = start_osc(options, events)
+    osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
+    voice = start_voice(options, events) if voice_on else None
+    audio_input, audio_runner, audio_slot = start_audio(options, events, voice) if options.audio else (None, None, None)
+    camera, camera_error = start_camera(options, events) if options.camera else (None, None)
+    links = ShowLinks(midi=midi, osc=osc, osc_out=osc_out, oscquery=query, audio=audio_slot,
+                      audio_status=audio_input, camera=camera, voice=voice, processes=supervisor())
+    show_options = ShowOptions(preset_index=loaded.index, hud=options.hud, learn_file=options.learn_file,
+                               on_window_action=lambda name: window.toggle_fullscreen(),
+                               worker_factory=process_workers(options.gen_threads),
+                               interim_factory=lambda: interim_worker(options.gen_threads))
+    show = Show(window.ctx, loaded.presets, ((address_space(),) if osc else ()) + loaded.mappings,
+                links=links, options=show_options, events=events)
+    voice_alone = options.voice is not None and not options.audio
+    no_voice = "voice needs the audio input: drop --no-audio" if voice_alone else None
+    for where, error in (("osc", osc_error), ("camera", camera_error), ("voice", no_voice)):
+        if error:
+            show.notices.errors[where] = error
+    for problem in loaded.problems:
+        show.notices.errors[problem.problems[0].file] = str(problem)
+    watcher.start()
+    log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
+             show.preset.name, ", ".join(m.path for m in loaded.mappings))
+    try:
+        interrupted = play(show, window, FramePacer(options.max_fps, window.refresh_hz, options.vsync), options.seconds)
     finally:
         show.close()
         midi.stop()
@@ -208,4 +222,3 @@ def run_live(options: LiveOptions) -> int:
         watcher.stop()
         window.close()
     return 130 if interrupted else 0
-

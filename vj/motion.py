@@ -3,8 +3,8 @@
 Coordinates: *view* space is centred on the screen, y up, in units of the
 screen's height (x spans -aspect/2..aspect/2, y spans -0.5..0.5). *Content*
 space is the same for a generated frame: centred, y up, units of the frame's
-height. A camera is the affine map view -> content (which content point a
-screen point shows).
+height. A `ViewTransform` (the camera's accumulated motion) is the affine map
+view -> content (which content point a screen point shows).
 
 Constant rates form a one-parameter group: moving by dt1 then dt2 equals
 moving by dt1 + dt2 exactly. That is what makes the show look the same at
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vj.gen.base import MotionRates
+from vj.vocabulary import MotionRates
 
 IDENTITY = np.eye(3, dtype=np.float64)
 
@@ -43,19 +43,20 @@ def flow_matrix(rates: MotionRates, dt: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Camera:
-    """An accumulated camera: view -> content. Immutable; `advanced` returns the next one."""
+class ViewTransform:
+    """The camera's accumulated motion, view -> content (vj.camera is the live camera input).
+    Immutable; `advanced` returns the next one."""
 
     matrix: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
 
-    def advanced(self, rates: MotionRates, dt: float) -> Camera:
+    def advanced(self, rates: MotionRates, dt: float) -> ViewTransform:
         if rates.still or dt <= 0.0:
             return self
         # The step is taken in the camera's own frame: "pan right" means screen-right.
-        return Camera(self.matrix @ flow_matrix(rates, dt))
+        return ViewTransform(self.matrix @ flow_matrix(rates, dt))
 
 
-def cover_fit(screen_aspect: float, frame_aspect: float) -> np.ndarray:
+def cover_scale(screen_aspect: float, frame_aspect: float) -> np.ndarray:
     """Scale view points so a frame of `frame_aspect` covers the whole screen (cropping, never bars)."""
     k = min(1.0, frame_aspect / screen_aspect)
     return np.diag([k, k, 1.0])
@@ -73,11 +74,11 @@ def ndc_to_view(screen_aspect: float) -> np.ndarray:
     return np.diag([0.5 * screen_aspect, 0.5, 1.0])
 
 
-def ndc_to_uv(camera: Camera, screen_aspect: float, frame_aspect: float) -> np.ndarray:
+def ndc_to_uv(camera: ViewTransform, screen_aspect: float, frame_aspect: float) -> np.ndarray:
     """The whole chain a layer shader applies: NDC -> view -> fitted -> content -> uv."""
     return (
         content_to_uv(frame_aspect)
         @ camera.matrix
-        @ cover_fit(screen_aspect, frame_aspect)
+        @ cover_scale(screen_aspect, frame_aspect)
         @ ndc_to_view(screen_aspect)
     )

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vj.audio.analysis import AnalysisConfig
-from vj.audio.link import AudioSlot
+from vj.audio.feed import AudioSlot
 from vj.audio.offline import AudioFileError, analyze_samples, load_audio
-
 from vj.session import load_session
-from vj.show import Show
+from vj.show import Show, ShowLinks, ShowOptions
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,8 @@ def render_video(options: RenderOptions) -> int:
                  sum(1 for _, name in track.events if name == "beat"))
     ctx = create_headless_context()
     slot = AudioSlot() if track is not None else None
-    show = Show(ctx, loaded.presets, loaded.mappings, preset_index=loaded.index, lockstep=True, hud=options.hud,
-                audio=slot)
+    show = Show(ctx, loaded.presets, loaded.mappings, links=ShowLinks(audio=slot),
+                options=ShowOptions(preset_index=loaded.index, lockstep=True, hud=options.hud))
     target = ctx.framebuffer(color_attachments=[ctx.texture(options.size, 3)])
     seconds = options.seconds if options.seconds is not None else (track.duration if track is not None else 10.0)
     count = max(1, round(seconds * options.fps))

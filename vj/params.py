@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterator, Literal, Mapping
+from typing import Literal
+
+from vj.vocabulary import MAX_PROMPTS
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["float", "int", "bool", "enum"]
 Value = float | int | bool | str
 
-MAX_PROMPTS = 8
 CROSSFADE_CURVES = ("linear", "smooth", "ease-in", "ease-out", "cut")
 CLOCK_SOURCES = ("auto", "manual", "midi", "audio")
 
@@ -95,14 +97,16 @@ def _specs() -> Iterator[ParamSpec]:
     yield _f("strength", 0.5, 0.0, 1.0, 0.1, "",
              "how far each frame departs from the previous one (denoise strength; turbulence in procedural)")
     yield ParamSpec("steps", "int", 1, 1, 4, 0.0, "diffusion: UNet calls per frame (more: finer detail, slower)")
-    yield _f("guidance", 0.0, 0.0, 12.0, 0.1, "", "diffusion: classifier-free guidance; above 1 the negative prompt counts")
+    yield _f("guidance", 0.0, 0.0, 12.0, 0.1, "",
+             "diffusion: classifier-free guidance; above 1 the negative prompt counts")
     yield ParamSpec("scheduler", "enum", "auto", choices=("auto", "euler", "euler-a", "lcm"),
                     description="diffusion: sampler (auto: the model's own)")
     yield ParamSpec("seed", "int", 0, 0, 2**31 - 1, 0.0, "base random seed of the dream")
     yield _f("seed.walk", 0.0, 0.0, 1e6, 0.5, "seeds",
              "seed walk position: 2.5 is half way from seed+2 to seed+3")
     yield _f("seed.rate", 0.0, 0.0, 10.0, 0.1, "seeds/s", "how fast the seed walk advances (per beat with seed.sync)")
-    yield ParamSpec("seed.sync", "bool", False, description="seed.rate counts seeds per beat of the clock, not per second")
+    yield ParamSpec("seed.sync", "bool", False,
+                    description="seed.rate counts seeds per beat of the clock, not per second")
     yield _f("zoom", 0.0, -2.0, 2.0, 0.3, "ln/s", "zoom rate: > 0 flies in, < 0 pulls out (exp(zoom) per second)")
     yield _f("pan.x", 0.0, -2.0, 2.0, 0.3, "screens/s", "horizontal camera speed: > 0 moves right")
     yield _f("pan.y", 0.0, -2.0, 2.0, 0.3, "screens/s", "vertical camera speed: > 0 moves up")
@@ -178,7 +182,7 @@ class Snapshot:
         return self.values[name]
 
     def f(self, name: str) -> float:
-        return float(self.values[name])  # type: ignore[arg-type]
+        return float(self.values[name])
 
 
 class ParamState:
@@ -202,7 +206,7 @@ class ParamState:
         spec = self.registry[name]
         coerced = spec.coerce(value)
         if spec.kind in ("float", "int") and not isinstance(value, bool):
-            x = float(value)  # type: ignore[arg-type]
+            x = float(value)
             if (x < spec.lo or x > spec.hi or math.isnan(x)) and name not in self._reported:
                 self._reported.add(name)
                 msg = f"{name}: {value!r} is outside {spec.range_text()}; clamped to {coerced}"
@@ -230,7 +234,7 @@ class ParamState:
         mods = self._mods.get(name)
         if not mods or spec.kind in ("bool", "enum"):
             return base
-        return spec.coerce(float(base) + sum(mods.values()))  # type: ignore[arg-type]
+        return spec.coerce(float(base) + sum(mods.values()))
 
     def tick(self, dt: float) -> Snapshot:
         """Advance smoothing by dt seconds and return the frame's immutable snapshot."""
@@ -241,13 +245,13 @@ class ParamState:
                 self.current[spec.name] = goal
                 continue
             tau = self._smoothing.get(spec.name, spec.smoothing)
-            cur = float(self.current[spec.name])  # type: ignore[arg-type]
+            cur = float(self.current[spec.name])
             if tau <= 0.0 or dt <= 0.0:
-                cur = float(goal)  # type: ignore[arg-type]
+                cur = float(goal)
             else:
                 # Exponential slew: frame-rate independent (two half steps equal one whole step).
-                cur += (float(goal) - cur) * (1.0 - math.exp(-dt / tau))  # type: ignore[arg-type]
-                if abs(cur - float(goal)) < 1e-6 * max(1.0, abs(spec.hi - spec.lo)):  # type: ignore[arg-type]
-                    cur = float(goal)  # type: ignore[arg-type]
+                cur += (float(goal) - cur) * (1.0 - math.exp(-dt / tau))
+                if abs(cur - float(goal)) < 1e-6 * max(1.0, abs(spec.hi - spec.lo)):
+                    cur = float(goal)
             self.current[spec.name] = cur
         return Snapshot(self.time, dt, MappingProxyType(dict(self.current)))

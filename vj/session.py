@@ -15,8 +15,8 @@ from vj.config.mapping import MappingConfig, merge_mappings, parse_mapping
 from vj.config.preset import Preset, parse_preset
 from vj.config.source import ConfigError
 from vj.config.watch import ConfigWatcher
-from vj.control.events import EventQueue
 from vj.paths import MAPPING_DIR, PRESET_DIR
+from vj.vocabulary import EventQueue
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from tests.audio.synth import SR, click, groove, hat, kick, place, tone
+from tests.support.synth import SR, click, groove, hat, kick, place, tone
 from vj.audio.analysis import EVENTS, FEATURES, AnalysisConfig, Analyzer, AudioFrame
 
 HOP = 512
 
 
-def run(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig(), block: int = HOP) -> list[AudioFrame]:
+def run(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig(),
+        block: int = HOP) -> list[AudioFrame]:
     analyzer = Analyzer(config)
     return [analyzer.process(samples[i:i + block]) for i in range(0, samples.size, block)]
 

@@ -7,22 +7,18 @@ features are put into the show's `AudioSlot`, the way the analysis thread puts t
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
-from tests import test_show
-from tests.test_show import make_show
+from tests.support.show import make_show
 from vj.audio.analysis import FEATURES, AudioFrame
-from vj.audio.link import AudioSlot
+from vj.audio.feed import AudioSlot
 from vj.audio.uniforms import UNIFORMS, audio_uniforms
 from vj.clock import AUDIO_TIMEOUT, AudioBeat, BeatClock
 from vj.config.mapping import parse_mapping
 from vj.config.source import ConfigError
 from vj.render.compositor import PostSettings
 from vj.render.textures import read_rgb
-
-egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
 
 FRAME = 1 / 60
 
@@ -53,7 +49,8 @@ bindings:
 """)
     assert [(m.feature, m.param, m.amount, m.curve, m.invert) for m in config.audio] == [
         ("bass", "zoom", 0.6, "lin", False), ("high.hit", "brightness", 0.25, "exp", True)]
-    assert [b.source for b in config.bindings] == [("audio", "beat"), ("audio", "bass.hit"), ("beat", 4.0), ("beat", 0.5)]
+    sources = [b.source for b in config.bindings]
+    assert sources == [("audio", "beat"), ("audio", "bass.hit"), ("beat", 4.0), ("beat", 0.5)]
     assert config.beat_divisions == (0.5, 4.0)
 
 
@@ -76,7 +73,8 @@ bindings:
     assert lines[0].startswith(f"{path}:2: audio[0].feature: unknown audio feature 'bassy'; expected one of: level,")
     assert lines[1].startswith(f"{path}:3: audio[1].feature: unknown audio feature 'beat' (an event: bind it")
     assert lines[2].startswith(f"{path}:4: audio[2].feature: unknown audio feature 'bpm' (not a 0..1 feature")
-    assert lines[3] == f"{path}:5: audio[3].param: 'freeze' is not a continuous parameter (audio modulates float parameters)"
+    assert lines[3] == (f"{path}:5: audio[3].param: 'freeze' is not a continuous parameter "
+                        "(audio modulates float parameters)")
     assert lines[4] == f"{path}:6: audio[4].amount: is required"
     assert lines[5].startswith(f"{path}:8: bindings[0].audio: unknown audio event 'bass' (a feature: modulate")
     assert lines[6].startswith(f"{path}:9: bindings[1].audio: unknown audio event 'kick'; expected one of: beat, bar")
@@ -104,7 +102,8 @@ def test_features_modulate_parameters_scaled_by_audio_amount(ctx, tmp_path):
 
 
 def test_every_event_between_two_frames_reaches_the_mapping_once(ctx, tmp_path):
-    config = mapping(tmp_path, "bindings:\n  - {audio: beat, action: seed.step}\n  - {audio: bass.hit, action: flash}\n")
+    config = mapping(tmp_path,
+                     "bindings:\n  - {audio: beat, action: seed.step}\n  - {audio: bass.hit, action: flash}\n")
     slot = AudioSlot()
     show = make_show(ctx, mapping=[config], audio=slot)
     try:
@@ -142,12 +141,12 @@ def confident(beats: float, bpm: float = 128.0) -> AudioBeat:
 
 def test_a_confident_audio_beat_drives_the_clock_and_glides_into_phase():
     clock = BeatClock()
-    for i in range(30):
+    for _ in range(30):
         clock.advance(FRAME, 120.0)
     start = clock.state.beats
     audio_beats = 7.25  # the tracker is a quarter beat from where the clock is
     states = []
-    for i in range(round(4.0 / FRAME)):
+    for _ in range(round(4.0 / FRAME)):
         audio_beats += FRAME * 128.0 / 60.0  # where the tracker is now
         clock.audio(confident(audio_beats))
         states.append(clock.advance(FRAME, 120.0))
@@ -171,7 +170,7 @@ def test_an_unsure_or_silent_tracker_leaves_the_clock_alone():
 
 
 def test_clock_source_chooses_between_midi_audio_and_manual():
-    from vj.control.events import ClockEvent
+    from vj.vocabulary import ClockEvent
 
     clock = BeatClock()
     clock.audio(confident(0.0))
@@ -223,11 +222,11 @@ def test_a_kick_reaches_the_post_shader_and_the_procedural_dream(ctx, target):
     compositor = Compositor(ctx, ShaderLibrary())
     image = np.tile(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], (64, 1, 4))
     tex = ctx.texture((64, 64), 4, image.tobytes())
-    from vj.motion import Camera
+    from vj.motion import ViewTransform
     from vj.render.compositor import LayerView
 
     def post(**kw) -> np.ndarray:
-        compositor.render(target, None, LayerView(tex, Camera(), 1.0), 1.0, PostSettings(**kw), None)
+        compositor.render(target, None, LayerView(tex, ViewTransform(), 1.0), 1.0, PostSettings(**kw), None)
         return read_rgb(target).astype(float)
 
     quiet, kick = post(), post(audio={"bass.hit": 1.0})
@@ -241,7 +240,8 @@ def test_a_kick_reaches_the_post_shader_and_the_procedural_dream(ctx, target):
         calm = gen.generate(request).astype(float)
         gen.close()
         gen = ProceduralGenerator()
-        loud = gen.generate(GenRequest(**{**request.__dict__, "audio": {"bass.hit": 1.0, "high.hit": 1.0}})).astype(float)
+        hits = GenRequest(**{**request.__dict__, "audio": {"bass.hit": 1.0, "high.hit": 1.0}})
+        loud = gen.generate(hits).astype(float)
         assert np.abs(loud - calm).mean() > 2.0  # the kick bends the flow, the hats light the lines
     finally:
         gen.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio.synth import SR, click_track, groove, tempo_change_track, tone
+from tests.support.synth import SR, click_track, groove, tempo_change_track, tone
 from vj.audio.analysis import AnalysisConfig, Analyzer
 from vj.audio.beat import BeatTracker
 from vj.audio.offline import load_audio
@@ -20,7 +20,8 @@ HOP = 512
 Log = list[tuple[float, dict[str, float]]]
 
 
-def track(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig()) -> tuple[np.ndarray, Log]:
+def track(samples: np.ndarray,
+          config: AnalysisConfig = AnalysisConfig()) -> tuple[np.ndarray, Log]:
     """(beat event times, (time, features) per hop)."""
     analyzer = Analyzer(config)
     beats, log = [], []

@@ -9,10 +9,7 @@ under vj.proc's supervisor; tests that look at the worker process pass a supervi
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +18,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.audio_player import Player
-from tests.proc.test_supervisor import alive
+from tests.support.audio_player import Player
+from tests.support.capture import connected, status_until
+from tests.support.jack import RATE, ports, start_jackd, stop_jackd
+from tests.support.vj_process import vj
+from tests.support.waiting import alive, wait_for
 from vj.audio.capture import (
     AudioInput,
     AudioInputError,
@@ -35,9 +35,7 @@ from vj.audio.capture import (
 from vj.audio.portaudio_worker import BlockClock
 from vj.proc.supervisor import Child, Supervisor
 
-RATE = 48000  # the test servers' rate
 ATTEMPTS = 5
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def noise(seconds: float, seed: int) -> np.ndarray:
@@ -45,21 +43,6 @@ def noise(seconds: float, seed: int) -> np.ndarray:
     signal = np.random.default_rng(seed).uniform(-0.5, 0.5, int(seconds * RATE)).astype(np.float32)
     signal[0] = 0.5
     return signal
-
-
-def wait_for(audio: AudioInput, test: Callable[[InputStatus], bool], what: str,
-             timeout: float = 15.0) -> InputStatus:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = audio.status()
-        if test(status):
-            return status
-        time.sleep(0.02)
-    raise AssertionError(f"audio input: {what} not within {timeout} s; status: {audio.status()}")
-
-
-def connected(audio: AudioInput) -> InputStatus:
-    return wait_for(audio, lambda s: s.connected, "connected")
 
 
 @pytest.fixture
@@ -72,10 +55,7 @@ def sup() -> Iterator[Supervisor]:
 
 def worker(sup: Supervisor, timeout: float = 5.0) -> Child:
     """The one child of `sup` (the supervisor takes it on its own thread: it may take a moment)."""
-    deadline = time.monotonic() + timeout
-    while not (children := sup.children()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    (child,) = children
+    (child,) = wait_for(sup.children, timeout, what="the audio worker")
     return child
 
 
@@ -133,6 +113,7 @@ def take(audio: AudioInput, path: Path, length: int,
 # -- a real device, real samples -----------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_jack_shows_up_as_an_input(jack_server: str) -> None:
     inputs = list_inputs()
     system = find_input("SYST")  # part of the name, any case
@@ -142,6 +123,7 @@ def test_jack_shows_up_as_an_input(jack_server: str) -> None:
     assert find_input(None) == system  # the only input is the default
 
 
+@pytest.mark.e2e
 def test_capture_is_the_played_file_sample_for_sample(jack_server: str, tmp_path: Path) -> None:
     signal = noise(0.25, seed=1)
     times = play_and_check(InputConfig("system", channels=(1,)), signal[:, None], signal, tmp_path)
@@ -151,6 +133,7 @@ def test_capture_is_the_played_file_sample_for_sample(jack_server: str, tmp_path
     assert abs(time.perf_counter() - times[-1]) < 5  # on this process's clock
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("channels", "expected"),
     [
@@ -167,6 +150,7 @@ def test_channel_choice_and_mono_mix(jack_server: str, tmp_path: Path, channels:
                    tmp_path, atol=1e-7)
 
 
+@pytest.mark.e2e
 def test_gain_is_applied(jack_server: str, tmp_path: Path) -> None:
     signal = noise(0.25, seed=4)
     play_and_check(InputConfig("system", channels=(1,), gain_db=-6.0), signal[:, None],
@@ -176,6 +160,7 @@ def test_gain_is_applied(jack_server: str, tmp_path: Path) -> None:
 # -- inputs that cannot work: clear messages, and the show goes on -------------------------------
 
 
+@pytest.mark.e2e
 def test_a_name_that_matches_nothing_lists_the_inputs(jack_server: str) -> None:
     with pytest.raises(AudioInputError, match=r"no audio input matches 'mixer desk'; inputs: \[0\] system "
                                               r"\(JACK Audio Connection Kit, 2 ch, 48000 Hz\)"):
@@ -184,12 +169,13 @@ def test_a_name_that_matches_nothing_lists_the_inputs(jack_server: str) -> None:
         find_input(7)
     statuses: list[InputStatus] = []
     with AudioInput(InputConfig("mixer desk"), statuses.append).start() as audio:  # does not raise
-        status = wait_for(audio, lambda s: "matches" in s.message, "the reason")
+        status = status_until(audio, lambda s: "matches" in s.message, "the reason")
         assert not status.connected and "inputs: [0] system" in status.message
         assert audio.read(0.2) is None  # silence, the show goes on
     assert [s.connected for s in statuses] == [False]  # reported once, however often it retries
 
 
+@pytest.mark.e2e
 def test_no_device_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JACK_DEFAULT_SERVER", f"vjnone{os.getpid()}")  # a JACK server that is not running
     if list_inputs():
@@ -198,19 +184,21 @@ def test_no_device_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(AudioInputError, match=r"no default audio input; inputs: none \(PortAudio host APIs: "):
         find_input(None)
     with AudioInput(InputConfig()).start() as audio:
-        status = wait_for(audio, lambda s: "no default audio input" in s.message, "the reason")
+        status = status_until(audio, lambda s: "no default audio input" in s.message, "the reason")
         assert not status.connected and audio.read(0.1) is None
 
 
+@pytest.mark.e2e
 def test_channels_the_device_does_not_have(jack_server: str) -> None:
     config = InputConfig("system", channels=(3,))
     with pytest.raises(AudioInputError, match=r"device 'system' has 2 input channels; channels: \[3\] asked"):
         check_input(config)
     with AudioInput(config).start() as audio:
-        status = wait_for(audio, lambda s: "channels" in s.message and not s.connected, "the reason")
+        status = status_until(audio, lambda s: "channels" in s.message and not s.connected, "the reason")
         assert "has 2 input channels" in status.message
 
 
+@pytest.mark.e2e
 def test_an_unsupported_sample_rate(jack_server: str) -> None:
     config = InputConfig("system", sample_rate=44100)
     message = (r"device 'system' \(JACK Audio Connection Kit\) cannot capture at 44100 Hz \(its default rate is "
@@ -219,7 +207,7 @@ def test_an_unsupported_sample_rate(jack_server: str) -> None:
         check_input(config)
     assert check_input(InputConfig("system")).name == "system"
     with AudioInput(config).start() as audio:
-        wait_for(audio, lambda s: "44100 Hz" in s.message and not s.connected, "the reason")
+        status_until(audio, lambda s: "44100 Hz" in s.message and not s.connected, "the reason")
 
 
 def test_settings_are_checked_on_creation() -> None:
@@ -236,43 +224,6 @@ def test_settings_are_checked_on_creation() -> None:
 # -- a device that goes away and comes back --------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def start_jackd(name: str, *options: str) -> subprocess.Popen[bytes]:
-    exe = shutil.which("jackd")
-    if exe is None:
-        pytest.fail("jackd is not installed (Debian: apt-get install jackd2)")
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1", JACK_DEFAULT_SERVER=name)
-    proc = subprocess.Popen([exe, "-n", name, *options, "--no-realtime", "-d", "dummy", "-r", str(RATE), "-p", "256"], env=env,
-                            preexec_fn=_die_with_parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        probe = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10)
-        if probe.returncode == 0 and b"system:" in probe.stdout:
-            return proc
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    stop_jackd(proc)
-    pytest.fail(f"jackd {name} did not come up")
-
-
-def stop_jackd(proc: subprocess.Popen[bytes]) -> None:
-    """Stops a server; fails if it had to be killed (a client of ours that left without closing
-    makes jackd wait for it, and a killed jackd keeps its slot in JACK's registry of 8 servers)."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail("jackd did not stop within 10 s of SIGTERM: is a client hanging?")
-
-
 @pytest.fixture
 def own_jack(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A JACK server only this test uses (it is stopped and started again)."""
@@ -282,6 +233,7 @@ def own_jack(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield name
 
 
+@pytest.mark.e2e
 def test_a_device_that_goes_away_and_comes_back(own_jack: str) -> None:
     server = start_jackd(own_jack)
     statuses: list[InputStatus] = []
@@ -290,14 +242,14 @@ def test_a_device_that_goes_away_and_comes_back(own_jack: str) -> None:
             connected(audio)
             assert audio.read(2.0) is not None
             stop_jackd(server)  # the server goes away: the device with it
-            gone = wait_for(audio, lambda s: not s.connected, "the loss", timeout=10)
+            gone = status_until(audio, lambda s: not s.connected, "the loss", timeout=10)
             assert "went away" in gone.message and "retrying" in gone.message
             while audio.read(0.3) is not None:  # what was queued before the loss
                 pass
             server = start_jackd(own_jack)
-            back = wait_for(audio, lambda s: s.connected, "the reconnection", timeout=20)
+            back = status_until(audio, lambda s: s.connected, "the reconnection", timeout=20)
             assert back.ports == ("vj-audio:in_0", "vj-audio:in_1")
-            wait_for(audio, lambda s: s.blocks > back.blocks + 100, "audio after the reconnection", timeout=10)
+            status_until(audio, lambda s: s.blocks > back.blocks + 100, "audio after the reconnection", timeout=10)
             assert audio.read(2.0) is not None
     finally:
         stop_jackd(server)
@@ -305,6 +257,7 @@ def test_a_device_that_goes_away_and_comes_back(own_jack: str) -> None:
     assert connections[0] is True and connections[-1] is True and False in connections
 
 
+@pytest.mark.e2e
 def test_a_killed_worker_is_restarted_and_audio_flows_again(own_jack: str, sup: Supervisor) -> None:
     server = start_jackd(own_jack)
     statuses: list[tuple[float, InputStatus]] = []
@@ -317,15 +270,15 @@ def test_a_killed_worker_is_restarted_and_audio_flows_again(own_jack: str, sup: 
             assert first is not None
             os.kill(first, signal.SIGKILL)
             killed_at = time.monotonic()
-            gone = wait_for(audio, lambda s: not s.connected, "the loss", timeout=10)
+            gone = status_until(audio, lambda s: not s.connected, "the loss", timeout=10)
             assert gone.message == "audio worker: killed by SIGKILL; retrying"
-            back = wait_for(audio, lambda s: s.connected, "the restart", timeout=20)
+            back = status_until(audio, lambda s: s.connected, "the restart", timeout=20)
             second = worker(sup).pid
             assert second not in (None, first) and not alive(first)
             assert back.ports[0].startswith("vj-audio")
             reconnected_at = next(t for t, s in statuses if s.connected and t > killed_at)
             assert reconnected_at - killed_at >= 0.95  # the first back-off (it had opened: no doubling)
-            wait_for(audio, lambda s: s.blocks > back.blocks + 100, "audio after the restart", timeout=10)
+            status_until(audio, lambda s: s.blocks > back.blocks + 100, "audio after the restart", timeout=10)
             while audio.read(0) is not None:  # what was queued before
                 pass
             assert audio.read(2.0) is not None
@@ -334,16 +287,14 @@ def test_a_killed_worker_is_restarted_and_audio_flows_again(own_jack: str, sup: 
         stop_jackd(server)  # a server that lost a client to SIGKILL still stops in time
 
 
+@pytest.mark.e2e
 def test_a_missing_device_keeps_retrying_with_backoff(jack_server: str, sup: Supervisor) -> None:
     statuses: list[InputStatus] = []
     with AudioInput(InputConfig("mixer desk"), statuses.append, supervisor_=sup).start() as audio:
         starts: list[float] = []  # when each worker started
-        deadline = time.monotonic() + 30
-        while len(starts) < 3 and time.monotonic() < deadline:
-            if worker(sup).status().starts > len(starts):
-                starts.append(time.monotonic())
-            time.sleep(0.01)
-        assert len(starts) == 3, worker(sup).status()
+        for n in (1, 2, 3):
+            wait_for(lambda n=n: worker(sup).status().starts >= n, 30, what=f"the worker's start {n}")
+            starts.append(time.monotonic())
         status = audio.status()
         assert not status.connected
         assert status.message.startswith("no audio input matches 'mixer desk'; inputs: [0] system")
@@ -353,6 +304,7 @@ def test_a_missing_device_keeps_retrying_with_backoff(jack_server: str, sup: Sup
     assert [s.connected for s in statuses] == [False]  # one report for the same reason, however often
 
 
+@pytest.mark.e2e
 def test_stop_leaves_no_worker_behind(jack_server: str, sup: Supervisor) -> None:
     audio = AudioInput(InputConfig("system"), supervisor_=sup).start()
     connected(audio)
@@ -364,13 +316,12 @@ def test_stop_leaves_no_worker_behind(jack_server: str, sup: Supervisor) -> None
     assert time.monotonic() - started < 2.0  # in order: the worker closed its stream and exited
     assert not alive(pid) and child.status().state == "stopped" and not sup.children()
     assert audio.status().message == "stopped" and not audio.status().connected
-    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.split()
-    assert not [p for p in ports if p.startswith("vj-audio")]  # its JACK client is gone too
-    time.sleep(1.5)
+    assert not [p for p in ports() if p.startswith("vj-audio")]  # its JACK client is gone too
+    time.sleep(1.5)  # longer than the first restart back-off (1 s)
     assert child.status().starts == 1  # and none comes back
 
     waiting = AudioInput(InputConfig("mixer desk"), supervisor_=sup).start()  # stopped between attempts
-    wait_for(waiting, lambda s: "retrying" in s.message, "a failed attempt")
+    status_until(waiting, lambda s: "retrying" in s.message, "a failed attempt")
     waiting.stop()
     assert not sup.children()
 
@@ -393,10 +344,9 @@ def test_block_times_lose_the_callback_jitter() -> None:
 # -- vj devices --------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_vj_devices_lists_audio_inputs(jack_server: str) -> None:
-    env = dict(os.environ, DISPLAY="", WAYLAND_DISPLAY="")
-    done = subprocess.run([sys.executable, "-m", "vj", "devices"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = vj("devices", env=dict(os.environ, DISPLAY="", WAYLAND_DISPLAY=""), timeout=60)
     assert done.returncode == 0, done.stderr
     section = done.stdout.split("audio inputs:", 1)[1]
     assert "0: system  JACK Audio Connection Kit, 2 channels, 48000 Hz" in section

@@ -4,42 +4,28 @@ analysis thread, agrees with the offline analysis of the same file; and `vj run`
 from __future__ import annotations
 
 import os
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from tests.audio.synth import click_track
-from tests.audio.test_capture import connected, start_jackd, stop_jackd
-from tests.audio_player import Player
-from tests.test_cli import _press, _vj_run, _wait_for_window
+from tests.support.audio_player import Player
+from tests.support.capture import connected
+from tests.support.display import press, wait_for_window
+from tests.support.jack import RATE, vj_audio_port
+from tests.support.synth import click_track
+from tests.support.vj_process import Log, vj_run
+from tests.support.waiting import wait_for
 from vj.audio.analysis import FEATURES, AnalysisConfig, Analyzer, AudioFrame
 from vj.audio.capture import AudioInput, InputConfig
-from vj.audio.link import AudioRunner, AudioSlot
+from vj.audio.feed import AudioRunner, AudioSlot
 from vj.audio.offline import analyze_samples, load_audio
 
-RATE = 48000
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
 MUSIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "beats" / "hainsworth_001.flac"
 
-
-@pytest.fixture(scope="module")
-def live_jack(jack_server: str) -> Iterator[str]:
-    """A JACK server of this module's own: `vj run` with its audio worker and the players come and
-    go here, and whatever they leave behind cannot disturb the shared server's MIDI tests."""
-    name = f"vjlive{os.getpid()}"
-    saved = os.environ.get("JACK_DEFAULT_SERVER")
-    server = start_jackd(name, "-S")  # synchronous: a busy machine delays cycles instead of losing them
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    try:
-        yield name
-    finally:
-        os.environ["JACK_DEFAULT_SERVER"] = saved or jack_server
-        stop_jackd(server)
+pytestmark = pytest.mark.e2e  # every test plays into vj's input on a JACK server of the module's own (live_jack)
 
 
 class Recording:
@@ -89,7 +75,9 @@ def play_live(path: Path, frames: int, config: AnalysisConfig) -> tuple[Recordin
             with Player(path, to=ports[:1]) as player:
                 player.start()
                 assert player.wait(timeout=60) == frames
-            time.sleep(0.3)  # the last blocks through the pipe and the analysis
+            played = audio.status()
+            wait_for(lambda: len(recording.blocks) + played.dropped >= played.blocks, 10,
+                     what="the last blocks through the pipe and the analysis")
         finally:
             runner.stop()
         after = audio.status()
@@ -147,30 +135,21 @@ def test_vj_run_follows_clicks_played_into_its_audio_input(live_jack, xvfb_displ
     mapping = tmp_path / "clicks.yaml"
     mapping.write_text("bindings:\n  - {audio: onset, action: preset.next}\n")
     env = {**os.environ, "DISPLAY": xvfb_display}
-    with _vj_run(env, "--audio", "system", "--audio-channels", "1", "--mapping", str(mapping),
-                 "--osc-port", "0", "--no-zeroconf", "--seconds", "90") as proc:
-        window = _wait_for_window(env, proc)
-        port = _vj_audio_port(env)
+    with vj_run(env, "--audio", "system", "--audio-channels", "1", "--mapping", str(mapping),
+                "--osc-port", "0", "--no-zeroconf", "--seconds", "90") as proc:
+        log = Log(proc)
+        window = wait_for_window(env, proc)
+        port = vj_audio_port(env, said=log.text)
         with Player(wav, to=(port,)) as player:
             player.start()
             assert player.wait(timeout=60) == samples.size
-        time.sleep(0.5)
-        _press(env, window, "Escape")
-        out, _ = proc.communicate(timeout=30)
+        log.expect("INFO vj.show: preset ", count=len(clicks) + 1, timeout=10)  # the last clicks analysed
+        press(env, window, "Escape")
+        proc.wait(timeout=30)
+        out = log.join()
     assert proc.returncode == 0, out
     assert "audio input: system (JACK Audio Connection Kit), channels [1] of 2" in out, out[-3000:]
     switches = out.count("INFO vj.show: preset ")
     # one preset switch per click (a click is one onset), plus the first preset at start
     assert len(clicks) <= switches - 1 <= len(clicks) + 1, (switches, len(clicks), out[-3000:])
 
-
-def _vj_audio_port(env: dict, timeout: float = 30.0) -> str:
-    """vj's first capture port, once its audio worker has registered with JACK."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ports = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True).stdout.split()
-        found = [p for p in ports if p.startswith("vj-audio") and p.endswith(":in_0")]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    raise AssertionError("vj's audio input never appeared in JACK")

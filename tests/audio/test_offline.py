@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile  # type: ignore[import-untyped]
 
-from tests.audio.synth import SR, click_track, tone
+from tests.support.synth import SR, click_track, tone
 from vj.audio.analysis import FEATURES, Analyzer
 from vj.audio.offline import AudioFileError, analyze_file, load_audio
 

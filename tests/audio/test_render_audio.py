@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import av
 import numpy as np
+import pytest
 import soundfile
 
-from tests.audio.synth import click_track
-from tests.test_cli import vj
+from tests.support.synth import click_track
+from tests.support.vj_process import vj
+
+pytestmark = pytest.mark.e2e  # `vj render` as a process
 
 FPS = 20
 

@@ -25,22 +25,21 @@ The doc's forms (defined at the top of docs/controllers.md):
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from tests.support.engine import Actions
+from tests.support.vj_process import vj
 from vj.config.mapping import Binding, MappingConfig, parse_mapping
 from vj.config.midi import CHANNELS, MidiDevice
-from vj.control.actions import ACTIONS
 from vj.control.engine import MappingEngine
-from vj.control.events import SourceKey
 from vj.control.midi_decode import MidiDecoder
 from vj.params import REGISTRY, ParamState
 from vj.paths import MAPPING_DIR, ROOT
+from vj.vocabulary import ACTIONS, SourceKey
 
 DOC = ROOT / "docs" / "controllers.md"
 CONTROLLERS = (
@@ -197,20 +196,12 @@ def stimulus(row: Row, channel: int, number: int, how: str) -> Sent:
     ]
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.actions: list[tuple[str, float | None]] = []
-
-    def action(self, name: str, value: float | None) -> None:
-        self.actions.append((name, value))
-
-
 @dataclass
 class Played:
     start: object  # the documented parameter before
     trace: list[tuple[float | None, object]]  # the control's position and the parameter after each message
     others: list[str]  # other parameters that moved
-    actions: list[tuple[str, float | None]]
+    actions: list[tuple[str, object]]
 
 
 def play(config: MappingConfig, device: str, data: Sent, name: str | None, start: object = None) -> Played:
@@ -220,14 +211,14 @@ def play(config: MappingConfig, device: str, data: Sent, name: str | None, start
         state.set_base(name, start)  # type: ignore[arg-type]
     first = dict(state.base)
     decoder = MidiDecoder((device,))
-    sink = Recorder()
+    sink = Actions()
     trace = []
     for i, (message, position) in enumerate(data):
         for event in decoder.decode(message, float(i)):  # a second apart: no encoder acceleration
             engine.handle(event, state, sink)  # type: ignore[arg-type]
         trace.append((position, state.base[name] if name else None))
     others = sorted(k for k, v in state.base.items() if v != first[k] and k != name)
-    return Played(first[name] if name else None, trace, others, sink.actions)
+    return Played(first[name] if name else None, trace, others, sink.fired)
 
 
 def same(value: object, documented: object) -> bool:
@@ -396,15 +387,10 @@ def _hex(data: Sent) -> str:
 # -- the tests ------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_vj_check_accepts_every_controller_mapping():
     files = [str(MAPPING_DIR / f"{stem}.yaml") for stem in CONTROLLERS]
-    result = subprocess.run(
-        [sys.executable, "-m", "vj", "check", *files],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = vj("check", *files, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ok: ") == len(files)
 

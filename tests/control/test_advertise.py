@@ -9,11 +9,12 @@ import socket
 import threading
 import urllib.request
 
+import pytest
 from zeroconf import ServiceBrowser, ServiceListener, Zeroconf
 
 from vj.control.advertise import Advertisement, advertised_addresses
-from vj.control.oscquery import OscQuery
 from vj.control.osc_space import address_space
+from vj.control.oscquery import OscQuery
 
 
 class Seen(ServiceListener):
@@ -34,6 +35,7 @@ class Seen(ServiceListener):
             self.removed.set()
 
 
+@pytest.mark.e2e  # an OSCQuery server and two mDNS peers
 def test_a_browser_discovers_oscquery_and_reads_host_info_there():
     name = f"vj-test-{os.getpid()}"
     query = OscQuery(address_space(), "127.0.0.1", 0, http_port=0).start()

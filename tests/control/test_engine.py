@@ -1,26 +1,11 @@
 import pytest
 
-from vj.clock import BeatClock, ClockState, TapTempo
-from vj.config.mapping import parse_mapping
-from vj.control.engine import MappingEngine, wave
-from vj.control.events import ControlEvent
-from vj.control.keyboard import key_event
+from tests.support.engine import Actions, engine_for
+from vj.clock import BeatClock, TapTempo
+from vj.control.engine import wave
 from vj.control.transform import curve, shape
 from vj.params import ParamState
-
-
-class Actions:
-    def __init__(self):
-        self.fired = []
-
-    def action(self, name, value):
-        self.fired.append((name, value))
-
-
-def engine_for(tmp_path, text):
-    path = tmp_path / "m.yaml"
-    path.write_text(text)
-    return MappingEngine(parse_mapping(path))
+from vj.vocabulary import ClockState, ControlEvent, key_event
 
 
 def press(engine, state, sink, key, times=1):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.control.test_engine import Actions, engine_for
-from vj.control.events import ControlEvent
+from tests.support.engine import Actions, engine_for
 from vj.control.midi_decode import MidiDecoder
 from vj.control.transform import acceleration, relative_delta
 from vj.params import ParamState
+from vj.vocabulary import ControlEvent
 
 
 def play(engine, state, *messages, device="*", sink=None, t0=1.0, dt=0.1):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vj.clock import ClockState
 from vj.config.mapping import parse_mapping
 from vj.control.feedback import Feedback
 from vj.params import ParamState
+from vj.vocabulary import ClockState
 
 MAPPING = """
 midi: {name: pads, input: pads, output: pads, channel: 1, beat: [{note: 98, led: [0, 3]}]}
@@ -59,7 +59,8 @@ def test_only_changes_are_sent_and_states_light_their_buttons(feedback):
     changed = {bytes(m) for _, m in feedback.messages(state.base, ON_BEAT)}
     assert changed == {bytes([0x90, 50, 5]), bytes([0x90, 51, 127]), bytes([0x90, 52, 127]),
                        bytes([0x90, 53, 127]), bytes([0x90, 98, 3])}
-    assert {bytes(m) for _, m in feedback.messages(state.base, OFF_BEAT)} == {bytes([0x90, 52, 0]), bytes([0x90, 98, 0])}
+    off_beat = {bytes(m) for _, m in feedback.messages(state.base, OFF_BEAT)}
+    assert off_beat == {bytes([0x90, 52, 0]), bytes([0x90, 98, 0])}
 
 
 def test_a_reconnected_controller_gets_everything_again(feedback):
@@ -78,6 +79,7 @@ def test_no_output_no_feedback(tmp_path):
 
 def test_an_led_can_listen_on_its_own_channel(tmp_path):
     path = tmp_path / "mini.yaml"
-    path.write_text("midi: {input: m, output: m, channel: 1}\nbindings:\n  - {note: 5, action: freeze, led: [0, 127, 7]}\n")
+    path.write_text("midi: {input: m, output: m, channel: 1}\n"
+                    "bindings:\n  - {note: 5, action: freeze, led: [0, 127, 7]}\n")
     sent = Feedback(parse_mapping(path)).messages(ParamState().base, OFF_BEAT)
     assert sent == [("mini", bytes([0x96, 5, 0]))]  # the note comes in on channel 1, its LED is on 7

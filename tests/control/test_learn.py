@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.midi import ROOT, MidiPeer
+from tests.support.midi_peer import MidiPeer
+from tests.support.vj_process import ROOT, VJ, Log, vj
 from vj.config.mapping import parse_mapping
-from vj.control.learn import LearnedBinding, Learner, LearnError, run_learn, write_binding
+from vj.control.learn import LearnedBinding, Learner, LearnError
+from vj.control.learn_cli import run_learn
+from vj.control.learn_yaml import write_binding
 from vj.control.midi_decode import MidiDecoder
 from vj.paths import MAPPING_DIR
 
 
-def learn(target: str, *messages: list[int], value: float | None = None, dt: float = 0.05) -> tuple[Learner, list[LearnedBinding | None]]:
+def learn(target: str, *messages: list[int], value: float | None = None,
+          dt: float = 0.05) -> tuple[Learner, list[LearnedBinding | None]]:
     """Feed raw MIDI messages through the real decoder into a Learner; the result after each message."""
     decoder, learner = MidiDecoder(("ctl",)), Learner(target, value)
     after: list[LearnedBinding | None] = []
@@ -197,8 +198,7 @@ lfos:
 
 
 def vj_check(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vj", "check", *map(str, paths)], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+    return vj("check", *map(str, paths), timeout=60)
 
 
 def test_writer_appends_after_the_last_binding_and_keeps_every_other_byte(tmp_path: Path) -> None:
@@ -251,7 +251,8 @@ def test_a_new_file_gets_a_header_a_midi_section_and_relearn_keeps_one_binding(t
     assert text.endswith("bindings:\n  - {cc: 21, channel: 1, param: strength}\n")
     second = write_binding(path, LearnedBinding("cc14", 21, 1, "hue"), "nano*")  # cc14 21 is CC 21 and 53
     assert second.replaced and second.line == first.line
-    assert path.read_text() == text.replace("{cc: 21, channel: 1, param: strength}", "{cc14: 21, channel: 1, param: hue}")
+    assert path.read_text() == text.replace("{cc: 21, channel: 1, param: strength}",
+                                            "{cc14: 21, channel: 1, param: hue}")
     config = parse_mapping(path)
     assert [(b.source, b.param) for b in config.bindings] == [(("midi", "my-controller", 1, "cc14", 21), "hue")]
 
@@ -315,6 +316,7 @@ def test_run_learn_rejects_unknown_targets_and_a_missing_midi_system(
     assert not (tmp_path / "m.yaml").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.usefixtures("jack_server")
 def test_run_learn_times_out_when_nothing_moves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_learn("strength", mapping=str(tmp_path / "m.yaml"), port="no-such-port", timeout=0.3) == 1
@@ -323,38 +325,24 @@ def test_run_learn_times_out_when_nothing_moves(tmp_path: Path, capsys: pytest.C
     assert not (tmp_path / "m.yaml").exists()
 
 
+@pytest.mark.e2e
 @pytest.mark.usefixtures("jack_server")
 def test_vj_learn_end_to_end_a_turned_knob_is_written_and_vj_check_accepts_it(tmp_path: Path) -> None:
     path = tmp_path / "learned.yaml"
     with MidiPeer("learn-e2e") as peer:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vj", "learn", "strength", "--mapping", str(path), "--port", "learn-e2e",
-             "--timeout", "20"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-        output: list[str] = []
-
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                output.append(line)
-                lines.put(line)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        command = [*VJ, "learn", "strength", "--mapping", str(path), "--port", "learn-e2e", "--timeout", "20"]
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log = Log(proc)
         try:
-            while "move a control for strength" not in lines.get(timeout=20):
-                pass
+            log.expect("move a control for strength", timeout=20)
             for value in (10, 20, 30, 40, 50):
                 peer.send(0xB0, 21, value)
-            assert proc.wait(timeout=20) == 0, "".join(output)
+            assert proc.wait(timeout=20) == 0, log.text()
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        reader.join(5)
-    text = "".join(output)
+        text = log.join(5)
     assert "listening to: learn-e2e" in text and "{cc: 21, channel: 1, param: strength}" in text
     assert "  - {cc: 21, channel: 1, param: strength}\n" in path.read_text()
     assert 'input: "learn-e2e"' in path.read_text() or "input: learn-e2e" in path.read_text()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vj.control.events import ClockEvent, ControlEvent
 from vj.control.midi_decode import MidiDecoder
+from vj.vocabulary import ClockEvent, ControlEvent
 
 
 def _events(decoder: MidiDecoder, *messages: list[int]) -> list[ControlEvent]:

@@ -6,23 +6,25 @@ import time
 
 import pytest
 
-from tests.midi import MidiPeer
+from tests.support.midi_peer import MidiPeer
+from tests.support.waiting import wait_for
 from vj.config.midi import MidiDevice
-from vj.control.events import ClockEvent, ControlEvent, DeviceStatus, EventQueue
 from vj.control.midi_ports import MidiPorts, list_ports
+from vj.vocabulary import ClockEvent, ControlEvent, DeviceStatus, EventQueue
 
-pytestmark = pytest.mark.usefixtures("jack_server")
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("jack_server")]
 
 
 def _collect(events: EventQueue, until, timeout: float = 5.0) -> list[object]:
+    """The events drained from `events` until `until(all so far)` holds."""
     got: list[object] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got += list(events.drain())
-        if until(got):
-            return got
-        time.sleep(0.01)
-    raise AssertionError(f"timed out; got {got[-10:]}")
+
+    def more() -> bool:
+        got.extend(events.drain())
+        return until(got)
+
+    wait_for(more, timeout, what=lambda: f"events; got {got[-10:]}")
+    return got
 
 
 def _controls(got: list[object]) -> list[ControlEvent]:
@@ -41,9 +43,7 @@ def test_messages_from_another_process_arrive_as_events() -> None:
             peer.send(0xF0, 0x7E, 0x01, 0xF7)  # sysex: counted, ignored
             peer.send(0xF8)  # clock tick
             got = _collect(events, lambda got: any(isinstance(e, ClockEvent) for e in got))
-            deadline = time.monotonic() + 2
-            while ports.status().messages < 5 and time.monotonic() < deadline:
-                time.sleep(0.05)  # the status is refreshed at each port scan
+            wait_for(lambda: ports.status().messages >= 5, 2, what="the status's count (refreshed at each port scan)")
         finally:
             ports.stop()
     sources = {(e.source, e.raw) for e in _controls(got)}
@@ -88,7 +88,7 @@ def test_feedback_goes_out_to_the_matching_output_and_own_ports_are_never_inputs
             ports.send("ctl", bytes([0x90, 0x20, 0x7F]))
             ports.send("nobody", bytes([0x90, 0x21, 0x7F]))  # a device with no output: dropped
             assert peer.wait_received(1) == [bytes([0x90, 0x20, 0x7F])]
-            time.sleep(0.3)
+            time.sleep(0.3)  # time for the LED message to loop back in, if it did: it must not
             assert all(not name.startswith("vj-midi") for name in ports.status().inputs)
             assert not _controls(list(events.drain()))  # our own LED message did not come back in
         finally:

@@ -6,24 +6,23 @@ import random
 import socket
 import subprocess
 import time
+from dataclasses import replace
 
 import pytest
 from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
-from tests import test_show
-from tests.test_show import make_show, preset
+from tests.support.osc import settle
+from tests.support.show import make_show, preset
 from vj.config.mapping import parse_mapping
-from vj.control.events import EventQueue
+from vj.control.engine import MAX_UNKNOWN_REPORTS
 from vj.control.osc_codec import OscFormatError, OscMessage, parse_packet
 from vj.control.osc_server import OscError, OscServer, message_event
-from vj.control.engine import MAX_UNKNOWN_REPORTS
 from vj.control.osc_space import address_space
 from vj.params import REGISTRY
 from vj.show import request_from
-
-egl, ctx, target = test_show.egl, test_show.ctx, test_show.target
+from vj.vocabulary import EventQueue
 
 
 def _msg(address: str, *args):
@@ -31,17 +30,6 @@ def _msg(address: str, *args):
     for a in args:
         builder.add_arg(a)
     return builder.build()
-
-
-def settle(show, until, timeout: float = 5.0):
-    """Run show frames until `until()` holds (events arrive from the server thread)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        show.update(1 / 60)
-        if until():
-            return
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for OSC to arrive")
 
 
 @pytest.fixture
@@ -68,6 +56,7 @@ def test_first_arguments_become_raw_and_normalised_values():
     assert not message_event(OscMessage("/vj/param/zoom", (0.1,)), 1.0).pattern
 
 
+@pytest.mark.e2e
 def test_every_parameter_has_an_address_and_liblo_oscsend_sets_one(osc_show):
     show, server = osc_show
     addresses = {b.source[1] for b in address_space().bindings}
@@ -82,6 +71,7 @@ def test_every_parameter_has_an_address_and_liblo_oscsend_sets_one(osc_show):
     assert show.state.base["freeze"] is True
 
 
+@pytest.mark.e2e
 def test_actions_fire_on_every_message_and_presets_go_by_number_or_name(osc_show):
     show, server = osc_show
     client = SimpleUDPClient("127.0.0.1", server.port)
@@ -97,6 +87,7 @@ def test_actions_fire_on_every_message_and_presets_go_by_number_or_name(osc_show
     settle(show, lambda: show.state.base["seed.walk"] == walk + 2)
 
 
+@pytest.mark.e2e
 def test_wildcards_reach_every_matching_address(osc_show):
     show, server = osc_show
     client = SimpleUDPClient("127.0.0.1", server.port)
@@ -107,6 +98,7 @@ def test_wildcards_reach_every_matching_address(osc_show):
     assert show.state.base["zoom"] == 1.5
 
 
+@pytest.mark.e2e
 def test_a_bundle_with_a_future_time_tag_waits_for_its_time(osc_show):
     show, server = osc_show
     at = time.time() + 0.5
@@ -125,6 +117,7 @@ def test_a_bundle_with_a_future_time_tag_waits_for_its_time(osc_show):
     assert show.state.base["saturation"] == 0.5
 
 
+@pytest.mark.e2e
 def test_bad_values_are_clamped_or_ignored_counted_and_reported_once(osc_show):
     show, server = osc_show
     client = SimpleUDPClient("127.0.0.1", server.port)
@@ -140,6 +133,7 @@ def test_bad_values_are_clamped_or_ignored_counted_and_reported_once(osc_show):
     assert sum("strength" in line for line in errors) == 1 and any("zoom" in line for line in errors)
 
 
+@pytest.mark.e2e
 def test_oscsend_rewrites_a_prompt_of_the_playing_preset(osc_show):
     show, server = osc_show
 
@@ -164,6 +158,7 @@ def test_oscsend_rewrites_a_prompt_of_the_playing_preset(osc_show):
     assert show.preset.prompts[2].text == "1999"
 
 
+@pytest.mark.e2e
 def test_unknown_addresses_are_reported_once_each_then_only_counted(osc_show):
     show, server = osc_show
     client = SimpleUDPClient("127.0.0.1", server.port)
@@ -176,10 +171,11 @@ def test_unknown_addresses_are_reported_once_each_then_only_counted(osc_show):
     assert sum("/vj/param/zooom: no such address" in line for line in errors) == 1
     unknown = [line for line in errors if "no such address" in line]
     assert len(unknown) == MAX_UNKNOWN_REPORTS and "only counted" in unknown[-1]
-    show.osc = server  # the HUD's osc line
+    show.links = replace(show.links, osc=server)  # the HUD's osc line
     assert "unmapped 103" in "\n".join(show.hud_lines(show.update(1 / 60)))
 
 
+@pytest.mark.e2e
 def test_numbers_as_text_and_choices_by_name_or_index(osc_show):
     show, server = osc_show
     client = SimpleUDPClient("127.0.0.1", server.port)
@@ -195,6 +191,7 @@ def test_numbers_as_text_and_choices_by_name_or_index(osc_show):
     assert any("'wobbly' is not a value for crossfade.curve (expected one of" in line for line in errors)
 
 
+@pytest.mark.e2e
 def test_the_allowlist_refuses_another_sender(ctx):
     show = make_show(ctx, mapping=[address_space()])
     server = OscServer(show.events, "127.0.0.1", 0, allow=["127.0.0.1"]).start()
@@ -213,6 +210,7 @@ def test_the_allowlist_refuses_another_sender(ctx):
         show.close()
 
 
+@pytest.mark.e2e
 def test_garbage_datagrams_crash_nothing_are_counted_and_change_no_parameter(osc_show):
     show, server = osc_show
     rng = random.Random(5)
@@ -246,6 +244,7 @@ def test_garbage_datagrams_crash_nothing_are_counted_and_change_no_parameter(osc
     settle(show, lambda: show.state.base["zoom"] == 0.5)
 
 
+@pytest.mark.e2e
 def test_a_port_in_use_is_a_clear_error():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
@@ -253,6 +252,7 @@ def test_a_port_in_use_is_a_clear_error():
             OscServer(EventQueue(), "127.0.0.1", taken.getsockname()[1])
 
 
+@pytest.mark.e2e
 def test_mapping_files_add_addresses_with_the_same_transforms(ctx, tmp_path):
     path = tmp_path / "td.yaml"
     path.write_text("""\
@@ -346,6 +346,7 @@ class OscDump:
         self.proc.wait(timeout=5)
 
 
+@pytest.mark.e2e
 def test_osc_out_sends_changes_beats_and_tempo_to_oscdump(ctx):
     from vj.control.osc_out import OscOut, OscTarget
 
@@ -391,6 +392,7 @@ def test_osc_out_targets_parse_or_say_what_is_expected():
         OscTarget.parse("localhost")
 
 
+@pytest.mark.e2e
 def test_oscquery_lists_every_parameter_with_its_range_and_value_over_http(ctx):
     import json
     import urllib.error

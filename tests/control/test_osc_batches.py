@@ -17,18 +17,15 @@ from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
-from tests import test_show
-from tests.control.test_osc import settle
-from tests.test_show import make_show
+from tests.support.osc import settle
+from tests.support.show import make_show
 from vj.config.mapping import Binding, MappingConfig, merge_mappings, parse_mapping
 from vj.control.engine import MappingEngine
-from vj.control.events import ConfigChanged, ControlEvent, EventQueue, control_event
 from vj.control.osc_codec import OscFormatError, encode_message, parse_packet, parse_simple
 from vj.control.osc_server import OscServer, message_event
 from vj.control.osc_space import address_space, latest_wins
 from vj.params import ParamState
-
-egl, ctx = test_show.egl, test_show.ctx
+from vj.vocabulary import ConfigChanged, ControlEvent, EventQueue, control_event
 
 
 def _msg(address: str, *args) -> bytes:
@@ -51,7 +48,8 @@ def _corpus(rng: random.Random) -> list[bytes]:
         encode_message("/a", -(2**31)), encode_message("/abc", 2**31 - 1), encode_message("/abcd", 1.5),
         encode_message("/x/y/z", float("inf")), encode_message("/nan", float("nan")), encode_message("/neg", -0.0),
         encode_message("/vj/prompt/1/text", "deep ocean"), encode_message("/two", 1, 2.0),
-        encode_message("/b", True), encode_message("/blob", b"\x01\x02"), encode_message("/vj/param/{zoom,rotate}", 1.0),
+        encode_message("/b", True), encode_message("/blob", b"\x01\x02"),
+        encode_message("/vj/param/{zoom,rotate}", 1.0),
         encode_message("/\u00e9t\u00e9", 0.25),  # a UTF-8 address
         b"/old\x00\x00\x00\x00",  # no type tag string at all (old senders)
         b"/old", b"/o\x00", b"/oo\x00",  # ...and ones cut right after the address's NUL
@@ -82,7 +80,8 @@ def _corpus(rng: random.Random) -> list[bytes]:
     for _ in range(3000):
         corpus.append(rng.randbytes(rng.randrange(1, 40)))
         corpus.append(b"/" + rng.randbytes(rng.randrange(0, 24)))
-        corpus.append(b"/vj/param/zoom\x00\x00" + rng.choice([b",i", b",f", b",", b",s"]) + rng.randbytes(rng.randrange(0, 10)))
+        tags = rng.choice([b",i", b",f", b",", b",s"])
+        corpus.append(b"/vj/param/zoom\x00\x00" + tags + rng.randbytes(rng.randrange(0, 10)))
     return corpus
 
 
@@ -102,10 +101,11 @@ def test_the_quick_parser_and_the_strict_one_agree_on_a_corpus():
         assert len(strict) == 1 and strict[0].time == 0.0 and not data.startswith(b"#"), data
         address, first = simple
         assert address == strict[0].address, data
-        assert (strict[0].args == ()) if first is None else (len(strict[0].args) == 1 and _same(strict[0].args[0], first)), data
+        args = strict[0].args
+        assert (args == ()) if first is None else (len(args) == 1 and _same(args[0], first)), data
     assert quick > 300  # the corpus does exercise the quick path
-    for common in (encode_message("/vj/param/zoom", 0.5), encode_message("/vj/param/seed", 7), encode_message("/vj/tap"),
-                   b"/old\x00\x00\x00\x00", b"/x\x00\x00,\x00\x00\x00"):
+    for common in (encode_message("/vj/param/zoom", 0.5), encode_message("/vj/param/seed", 7),
+                   encode_message("/vj/tap"), b"/old\x00\x00\x00\x00", b"/x\x00\x00,\x00\x00\x00"):
         assert parse_simple(common) is not None, common
 
 
@@ -115,10 +115,12 @@ def _events(server: OscServer, datagrams: list[bytes], arrived: float = 1.0) -> 
 
 
 def _same_event(a: ControlEvent, b: ControlEvent) -> bool:
-    return (a.source, a.pressed, a.time, a.one_shot, a.pattern) == (b.source, b.pressed, b.time, b.one_shot, b.pattern) \
-        and _same(a.raw, b.raw) and _same(a.value, b.value)
+    same_fields = (a.source, a.pressed, a.time, a.one_shot, a.pattern) == (b.source, b.pressed, b.time, b.one_shot,
+                                                                          b.pattern)
+    return same_fields and _same(a.raw, b.raw) and _same(a.value, b.value)
 
 
+@pytest.mark.e2e
 def test_the_server_makes_the_same_events_as_the_strict_parser_and_counts_the_rest():
     corpus = _corpus(random.Random(12))
     server = OscServer(EventQueue(), "127.0.0.1", 0)
@@ -199,6 +201,7 @@ def _random_batch(rng: random.Random, n: int) -> list[bytes]:
     return out
 
 
+@pytest.mark.e2e
 def test_coalescing_keeps_the_latest_values_and_fires_every_trigger_in_order():
     wins = latest_wins(_MAPPING)
     plain = OscServer(EventQueue(), "127.0.0.1", 0)
@@ -257,12 +260,13 @@ def test_the_event_queue_keeps_batches_in_order_and_drains_them_bounded():
     assert events.wait_pending(0.01) and list(events.drain()) == [a, b]
 
 
+@pytest.mark.e2e
 def test_a_show_keeps_its_server_latest_wins_and_a_burst_keeps_every_step(ctx, tmp_path):
     events = EventQueue()
     server = OscServer(events, "127.0.0.1", 0).start()
     show = make_show(ctx, mapping=[address_space()], events=events, osc=server)
     try:
-        assert server.latest_wins == latest_wins(show.mapping) and "/vj/param/zoom" in server.latest_wins
+        assert server.latest_wins == latest_wins(show.controls.mapping) and "/vj/param/zoom" in server.latest_wins
         walk = show.state.base["seed.walk"]
         steps = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -282,8 +286,8 @@ def test_a_show_keeps_its_server_latest_wins_and_a_burst_keeps_every_step(ctx, t
         # A mapping that makes zoom's address a step: from then on every message counts.
         path = tmp_path / "steps.yaml"
         path.write_text("bindings:\n  - {osc: /vj/param/zoom, param: zoom, mode: step, step: -0.125}\n")
-        show.mappings.append(parse_mapping(path))
-        show.events.put(ConfigChanged(str(path), show.mappings[-1]))
+        show.controls.mappings.append(parse_mapping(path))
+        show.events.put(ConfigChanged(str(path), show.controls.mappings[-1]))
         show.update(1 / 60)
         assert "/vj/param/zoom" not in server.latest_wins and "/vj/param/rotate" in server.latest_wins
         client = SimpleUDPClient("127.0.0.1", server.port)
@@ -295,6 +299,7 @@ def test_a_show_keeps_its_server_latest_wins_and_a_burst_keeps_every_step(ctx, t
         show.close()
 
 
+@pytest.mark.e2e
 def test_bundles_are_never_coalesced():
     server = OscServer(EventQueue(), "127.0.0.1", 0, latest_wins={"/vj/param/zoom"})
     try:

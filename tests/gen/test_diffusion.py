@@ -12,7 +12,7 @@ import pytest
 import torch
 from diffusers import EulerDiscreteScheduler, LCMScheduler
 
-from vj.gen.base import GenRequest, MotionRates, Prompt
+from vj.gen.base import GenRequest, Prompt
 from vj.gen.diffusion import (
     DiffusionEngine,
     DiffusionGenerator,
@@ -23,6 +23,7 @@ from vj.gen.diffusion import (
 )
 from vj.gen.noise import seed_noise
 from vj.gen.tiny import tiny_sd
+from vj.vocabulary import MotionRates
 
 SIZE = (64, 64)
 # diffusers' scheduler constructors trip a numpy 2 deprecation inside diffusers itself.

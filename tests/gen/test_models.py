@@ -3,11 +3,9 @@ checkpoint written in the original SD key layout, an LCM-LoRA fused in, and down
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -25,56 +23,35 @@ from diffusers import (
 from PIL import Image
 from safetensors.torch import save_file
 
-from vj.gen import models
+from tests.support.hub import empty_offline_cache, register_in_cache
+from vj import hub
+from vj.catalogue import CATALOGUE, DEFAULT_MODEL, LORA_WEIGHT_NAME, resolve_model
+from vj.gen import lora as lora_fusion
 from vj.gen.base import GeneratorUnavailable
-from vj.gen.model_cli import cmd_models_download, cmd_models_list
+from vj.gen.lora import fuse_lora_into_unet
 from vj.gen.models import (
-    CATALOGUE,
     DownloadItem,
-    ModelDownloadError,
-    ModelMissing,
     download_model,
     download_plan,
-    fuse_lora_into_unet,
     list_models,
     load_pipeline,
-    resolve_model,
     select_files,
 )
 from vj.gen.tiny import save_tiny, tiny_sd
+from vj.hub import ModelDownloadError, ModelMissing
+from vj.model_cli import cmd_models_download, cmd_models_list
 
 
 @pytest.fixture(autouse=True)
 def offline_empty_cache(tmp_path, monkeypatch):
     """Every test: offline, and a Hugging Face home of its own that starts empty."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    return tmp_path / "hf" / "hub"
+    return empty_offline_cache(tmp_path / "hf", monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("saved")
     return {"sd": save_tiny(root / "sd"), "sdxl": save_tiny(root / "sdxl", kind="sdxl")}
-
-
-def register_in_cache(cache: Path, repo_id: str, folder: Path, commit: str = "a" * 40) -> None:
-    """Lay `folder` out as the hub cache does after a download: blobs, snapshot symlinks, refs/main."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    for file in sorted(folder.rglob("*")):
-        if not file.is_file():
-            continue
-        data = file.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = repo / "snapshots" / commit / file.relative_to(folder)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
 
 
 def img2img(pipe) -> np.ndarray:
@@ -92,7 +69,7 @@ def test_catalogue_names_resolve():
     turbo = resolve_model("sd-turbo")
     assert (turbo.family, turbo.source, turbo.taesd, turbo.kind) == (
         "sd", "stabilityai/sd-turbo", "madebyollin/taesd", "hub")
-    assert models.DEFAULT_MODEL == "sd-turbo"
+    assert DEFAULT_MODEL == "sd-turbo"
     xl = resolve_model("SDXL-Turbo")
     assert (xl.family, xl.source, xl.taesd) == ("sdxl", "stabilityai/sdxl-turbo", "madebyollin/taesdxl")
     lora = resolve_model("lcm-lora")
@@ -362,36 +339,83 @@ def test_single_file_checkpoint_without_configs_is_a_clear_model_missing(checkpo
 # --- LCM-LoRA ------------------------------------------------------------------------------------
 
 
-def test_lcm_lora_is_fused_and_the_scheduler_switched(saved, tmp_path):
-    unet = tiny_sd().unet
+@pytest.fixture
+def fusions(monkeypatch) -> list[int]:
+    """How many layers each call of vj's own LoRA fusion changed (nothing when diffusers fused the file)."""
+    calls: list[int] = []
+    own = lora_fusion.fuse_lora_into_unet
+
+    def counted(unet, state, scale=1.0):
+        calls.append(own(unet, state, scale))
+        return calls[-1]
+
+    monkeypatch.setattr(lora_fusion, "fuse_lora_into_unet", counted)
+    return calls
+
+
+def kohya_lora(folder: Path, unet, layers: dict[str, int]) -> dict[str, torch.Tensor]:
+    """A LoRA in kohya's layout (as the published LCM-LoRA files are) saved in `folder`, and the UNet
+    weights (name -> tensor) fusing it must give."""
     torch.manual_seed(7)
-    layers = {"down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q": 4,  # linear
-              "down_blocks.0.attentions.0.proj_in": 4}  # 1x1 conv
     state, expected = {}, {}
     for name, rank in layers.items():
         weight = dict(unet.named_modules())[name].weight
         down = torch.randn(rank, *weight.shape[1:])
         up = torch.randn(weight.shape[0], rank, *([1] * (weight.ndim - 2)))
-        key = "lora_unet_" + name.replace(".", "_")  # kohya layout, as the published LCM-LoRA files are
+        key = "lora_unet_" + name.replace(".", "_")
         state |= {f"{key}.lora_down.weight": down, f"{key}.lora_up.weight": up}
         state[f"{key}.alpha"] = torch.tensor(2.0)
         expected[name] = weight + (2.0 / rank) * (up.flatten(1) @ down.flatten(1)).reshape(weight.shape)
-    lora = tmp_path / "lora" / models.LORA_WEIGHT_NAME
-    lora.parent.mkdir()
-    save_file(state, str(lora))
+    folder.mkdir()
+    save_file(state, str(folder / LORA_WEIGHT_NAME))
+    return expected
+
+
+@pytest.mark.parametrize("path", ["diffusers", "own"])
+def test_lcm_lora_is_fused_and_the_scheduler_switched(saved, tmp_path, monkeypatch, fusions, path):
+    if path == "diffusers":
+        pytest.importorskip("peft", reason="diffusers fuses LoRAs through peft")
+    else:
+        monkeypatch.setattr(lora_fusion, "peft_available", lambda: False)  # a machine without peft
+    unet = tiny_sd().unet
+    expected = kohya_lora(tmp_path / "lora", unet, {
+        "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q": 4,  # linear
+        "down_blocks.0.attentions.0.proj_in": 4,  # 1x1 conv
+    })
 
     base = resolve_model(str(saved["sd"]))
-    spec = replace(base, lcm_lora=str(lora.parent), scheduler="lcm")
+    spec = replace(base, lcm_lora=str(tmp_path / "lora"), scheduler="lcm")
     pipe = load_pipeline(spec)
     assert isinstance(pipe.scheduler, LCMScheduler)
+    assert fusions == ([] if path == "diffusers" else [2])
     fused = dict(pipe.unet.named_modules())
     for name, weight in expected.items():
+        assert type(fused[name]) is type(dict(unet.named_modules())[name])  # no adapter layer left behind
         torch.testing.assert_close(fused[name].weight, weight)
     untouched = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_k"
     assert torch.equal(fused[untouched].weight, dict(unet.named_modules())[untouched].weight)
 
     with pytest.raises(ModelMissing, match="LCM-LoRA latent-consistency/lcm-lora-sdv1-5"):
         load_pipeline(replace(base, lcm_lora="latent-consistency/lcm-lora-sdv1-5"))
+
+
+@pytest.mark.e2e
+def test_a_lora_layout_diffusers_cannot_read_is_fused_by_vj(saved, tmp_path, fusions):
+    pytest.importorskip("peft", reason="without peft vj's own fusion is the only path")
+    name = "mid_block.attentions.0.proj_out"
+    weight = dict(tiny_sd().unet.named_modules())[name].weight.detach().clone()
+    lora = tmp_path / "bare.safetensors"  # peft keys without the "unet." prefix: diffusers skips them all
+    save_file({f"{name}.lora_A.weight": torch.ones(2, weight.shape[1], 1, 1),
+               f"{name}.lora_B.weight": torch.ones(weight.shape[0], 2, 1, 1)}, str(lora))
+    pipe = load_pipeline(replace(resolve_model(str(saved["sd"])), lcm_lora=str(lora)), vae="full")
+    assert fusions == [1]
+    torch.testing.assert_close(dict(pipe.unet.named_modules())[name].weight, weight + 2.0)
+
+    nowhere = tmp_path / "nowhere.safetensors"  # diffusers refuses it, and so does vj, saying why
+    save_file({"lora_unet_nowhere.lora_down.weight": torch.ones(2, 3),
+               "lora_unet_nowhere.lora_up.weight": torch.ones(3, 2)}, str(nowhere))
+    with pytest.raises(GeneratorUnavailable, match="cannot fuse LoRA .*matches no layer"):
+        load_pipeline(replace(resolve_model(str(saved["sd"])), lcm_lora=str(nowhere)), vae="full")
 
 
 def test_peft_layout_lora_and_unmatched_keys():
@@ -470,7 +494,7 @@ def test_download_model_fetches_each_repo_with_its_allow_patterns(monkeypatch, o
     listings = {"stabilityai/sd-turbo": SD_TURBO_FILES,
                 "madebyollin/taesd": ["config.json", "diffusion_pytorch_model.safetensors", "taesd.pth"]}
     calls = []
-    monkeypatch.setattr(models, "_list_repo_files", lambda repo: listings[repo])
+    monkeypatch.setattr(hub, "_list_repo_files", lambda repo: listings[repo])
 
     def fake_snapshot_download(repo_id, **kwargs):
         calls.append((repo_id, kwargs))
@@ -486,7 +510,7 @@ def test_download_model_fetches_each_repo_with_its_allow_patterns(monkeypatch, o
     def unreachable(repo):
         raise ConnectionError("Name or service not known")
 
-    monkeypatch.setattr(models, "_list_repo_files", unreachable)
+    monkeypatch.setattr(hub, "_list_repo_files", unreachable)
     with pytest.raises(ModelDownloadError, match="cannot download stabilityai/sd-turbo.*ConnectionError"):
         download_model("sd-turbo")
 

@@ -10,8 +10,9 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from vj.gen.base import GenRequest, MotionRates, Prompt
+from vj.gen.base import GenRequest, Prompt
 from vj.gen.procedural import ProceduralGenerator, walk_uniforms
+from vj.vocabulary import MotionRates
 
 SIZE = (96, 96)
 

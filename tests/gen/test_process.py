@@ -11,11 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from tests.waiting import alive, wait_for
+from tests.support.waiting import alive, wait_for
 from vj.gen.backends import GRADIENT, PROCEDURAL, BackendSpec
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.procedural import ProceduralGenerator
 from vj.gen.process import GeneratorProcess, ProcessOptions
+
+pytestmark = pytest.mark.e2e  # generators in real child processes, under the supervisor
 
 
 def request(t: float = 0.0, seed: int = 7, size=(96, 64), **kw) -> GenRequest:
@@ -24,7 +26,7 @@ def request(t: float = 0.0, seed: int = 7, size=(96, 64), **kw) -> GenRequest:
 
 
 def custom(target: str) -> BackendSpec:
-    return BackendSpec("custom", target.split(":")[1], target=f"tests.generators:{target.split(':')[1]}")
+    return BackendSpec("custom", target.split(":")[1], target=f"tests.support.generators:{target.split(':')[1]}")
 
 
 FAST = ProcessOptions(backoff=(0.1, 0.4), silence=2.0)
@@ -60,7 +62,7 @@ def test_procedural_in_a_child_process_matches_in_process_and_comes_through_shar
 
 
 def test_latest_request_wins_and_the_render_side_never_waits():
-    gen = GeneratorProcess([BackendSpec("custom", "slow", target="tests.generators:Solid")], FAST).start()
+    gen = GeneratorProcess([BackendSpec("custom", "slow", target="tests.support.generators:Solid")], FAST).start()
     try:
         next_frame(gen)
         worst = 0.0
@@ -69,8 +71,9 @@ def test_latest_request_wins_and_the_render_side_never_waits():
             gen.submit(request(seed=seed))
             gen.take_frame()
             worst = max(worst, time.perf_counter() - t0)
-            time.sleep(0.002)
-        frame = wait_for(lambda: (f := gen.take_frame()) is not None and f.request.seed >= 190 and f, what="a late frame")
+            time.sleep(0.002)  # requests at far more than a render loop's rate
+        frame = wait_for(lambda: (f := gen.take_frame()) is not None and f.request.seed >= 190 and f,
+                         what="a frame for one of the last requests")
         assert frame.image[0, 0, 0] == frame.request.seed % 256
         assert worst < 0.05  # submit and take never wait for the child
     finally:
@@ -104,15 +107,16 @@ def test_backend_errors_are_faults_and_repeated_faults_restart_the_process():
                                                                     give_up_after=10)).start()
     try:
         first = wait_for(lambda: gen.pid, what="a process")
-        for _ in range(200):
-            gen.submit(request())
-            time.sleep(0.02)
-            if gen.status().restarts >= 1:
-                break
+
+        def restarted() -> bool:
+            gen.submit(request())  # a request every poll: each one faults
+            return gen.status().restarts >= 1
+
+        wait_for(restarted, 10, what=lambda: f"a restart after the faults: {gen.status()}")
         st = gen.status()
         assert st.faults >= 2 and "ValueError: expected 4 channels, got 3" in (st.last_error or "")
         assert st.restarts >= 1
-        assert wait_for(lambda: gen.pid and gen.pid != first, what="a new process")
+        wait_for(lambda: gen.pid and gen.pid != first, what="a new process")
     finally:
         gen.stop()
 
@@ -160,6 +164,20 @@ def test_a_child_that_dies_while_loading_falls_back_to_procedural_with_a_clear_m
         st = gen.status()
         assert frame.backend == "procedural" and st.fell_back
         assert st.last_error == "dies_loading: exited with code 3"
+    finally:
+        gen.stop()
+
+
+def test_a_render_waits_through_a_fallback_so_its_first_frame_is_a_picture():
+    """Lockstep (`vj render`): a backend that cannot load falls back at once, and the frame asked
+    for is drawn by the next backend instead of coming back empty (a black first frame)."""
+    gen = GeneratorProcess([custom("x:unavailable"), PROCEDURAL, GRADIENT], FAST).start()
+    try:
+        frame = gen.generate_blocking(request(), timeout=60)
+        assert frame is not None and frame.backend == "procedural"
+        assert frame.image[..., :3].mean() > 10  # a picture, not black
+        st = gen.status()
+        assert st.fell_back and "weights for test/model are not here" in st.last_error
     finally:
         gen.stop()
 

@@ -1,9 +1,10 @@
-"""The generator worker with real threads and small test backends (tests/generators.py)."""
+"""The generator worker with real threads and small test backends (tests/support/generators.py)."""
 
 import threading
 import time
 
-from tests.generators import Flaky, Solid
+from tests.support.generators import Flaky, Solid
+from tests.support.waiting import wait_for
 from vj.gen.base import GeneratorUnavailable, GenRequest
 from vj.gen.worker import GeneratorWorker
 from vj.slot import LatestSlot
@@ -11,15 +12,6 @@ from vj.slot import LatestSlot
 
 def request(t: float, seed: int = 0) -> GenRequest:
     return GenRequest(time=t, size=(8, 8), prompts=(), seed=seed, seed_walk=0.0, strength=0.5, feedback=0.0)
-
-
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_latest_slot_keeps_only_the_newest():
@@ -36,12 +28,13 @@ def test_worker_always_works_on_the_newest_request():
     worker = GeneratorWorker(lambda: Solid(delay=0.05, seen=seen)).start()
     try:
         worker.submit(request(0.0, seed=1))
-        assert wait_for(lambda: seen == [1])
+        wait_for(lambda: seen == [1], 15, what=lambda: f"the first request; seen {seen}")
         for seed in range(2, 50):  # a burst while the backend is busy: only the last survives
             worker.submit(request(0.0, seed=seed))
-        assert wait_for(lambda: seen and seen[-1] == 49)
+        wait_for(lambda: seen and seen[-1] == 49, 15, what=lambda: f"the newest request; seen {seen}")
         assert len(seen) <= 3
-        assert wait_for(lambda: worker.frames.peek().image[0, 0, 0] == 49)
+        wait_for(lambda: (frame := worker.frames.peek()) is not None and frame.image[0, 0, 0] == 49, 15,
+                 what="the newest request's frame")
         assert worker.take_frame().request.seed == 49 and worker.take_frame() is None
     finally:
         worker.stop()
@@ -93,16 +86,16 @@ def test_faults_are_logged_backed_off_and_the_backend_restarted(caplog):
     worker = GeneratorWorker(factory, max_faults=100, backoff=(0.01, 0.05)).start()
     try:
         worker.submit(request(0.0, seed=3))
-        assert wait_for(lambda: worker.status().frames == 1)
+        wait_for(lambda: worker.status().frames == 1, 15, what="the first frame")
         fail.set()
         for _ in range(20):
             worker.submit(request(0.0, seed=4))
-            time.sleep(0.01)
-        assert wait_for(lambda: worker.status().faults >= 2)
+            time.sleep(0.01)  # requests at a render loop's pace, while the backend faults
+        wait_for(lambda: worker.status().faults >= 2, 15, what=lambda: f"two faults: {worker.status()}")
         assert "illegal memory access" in worker.status().last_error
         fail.clear()
         worker.submit(request(0.0, seed=5))
-        assert wait_for(lambda: worker.status().frames >= 2)
+        wait_for(lambda: worker.status().frames >= 2, 15, what=lambda: f"a frame after the faults: {worker.status()}")
         assert len(built) >= 2  # a fresh backend after the fault
         assert "generator fault" in caplog.text
     finally:
@@ -116,13 +109,16 @@ def test_repeated_faults_fall_back_and_frames_keep_flowing():
     worker.start()
     try:
         got = []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(got) < 3:
+
+        def render_frame() -> bool:
+            """One frame of a render loop: a request out, a generated frame in if there is one."""
             worker.submit(request(0.0, seed=9))
             if (frame := worker.take_frame()) is not None:
                 got.append(frame)
-            time.sleep(0.005)
-        assert len(got) == 3 and all(f.backend == "solid" for f in got)
+            return len(got) >= 3
+
+        wait_for(render_frame, 5, what=lambda: f"three frames; got {len(got)}, {worker.status()}")
+        assert all(f.backend == "solid" for f in got)
         status = worker.status()
         assert status.fell_back and status.faults == 3
     finally:
@@ -136,7 +132,7 @@ def test_an_unavailable_backend_falls_back_at_once():
     worker = GeneratorWorker(unavailable, fallbacks=[Solid], max_faults=3, backoff=(0.01, 0.02)).start()
     try:
         worker.submit(request(0.0, seed=2))
-        assert wait_for(lambda: worker.status().frames == 0 and worker.status().fell_back)
+        wait_for(lambda: worker.status().frames == 0 and worker.status().fell_back, 15, what="the fallback")
         frame = worker.generate_blocking(request(0.1, seed=2), timeout=5)
         assert frame is not None and frame.backend == "solid" and worker.status().faults == 1
     finally:
@@ -161,7 +157,7 @@ def test_max_fps_caps_the_generation_rate():
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             worker.submit(request(0.0))
-            time.sleep(0.002)
+            time.sleep(0.002)  # requests far faster than the cap
         assert 1 <= len(seen) <= 12  # 20 fps for 0.5 s: the cap holds (a loaded machine may do fewer)
     finally:
         worker.stop()

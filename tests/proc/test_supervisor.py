@@ -1,48 +1,24 @@
-"""The supervisor on its own, with tiny real children (tests/proc/children.py)."""
+"""The supervisor on its own, with tiny real children (tests/support/children.py)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import time
 
 import pytest
 
-from tests.waiting import alive, wait_for
-from vj.proc.supervisor import ChildHandler, ChildSpec, ChildStatus, Supervisor
+from tests.support.children import Recorder
+from tests.support.waiting import alive, wait_for
+from vj.proc.supervisor import ChildSpec, Supervisor
 
-
-class Recorder(ChildHandler):
-    def __init__(self) -> None:
-        self.messages: queue.Queue[tuple] = queue.Queue()
-        self.statuses: list[tuple[float, ChildStatus]] = []
-
-    def message(self, message: tuple) -> None:
-        self.messages.put(message)
-
-    def changed(self, status: ChildStatus) -> None:
-        self.statuses.append((time.monotonic(), status))
-
-    def next(self, kind: str, timeout: float = 20.0) -> tuple:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if message[0] == kind:
-                return message
-        raise AssertionError(f"no {kind!r} message within {timeout} s")
-
-    def states(self) -> list[str]:
-        return [s.state for _, s in self.statuses]
+pytestmark = pytest.mark.e2e  # real child processes
 
 
 def spec(main: str, *args, **kw) -> ChildSpec:
     kw.setdefault("backoff", (0.2, 0.8))
-    return ChildSpec(name=main.split(":")[1], main=f"tests.proc.children:{main.split(':')[1]}", args=args, **kw)
+    return ChildSpec(name=main.split(":")[1], main=f"tests.support.children:{main.split(':')[1]}", args=args, **kw)
 
 
 @pytest.fixture
@@ -150,7 +126,7 @@ def test_stop_is_orderly_and_final(sup):
     child.stop()
     assert child.stopped.is_set() and time.monotonic() - started < 2.0
     assert not alive(pid) and child.status().state == "stopped"
-    time.sleep(1.0)
+    time.sleep(1.0)  # longer than the back-off: time for a restart, which must not come
     assert child.status().starts == 1  # no restart after a stop
     assert not child.send(("echo", 1))
 
@@ -193,9 +169,9 @@ def test_a_child_dies_with_its_supervisor_thread_even_without_a_stop():
     script = (
         "import sys, time; sys.path.insert(0, '.');"
         "from vj.proc.supervisor import Supervisor, ChildSpec;"
-        "from tests.proc.test_supervisor import Recorder;"
+        "from tests.support.children import Recorder;"
         "r = Recorder(); s = Supervisor();"
-        "s.start(ChildSpec('echo', 'tests.proc.children:echo'), r);"
+        "s.start(ChildSpec('echo', 'tests.support.children:echo'), r);"
         "print(r.next('greeting')[2], flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

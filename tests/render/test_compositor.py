@@ -10,8 +10,7 @@ import moderngl
 import numpy as np
 import pytest
 
-from vj.gen.base import MotionRates
-from vj.motion import Camera
+from vj.motion import ViewTransform
 from vj.paths import SHADER_DIR
 from vj.render.compositor import (
     CROSSFADE_CURVES,
@@ -22,6 +21,7 @@ from vj.render.compositor import (
 )
 from vj.render.shaders import ShaderError, ShaderLibrary
 from vj.render.textures import read_rgb
+from vj.vocabulary import MotionRates
 
 NEUTRAL = PostSettings()
 
@@ -30,7 +30,7 @@ def solid(color: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> np.n
     return np.full((size[1], size[0], 3), color, dtype=np.uint8)
 
 
-def layer(frame, camera: Camera = Camera()) -> LayerView:
+def layer(frame, camera: ViewTransform = ViewTransform()) -> LayerView:
     return LayerView(frame.texture, camera, frame.aspect)
 
 
@@ -118,7 +118,7 @@ def marker_frame(offset_x: int = 0, half: int = 4) -> np.ndarray:
     return image
 
 
-def bright(compositor: Compositor, gl, frame, camera: Camera) -> np.ndarray:
+def bright(compositor: Compositor, gl, frame, camera: ViewTransform) -> np.ndarray:
     fbo = gl.simple_framebuffer((SCREEN, SCREEN))
     try:
         compositor.render(fbo, None, LayerView(frame.texture, camera, frame.aspect), 1.0, NEUTRAL)
@@ -134,12 +134,12 @@ def centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(xs.mean()), float(ys.mean())
 
 
-def moved(rates: MotionRates, dt: float = 1.0) -> Camera:
-    return Camera().advanced(rates, dt)
+def moved(rates: MotionRates, dt: float = 1.0) -> ViewTransform:
+    return ViewTransform().advanced(rates, dt)
 
 
 def test_still_camera_shows_the_marker_centred(compositor: Compositor, gl, upload) -> None:
-    mask = bright(compositor, gl, upload(marker_frame()), Camera())
+    mask = bright(compositor, gl, upload(marker_frame()), ViewTransform())
     x, y = centroid(mask)
     assert x == pytest.approx(63.5, abs=0.6) and y == pytest.approx(63.5, abs=0.6)
     assert mask.sum() == pytest.approx(16 * 16, rel=0.15)  # 8 texels at 2 px each
@@ -159,7 +159,7 @@ def test_pan_up_moves_content_down(compositor: Compositor, gl, upload) -> None:
 
 def test_zoom_in_grows_content(compositor: Compositor, gl, upload) -> None:
     frame = upload(marker_frame())
-    before = bright(compositor, gl, frame, Camera())
+    before = bright(compositor, gl, frame, ViewTransform())
     after = bright(compositor, gl, frame, moved(MotionRates(zoom=math.log(2.0))))
     assert after.sum() / before.sum() == pytest.approx(4.0, rel=0.15)  # twice as wide and tall
     x, y = centroid(after)
@@ -168,7 +168,7 @@ def test_zoom_in_grows_content(compositor: Compositor, gl, upload) -> None:
 
 def test_rotate_turns_content_counter_clockwise(compositor: Compositor, gl, upload) -> None:
     frame = upload(marker_frame(offset_x=16))  # a quarter screen right of centre
-    x0, y0 = centroid(bright(compositor, gl, frame, Camera()))
+    x0, y0 = centroid(bright(compositor, gl, frame, ViewTransform()))
     assert x0 == pytest.approx(63.5 + 32, abs=1.0)
     x, y = centroid(bright(compositor, gl, frame, moved(MotionRates(rotate=90.0))))
     # Counter-clockwise by 90 degrees: from the right of centre to above it.

@@ -6,7 +6,7 @@ import moderngl
 import numpy as np
 import pytest
 
-from vj.motion import Camera
+from vj.motion import ViewTransform
 from vj.render.compositor import Compositor, LayerView, PostSettings
 from vj.render.hud import Hud, font_px_for
 from vj.render.textures import read_rgb
@@ -76,7 +76,7 @@ def test_errors_are_drawn_in_red(compositor: Compositor, target, hud: CountingHu
 def test_hud_blends_over_the_picture(compositor: Compositor, target, hud: CountingHud, upload) -> None:
     frame = upload(np.full((32, 32, 3), 200, dtype=np.uint8))
     hud.set_text(["x"])
-    compositor.render(target, None, LayerView(frame.texture, Camera(), 1.0), 1.0, PostSettings(), hud)
+    compositor.render(target, None, LayerView(frame.texture, ViewTransform(), 1.0), 1.0, PostSettings(), hud)
     out = read_rgb(target).astype(int)
     margin = font_px_for(SIZE[1])
     corner = out[margin + 1, margin + 1]  # inside the box, beside the text

@@ -6,14 +6,15 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import glfw
 import numpy as np
 import pytest
 
-from tests.conftest import XVFB_SCREEN
-from vj.motion import Camera
+from tests.support.display import XVFB_SCREEN
+from tests.support.waiting import wait_for
+from vj.motion import ViewTransform
 from vj.render.compositor import Compositor, LayerView, PostSettings
 from vj.render.shaders import ShaderLibrary
 from vj.render.textures import FrameTexture, read_rgb
@@ -43,7 +44,7 @@ def xdotool(*args: str) -> None:
         done = subprocess.run([exe, *args], capture_output=True, text=True, timeout=10)
         if done.returncode == 0:
             return
-        time.sleep(0.05)
+        time.sleep(0.05)  # a moment before the next connection
     pytest.fail(f"xdotool {' '.join(args)} failed: {done.stderr}")
 
 
@@ -60,7 +61,7 @@ def paint(win: Window, color: tuple[int, int, int], frames: int = 3) -> np.ndarr
     compositor = Compositor(win.ctx, ShaderLibrary())
     for _ in range(frames):
         win.poll()
-        compositor.render(win.framebuffer, None, LayerView(frame.texture, Camera(), 1.0), 1.0, PostSettings())
+        compositor.render(win.framebuffer, None, LayerView(frame.texture, ViewTransform(), 1.0), 1.0, PostSettings())
         out = read_rgb(win.framebuffer)
         win.swap()
     compositor.release()
@@ -68,15 +69,14 @@ def paint(win: Window, color: tuple[int, int, int], frames: int = 3) -> np.ndarr
     return out
 
 
-def wait_for(condition, timeout: float = 5.0, win: Window | None = None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if win is not None:
-            win.poll()
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
+def polled(win: Window, condition: Callable[[], bool]) -> Callable[[], bool]:
+    """`condition`, checked after the window has handled its pending events (as each show frame does)."""
+
+    def check() -> bool:
+        win.poll()
+        return condition()
+
+    return check
 
 
 def test_window_renders_and_reads_back(window: Window) -> None:
@@ -92,7 +92,7 @@ def test_window_renders_and_reads_back(window: Window) -> None:
 def test_resizing_tracks_the_framebuffer(window: Window) -> None:
     xid = glfw.get_x11_window(window._handle)
     xdotool("windowsize", "--sync", str(xid), "400", "300")
-    assert wait_for(lambda: window.framebuffer_size == (400, 300), win=window)
+    wait_for(polled(window, lambda: window.framebuffer_size == (400, 300)), 5, what="a 400x300 framebuffer")
     assert window.framebuffer.size == (400, 300)
     out = paint(window, (250, 200, 10))
     assert out.shape == (300, 400, 3)
@@ -104,10 +104,12 @@ def test_keys_arrive_through_poll(window: Window) -> None:
             "key", "space", "Left", "a", "1", "equal", "minus", "F11", "Escape", "KP_Add")
     names = ["SPACE", "LEFT", "A", "1", "EQUAL", "MINUS", "F11", "ESCAPE", "KP_ADD"]
     seen: list[KeyInput] = []
-    deadline = time.monotonic() + 5
-    while len(seen) < 2 * len(names) and time.monotonic() < deadline:
-        seen += window.poll()
-        time.sleep(0.01)
+
+    def all_keys() -> bool:
+        seen.extend(window.poll())
+        return len(seen) >= 2 * len(names)
+
+    wait_for(all_keys, 5, what=lambda: f"{2 * len(names)} key events; got {seen}")
     expected = [KeyInput(name, pressed, False) for name in names for pressed in (True, False)]
     assert seen == expected
     assert window.poll() == []  # drained
@@ -118,12 +120,12 @@ def test_fullscreen_toggle_switches_to_the_monitor_size(window: Window) -> None:
     assert (monitor.width, monitor.height) == XVFB_SCREEN
     window.toggle_fullscreen()
     assert window.fullscreen
-    assert wait_for(lambda: window.framebuffer_size == XVFB_SCREEN, win=window)
+    wait_for(polled(window, lambda: window.framebuffer_size == XVFB_SCREEN), 5, what="a full-screen framebuffer")
     out = paint(window, (5, 6, 7))
     assert out.shape == (XVFB_SCREEN[1], XVFB_SCREEN[0], 3) and (out == (5, 6, 7)).all()
     window.toggle_fullscreen()
     assert not window.fullscreen
-    assert wait_for(lambda: window.framebuffer_size == (320, 240), win=window)
+    wait_for(polled(window, lambda: window.framebuffer_size == (320, 240)), 5, what="the 320x240 framebuffer back")
 
 
 def test_fullscreen_at_start_and_monitor_choice(xvfb: str) -> None:
@@ -181,6 +183,6 @@ def test_key_names_follow_glfw() -> None:
 
 
 def test_the_keyboard_source_names_every_key_the_window_reports() -> None:
-    from vj.control import keyboard
+    from vj import vocabulary
 
-    assert set(KEY_NAMES.values()) == keyboard.KEY_NAMES
+    assert set(KEY_NAMES.values()) == vocabulary.KEY_NAMES

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from vj.voice.commands import COMMANDS, CommandRecognizer, jsgf_grammar, phrase_index, resample_to_16k
+from vj.vocabulary import VOICE_COMMANDS, phrase_index
+from vj.voice.commands import CommandRecognizer, jsgf_grammar, resample_to_16k
 from vj.voice.corpus import CHATTER, CHATTER_VOICES, COMMAND_VOICES, speak
 
 # measured with the corpus (vj.voice.corpus): commands 48/48, chatter 22/22 ignored
@@ -45,8 +46,8 @@ def rec():
 
 
 def test_grammar_lists_every_phrase_once():
-    text = jsgf_grammar(COMMANDS)
-    for phrase in phrase_index(COMMANDS):
+    text = jsgf_grammar(VOICE_COMMANDS)
+    for phrase in phrase_index(VOICE_COMMANDS):
         assert phrase in text
     with pytest.raises(ValueError):
         phrase_index({"a": ["zoom in"], "b": ["zoom in"]})
@@ -61,7 +62,7 @@ def test_resample_48k_to_16k_keeps_a_tone():
 
 
 def test_commands_recognised_and_chatter_ignored(espeak, rec):
-    index = phrase_index(COMMANDS)
+    index = phrase_index(VOICE_COMMANDS)
     hits, misses, latencies = 0, [], []
     for v, (voice, speed) in enumerate(COMMAND_VOICES):
         for n, (phrase, command) in enumerate(index.items()):

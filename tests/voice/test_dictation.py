@@ -15,10 +15,10 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tests.gen.test_models import register_in_cache
-from vj.gen import models
-from vj.gen.model_cli import cmd_models_download, cmd_models_list
-from vj.gen.models import ModelDownloadError, ModelMissing
+from tests.support.hub import empty_offline_cache, register_in_cache
+from vj import hub
+from vj.hub import ModelDownloadError, ModelMissing
+from vj.model_cli import cmd_models_download, cmd_models_list
 from vj.voice.dictation import (
     MAX_PROMPT_CHARS,
     WHISPER_MODELS,
@@ -57,11 +57,7 @@ def speech(tmp_path_factory) -> tuple[np.ndarray, int]:
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch) -> Path:
     """Offline, with a Hugging Face home of this test's own that starts empty; returns the hub cache."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
-    return tmp_path / "hf" / "hub"
+    return empty_offline_cache(tmp_path / "hf", monkeypatch)
 
 
 # --- transcription -------------------------------------------------------------------------------
@@ -254,7 +250,7 @@ def test_models_download_knows_whisper_names(empty_cache, monkeypatch):
     assert "pytorch_model.bin" in select_whisper_files([f for f in files if f != "model.safetensors"])
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(models, "_list_repo_files", lambda repo: files)
+    monkeypatch.setattr(hub, "_list_repo_files", lambda repo: files)
     calls = []
 
     def fake_snapshot_download(repo_id, **kwargs):
@@ -271,7 +267,7 @@ def test_models_download_knows_whisper_names(empty_cache, monkeypatch):
     def unreachable(repo):
         raise ConnectionError("Name or service not known")
 
-    monkeypatch.setattr(models, "_list_repo_files", unreachable)
+    monkeypatch.setattr(hub, "_list_repo_files", unreachable)
     with pytest.raises(ModelDownloadError, match="cannot download openai/whisper-base .*ConnectionError"):
         download_whisper("base")
 

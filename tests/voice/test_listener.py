@@ -13,15 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.waiting import alive
-from vj.control.events import ControlEvent, EventQueue, Notice, SpokenPrompt
+from tests.support.waiting import alive, wait_for
 from vj.proc.supervisor import supervisor
+from vj.vocabulary import ControlEvent, EventQueue, Notice, SpokenPrompt
 from vj.voice.corpus import utterance
 from vj.voice.dictation import Dictation
 from vj.voice.listener import VoiceConfig, VoiceListener
 from vj.voice.tiny_whisper import build_tiny_whisper
 
 BLOCK = 1024  # 48 kHz samples per block, like a live callback
+
+pytestmark = pytest.mark.e2e  # the recognizer runs in a process of its own, under the supervisor
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def collect(events: EventQueue, want: int, timeout: float = 30.0) -> list[object
     while len(got) < want and time.monotonic() < deadline:
         if events.wait_pending(0.1):
             got += list(events.drain())
-    time.sleep(0.3)
+    time.sleep(0.3)  # a moment for what should not come: the callers check nothing more did
     return got + list(events.drain())
 
 
@@ -59,9 +61,8 @@ def test_always_listening_turns_commands_into_events_and_ignores_chatter():
         assert commands(got) == ["zoom.in", "preset.next"]
         event = next(e for e in got if isinstance(e, ControlEvent))
         assert event.one_shot and event.pressed and event.raw is None
-        deadline = time.monotonic() + 30
-        while listener.status().utterances < 4 and time.monotonic() < deadline:
-            time.sleep(0.05)  # the last chatter may still be decoding
+        # the last chatter may still be decoding
+        wait_for(lambda: listener.status().utterances >= 4, 30, what=lambda: f"4 utterances: {listener.status()}")
         st = listener.status()
         assert (st.utterances, st.commands, st.ignored) == (4, 2, 2), st
         assert st.last.startswith("ignored")
@@ -151,13 +152,13 @@ def test_garbage_audio_never_stops_the_listener():
 
 def recognizer_pid(timeout: float = 30.0) -> int:
     """The pid of the one voice recognizer process the supervisor runs, once it is ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> int | None:
         ready = [c for c in supervisor().children() if c.spec.name == "voice" and c.status().state == "ready"]
-        if len(ready) == 1 and ready[0].pid is not None:
-            return ready[0].pid
-        time.sleep(0.05)
-    raise AssertionError(f"no single ready voice recognizer: {[c.status() for c in supervisor().children()]}")
+        return ready[0].pid if len(ready) == 1 else None
+
+    return wait_for(ready, timeout,
+                    what=lambda: f"a single ready voice recognizer: {[c.status() for c in supervisor().children()]}")
 
 
 def test_a_recognizer_process_that_dies_is_restarted():
@@ -185,10 +186,7 @@ def test_a_restarted_recognizer_gets_the_key_still_held():
         assert listener.wait_ready(30)
         first = recognizer_pid()
         listener.hold(True, False)
-        deadline = time.monotonic() + 10
-        while not listener.status().listening and time.monotonic() < deadline:
-            time.sleep(0.02)  # the first process has the key held
-        assert listener.status().listening
+        wait_for(lambda: listener.status().listening, 10, what="the first process to have the key held")
         os.kill(first, signal.SIGKILL)
         got = collect(events, 1, timeout=10)
         assert any(isinstance(e, Notice) and "restarting" in e.message for e in got), got
@@ -213,7 +211,7 @@ def test_a_steady_stream_of_audio_is_no_hang(monkeypatch):
         started = time.monotonic()
         for i in range(int(5.0 * 48000 / BLOCK)):  # 5 s of quiet noise, in real time
             listener.feed((rng.standard_normal(BLOCK) * 1e-3).astype(np.float32))
-            time.sleep(max(0.0, started + (i + 1) * BLOCK / 48000 - time.monotonic()))
+            time.sleep(max(0.0, started + (i + 1) * BLOCK / 48000 - time.monotonic()))  # paced as it is played
         assert recognizer_pid() == first
         assert not [e for e in events.drain() if isinstance(e, Notice)]
     finally:

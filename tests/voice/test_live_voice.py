@@ -4,30 +4,44 @@ tee the analysis uses; and `vj run --voice always` acting on what it hears."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
-from tests.audio.test_capture import connected
-from tests.audio.test_live_audio import _vj_audio_port, live_jack  # noqa: F401 (fixture)
-from tests.audio_player import Player
-from tests.test_cli import _press, _vj_run, _wait_for_window
+from tests.support.audio_player import Player
+from tests.support.capture import connected
+from tests.support.display import press, wait_for_window
+from tests.support.jack import vj_audio_port
+from tests.support.vj_process import Log, vj_run
+from tests.support.waiting import wait_for
 from vj.audio.analysis import AnalysisConfig, Analyzer
 from vj.audio.capture import AudioInput, InputConfig
-from vj.audio.link import AudioRunner, AudioSlot, Tee
-from vj.control.events import EventQueue
+from vj.audio.feed import AudioRunner, AudioSlot, Tee
+from vj.vocabulary import EventQueue
 from vj.voice.commands import Heard
-from vj.voice.corpus import CHATTER, CHATTER_VOICES, COMMAND_VOICES, RATE, Speech, Voice, command_phrases, utterance
+from vj.voice.corpus import (
+    CHATTER,
+    CHATTER_VOICES,
+    COMMAND_VOICES,
+    RATE,
+    Speech,
+    Voice,
+    command_phrases,
+    utterance,
+)
 from vj.voice.listener import VoiceConfig, VoiceListener
 from vj.voice.tiny_whisper import build_tiny_whisper
 
 MIN_RECOGNISED = 0.80
 MIN_IGNORED = 0.90
+
+pytestmark = pytest.mark.e2e  # speech played into vj's input on a JACK server of the module's own (live_jack)
 
 
 def program(texts: list[tuple[str, Voice]]) -> tuple[np.ndarray, list[tuple[Speech, int]]]:
@@ -58,7 +72,7 @@ def hear(path: Path, frames: int, listener: VoiceListener) -> np.ndarray:
     return np.concatenate(captured)
 
 
-def test_commands_and_chatter_played_into_the_live_input(live_jack, tmp_path):  # noqa: F811
+def test_commands_and_chatter_played_into_the_live_input(live_jack, tmp_path):
     """Every phrase of every command in both corpus voices, and the out-of-grammar chatter, through JACK."""
     said = command_phrases()
     texts = [(p, v) for v in COMMAND_VOICES for p in said] + [(c, CHATTER_VOICES[0]) for c in CHATTER]
@@ -72,10 +86,9 @@ def test_commands_and_chatter_played_into_the_live_input(live_jack, tmp_path):  
     listener = VoiceListener(VoiceConfig(mode="always", whisper=None), EventQueue(), on_heard=heard.append).start()
     try:
         captured = hear(path, samples.size, listener)
-        deadline = time.monotonic() + 30
-        while listener.status().utterances < len(texts) - 3 and time.monotonic() < deadline:
-            time.sleep(0.1)  # the last utterances may still be decoding
-        time.sleep(1.0)
+        with contextlib.suppress(AssertionError):  # the counts below judge what was missed
+            wait_for(lambda: listener.status().utterances >= len(texts) - 3, 30, what="the last utterances decoded")
+        time.sleep(1.0)  # a moment more for the very last ones, which may still be decoding
     finally:
         listener.stop()
     status = listener.status()
@@ -98,33 +111,28 @@ def test_commands_and_chatter_played_into_the_live_input(live_jack, tmp_path):  
     assert status.dropped == 0.0  # the voice thread kept up with the live input
 
 
-def test_vj_run_obeys_spoken_commands_and_dreams_of_what_it_is_told(live_jack, xvfb_display, tmp_path):  # noqa: F811
+def test_vj_run_obeys_spoken_commands_and_dreams_of_what_it_is_told(live_jack, xvfb_display, tmp_path):
     whisper = build_tiny_whisper(tmp_path / "whisper")
     samples, _ = program([(t, COMMAND_VOICES[0]) for t in ("next preset", "dream of a glass city", "flash")])
     wav = tmp_path / "say.wav"
     soundfile.write(wav, samples, RATE, subtype="FLOAT")
     env = {**os.environ, "DISPLAY": xvfb_display}
-    with _vj_run(env, "--audio", "system", "--audio-channels", "1", "--voice", "always", "--whisper", str(whisper),
-                 "--osc-port", "0", "--no-zeroconf", "--hud", "--seconds", "180") as proc:
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-        reader.start()  # the log, as it comes: Whisper takes a while to load on a busy machine
-        window = _wait_for_window(env, proc)
-        port = _vj_audio_port(env)
-        deadline = time.monotonic() + 120
-        while not any("dictation: whisper" in line for line in lines) and time.monotonic() < deadline:
-            time.sleep(0.2)  # Whisper loaded: the machine is not busy starting vj any more (a busy one
-            #                 kept a new JACK client from registering within the player's 20 s once)
+    with vj_run(env, "--audio", "system", "--audio-channels", "1", "--voice", "always", "--whisper", str(whisper),
+                "--osc-port", "0", "--no-zeroconf", "--hud", "--seconds", "180") as proc:
+        log = Log(proc)  # the log, as it comes: Whisper takes a while to load on a busy machine
+        window = wait_for_window(env, proc)
+        port = vj_audio_port(env, said=log.text)
+        # Whisper loaded: the machine is not busy starting vj any more (a busy one kept a new JACK
+        # client from registering within the player's 20 s once)
+        log.expect("dictation: whisper", timeout=120)
         with Player(wav, to=(port,)) as player:
             player.start()
             assert player.wait(timeout=60) == samples.size
-        deadline = time.monotonic() + 90
-        while not any("dreaming of" in line for line in lines) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        _press(env, window, "Escape")
+        log.expect("dreaming of", timeout=90)
+        log.expect("voice: 'flash' -> flash", timeout=30)  # said last, maybe heard while Whisper worked
+        press(env, window, "Escape")
         proc.wait(timeout=30)
-        reader.join(timeout=10)
-        out = "".join(lines)
+        out = log.join()
     assert proc.returncode == 0, out
     assert "voice: 'next preset' -> preset.next" in out, out[-3000:]
     assert "voice: 'flash' -> flash" in out, out[-3000:]

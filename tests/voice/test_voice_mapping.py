@@ -7,7 +7,7 @@ import pytest
 from vj.config.mapping import parse_mapping
 from vj.config.source import ConfigError
 from vj.paths import MAPPING_DIR
-from vj.voice.commands import COMMANDS
+from vj.vocabulary import VOICE_COMMANDS
 
 
 def test_a_command_binds_by_name_or_by_any_of_its_phrases(tmp_path):
@@ -34,6 +34,6 @@ def test_an_unknown_command_is_named_with_its_file_and_line(tmp_path):
 def test_the_shipped_voice_mapping_binds_every_command():
     config = parse_mapping(MAPPING_DIR / "voice.yaml")
     bound = {k[1] for b in config.bindings for k in b.sources if k[0] == "voice"}
-    assert bound == set(COMMANDS)
+    assert bound == set(VOICE_COMMANDS)
     keys = {b.param for b in config.bindings if b.sources[0][0] == "key"}
     assert keys == {"voice.talk", "voice.dictate"}

@@ -29,8 +29,9 @@ import logging
 import math
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -57,7 +57,7 @@ class _Unreadable(Exception):
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    import soundfile  # type: ignore[import-untyped]
+    import soundfile
 
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)

@@ -23,9 +23,10 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from types import ModuleType
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -153,7 +154,7 @@ def import_sounddevice() -> ModuleType:
         except OSError:
             pass
     try:
-        import sounddevice  # type: ignore[import-untyped]
+        import sounddevice
     except (ImportError, OSError) as exc:
         raise RuntimeError(f"PortAudio is unavailable ({exc}); pip install sounddevice, and on Debian "
                            "apt-get install libportaudio2") from exc

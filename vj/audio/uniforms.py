@@ -9,7 +9,7 @@ shader's reactions vanish and the picture is as without them.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from vj.audio.analysis import FEATURES
 

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from vj.bench import emit
 from vj.audio.analysis import AnalysisConfig, Analyzer
 from vj.audio.offline import AudioFileError, load_audio
+from vj.bench import emit
 from vj.bench.harness import ms_stats
 from vj.paths import ROOT
 
@@ -119,7 +119,7 @@ def track_vj(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig()) -> 
 
 def aubio_version() -> str | None:
     try:
-        import aubio  # type: ignore[import-untyped]
+        import aubio
     except ImportError:
         return None
     return str(getattr(aubio, "version", "unknown"))
@@ -128,7 +128,7 @@ def aubio_version() -> str | None:
 def track_aubio(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Tracked | None:
     """aubio's online tracker; None when aubio is not installed."""
     try:
-        import aubio  # type: ignore[import-untyped]
+        import aubio
     except ImportError:
         return None
     tracker = aubio.tempo("default", 2 * BLOCK, BLOCK, sample_rate)

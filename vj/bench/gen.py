@@ -15,6 +15,7 @@ the device, model, size and steps.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import platform
@@ -26,8 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vj.gen.base import GenRequest, MotionRates, Prompt
+from vj.gen.base import GenRequest, Prompt
 from vj.gen.device import pick_device, pick_dtype
+from vj.vocabulary import MotionRates
 
 PROMPT = "a bioluminescent jellyfish cathedral, volumetric light"
 BLOCKS = 4
@@ -57,7 +59,8 @@ def _pipeline(options: GenBenchOptions, device: torch.device, dtype: torch.dtype
 
         pipe = build_architecture(options.arch, device=device, dtype=dtype)
         return pipe, f"{options.arch} (random weights)", "sdxl" if "xl" in options.arch else "sd"
-    from vj.gen.models import load_pipeline, resolve_model
+    from vj.catalogue import resolve_model
+    from vj.gen.models import load_pipeline
 
     spec = resolve_model(options.model)
     pipe = load_pipeline(spec, device=str(device), dtype=dtype, vae="taesd")
@@ -75,6 +78,12 @@ def _default_size(options: GenBenchOptions, family: str) -> tuple[int, int]:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return platform.processor() or platform.machine()
 
 
 def bench_gen(options: GenBenchOptions) -> dict[str, object]:
@@ -102,7 +111,8 @@ def bench_gen(options: GenBenchOptions) -> dict[str, object]:
         return GenRequest(time=i / 30, size=size, prompts=(Prompt(PROMPT, 1.0),), seed=7, seed_walk=0.0,
                           strength=options.strength, feedback=1.0, motion=MotionRates(zoom=0.2), params=params)
 
-    state = {"frame": np.random.default_rng(0).random((h, w, 3), dtype=np.float32), "i": 0}
+    state = {"frame": np.random.default_rng(0).random((h, w, 3), dtype=np.float32)}
+    frames = itertools.count(1)
     generator = torch.Generator(device="cpu").manual_seed(7)
 
     def baseline_frame() -> None:
@@ -111,8 +121,7 @@ def bench_gen(options: GenBenchOptions) -> dict[str, object]:
         state["frame"] = out.images[0]
 
     def engine_frame() -> None:
-        state["i"] += 1
-        engine.generate(request(state["i"]))
+        engine.generate(request(next(frames)))
 
     stage_sums: dict[str, list[float]] = {}
     times: dict[str, list[float]] = {"engine": [], "baseline": []}
@@ -144,7 +153,7 @@ def bench_gen(options: GenBenchOptions) -> dict[str, object]:
         "baseline_ms": round(baseline_s * 1000, 3),
         "stages_ms": {k: round(statistics.median(v), 3) for k, v in stage_sums.items()},
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": _device_name(device),
         "dtype": str(dtype).replace("torch.", ""),
         "model": label,
         "size": f"{w}x{h}",

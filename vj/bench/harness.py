@@ -30,8 +30,8 @@ import numpy as np
 
 from vj.config.mapping import MappingConfig
 from vj.control.engine import MappingEngine
-from vj.control.events import ControlEvent, Event, EventQueue
 from vj.params import ParamState
+from vj.vocabulary import ControlEvent, Event, EventQueue
 
 FPS = 60.0
 RENDER_SIZE = (640, 360)
@@ -286,13 +286,14 @@ class RenderLoop:
         from vj.config.preset import Preset
         from vj.gen.worker import GeneratorWorker, GenFrame, with_alpha
         from vj.render.context import create_headless_context
-        from vj.show import Show
+        from vj.show import Show, ShowOptions
 
         self.ctx = create_headless_context()
         preset = Preset(name="bench", path="bench", size=(256, 256), max_fps=0.0,
-                        params={"zoom": 0.1, "rotate": 5.0})  # type: ignore[arg-type]
-        self.show = Show(self.ctx, [preset], mapping, events=events, stand_in=False,
-                         worker_factory=lambda p: GeneratorWorker(_Still, backend_name="still"))  # never started
+                        params={"zoom": 0.1, "rotate": 5.0})
+        self.show = Show(self.ctx, [preset], mapping, events=events,
+                         options=ShowOptions(stand_in=False,  # the still's worker is never started
+                                             worker_factory=lambda p: GeneratorWorker(_Still, backend_name="still")))
         self.engine = engine if engine is not None else TimedEngine(mapping)
         self.show.engine = self.engine
         y, x = np.mgrid[0:256, 0:256]

@@ -113,10 +113,11 @@ class _Loop:
 
     def __init__(self, ctx: Any, preset: Preset, worker: Any) -> None:
         from vj.gen.worker import GenFrame, with_alpha
-        from vj.show import Show
+        from vj.show import Show, ShowOptions
 
         self.ctx = ctx
-        self.show = Show(ctx, [preset], load_mapping(None), worker_factory=lambda p: worker, stand_in=False)
+        self.show = Show(ctx, [preset], load_mapping(None),
+                         options=ShowOptions(worker_factory=lambda p: worker, stand_in=False))
         y, x = np.mgrid[0:256, 0:256]
         still = np.stack([x, y, (x + y) // 2], axis=-1).astype(np.uint8)
         self.show.accept_frame(GenFrame(with_alpha(still), None, 0.0, "still", 0))  # type: ignore[arg-type]
@@ -130,7 +131,7 @@ class _Loop:
         pacer = FramePacer(max_fps=CAP)
         last = time.perf_counter()
         end = last + seconds
-        shown = self.show.frames_shown
+        shown = self.show.crossfader.frames_shown
         begin = last
         while last < end:
             start = time.perf_counter()
@@ -143,7 +144,7 @@ class _Loop:
             last = start
             pacer.wait()
         if measure:
-            self.frames_in += self.show.frames_shown - shown
+            self.frames_in += self.show.crossfader.frames_shown - shown
             self.seconds += time.perf_counter() - begin
 
     def figures(self) -> dict[str, float]:
@@ -200,7 +201,7 @@ def _thread_worker(preset: Preset, threads: int) -> Any:
 def _wait_first_frame(loop: _Loop, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        st = loop.show.worker.status()
+        st = loop.show.generator.worker.status()
         if st.frames > 0 and not st.interim:  # the model's own frames, not the procedural meanwhile
             return
         loop.run(0.2, measure=False)

@@ -66,8 +66,8 @@ from vj.bench.harness import (
     sleep_pump,
 )
 from vj.config.mapping import MappingConfig, parse_mapping
-from vj.control.events import ControlEvent, DeviceStatus
 from vj.control.midi_ports import MidiPorts, MidiUnavailable, api_name, midi_api
+from vj.vocabulary import ControlEvent, DeviceStatus
 
 SENDER = "vjbench-sender"  # the stand-in's JACK/ALSA client name (vj's own ports are "vj-midi...")
 DEVICE = "bench"
@@ -92,7 +92,7 @@ def message(index: int) -> list[int]:
 def index_of(event: ControlEvent) -> int | None:
     """The index a sender message carried, from its decoded event (None: not one of ours)."""
     source = event.source
-    if len(source) != 5 or source[3] != "cc" or event.raw is None:
+    if len(source) != 5 or source[3] != "cc" or not isinstance(event.raw, int):
         return None
     channel, control = source[2], source[4]
     if not isinstance(channel, int) or not isinstance(control, int) or not FIRST_CC <= control < FIRST_CC + 32:
@@ -316,16 +316,7 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
         mapping = bench_mapping()
         events = WaitQueue()
         ports = MidiPorts(events, mapping.midi, api=system.api).start()  # the real port scan period
-        deadline = time.monotonic() + 10
-        while True:  # until vj has opened the sender's port
-            statuses = [e for e in events.wait(0.1) if isinstance(e, DeviceStatus)]
-            if any(e.connected for e in statuses):
-                break
-            failed = [e for e in statuses if e.device == "midi" and not e.connected]
-            if failed:  # MidiPorts could not reach the MIDI system
-                raise NoMidiSystem(failed[0].message)
-            if time.monotonic() > deadline:
-                raise NoMidiSystem(f"vj did not find the sender's port {SENDER!r} within 10 s")
+        _wait_connected(events)
         run = SenderRun(sender, Path(scratch.name))
         engine = TimedEngine(mapping)
         consumer = Consumer(events, engine)
@@ -334,24 +325,9 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
         settle(engine, 20, sleep_pump)
         engine.take()
 
-        # 1. latency, paced.
-        first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE, "out")
-        settle(engine, LATENCY_MESSAGES, sleep_pump)
-        records = engine.take()
-        pipeline = ms_stats([written - e.time for e, written in records])
-        wire = ms_stats(transport(records, first, times))
-        latency_lost, latency_duplicated = account(records, first, LATENCY_MESSAGES)
-
-        # 2. throughput.
-        first, sent, dropped, send_seconds, times = run.send(messages, rate, "out")
-        settle(engine, messages, sleep_pump)
-        records = engine.take()
+        latency = _latency_phase(run, engine)  # 1.
+        throughput = _throughput_phase(run, engine, messages, rate)  # 2.
         consumer.stop()
-        lost, duplicated = account(records, first, messages)
-        arrivals = sorted(e.time for e, _ in records)
-        delivered = len(arrivals) - duplicated
-        span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
-
         result: dict[str, Any] = {
             "benchmark": "midi",
             "midi_api": api_name(system.api),
@@ -359,25 +335,8 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
             "jack_period_ms": round(system.period[0] / system.period[1] * 1000, 3) if system.period else None,
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
-            "latency_messages": LATENCY_MESSAGES,
-            "latency_rate_per_s": LATENCY_RATE,
-            "latency_p50_ms": pipeline["p50"],
-            "latency_p99_ms": pipeline["p99"],
-            "latency_max_ms": pipeline["max"],
-            "transport_p50_ms": wire["p50"],
-            "transport_p99_ms": wire["p99"],
-            "transport_max_ms": wire["max"],
-            "latency_lost": latency_lost,
-            "latency_duplicated": latency_duplicated,
-            "sent": sent,
-            "received": len(records),  # ControlEvents handled, duplicates included
-            "lost": lost,
-            "duplicated": duplicated,
-            "sender_dropped": dropped,  # refused by the sender's own MIDI library (counted in lost)
-            "requested_rate_per_s": rate,
-            "send_rate_per_s": round((sent - 1) / send_seconds, 1) if send_seconds > 0 else None,
-            "rate_per_s": round((delivered - 1) / span, 1) if span > 0 else None,  # first to last arrival
-            "throughput_latency_p99_ms": ms_stats([w - e.time for e, w in records])["p99"],  # queueing included
+            **latency,
+            **throughput,
         }
 
         # 3. render: events reach the parameters once per display frame.
@@ -394,15 +353,7 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
         if system.jackd is not None:  # our own server: its log says how often a cycle was late
             result["jack_xruns"] = sum("XRun" in line for line in system.jackd_output().splitlines())  # lines
         result["targets"] = TARGETS
-        ratio = result.get("frame_p99_ratio")
-        result["met"] = {
-            "latency_p99_ms": result["latency_p99_ms"] is not None
-            and result["latency_p99_ms"] <= TARGETS["latency_p99_ms"],
-            "rate_per_s": result["rate_per_s"] is not None and result["rate_per_s"] >= TARGETS["rate_per_s"]
-            and lost == 0 and duplicated == 0,
-            "frame_p99_ratio": None if ratio is None else bool(ratio <= TARGETS["frame_p99_ratio"]
-                                                               and result["flood_lost"] == 0),
-        }
+        result["met"] = _met(result)
         return result
     finally:
         if ports is not None:
@@ -411,6 +362,77 @@ def bench_midi(messages: int = 20_000, rate: float = 10_000.0) -> dict[str, Any]
             sender.close()
         scratch.cleanup()
         system.close()
+
+
+def _wait_connected(events: WaitQueue, limit: float = 10.0) -> None:
+    """Until vj has opened the sender's port; NoMidiSystem when it cannot within `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        statuses = [e for e in events.wait(0.1) if isinstance(e, DeviceStatus)]
+        if any(e.connected for e in statuses):
+            return
+        failed = [e for e in statuses if e.device == "midi" and not e.connected]
+        if failed:  # MidiPorts could not reach the MIDI system
+            raise NoMidiSystem(failed[0].message)
+        if time.monotonic() > deadline:
+            raise NoMidiSystem(f"vj did not find the sender's port {SENDER!r} within {limit:g} s")
+
+
+def _latency_phase(run: SenderRun, engine: TimedEngine) -> dict[str, Any]:
+    """Phase 1: paced messages to a consumer that drains at once (arrival to write, send to arrival)."""
+    first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE, "out")
+    settle(engine, LATENCY_MESSAGES, sleep_pump)
+    records = engine.take()
+    pipeline = ms_stats([written - e.time for e, written in records])
+    wire = ms_stats(transport(records, first, times))
+    lost, duplicated = account(records, first, LATENCY_MESSAGES)
+    return {
+        "latency_messages": LATENCY_MESSAGES,
+        "latency_rate_per_s": LATENCY_RATE,
+        "latency_p50_ms": pipeline["p50"],
+        "latency_p99_ms": pipeline["p99"],
+        "latency_max_ms": pipeline["max"],
+        "transport_p50_ms": wire["p50"],
+        "transport_p99_ms": wire["p99"],
+        "transport_max_ms": wire["max"],
+        "latency_lost": lost,
+        "latency_duplicated": duplicated,
+    }
+
+
+def _throughput_phase(run: SenderRun, engine: TimedEngine, messages: int, rate: float) -> dict[str, Any]:
+    """Phase 2: `messages` at `rate` per second, counted by index; the rate as received."""
+    first, sent, dropped, send_seconds, _ = run.send(messages, rate, "out")
+    settle(engine, messages, sleep_pump)
+    records = engine.take()
+    lost, duplicated = account(records, first, messages)
+    arrivals = sorted(e.time for e, _ in records)
+    delivered = len(arrivals) - duplicated
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
+    return {
+        "sent": sent,
+        "received": len(records),  # ControlEvents handled, duplicates included
+        "lost": lost,
+        "duplicated": duplicated,
+        "sender_dropped": dropped,  # refused by the sender's own MIDI library (counted in lost)
+        "requested_rate_per_s": rate,
+        "send_rate_per_s": round((sent - 1) / send_seconds, 1) if send_seconds > 0 else None,
+        "rate_per_s": round((delivered - 1) / span, 1) if span > 0 else None,  # first to last arrival
+        "throughput_latency_p99_ms": ms_stats([w - e.time for e, w in records])["p99"],  # queueing included
+    }
+
+
+def _met(result: dict[str, Any]) -> dict[str, bool | None]:
+    """Each target, met or not (None: not measured, as the frame ratio without EGL)."""
+    ratio = result.get("frame_p99_ratio")
+    return {
+        "latency_p99_ms": result["latency_p99_ms"] is not None
+        and result["latency_p99_ms"] <= TARGETS["latency_p99_ms"],
+        "rate_per_s": result["rate_per_s"] is not None and result["rate_per_s"] >= TARGETS["rate_per_s"]
+        and result["lost"] == 0 and result["duplicated"] == 0,
+        "frame_p99_ratio": None if ratio is None else bool(ratio <= TARGETS["frame_p99_ratio"]
+                                                           and result["flood_lost"] == 0),
+    }
 
 
 def _render_phases(loop: RenderLoop, run: SenderRun, rate: float, seconds: float) -> dict[str, Any]:

@@ -62,8 +62,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import version
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +90,11 @@ from vj.bench.harness import (
     sleep_pump,
 )
 from vj.config.mapping import MappingConfig
-from vj.control.events import ControlEvent
 from vj.control.osc_codec import encode_message
-from vj.control.osc_server import OscServer
+from vj.control.osc_server import OscServer, OscStatus
 from vj.control.osc_space import address_space, latest_wins, param_address
 from vj.params import ParamState
+from vj.vocabulary import ControlEvent
 
 HOST = "127.0.0.1"
 PARAM = "seed"  # an integer parameter up to 2**31 - 1: it can hold every index
@@ -191,7 +193,7 @@ def latest_applied(written: list[int], first: int, last: int) -> bool:
     """With coalescing: the values applied (indices first..last) rose strictly, i.e. in the order
     sent, and the last one is `last`, the latest message sent."""
     ours = [i for i in written if first <= i <= last]
-    return bool(ours) and ours[-1] == last and all(a < b for a, b in zip(ours, ours[1:]))
+    return bool(ours) and ours[-1] == last and all(a < b for a, b in pairwise(ours))
 
 
 def settle_received(server: OscServer, count: int, pump: Callable[[], None], quiet: float = 1.0) -> None:
@@ -289,68 +291,25 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
         settle(engine, 20, sleep_pump)
         engine.take_all()
 
-        # 1. latency, paced.
-        first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE, port)
-        settle(engine, LATENCY_MESSAGES, sleep_pump)
-        records, _ = engine.take_all()
-        latency = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
-        wire = ms_stats(delays(((index_of(e), e.time) for e, _ in records), first, times))
-        _, latency_lost, _ = account((index_of(e) for e, _ in records), first, LATENCY_MESSAGES)
-
-        # 2. burst, as fast as the sender can, every message an event (checked by index)...
-        first, sent, dropped, send_seconds, times = run.send(messages, 0.0, port)
-        settle(engine, messages, sleep_pump)
-        records, written = engine.take_all()
-        received, _, duplicated = account((index_of(e) for e, _ in records), first, messages)
-        burst = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
-
-        # ...the same burst with the address latest-wins, as `vj run` has it...
-        server.set_latest_wins(coalesce)
-        before = server.status()
-        c_first, c_sent, c_dropped, _, _ = run.send(messages, 0.0, port)
-        settle_received(server, before.messages + c_sent - c_dropped, sleep_pump)
-        after = server.status()
-        _, c_written = engine.take_all()
-        server.set_latest_wins(())
+        latency = _latency_phase(run, engine, port)  # 1.
+        burst = _burst_phase(run, engine, port, messages)  # 2., every message an event...
+        coalescing = _coalescing_phase(run, engine, server, coalesce, messages)  # ...then latest-wins...
         consumer.stop()
         consumer = None
-        c_last = c_first + messages - 1 if not c_dropped else max(c_written, default=c_first)
-        c_received = after.messages - before.messages
         result: dict[str, Any] = {
             "benchmark": "osc",
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
             "rmem_max": rmem_max(),
             "receive_buffer": server.receive_buffer,
-            "latency_messages": LATENCY_MESSAGES,
-            "latency_rate_per_s": LATENCY_RATE,
-            "latency_p50_ms": latency["p50"],
-            "latency_p99_ms": latency["p99"],
-            "latency_max_ms": latency["max"],
-            "transport_p50_ms": wire["p50"],
-            "transport_p99_ms": wire["p99"],
-            "latency_lost": latency_lost,
-            "messages": messages,
-            "sent": sent - dropped,
-            "sender_failed": dropped,  # sendto refused them: never sent, not counted in sent
-            "send_rate_per_s": round((sent - 1) / send_seconds, 1) if send_seconds > 0 else None,
-            "received": received,
-            "lost": (sent - dropped) - received,
-            "duplicated": duplicated,
-            "applied": distinct(written, first, messages),
-            "burst_latency_p50_ms": burst["p50"],
-            "burst_latency_p99_ms": burst["p99"],
-            "coalescing_sent": c_sent - c_dropped,
-            "coalescing_received": c_received,  # counted by the server: each message read and parsed
-            "coalescing_lost": (c_sent - c_dropped) - c_received,
-            "coalescing_coalesced": after.coalesced - before.coalesced,
-            "coalescing_applied": distinct(c_written, c_first, messages),
-            "coalescing_latest_applied": latest_applied(c_written, c_first, c_last),
+            **latency,
+            **burst,
+            **coalescing,
         }
         # ...then the baseline's.
         result.update(baseline_burst(run, messages))
         base = result["baseline_received"]
-        result["received_vs_baseline"] = round(received / base, 3) if base else None
+        result["received_vs_baseline"] = round(result["received"] / base, 3) if base else None
 
         # 3. render: events reach the parameter once per display frame.
         try:
@@ -363,13 +322,7 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
             finally:
                 loop.close()
         result["targets"] = TARGETS
-        ratio = result.get("frame_p99_ratio")
-        result["met"] = {
-            "lost": (result["lost"] == 0 and duplicated == 0 and result["sender_failed"] == 0
-                     and result["coalescing_lost"] == 0 and result["coalescing_latest_applied"]),
-            "frame_p99_ratio": None if ratio is None else bool(
-                ratio <= TARGETS["frame_p99_ratio"] and result["flood_lost"] == 0 and result["flood_latest_applied"]),
-        }
+        result["met"] = _met(result)
         return result
     finally:
         if consumer is not None:
@@ -378,6 +331,134 @@ def bench_osc(messages: int = 10_000, rate: float = 20_000.0, seconds: float = 2
         if sender is not None:
             sender.close()
         scratch.cleanup()
+
+
+def _latency_phase(run: SenderRun, engine: WriteCheckingEngine, port: str) -> dict[str, Any]:
+    """Phase 1: paced messages to a consumer that drains at once (send to write, send to arrival)."""
+    first, _, _, _, times = run.send(LATENCY_MESSAGES, LATENCY_RATE, port)
+    settle(engine, LATENCY_MESSAGES, sleep_pump)
+    records, _ = engine.take_all()
+    latency = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
+    wire = ms_stats(delays(((index_of(e), e.time) for e, _ in records), first, times))
+    _, lost, _ = account((index_of(e) for e, _ in records), first, LATENCY_MESSAGES)
+    return {
+        "latency_messages": LATENCY_MESSAGES,
+        "latency_rate_per_s": LATENCY_RATE,
+        "latency_p50_ms": latency["p50"],
+        "latency_p99_ms": latency["p99"],
+        "latency_max_ms": latency["max"],
+        "transport_p50_ms": wire["p50"],
+        "transport_p99_ms": wire["p99"],
+        "latency_lost": lost,
+    }
+
+
+def _burst_phase(run: SenderRun, engine: WriteCheckingEngine, port: str, messages: int) -> dict[str, Any]:
+    """Phase 2: a burst as fast as the sender can, every message an event (checked by index)."""
+    first, sent, dropped, send_seconds, times = run.send(messages, 0.0, port)
+    settle(engine, messages, sleep_pump)
+    records, written = engine.take_all()
+    received, _, duplicated = account((index_of(e) for e, _ in records), first, messages)
+    burst = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
+    return {
+        "messages": messages,
+        "sent": sent - dropped,
+        "sender_failed": dropped,  # sendto refused them: never sent, not counted in sent
+        "send_rate_per_s": round((sent - 1) / send_seconds, 1) if send_seconds > 0 else None,
+        "received": received,
+        "lost": (sent - dropped) - received,
+        "duplicated": duplicated,
+        "applied": distinct(written, first, messages),
+        "burst_latency_p50_ms": burst["p50"],
+        "burst_latency_p99_ms": burst["p99"],
+    }
+
+
+def _coalescing_phase(run: SenderRun, engine: WriteCheckingEngine, server: OscServer, coalesce: frozenset[str],
+                      messages: int) -> dict[str, Any]:
+    """Phase 2, again with the address latest-wins as `vj run` has it: received is counted by the
+    server (each message read and parsed), since coalesced values never become events."""
+    server.set_latest_wins(coalesce)
+    before = server.status()
+    first, sent, dropped, _, _ = run.send(messages, 0.0, str(server.port))
+    settle_received(server, before.messages + sent - dropped, sleep_pump)
+    after = server.status()
+    _, written = engine.take_all()
+    server.set_latest_wins(())
+    last = first + messages - 1 if not dropped else max(written, default=first)
+    received = after.messages - before.messages
+    return {
+        "coalescing_sent": sent - dropped,
+        "coalescing_received": received,
+        "coalescing_lost": (sent - dropped) - received,
+        "coalescing_coalesced": after.coalesced - before.coalesced,
+        "coalescing_applied": distinct(written, first, messages),
+        "coalescing_latest_applied": latest_applied(written, first, last),
+    }
+
+
+def _met(result: dict[str, Any]) -> dict[str, bool | None]:
+    """Each target, met or not (None: not measured, as the frame ratio without EGL)."""
+    ratio = result.get("frame_p99_ratio")
+    return {
+        "lost": (result["lost"] == 0 and result["duplicated"] == 0 and result["sender_failed"] == 0
+                 and result["coalescing_lost"] == 0 and result["coalescing_latest_applied"]),
+        "frame_p99_ratio": None if ratio is None else bool(
+            ratio <= TARGETS["frame_p99_ratio"] and result["flood_lost"] == 0 and result["flood_latest_applied"]),
+    }
+
+
+LOAD_CASES = ("idle", "spare", "flood", "each")
+FLOOD_CASES = ("flood", "each")  # the cases whose messages reach vj, counted
+
+
+@dataclass
+class _LoadRounds:
+    """What the render rounds under load measured: frame times and CPU per case, and the
+    messages of the cases that reach vj, counted as the burst counts them."""
+
+    frames: dict[str, list[float]] = field(default_factory=lambda: {case: [] for case in LOAD_CASES})
+    # this process's CPU seconds (all its threads), wall seconds
+    cpu: dict[str, list[float]] = field(default_factory=lambda: {case: [0.0, 0.0] for case in LOAD_CASES})
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: {
+        case: {"sent": 0, "received": 0, "lost": 0, "duplicated": 0, "coalesced": 0, "applied": 0}
+        for case in FLOOD_CASES})
+    latest: bool = True  # every flood round's latest value was applied, the values applied in order
+    send_seconds: float = 0.0
+
+    def count(self, case: str, before: OscStatus, after: OscStatus, records: Records, written: list[int],
+              first: int, sent: int, dropped: int, n: int) -> None:
+        """One round of `case`: `before` and `after` are the server's status around it."""
+        c = self.counts[case]
+        c["sent"] += sent - dropped
+        if case == "flood":  # counted by the server: the values coalesced never became events
+            received = after.messages - before.messages
+            duplicated = account(written, first, n)[2]  # among the values applied
+            last = first + n - 1 if not dropped else max(written, default=first)
+            self.latest = self.latest and latest_applied(written, first, last)
+        else:  # by index, as the burst
+            received, _, duplicated = account((index_of(e) for e, _ in records), first, n)
+        c["received"] += received
+        c["lost"] += sent - dropped - received
+        c["duplicated"] += duplicated
+        c["coalesced"] += after.coalesced - before.coalesced
+        c["applied"] += distinct(written, first, n)
+
+    def figures(self) -> dict[str, Any]:
+        result = frame_figures(self.frames)
+        result.update({f"cpu_percent_{case}": round(100 * used / wall, 1) for case, (used, wall) in self.cpu.items()})
+        p99 = {case: percentile(times, 99) for case, times in self.frames.items()}
+        sent = self.counts["flood"]["sent"] + self.counts["each"]["sent"]
+        result.update(
+            frame_p99_ratio=round(p99["flood"] / p99["idle"], 3),
+            frame_p99_ratio_spare=round(p99["flood"] / p99["spare"], 3),
+            frame_p99_ratio_each=round(p99["each"] / p99["idle"], 3),
+            spare_p99_ratio=round(p99["spare"] / p99["idle"], 3),  # the sender alone: the noise to read ratios against
+            **{f"{case}_{key}": value for case, c in self.counts.items() for key, value in c.items()},
+            flood_latest_applied=self.latest,
+            flood_send_rate_per_s=round((sent - 2 * ROUNDS) / self.send_seconds, 1) if self.send_seconds > 0 else None,
+        )
+        return result
 
 
 def _render_phases(loop: RenderLoop, run: SenderRun, server: OscServer, rate: float, seconds: float,
@@ -395,24 +476,38 @@ def _render_phases(loop: RenderLoop, run: SenderRun, server: OscServer, rate: fl
     settle(engine, LATENCY_MESSAGES, pump)
     records, _ = engine.take_all()
     frame_latency = ms_stats(delays(((index_of(e), w) for e, w in records), first, times))
+    rounds = _load_rounds(loop, run, server, rate, seconds, coalesce)
+    return {
+        "requested_rate_per_s": rate,
+        "render_round_seconds": round(seconds, 3),
+        "render_size": f"{RENDER_SIZE[0]}x{RENDER_SIZE[1]}",
+        "gl_renderer": loop.ctx.info.get("GL_RENDERER", "?"),
+        "frame_latency_p50_ms": frame_latency["p50"],
+        "frame_latency_p99_ms": frame_latency["p99"],
+        **rounds.figures(),
+    }
 
-    # Four cases per round, alternating: idle (the baseline), spare (the same flood to a socket
-    # nobody reads: what the sending process costs this machine's cores, since here the
-    # "controller" shares them), flood (vj receives it all, its address latest-wins as in `vj
-    # run`) and each (the same with nothing coalesced: every message an event, as for an action).
-    frames: dict[str, list[float]] = {"idle": [], "spare": [], "flood": [], "each": []}
-    cpu = {case: [0.0, 0.0] for case in frames}  # this process's CPU seconds (all its threads), wall seconds
+
+def _load_rounds(loop: RenderLoop, run: SenderRun, server: OscServer, rate: float, seconds: float,
+                 coalesce: frozenset[str]) -> _LoadRounds:
+    """Four cases per round, alternating: idle (the baseline), spare (the same flood to a socket
+    nobody reads: what the sending process costs this machine's cores, since here the
+    "controller" shares them), flood (vj receives it all, its address latest-wins as in `vj
+    run`) and each (the same with nothing coalesced: every message an event, as for an action)."""
+    engine = loop.engine
+    assert isinstance(engine, WriteCheckingEngine)
+    port = str(server.port)
+    rounds = _LoadRounds()
+
+    def pump() -> None:
+        loop.frame()
 
     def render(case: str) -> None:
         cpu_start, wall_start = time.process_time(), time.perf_counter()
-        loop.extend(frames[case], seconds)
-        cpu[case][0] += time.process_time() - cpu_start
-        cpu[case][1] += time.perf_counter() - wall_start
+        loop.extend(rounds.frames[case], seconds)
+        rounds.cpu[case][0] += time.process_time() - cpu_start
+        rounds.cpu[case][1] += time.perf_counter() - wall_start
 
-    counts = {case: {"sent": 0, "received": 0, "lost": 0, "duplicated": 0, "coalesced": 0, "applied": 0}
-              for case in ("flood", "each")}
-    latest = True  # every flood round's latest value was applied, the values applied in order
-    send_seconds = 0.0
     per_round = max(1, int(rate * seconds))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as spare:
         spare.bind((HOST, 0))
@@ -429,44 +524,10 @@ def _render_phases(loop: RenderLoop, run: SenderRun, server: OscServer, rate: fl
                 settle_received(server, before.messages + sent - dropped, pump)
                 after = server.status()
                 records, written = engine.take_all()
-                c = counts[case]
-                c["sent"] += sent - dropped
-                if case == "flood":  # counted by the server: the values coalesced never became events
-                    received = after.messages - before.messages
-                    duplicated = account(written, first, per_round)[2]  # among the values applied
-                    last = first + per_round - 1 if not dropped else max(written, default=first)
-                    latest = latest and latest_applied(written, first, last)
-                else:  # by index, as the burst
-                    received, _, duplicated = account((index_of(e) for e, _ in records), first, per_round)
-                c["received"] += received
-                c["lost"] += sent - dropped - received
-                c["duplicated"] += duplicated
-                c["coalesced"] += after.coalesced - before.coalesced
-                c["applied"] += distinct(written, first, per_round)
-                send_seconds += took
+                rounds.count(case, before, after, records, written, first, sent, dropped, per_round)
+                rounds.send_seconds += took
     server.set_latest_wins(())
-    result: dict[str, Any] = {
-        "requested_rate_per_s": rate,
-        "render_round_seconds": round(seconds, 3),
-        "render_size": f"{RENDER_SIZE[0]}x{RENDER_SIZE[1]}",
-        "gl_renderer": loop.ctx.info.get("GL_RENDERER", "?"),
-        "frame_latency_p50_ms": frame_latency["p50"],
-        "frame_latency_p99_ms": frame_latency["p99"],
-    }
-    result.update(frame_figures(frames))
-    result.update({f"cpu_percent_{case}": round(100 * used / wall, 1) for case, (used, wall) in cpu.items()})
-    p99 = {case: percentile(times, 99) for case, times in frames.items()}
-    result.update(
-        frame_p99_ratio=round(p99["flood"] / p99["idle"], 3),
-        frame_p99_ratio_spare=round(p99["flood"] / p99["spare"], 3),
-        frame_p99_ratio_each=round(p99["each"] / p99["idle"], 3),
-        spare_p99_ratio=round(p99["spare"] / p99["idle"], 3),  # the sender alone: the noise to read ratios against
-        **{f"{case}_{key}": value for case, c in counts.items() for key, value in c.items()},
-        flood_latest_applied=latest,
-        flood_send_rate_per_s=round((counts["flood"]["sent"] + counts["each"]["sent"] - 2 * ROUNDS) / send_seconds, 1)
-        if send_seconds > 0 else None,
-    )
-    return result
+    return rounds
 
 
 def _print_table(r: dict[str, Any]) -> None:

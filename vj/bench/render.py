@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -25,8 +25,8 @@ import numpy as np
 
 from vj.config.library import load_mapping
 from vj.config.preset import Preset
-from vj.gen.base import GenRequest
 from vj.gen.backends import BackendSpec
+from vj.gen.base import GenRequest
 from vj.gen.process import GeneratorProcess
 from vj.gen.worker import GeneratorHandle, GeneratorWorker, with_alpha
 
@@ -87,16 +87,17 @@ def _worker(case: str) -> GeneratorHandle:
 class _Case:
     """One case's display loop: a Show with its generator, drawing into a target of one size."""
 
-    def __init__(self, ctx, size: tuple[int, int], case: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ctx, size: tuple[int, int], case: str) -> None:
         from vj.gen.worker import GenFrame
-        from vj.show import Show
+        from vj.show import Show, ShowOptions
 
         preset = Preset(name="bench", path="bench", size=(512, 512), max_fps=0.0,
-                        params={"zoom": 0.1, "rotate": 5.0})  # type: ignore[arg-type]
+                        params={"zoom": 0.1, "rotate": 5.0})
         worker = _worker(case)
         self.ctx = ctx
         self.case = case
-        self.show = Show(ctx, [preset], load_mapping(None), worker_factory=lambda p: worker, stand_in=False)
+        self.show = Show(ctx, [preset], load_mapping(None),
+                         options=ShowOptions(worker_factory=lambda p: worker, stand_in=False))
         self.show.accept_frame(GenFrame(with_alpha(_still((512, 512), 0)), None, 0.0, "still", 0))  # type: ignore[arg-type]
         self.target = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
         self.times: list[float] = []
@@ -107,7 +108,7 @@ class _Case:
     def wait_first_frame(self, timeout: float = 120.0) -> None:
         """Draw (unmeasured) until the generator's first frame is on screen."""
         deadline = time.monotonic() + timeout
-        while self.show.worker.status().frames == 0:
+        while self.show.generator.worker.status().frames == 0:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the {self.case} generator gave no frame within {timeout:.0f} s")
             self.show.frame(1 / 60, self.target)
@@ -168,7 +169,7 @@ def bench_render(seconds: float = 15.0) -> dict[str, object]:
                 for loop in loops.values():
                     time.sleep(SETTLE)
                     loop.run(seconds / ROUNDS)
-            shown = {case: loop.show.frames_shown - 1 for case, loop in loops.items()}
+            shown = {case: loop.show.crossfader.frames_shown - 1 for case, loop in loops.items()}
             summary = {case: _summary(loop.times, shown[case]) for case, loop in loops.items()}
         finally:
             for loop in loops.values():
@@ -197,7 +198,9 @@ def run_render_bench(as_json: bool = False, seconds: float = 15.0) -> int:
         print(json.dumps(result))
         return 0
     print(f"render benchmark on {result['device']}")
-    for size, case in result["cases"].items():  # type: ignore[union-attr]
+    cases = result["cases"]
+    assert isinstance(cases, dict)
+    for size, case in cases.items():
         for name in CASES:
             c = case[name]
             print(f"  {size} {name:13s} p50 {c['p50_ms']:7.2f} ms  p99 {c['p99_ms']:7.2f} ms  ({c['frames']} frames, "

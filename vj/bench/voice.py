@@ -54,10 +54,10 @@ from vj.bench import emit
 from vj.bench.harness import percentile
 from vj.config.mapping import MappingConfig, parse_mapping
 from vj.control.engine import MappingEngine
-from vj.control.events import ControlEvent, EventQueue, Notice
 from vj.params import ParamState, Value
-from vj.paths import ROOT
-from vj.voice.commands import COMMANDS, CommandRecognizer, Heard, StreamResampler
+from vj.paths import MAPPING_DIR
+from vj.vocabulary import VOICE_COMMANDS, ControlEvent, EventQueue, Notice
+from vj.voice.commands import CommandRecognizer, Heard, StreamResampler
 from vj.voice.corpus import (
     CHATTER,
     CHATTER_VOICES,
@@ -72,7 +72,7 @@ from vj.voice.corpus import (
 )
 from vj.voice.listener import VoiceConfig, VoiceListener
 
-MAPPING = ROOT / "mappings" / "voice.yaml"
+MAPPING = MAPPING_DIR / "voice.yaml"
 BLOCK = 1024  # samples at 48 kHz per feed, as the live capture delivers them
 FPS = 60.0  # the drain loop, as the show's display frames
 LATENCY_TARGET_MS = 500.0
@@ -368,7 +368,7 @@ def corpus(quick: bool) -> tuple[list[tuple[Speech, str]], list[Speech], list[tu
     phrases = list(command_phrases().items())
     voices: list[Voice] = COMMAND_VOICES
     chatter_phrases = CHATTER
-    tape_commands = [(phrases_[0], name) for name, phrases_ in COMMANDS.items()]
+    tape_commands = [(phrases_[0], name) for name, phrases_ in VOICE_COMMANDS.items()]
     live_chatter = CHATTER[-LIVE_CHATTER:]
     if quick:
         step = max(1, len(phrases) // QUICK["commands"])

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 from vj.audio.analysis import EVENTS, FEATURES
 from vj.config.source import Section, is_bool, is_choice, is_number, is_str
-from vj.control.events import SourceKey
-from vj.control.transform import CURVES
 from vj.params import Registry
+from vj.vocabulary import CURVES, SourceKey
 
 AUDIO_MOD_KEYS = ("feature", "param", "amount", "curve", "invert", "smoothing")
 # the features that run 0..1 (dB, tempo, counts and time accumulators are for shaders and OSC)

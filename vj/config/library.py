@@ -8,7 +8,7 @@ from pathlib import Path
 from vj.config.mapping import MappingConfig, parse_mapping
 from vj.config.preset import Preset, parse_preset
 from vj.config.source import ConfigError, load_yaml
-from vj.paths import MAPPING_DIR, PRESET_DIR
+from vj.paths import LEARN_FILE, MAPPING_DIR, PRESET_DIR
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def resolve(name: str, folder: Path) -> Path:
     # shipped files carry an order prefix (2-neon-tunnel.yaml): `neon-tunnel` and `2` find it
     if "/" not in name and "\\" not in name:
         candidates += sorted(folder.glob(f"*-{name}.yaml")) + sorted(folder.glob(f"{name}-*.yaml"))
+        if folder == MAPPING_DIR and LEARN_FILE.stem == Path(name).stem:
+            candidates.append(LEARN_FILE)  # MIDI learn's file, in the user's settings when vj is installed
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -25,26 +25,29 @@ MIDI sources and their options (encoder, takeover, led...) are described in vj/c
 
 Source kinds register a parser in SOURCE_KINDS; the engine only sees the key
 tuples a parser returns, so new inputs (MIDI, OSC, audio) plug in without touching it.
+
+Several files load at once: the keyboard defaults always, controller mappings on top
+(`--mapping` repeats); a later file's binding for the same control replaces an earlier one,
+and each file reloads on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
+from vj.config.audio import AudioMod, audio_source, beat_source, parse_audio_mod
 from vj.config.midi import (
-    MIDI_KINDS,
     ANY_DEVICE,
+    MIDI_KINDS,
     MIDI_OPTIONS,
     MidiDevice,
     midi_binding_options,
     midi_source,
     parse_device,
 )
-from vj.config.audio import AudioMod, audio_source, beat_source, parse_audio_mod
 from vj.config.osc import OSC_OPTIONS, osc_binding_options, osc_source
-from vj.config.voice import voice_source
 from vj.config.source import (
     ConfigError,
     Problem,
@@ -56,11 +59,18 @@ from vj.config.source import (
     load_yaml,
     type_name,
 )
-from vj.control.actions import ACTIONS, TEXT_ACTIONS, action_list
-from vj.control.events import SourceKey
-from vj.control.keyboard import KEY_NAMES, key_source, normalise_key
-from vj.control.transform import CURVES
+from vj.config.voice import voice_source
 from vj.params import REGISTRY, Registry
+from vj.vocabulary import (
+    ACTIONS,
+    CURVES,
+    KEY_NAMES,
+    TEXT_ACTIONS,
+    SourceKey,
+    action_list,
+    key_source,
+    normalise_key,
+)
 
 MODES = ("value", "toggle", "momentary", "trigger", "step")
 SHAPES = ("sine", "saw", "triangle", "square")
@@ -129,7 +139,10 @@ class MappingConfig:
     @property
     def beat_divisions(self) -> tuple[float, ...]:
         """The N of every `beat: N` source: the show fires ("beat", N) every N beats."""
-        return tuple(sorted({float(k[1]) for b in self.bindings for k in b.sources if k[0] == "beat"}))
+        divisions = {
+            float(k[1]) for b in self.bindings for k in b.sources if k[0] == "beat" and isinstance(k[1], (int, float))
+        }
+        return tuple(sorted(divisions))
 
 
 def merge_mappings(configs: list[MappingConfig]) -> MappingConfig:

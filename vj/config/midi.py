@@ -23,6 +23,12 @@
 A binding's source key is ("midi", device, channel 1-16, kind, number); `channel: any` (or no
 channel anywhere) listens on all 16, and `program: any` on all 128 programs: the keys are
 expanded here, once, so the engine still does one dict lookup per event.
+
+MIDI source keys name a device, not a port: ("midi", device, channel, kind, number), the
+device being the mapping's name for a controller. The port manager resolves port names to
+devices when it opens a port, so a renamed or replugged port (JACK appends `-01`) still lands
+on the same bindings, and the engine stays one dict lookup. `channel: any` and `program: any`
+are expanded into their keys when the mapping is compiled.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vj.config.source import Section, is_bool, is_choice, is_int, is_str, type_name
-from vj.control.events import SourceKey
+from vj.vocabulary import SourceKey
 
 MIDI_KINDS = ("cc", "cc14", "nrpn", "note", "pitchbend", "program")
 ENCODERS = ("twos-complement", "signed-bit", "binary-offset")
@@ -127,7 +133,15 @@ def parse_device(top: Section, file: str) -> MidiDevice | None:
         else:
             default: tuple[int, ...] = (0, 127)
             off, on = b.get("led", _led, default)[:2]  # a beat LED's channel is its own `channel`
-            beat.append(BeatLed(kinds[0], b.get(kinds[0], is_int(0, 127), 0), b.get("channel", is_int(1, 16), channel or 1), off, on))
+            beat.append(
+                BeatLed(
+                    kinds[0],
+                    b.get(kinds[0], is_int(0, 127), 0),
+                    b.get("channel", is_int(1, 16), channel or 1),
+                    off,
+                    on,
+                )
+            )
         b.finish(("note", "cc", "channel", "led"))
     init = []
     for index, line, item in sec.items("init"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from vj.config.source import Section, is_choice, is_str
-from vj.control.events import SourceKey
+from vj.vocabulary import SourceKey
 
 UNITS = ("normalised", "native")
 OSC_OPTIONS = ("units",)

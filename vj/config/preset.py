@@ -28,16 +28,16 @@ the file, line and key.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 from vj.config.source import (
     ConfigError,
-    is_bool,
     Problem,
     Section,
+    is_bool,
     is_choice,
     is_int,
     is_number,
@@ -45,7 +45,8 @@ from vj.config.source import (
     load_yaml,
     type_name,
 )
-from vj.params import CROSSFADE_CURVES, MAX_PROMPTS, REGISTRY, Registry, Value
+from vj.params import CROSSFADE_CURVES, REGISTRY, Registry, Value
+from vj.vocabulary import MAX_PROMPTS
 
 GENERATORS = ("procedural", "diffusion")
 SCHEDULERS = ("auto", "euler", "euler-a", "lcm")
@@ -117,7 +118,8 @@ def _size(value: object) -> tuple[int, int]:
 def _relative(model: str, preset_path: Path) -> str:
     """A model path written relative to the preset file, if one exists there; else as written."""
     candidate = Path(preset_path).parent / model
-    return str(candidate) if ("/" in model or model.endswith((".safetensors", ".ckpt"))) and candidate.exists() else model
+    looks_like_path = "/" in model or model.endswith((".safetensors", ".ckpt"))
+    return str(candidate) if looks_like_path and candidate.exists() else model
 
 
 def parse_preset(path: Path, text: str | None = None, registry: Registry = REGISTRY) -> Preset:
@@ -129,20 +131,10 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     name = top.get("name", is_str, Path(path).stem)
     description = top.get("description", is_str, "")
     generator = top.get("generator", is_choice(*GENERATORS), "procedural")
-    model = top.get("model", is_str, "")
-    if generator == "diffusion" and not model:
-        top.problem("model", "is required when generator is diffusion (a hub id or a local folder)")
-    elif generator == "diffusion":
-        from vj.gen.catalogue import resolve_model
-
-        model = _relative(model, path)
-        try:
-            resolve_model(model)
-        except ValueError as exc:
-            top.problem("model", str(exc))
+    model = _model(top, generator, path)
     size = top.get("size", _size, (512, 512))
     steps = top.get("steps", is_int(1, 4), 1)
-    guidance = top.get("guidance", registry["guidance"].check, 0.0)
+    guidance = top.get("guidance", lambda v: float(registry["guidance"].check(v)), 0.0)  # a float parameter
     scheduler = top.get("scheduler", is_choice(*SCHEDULERS), "auto")
     blend = top.get("blend", is_choice("lerp", "slerp"), "lerp")
     vae = top.get("vae", is_choice("taesd", "full"), "taesd")
@@ -152,41 +144,8 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     compile_ = top.get("compile", is_bool, False)
     max_fps = top.get("max_fps", is_number(0, 240), 24.0)
     negative = top.get("negative", is_str, "")
-
-    prompts: list[PromptSpec] = []
-    for index, line, item in top.items("prompts"):
-        where = f"prompts[{index}]"
-        if isinstance(item, str):
-            prompts.append(PromptSpec(item, 1.0 if index == 0 else 0.0))
-            continue
-        sec = Section(file, item, where, problems, line)
-        if not sec.ok:
-            continue
-        text_ = sec.get("text", is_str, "", required=True)
-        weight = sec.get("weight", is_number(0.0, 1.0), 1.0)
-        sec.finish(("text", "weight"))
-        prompts.append(PromptSpec(text_, weight))
-    if len(prompts) > MAX_PROMPTS:
-        top.problem("prompts", f"at most {MAX_PROMPTS} prompts, got {len(prompts)}")
-        prompts = prompts[:MAX_PROMPTS]
-    if not prompts:
-        top.problem("prompts", "at least one prompt is required (a list of {text, weight})", top.line_of("prompts"))
-    elif not any(p.weight > 0 for p in prompts):
-        top.problem("prompts", "the prompt weights sum to zero: give at least one prompt a weight above 0")
-
-    values: dict[str, Value] = {}
-    params = top.section("params")
-    for key in params.data:
-        spec = registry.get(key)
-        if spec is None:
-            params.raw(key)
-            params.problem(key, "unknown parameter (see `vj params` for the list)")
-            continue
-        if spec.name in PERFORMANCE_PARAMS:
-            params.raw(key)
-            params.problem(key, "is a performance control, not part of a preset")
-            continue
-        values[key] = params.get(key, spec.check, spec.default)
+    prompts = _prompts(top, file, problems)
+    values = _params(top.section("params"), registry)
 
     transition = top.section("transition")
     crossfade = transition.get("crossfade", registry["crossfade"].check, None)
@@ -215,9 +174,67 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
         dtype=dtype,
         compile=compile_,
         max_fps=max_fps,
-        prompts=tuple(prompts),
+        prompts=prompts,
         negative=negative,
         params=MappingProxyType(values),
         crossfade=crossfade,  # type: ignore[arg-type]
         curve=curve,
     )
+
+
+def _model(top: Section, generator: str, path: Path) -> str:
+    """The `model` key: required for diffusion, and resolvable (a catalogue name, hub id or path)."""
+    model: str = top.get("model", is_str, "")
+    if generator == "diffusion" and not model:
+        top.problem("model", "is required when generator is diffusion (a hub id or a local folder)")
+    elif generator == "diffusion":
+        from vj.catalogue import resolve_model
+
+        model = _relative(model, path)
+        try:
+            resolve_model(model)
+        except ValueError as exc:
+            top.problem("model", str(exc))
+    return model
+
+
+def _prompts(top: Section, file: str, problems: list[Problem]) -> tuple[PromptSpec, ...]:
+    """The `prompts` list: plain strings or {text, weight}; 1..MAX_PROMPTS, not all weighted 0."""
+    prompts: list[PromptSpec] = []
+    for index, line, item in top.items("prompts"):
+        where = f"prompts[{index}]"
+        if isinstance(item, str):
+            prompts.append(PromptSpec(item, 1.0 if index == 0 else 0.0))
+            continue
+        sec = Section(file, item, where, problems, line)
+        if not sec.ok:
+            continue
+        text_ = sec.get("text", is_str, "", required=True)
+        weight = sec.get("weight", is_number(0.0, 1.0), 1.0)
+        sec.finish(("text", "weight"))
+        prompts.append(PromptSpec(text_, weight))
+    if len(prompts) > MAX_PROMPTS:
+        top.problem("prompts", f"at most {MAX_PROMPTS} prompts, got {len(prompts)}")
+        prompts = prompts[:MAX_PROMPTS]
+    if not prompts:
+        top.problem("prompts", "at least one prompt is required (a list of {text, weight})", top.line_of("prompts"))
+    elif not any(p.weight > 0 for p in prompts):
+        top.problem("prompts", "the prompt weights sum to zero: give at least one prompt a weight above 0")
+    return tuple(prompts)
+
+
+def _params(params: Section, registry: Registry) -> dict[str, Value]:
+    """The `params` section: preset-owned parameters only, each checked by its spec."""
+    values: dict[str, Value] = {}
+    for key in params.data:
+        spec = registry.get(key)
+        if spec is None:
+            params.raw(key)
+            params.problem(key, "unknown parameter (see `vj params` for the list)")
+            continue
+        if spec.name in PERFORMANCE_PARAMS:
+            params.raw(key)
+            params.problem(key, "is a performance control, not part of a preset")
+            continue
+        values[key] = params.get(key, spec.check, spec.default)
+    return values

@@ -7,9 +7,10 @@ Only YAML's safe constructors are used: no tags, no code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -36,14 +37,14 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-class LocDict(dict):  # type: ignore[type-arg]
+class LocDict(dict):
     """A mapping from YAML with the line of each key."""
 
     line: int = 0
     key_lines: dict[str, int]
 
 
-class LocList(list):  # type: ignore[type-arg]
+class LocList(list):
     """A sequence from YAML with the line of each item."""
 
     line: int = 0
@@ -51,7 +52,7 @@ class LocList(list):  # type: ignore[type-arg]
 
 
 class _Loader(yaml.SafeLoader):
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocDict:
         out = LocDict()
         out.line = node.start_mark.line + 1
         out.key_lines = {}
@@ -70,7 +71,7 @@ class _Loader(yaml.SafeLoader):
             out.key_lines[skey] = key_node.start_mark.line + 1
         return out
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:  # type: ignore[override]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocList:
         out = LocList(self.construct_object(child, deep=True) for child in node.value)
         out.line = node.start_mark.line + 1
         out.item_lines = [child.start_mark.line + 1 for child in node.value]
@@ -140,7 +141,9 @@ class Section:
         return getattr(self.data, "key_lines", {}).get(key, self.line)
 
     def problem(self, key: str, message: str, line: int | None = None) -> None:
-        self.problems.append(Problem(self.file, self.line_of(key) if line is None else line, self.key_path(key), message))
+        self.problems.append(
+            Problem(self.file, self.line_of(key) if line is None else line, self.key_path(key), message)
+        )
 
     def has(self, key: str) -> bool:
         return key in self.data

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from vj.config.source import ConfigError
-from vj.control.events import ConfigChanged, EventQueue
+from vj.vocabulary import ConfigChanged, EventQueue
 
 log = logging.getLogger(__name__)
 

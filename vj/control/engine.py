@@ -4,21 +4,26 @@ An event costs one dict lookup (its source key), one transform and one write.
 Modulators (LFOs) are evaluated once per display frame. The engine knows
 nothing about where events come from: any source that produces a SourceKey
 and a 0..1 value plugs in.
+
+Relative encoders and takeover (pickup, scale) are transforms here, because they need the
+binding and the parameter's value; the engine still does not know where events come from.
+Events carry `pressed` (a pad at velocity 20 is pressed), `raw` (an encoder's code, a program
+number, an OSC argument as sent) and `time` (arrival, for acceleration). The target interprets
+`raw`: numbers in words for numeric parameters (vj.control.transform.text_number), names for
+choices and presets, verbatim text for prompts.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
-from vj.clock import ClockState
 from vj.config.mapping import Binding, LfoSpec, MappingConfig
-from vj.control.actions import ACTIONS, TEXT_ACTIONS, ActionSink
-from vj.control.events import ControlEvent, SourceKey
 from vj.control.transform import acceleration, curve, relative_delta, shape, text_number, unshape
 from vj.params import ParamState
+from vj.vocabulary import ACTIONS, TEXT_ACTIONS, ActionSink, ClockState, ControlEvent, SourceKey
 
 PRESS = 0.5  # a normalised value above this counts as "pressed" for buttons
 MAX_UNKNOWN_REPORTS = 16  # distinct unknown OSC addresses reported before the rest are only counted
@@ -260,7 +265,7 @@ class MappingEngine:
         held.last_time = event.time or None
         step = b.step or (b.hi - b.lo) / 128.0  # default: the whole range in 128 detents
         lo, hi = min(b.lo, b.hi), max(b.lo, b.hi)
-        moved = float(state.base[b.param]) + (-1 if b.invert else 1) * detents * step * acceleration(interval, b.accel)  # type: ignore[arg-type]
+        moved = float(state.base[b.param]) + (-1 if b.invert else 1) * detents * step * acceleration(interval, b.accel)
         state.set_base(b.param, min(hi, max(lo, moved)), b.smoothing)
 
     def _take_over(self, b: Binding, held: _Held, knob: float, state: ParamState) -> None:
@@ -275,7 +280,7 @@ class MappingEngine:
         if held.engaged and state.base[name] != held.written:
             held.engaged = False  # something else moved the parameter since: catch it again
         if not held.engaged:
-            at = unshape(float(state.base[name]), b.lo, b.hi, b.curve, b.invert)  # type: ignore[arg-type]
+            at = unshape(float(state.base[name]), b.lo, b.hi, b.curve, b.invert)
             previous, held.knob = held.knob, knob
             crossed = previous is not None and (previous - at) * (knob - at) <= 0
             if not (crossed or abs(knob - at) <= PICKUP_WINDOW):
@@ -311,7 +316,7 @@ class MappingEngine:
             return
         dt = max(0.0, time - self._mod_time) if self._mod_time is not None else 0.0
         self._mod_time = time
-        scale = float(state.current["audio.amount"])  # type: ignore[arg-type]
+        scale = float(state.current["audio.amount"])
         for index, mod in enumerate(self.config.audio):
             x = min(1.0, max(0.0, (features or {}).get(mod.feature, 0.0)))
             x = curve(1.0 - x if mod.invert else x, mod.curve)

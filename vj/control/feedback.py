@@ -19,12 +19,12 @@ fader does not chase the smoothing and fight the hand that moves it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
-from vj.clock import ClockState
 from vj.config.mapping import Binding, MappingConfig
 from vj.control.transform import unshape
+from vj.vocabulary import ClockState
 
 BEAT_FLASH = 0.25  # of a beat
 DEFAULT_LED = (0, 127)
@@ -111,7 +111,9 @@ class Feedback:
         for d in config.midi:
             for led in d.beat if d.output is not None else ():
                 status = (0x90 if led.kind == "note" else 0xB0) | (led.channel - 1)
-                self.lights.append(_Light(d.name, (status, led.number), led.off, led.on, lambda v, c: c.phase < BEAT_FLASH))
+                self.lights.append(
+                    _Light(d.name, (status, led.number), led.off, led.on, lambda v, c: c.phase < BEAT_FLASH)
+                )
         self._sent: dict[tuple[str, int, int], int] = {}  # (device, status, number) -> last value sent
 
     @property
@@ -139,7 +141,15 @@ class Feedback:
                 self._put(out, echo.device, echo.status, echo.number, round(position * 127))
         return out
 
-    def _put(self, out: list[tuple[str, bytes]], device: str, status: int, number: int, value: int, lsb: int | None = None) -> None:
+    def _put(
+        self,
+        out: list[tuple[str, bytes]],
+        device: str,
+        status: int,
+        number: int,
+        value: int,
+        lsb: int | None = None,
+    ) -> None:
         key = (device, status, number)
         full = value << 7 | lsb if lsb is not None else value
         if self._sent.get(key) == full:

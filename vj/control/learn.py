@@ -2,11 +2,13 @@
 
 `vj learn TARGET` (and the learn mode inside `vj run`) has three parts:
 
-* `Learner` watches control events for one gesture and proposes a binding (pure: no ports, no
-  files, no clock of its own; it reads `ControlEvent.time`).
-* `write_binding` adds that binding to a mapping file, or replaces the binding of the same
-  control, keeping every other byte of the file: its comments, key order and item styles.
-* `run_learn` is the command: it opens the MIDI inputs, runs a Learner, and writes the result.
+* `Learner` (here) watches control events for one gesture and proposes a binding (pure: no
+  ports, no files, no clock of its own; it reads `ControlEvent.time`).
+* `vj.control.learn_yaml.write_binding` adds that binding to a mapping file, or replaces the
+  binding of the same control, keeping every other byte of the file: its comments, key order
+  and item styles.
+* `vj.control.learn_cli.run_learn` is the command: it opens the MIDI inputs, runs a Learner,
+  and writes the result.
 
 What one gesture becomes (the heuristics):
 
@@ -52,26 +54,14 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
-import sys
-import tempfile
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable
+from itertools import pairwise
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
-from vj.config.mapping import parse_mapping
-from vj.config.midi import MIDI_KINDS, port_matches
-from vj.config.source import ConfigError
-from vj.control.actions import ACTIONS, TEXT_ACTIONS
-from vj.control.events import ControlEvent, DeviceStatus
 from vj.control.transform import relative_delta
 from vj.params import REGISTRY, Registry
+from vj.vocabulary import ACTIONS, TEXT_ACTIONS, ControlEvent
 
 MIN_DISTINCT = 3  # different 7-bit positions a knob must pass through
 MIN_SPAN = 3  # ...spanning this many steps of 127
@@ -173,7 +163,7 @@ class LearnedBinding:
 
     def text(self) -> str:
         """One-line flow style, as in mappings/default.yaml: `{cc: 48, channel: 1, param: strength}`."""
-        return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in self.item().items()) + "}"
+        return "{" + ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in self.item().items()) + "}"
 
     def control(self) -> str:
         """The control in words: `CC 48 on channel 1`."""
@@ -190,7 +180,7 @@ class LearnedBinding:
         return f"{self.control()} ({self.gesture}) -> {self.target}"
 
 
-def _scalar(value: object) -> str:
+def yaml_scalar(value: object) -> str:
     """A YAML scalar that PyYAML (which reads mappings) and ruamel read back as the same value."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -273,7 +263,7 @@ class Learner:
 
     def _history(self, event: ControlEvent, ch: int, kind: str, number: int) -> list[tuple[float, int, float]]:
         seen = self._seen.setdefault((ch, kind, number), _Seen([]))
-        raw = event.raw if event.raw is not None else round(event.value * 127)
+        raw = event.raw if isinstance(event.raw, int) else round(event.value * 127)  # MIDI: always an int code
         seen.events.append((event.time, raw, event.value))
         cutoff = event.time - WINDOW
         seen.events = [e for e in seen.events[-_HISTORY:] if e[0] >= cutoff]
@@ -295,7 +285,7 @@ class Learner:
         high = {c for c in codes if c >= 64}
         if codes[-1] == 0 and len(high) == 1 and set(codes) <= high | {0} and codes[-2:-1] == list(high):
             return self._button("cc", number, ch, "CC button")
-        fits, repeated = _encodings(codes), any(a == b for a, b in zip(codes, codes[1:]))
+        fits, repeated = _encodings(codes), any(a == b for a, b in pairwise(codes))
         if fits and repeated and len(codes) >= ENCODER_MIN_CODES:
             if len(fits) > 1:
                 self.hint = (f"CC {number} on channel {ch} looks like a relative encoder ({' or '.join(fits)}): "
@@ -370,282 +360,3 @@ def _encodings(codes: Iterable[int]) -> list[str]:
     """The relative encodings in which every code is a move of 1..ENCODER_RANGE detents."""
     codes = list(codes)
     return [e for e in ENCODERS if codes and all(1 <= abs(relative_delta(c, e)) <= ENCODER_RANGE for c in codes)]
-
-
-# -- the writer --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    path: Path
-    line: int  # 1-based line of the written item
-    text: str  # the item as written (flow style)
-    replaced: bool  # an existing binding of the same control was replaced (re-learn)
-    created: bool  # the file did not exist
-
-
-def write_binding(path: str | Path, learned: LearnedBinding, port_pattern: str = "") -> WriteResult:
-    """Add `learned` to the mapping file at `path` (created when missing) and return where.
-
-    An existing binding of the same control (same MIDI kind and number, overlapping channel;
-    cc N and cc14 N share CC N) is replaced in place; otherwise the item goes after the last
-    binding. The file is edited as text at the positions ruamel.yaml's composer reports, so
-    everything outside the new or replaced item (comments, blank lines, order, quoting, the
-    `midi:` section, keyboard bindings) stays byte for byte. A new file gets a header comment,
-    a description, `midi: {input: PORT_PATTERN}` when a pattern is given, and `bindings:`.
-
-    The result is written to a temporary file beside the original, validated with
-    parse_mapping and then moved over it (os.replace), so a reader never sees half a file and
-    an invalid result leaves the original untouched: LearnError says why.
-    """
-    path = Path(path)
-    created = not path.exists()
-    if created:
-        new_text, index, replaced = _new_file(path, learned, port_pattern), -1, False
-    else:
-        with open(path, encoding="utf-8", newline="") as f:  # newline="": keep CRLF files CRLF
-            text = f.read()
-        try:
-            parse_mapping(path, text)
-        except ConfigError as exc:
-            raise LearnError(f"{path} has problems already, so it was not changed; fix them first:\n{exc}") from None
-        if not text.strip():
-            new_text, index, replaced = _new_file(path, learned, port_pattern), -1, False
-        else:
-            new_text, index, replaced = _splice(text, learned)
-    item = learned.text()
-    if index < 0:
-        index = new_text.index(item)
-    _replace_validated(path, new_text, created)
-    return WriteResult(path, new_text.count("\n", 0, index) + 1, item, replaced, created)
-
-
-def _new_file(path: Path, learned: LearnedBinding, port_pattern: str) -> str:
-    midi = f"midi:\n  input: {_scalar(port_pattern)}\n" if port_pattern else ""
-    return (
-        "# A MIDI controller mapping, written by `vj learn`: edit it freely, learn keeps comments and order.\n"
-        f"# Use it with `vj run --mapping {path}`; check it with `vj check {path}`.\n"
-        f"description: {_scalar(path.stem + ' (learned)')}\n"
-        f"{midi}"
-        "bindings:\n"
-        f"  - {learned.text()}\n"
-    )
-
-
-def _splice(text: str, learned: LearnedBinding) -> tuple[str, int, bool]:
-    """The edited text, the index where the item starts, and whether it replaced one."""
-    newline = "\r\n" if "\r\n" in text else "\n"
-    try:
-        loader = YAML(typ="rt")
-        root = loader.compose(text)
-        data = YAML(typ="rt").load(text)
-    except YAMLError as exc:  # parse_mapping accepted it, so this is a YAML 1.1/1.2 difference
-        raise LearnError(f"cannot edit {exc}") from None
-    item = learned.text()
-    if not isinstance(root, MappingNode):  # comments only
-        return _append_top(text, item, newline)
-    bindings = next((v for k, v in root.value if isinstance(k, ScalarNode) and k.value == "bindings"), None)
-    if bindings is None:
-        return _append_top(text, item, newline)
-    if isinstance(bindings, ScalarNode):  # `bindings:` with nothing under it
-        key = next(k for k, v in root.value if v is bindings)
-        # drop an explicit `~` or `null`, then the list goes on the lines below the key
-        text = text[: bindings.start_mark.index] + text[bindings.end_mark.index:]
-        at = _line_end(text, key.end_mark.index)
-        prefix = " " * (key.start_mark.column + 2) + "- "
-        return _insert_line(text, at, prefix + item, newline)
-    assert isinstance(bindings, SequenceNode)
-    device = data.get("midi") if isinstance(data.get("midi"), dict) else {}
-    default_channel = device.get("channel") if isinstance(device, dict) else None
-    items = list(data.get("bindings") or [])
-    for node, value in zip(bindings.value, items):
-        if isinstance(value, dict) and _same_control(value, learned, default_channel):
-            start, end = node.start_mark.index, _content_end(node).end_mark.index
-            return text[:start] + item + text[end:], start, True
-    if bindings.flow_style:
-        close = text.rindex("]", 0, bindings.end_mark.index)
-        if bindings.value:
-            at = bindings.value[-1].end_mark.index
-            return text[:at] + ", " + item + text[at:], at + 2, False
-        return text[:close] + item + text[close:], close, False
-    at = _line_end(text, _content_end(bindings.value[-1]).end_mark.index)
-    return _insert_line(text, at, " " * bindings.start_mark.column + "- " + item, newline)
-
-
-def _append_top(text: str, item: str, newline: str) -> tuple[str, int, bool]:
-    """A file without bindings: a `bindings:` section at the end."""
-    if text and not text.endswith("\n"):
-        text += newline
-    head = text + "bindings:" + newline + "  - "
-    return head + item + newline, len(head), False
-
-
-def _insert_line(text: str, at: int, line: str, newline: str) -> tuple[str, int, bool]:
-    """`line` as a new line starting at index `at` (a line start, or the end of a last line)."""
-    if at == len(text) and text and not text.endswith("\n"):
-        text += newline
-        at = len(text)
-    indent = len(line) - len(line.lstrip(" -"))
-    return text[:at] + line + newline + text[at:], at + indent, False
-
-
-def _line_end(text: str, index: int) -> int:
-    """The index just after the end of the line holding `index` (its newline included)."""
-    end = text.find("\n", index)
-    return len(text) if end < 0 else end + 1
-
-
-def _content_end(node: Node) -> Node:
-    """The last node that ends where the item's text ends. A block collection's own end mark
-    lies at the next token (after trailing comments and blank lines, which belong to what
-    follows), so descend to its last scalar or flow collection."""
-    while isinstance(node, (MappingNode, SequenceNode)) and not node.flow_style and node.value:
-        last = node.value[-1]
-        node = last[1] if isinstance(last, tuple) else last
-    return node
-
-
-def _same_control(item: dict[str, Any], learned: LearnedBinding, default_channel: object) -> bool:
-    """Whether an existing binding listens to the learned control (so re-learning replaces it)."""
-    kinds = [k for k in MIDI_KINDS if k in item]
-    if len(kinds) != 1:
-        return False  # a keyboard binding (or an invalid one)
-    kind, raw = kinds[0], item[kinds[0]]
-    channel = item.get("channel", default_channel)
-    if channel not in (None, "any") and channel != learned.channel:
-        return False
-    if {kind, learned.kind} <= {"cc", "cc14"}:  # cc14 N is CC N and N+32: the same physical control
-        def ccs(k: str, n: object) -> set[object]:
-            return {n, n + 32} if k == "cc14" and isinstance(n, int) else {n}
-
-        return bool(ccs(kind, raw) & ccs(learned.kind, learned.number))
-    if kind != learned.kind:
-        return False
-    if kind == "pitchbend" or raw == "any" or learned.number is None:
-        return True
-    return bool(raw == learned.number)
-
-
-def _replace_validated(path: Path, text: str, created: bool) -> None:
-    """Write `text` to a temporary file beside `path`, validate it, then move it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a .tmp suffix, so a live reload watching *.yaml never picks up the half-done file
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            parse_mapping(path, tmp.read_text(encoding="utf-8"))  # errors name the real file
-        except ConfigError as exc:
-            raise LearnError(f"the learned binding would make {path} invalid, so it was not changed:\n{exc}") from None
-        if created:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a new file gets the usual mode
-        else:
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-# -- the command -------------------------------------------------------------------------------
-
-
-def run_learn(
-    target: str,
-    mapping: str = "mappings/my-controller.yaml",
-    port: str = "",
-    timeout: float = 30.0,
-    value: float | None = None,
-) -> int:
-    """`vj learn`: 0 when a binding was written, 1 on timeout or a write error, 2 on bad input
-    (unknown target, invalid mapping file, no MIDI system), 130 when cancelled with Ctrl-C."""
-    from vj.config.midi import MidiDevice
-    from vj.control.events import EventQueue
-    from vj.control.midi_ports import MidiPorts, MidiUnavailable, list_ports
-
-    try:
-        learner = Learner(target, value)
-    except LearnError as exc:
-        print(f"vj learn: {exc}", file=sys.stderr)
-        return 2
-    if learner.target.takes_value and value is None:
-        print(f"{target} needs a value: only a program change binds (program N selects N); "
-              f"give --value N to bind a button to one {target}")
-    path = Path(mapping)
-    if path.exists():
-        try:
-            parse_mapping(path)  # before the gesture: a broken file would waste it
-        except ConfigError as exc:
-            print(f"vj learn: {path} has problems; fix them first:\n{exc}", file=sys.stderr)
-            return 2
-    try:
-        inputs, _ = list_ports()
-    except MidiUnavailable as exc:
-        print(f"vj learn: no MIDI: {exc}", file=sys.stderr)
-        return 2
-
-    events = EventQueue()
-    ports = MidiPorts(events, [MidiDevice("learn", input=port)], poll=0.25).start()
-    try:
-        # the prompt comes once the inputs are open, so a control moved after it is heard
-        opened = _wait_open(ports, [p for p in inputs if port_matches(port, p)])
-        if opened:
-            print(f"listening to: {', '.join(opened)}")
-        else:
-            which = f"matches {port!r}" if port else "exists"
-            print(f"no MIDI input {which} yet (inputs: {', '.join(inputs) or 'none'}); "
-                  "listening for one to appear")
-        print(f"move a control for {target} (Ctrl-C to cancel)...", flush=True)
-        learned = _wait_learned(learner, events, timeout)
-    except KeyboardInterrupt:
-        print("\ncancelled; nothing written", file=sys.stderr)
-        return 130
-    finally:
-        ports.stop()
-    if learned is None:
-        why = f" ({learner.hint})" if learner.hint else ""
-        print(f"vj learn: no control moved within {timeout:g} s{why}; nothing written", file=sys.stderr)
-        return 1
-    try:
-        result = write_binding(path, learned, port)
-    except LearnError as exc:
-        print(f"vj learn: {exc}", file=sys.stderr)
-        return 1
-    how = "replaced" if result.replaced else ("created" if result.created else "added")
-    print(f"learned {learned.describe()}")
-    print(f"  - {result.text}")
-    print(f"{how}: {result.path}:{result.line}")
-    return 0
-
-
-def _wait_open(ports: Any, expected: list[str], limit: float = 3.0) -> tuple[str, ...]:
-    """The inputs the port manager has open once every expected one is (at most `limit` s)."""
-    start = time.monotonic()
-    while time.monotonic() < start + limit:
-        status = ports.status()
-        if status.error or (set(expected) <= set(status.inputs) and (expected or time.monotonic() > start + 0.5)):
-            break  # with nothing expected, half a second covers the first port scans
-        time.sleep(0.02)
-    return tuple(ports.status().inputs)
-
-
-def _wait_learned(learner: Learner, events: Any, timeout: float) -> LearnedBinding | None:
-    deadline = time.monotonic() + timeout
-    hint = None
-    while time.monotonic() < deadline:
-        for event in events.drain():
-            if isinstance(event, DeviceStatus):
-                print(event.message, flush=True)
-            learned = learner.feed(event)
-            if learned is not None:
-                return learned
-        if learner.hint != hint:
-            hint = learner.hint
-            print(hint, flush=True)
-        time.sleep(0.01)
-    return None

@@ -2,7 +2,7 @@
 
 In learn mode the HUD shows a target (a parameter or an action). UP/DOWN choose it (PAGE_UP /
 PAGE_DOWN jump by ten), moving a MIDI control binds it: the binding is written to the learn file
-(vj.control.learn.write_binding keeps its comments and order) and takes effect at once. F2 or
+(vj.control.learn_yaml.write_binding keeps its comments and order) and takes effect at once. F2 or
 ESCAPE leaves learn mode (ESCAPE does not quit while learning). Other keys and controls keep
 working: the show goes on.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vj.control.actions import ACTIONS, TEXT_ACTIONS
-from vj.control.events import ControlEvent
-from vj.control.learn import LearnError, Learner, WriteResult, write_binding
+from vj.control.learn import Learner, LearnError
+from vj.control.learn_yaml import WriteResult, write_binding
 from vj.params import REGISTRY
+from vj.vocabulary import ACTIONS, TEXT_ACTIONS, ControlEvent
 
 LEARN_DEVICE = "learn"
 _LEAVE = ("F2", "ESCAPE")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import mido
 
-from vj.control.events import ClockEvent, ControlEvent, Event
+from vj.vocabulary import ClockEvent, ControlEvent, Event
 
 _CLOCK = {"clock": "tick", "start": "start", "stop": "stop", "continue": "continue"}
 _NRPN_MSB, _NRPN_LSB, _RPN_MSB, _RPN_LSB, _DATA_MSB, _DATA_LSB = 99, 98, 101, 100, 6, 38
@@ -77,7 +77,8 @@ class MidiDecoder:
             return self._emit(msg.channel + 1, "pitchbend", 0, raw / 16383.0, now, None, raw)
         if kind == "program_change":  # a one-shot: pressed and released, so every change fires
             ch, n = msg.channel + 1, msg.program
-            return self._emit(ch, "program", n, n / 127.0, now, True, n) + self._emit(ch, "program", n, 0.0, now, False, n)
+            pressed = self._emit(ch, "program", n, n / 127.0, now, True, n)
+            return pressed + self._emit(ch, "program", n, 0.0, now, False, n)
         self.counts.ignored[kind] = self.counts.ignored.get(kind, 0) + 1
         return []
 

@@ -3,11 +3,11 @@
 One manager thread owns every port. rtmidi queues incoming messages in C (no Python callback:
 with JACK a callback runs on JACK's real-time thread and must take the GIL, so a busy render
 thread made vj's JACK client miss cycles, and messages were lost and duplicated); the manager
-drains those queues every millisecond (half that while a control is moving), decodes (vj.control.midi_decode) and puts the events on
-the show's event queue. Nothing here touches parameters. Output messages come from the render
-thread through a queue and are sent here. Every `POLL` seconds the port list is compared with
-what is open: a controller that vanished is reported (DeviceStatus) and reopened as soon as its
-port is back.
+drains those queues every millisecond (half that while a control is moving), decodes
+(vj.control.midi_decode) and puts the events on the show's event queue. Nothing here touches
+parameters. Output messages come from the render thread through a queue and are sent here.
+Every `POLL` seconds the port list is compared with what is open: a controller that vanished is
+reported (DeviceStatus) and reopened as soon as its port is back.
 
 Arrival times come from rtmidi's own timestamps (taken by the MIDI system when the message
 arrived, as deltas), anchored to time.perf_counter, so clock ticks keep their real spacing
@@ -16,6 +16,10 @@ however late the thread drains them.
 The MIDI system is rtmidi's: ALSA on Linux when the sequencer exists, else JACK (a machine
 without a sound card, or a JACK studio), CoreMIDI on macOS, WinMM on Windows; VJ_MIDI_API
 (alsa, jack, coremidi, winmm) overrides.
+
+Measured with `vj bench midi` when rtmidi still called back into Python under JACK: up to 9% of
+messages lost at 10,000 a second, 45% while the show rendered. Polled, event-to-parameter p99
+stayed under 2 ms.
 """
 
 from __future__ import annotations
@@ -27,14 +31,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import rtmidi
 
 from vj.config.midi import MidiDevice
-from vj.control.events import DeviceStatus, EventQueue
 from vj.control.midi_decode import DecodeCounts, MidiDecoder
+from vj.vocabulary import DeviceStatus, EventQueue
 
 log = logging.getLogger(__name__)
 

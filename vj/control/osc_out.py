@@ -5,8 +5,8 @@ hands the changes to a sender thread, which sends them as plain messages to ever
 `/vj/param/<name>` (floats as f, whole numbers and choices' indexes as i, on/off as i 0/1, so
 faders and toggles on a surface follow), `/vj/prompt/<i>/text s` when a prompt changes,
 `/vj/bpm f`, `/vj/phase f` (0..1 within the beat), `/vj/beat i N` once per beat, and the live
-analysis features the show passes in (`/vj/audio/level f` and the rest, every update). A target that is unreachable costs nothing and is never retried
-differently: UDP does not know.
+analysis features the show passes in (`/vj/audio/level f` and the rest, every update). A target
+that is unreachable costs nothing and is never retried differently: UDP does not know.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import math
 import queue
 import socket
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
-from vj.clock import ClockState
 from vj.control.osc_codec import encode_message
 from vj.params import REGISTRY, Registry
+from vj.vocabulary import ClockState
 
 log = logging.getLogger(__name__)
 

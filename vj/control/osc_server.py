@@ -30,6 +30,13 @@ asks for 8 MB (about 10,000 small datagrams), Linux grants at most twice net.cor
 (default 212992: about 500 datagrams). A burst larger than that, sent faster than the thread
 gets to run, loses the overflow; the granted size is in `receive_buffer` and a small one is
 logged at start.
+
+Why latest-wins and the quick path: at 20,000 messages a second vj spent about 20 us of CPU per
+message (datagram read, strict parse, event, then the engine on the render thread), 40% of a
+core on a 2-core machine shared with llvmpipe, and the render p99 doubled (`vj bench osc`). A
+fader sends far more values than a frame can show, and only the last before a frame is seen.
+Text, no argument, NaN and infinity may be refused, so they replace nothing
+(tests/control/test_osc_batches.py checks coalescing against no coalescing on random batches).
 """
 
 from __future__ import annotations
@@ -42,12 +49,12 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
-from vj.control.events import ControlEvent, EventQueue, SourceKey, control_event
 from vj.control.osc_codec import OscFormatError, OscMessage, parse_packet, parse_simple
 from vj.control.transform import text_number
+from vj.vocabulary import ControlEvent, EventQueue, SourceKey, control_event
 
 log = logging.getLogger(__name__)
 

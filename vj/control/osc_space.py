@@ -10,8 +10,8 @@ sources, vj/config/osc.py) with the same transforms as MIDI.
 from __future__ import annotations
 
 from vj.config.mapping import Binding, MappingConfig
-from vj.control.actions import ACTIONS, TEXT_ACTIONS
-from vj.params import MAX_PROMPTS, REGISTRY, Registry
+from vj.params import REGISTRY, Registry
+from vj.vocabulary import ACTIONS, MAX_PROMPTS, TEXT_ACTIONS
 
 SPACE = "<vj OSC address space>"
 _ACTIONS = {

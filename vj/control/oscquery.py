@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from vj.config.mapping import MappingConfig
-from vj.control.actions import ACTIONS, TEXT_ACTIONS
 from vj.params import REGISTRY, Registry
 from vj.slot import LatestSlot
+from vj.vocabulary import ACTIONS, TEXT_ACTIONS
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-CURVES = ("lin", "exp", "log")
+from vj.vocabulary import CURVES
+
 _K = 4.0  # how strongly exp/log bend; 4 makes the first half of the travel cover ~12% of the range
 
 

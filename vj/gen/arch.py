@@ -103,7 +103,7 @@ def _building(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
-def _text_encoder(config: dict[str, Any], projection: bool):  # type: ignore[no-untyped-def]
+def _text_encoder(config: dict[str, Any], projection: bool):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     cls = CLIPTextModelWithProjection if projection else CLIPTextModel
@@ -112,7 +112,7 @@ def _text_encoder(config: dict[str, Any], projection: bool):  # type: ignore[no-
 
 def build_architecture(
     arch: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
-):  # type: ignore[no-untyped-def]
+):
     """A full-size random-weight pipeline for `arch` ("sd-turbo" | "sdxl-turbo") with `.taesd` attached.
 
     Parameters are created on `device` in `dtype`. Use device="meta" to inspect shapes and counts
@@ -177,7 +177,7 @@ def build_architecture(
     return pipe
 
 
-def parameter_counts(pipe) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def parameter_counts(pipe) -> dict[str, int]:
     """Parameters per model component (unet, vae, text encoders, taesd)."""
     names = ("unet", "vae", "text_encoder", "text_encoder_2", "taesd")
     return {

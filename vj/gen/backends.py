@@ -7,8 +7,8 @@ A spec is plain, picklable data: it crosses into the child, which builds the bac
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from vj.config.preset import Preset
 from vj.gen.base import Generator, GeneratorUnavailable
@@ -81,15 +81,22 @@ def build(spec: BackendSpec, progress: Callable[[str], None] = lambda text: None
     if spec.kind == "custom":
         from vj.proc.child import resolve
 
-        return resolve(spec.target)()  # type: ignore[no-any-return]
+        return resolve(spec.target)()
     return _diffusion(spec, progress)
 
 
 def _diffusion(spec: BackendSpec, progress: Callable[[str], None]) -> Generator:
+    from vj.extras import MissingExtra, require
+
+    try:
+        require("diffusion")  # `pip install vj` without the extra: the show falls back, and says why
+    except MissingExtra as exc:
+        raise GeneratorUnavailable(str(exc)) from None
     # Imported here: torch and diffusers are heavy, and only diffusion needs them.
+    from vj.catalogue import resolve_model
     from vj.gen.device import pick_device, pick_dtype
     from vj.gen.diffusion import DiffusionGenerator, EngineConfig
-    from vj.gen.models import load_pipeline, resolve_model
+    from vj.gen.models import load_pipeline
 
     try:
         model = resolve_model(spec.model)

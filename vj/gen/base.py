@@ -3,16 +3,24 @@
 A generator turns one immutable request into one RGB frame. It runs on the
 generator worker's thread and may own a GPU or GL context there; the render
 thread never calls it.
+
+The camera travels on the request (`init_image`, `init_mix`) and each backend mixes it on its
+own device: diffusion lerps the moved previous frame and the camera on the GPU before encoding
+(and lerps the strength too), the procedural shader warps it through its flow. At mix 0 both
+are bit-identical to having no camera, so a `camera.mix` fader is safe to pull to zero.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Protocol
+from typing import Protocol
 
 import numpy as np
+
+from vj.vocabulary import MotionRates
 
 
 @dataclass(frozen=True)
@@ -21,20 +29,6 @@ class Prompt:
 
     text: str
     weight: float
-
-
-@dataclass(frozen=True)
-class MotionRates:
-    """Camera motion as rates per second (see vj.params for units)."""
-
-    zoom: float = 0.0  # natural-log scale per second: exp(zoom) = magnification after 1 s
-    pan_x: float = 0.0  # screen heights per second; > 0 moves the camera right
-    pan_y: float = 0.0  # screen heights per second; > 0 moves the camera up
-    rotate: float = 0.0  # degrees per second; > 0 turns the camera clockwise
-
-    @property
-    def still(self) -> bool:
-        return self.zoom == 0.0 and self.pan_x == 0.0 and self.pan_y == 0.0 and self.rotate == 0.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,8 @@ class GenRequest:
     params: Mapping[str, float | int | bool | str] = field(
         default_factory=lambda: MappingProxyType({})
     )  # the whole snapshot, for backend-specific parameters (guidance, steps...)
-    audio: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))  # live audio features (vj.audio.analysis.FEATURES)
+    # live audio features (vj.audio.analysis.FEATURES)
+    audio: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     negative: str = ""  # negative prompt (used when guidance > 1)
     # An external input (the live camera): RGB uint8 (h, w, 3), any size (cover-fit), row 0 at
     # the top. `init_mix` (0..1, clamped; non-finite: 1) is how much it replaces the moved

@@ -16,7 +16,9 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device cuda was asked for, but torch sees no CUDA GPU (is a CUDA build of torch installed?)")
+        raise RuntimeError(
+            "device cuda was asked for, but torch sees no CUDA GPU (is a CUDA build of torch installed?)"
+        )
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RuntimeError("device mps was asked for, but this torch has no Apple MPS support here")
     return torch.device(name)

@@ -53,16 +53,18 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vj.gen.base import GenRequest, MotionRates, finite_number
+from vj.gen.base import GenRequest, finite_number
 from vj.gen.noise import NoiseWalk
 from vj.gen.prompts import BLEND_MODES, Embeds, PromptBank
 from vj.motion import flow_matrix
+from vj.vocabulary import MotionRates
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +334,7 @@ def _place(module: Any, device: torch.device, dtype: torch.dtype, memory: torch.
 def cover_crop(image: np.ndarray, aspect: float) -> np.ndarray:
     """The centred crop of an HWC image with the given width / height (a view, no copy).
 
-    Resizing it to the frame then covers the frame without stretching (as vj.camera.cover_fit,
+    Resizing it to the frame then covers the frame without stretching (as vj.camera.cover_crop,
     to the nearest whole source pixel).
     """
     ih, iw = image.shape[:2]
@@ -365,6 +367,205 @@ class _Settings:
     feedback: float
 
 
+# -- the engine's parts --------------------------------------------------------------------
+
+
+class _Autoencoder:
+    """TAESD (`pipe.taesd`, when the config asks for it and the pipeline has one) or the full VAE:
+    images in [-1, 1] to scaled latents and back, in the dtype the autoencoder needs."""
+
+    def __init__(self, pipe: Any, config: EngineConfig, memory: torch.memory_format) -> None:
+        taesd = getattr(pipe, "taesd", None)
+        self.module = taesd if config.vae == "taesd" and taesd is not None else pipe.vae
+        self.tiny = self.module is taesd
+        # SDXL's full VAE overflows in fp16: keep it in float32 when it says so, as diffusers does.
+        force_upcast = bool(getattr(self.module.config, "force_upcast", False))
+        upcast = not self.tiny and config.dtype == torch.float16 and force_upcast
+        self.dtype = torch.float32 if upcast else config.dtype
+        _place(self.module, torch.device(config.device), self.dtype, memory)
+        cfg = self.module.config
+        self._scale = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
+        self._shift = float(getattr(cfg, "shift_factor", 0.0) or 0.0)
+        self._memory = memory
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        image = image.contiguous(memory_format=self._memory)
+        if self.tiny:
+            latents = self.module.encode(image, return_dict=False)[0]
+        else:
+            # The posterior's mean, not a sample: the noise is ours (seeded, walked).
+            latents = self.module.encode(image, return_dict=False)[0].mode()
+        return (latents.float() - self._shift) * self._scale
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        z = (latents * (1.0 / self._scale) + self._shift).to(self.dtype)
+        return self.module.decode(z.contiguous(memory_format=self._memory), return_dict=False)[0]
+
+
+class _Conditioning:
+    """What the UNet is conditioned on besides the latents: the blended prompt embeddings (batched
+    with the negative prompt's for classifier-free guidance), SDXL's added embeddings, and the
+    guidance embedding of an LCM-distilled UNet. Caches what repeats from frame to frame."""
+
+    def __init__(self, pipe: Any, device: torch.device, dtype: torch.dtype, blend: str) -> None:
+        unet_config = pipe.unet.config
+        self.bank = PromptBank(pipe, device, dtype)
+        self.sdxl = getattr(unet_config, "addition_embed_type", None) == "text_time"
+        self.time_cond_dim: int | None = getattr(unet_config, "time_cond_proj_dim", None)
+        self.device = device
+        self.dtype = dtype
+        self.blend = blend
+        self._guidance_emb: tuple[float, torch.Tensor] | None = None
+        self._cfg_embeds: tuple[Embeds, Embeds, torch.Tensor, torch.Tensor | None] | None = None
+        self._time_ids: torch.Tensor | None = None
+
+    def resize(self, w: int, h: int) -> None:
+        if self.sdxl:
+            # SDXL micro-conditioning: original size, crop top-left (0, 0), target size, as (h, w) pairs.
+            self._time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=self.dtype, device=self.device)
+
+    def forget(self) -> None:
+        """Drop the per-size and per-prompt device tensors (a new size, or out of memory)."""
+        self._time_ids = None
+        self._cfg_embeds = None
+
+    def clear(self) -> None:
+        self.forget()
+        self.bank.clear()
+        self._guidance_emb = None
+
+    def cfg(self, guidance: float) -> bool:
+        """Classifier-free guidance: above 1, unless the UNet takes guidance as an embedding."""
+        return guidance > 1.0 and self.time_cond_dim is None
+
+    def text(self, request: GenRequest, cfg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The prompt embeddings and, for SDXL, the pooled ones (with cfg: negative, then prompt)."""
+        cond = self.bank.blend(request.prompts, self.blend)
+        if not cfg:
+            return cond.prompt, cond.pooled
+        neg = self.bank.negative(request.negative)
+        cached = self._cfg_embeds
+        if cached is None or cached[0] is not cond or cached[1] is not neg:
+            prompt = torch.cat([neg.prompt, cond.prompt])
+            pooled = None
+            if cond.pooled is not None and neg.pooled is not None:
+                pooled = torch.cat([neg.pooled, cond.pooled])
+            cached = (cond, neg, prompt, pooled)
+            self._cfg_embeds = cached
+        return cached[2], cached[3]
+
+    def added(self, pooled: torch.Tensor | None, cfg: bool) -> dict[str, torch.Tensor] | None:
+        """SDXL's added conditioning (the pooled text embedding and the size); None for SD."""
+        if not self.sdxl:
+            return None
+        assert self._time_ids is not None and pooled is not None
+        ids = self._time_ids if not cfg else self._time_ids.expand(2, -1)
+        return {"text_embeds": pooled, "time_ids": ids}
+
+    def guidance_embedding(self, guidance: float) -> torch.Tensor | None:
+        """LCM-distilled UNets take the guidance scale as an embedding (w = guidance - 1), not as CFG;
+        None for other UNets."""
+        if not self.time_cond_dim:
+            return None
+        if self._guidance_emb is not None and self._guidance_emb[0] == guidance:
+            return self._guidance_emb[1]
+        dim = int(self.time_cond_dim)
+        half = dim // 2
+        w = (max(guidance, 1.0) - 1.0) * 1000.0
+        freqs = torch.exp(
+            torch.arange(half, device=self.device, dtype=torch.float32) * (-math.log(10000.0) / (half - 1))
+        )
+        emb = torch.cat([torch.sin(freqs * w), torch.cos(freqs * w)]).unsqueeze(0)
+        if dim % 2:
+            emb = F.pad(emb, (0, 1))
+        emb = emb.to(self.dtype)
+        self._guidance_emb = (guidance, emb)
+        return emb
+
+
+class _Transfers:
+    """Host <-> device copies for one frame size: on CUDA through pinned buffers and non-blocking
+    copies (the frame's copy back is its only host sync), elsewhere plain tensors."""
+
+    def __init__(self, device: torch.device, w: int, h: int) -> None:
+        self.device = device
+        self._frame: torch.Tensor | None = None  # pinned frame buffer (CUDA)
+        self._finite: torch.Tensor | None = None
+        self._theta: torch.Tensor | None = None
+        self._camera: torch.Tensor | None = None  # pinned camera image, allocated at its first shape
+        if device.type == "cuda":
+            self._frame = torch.empty((h, w, 3), dtype=torch.uint8, pin_memory=True)
+            self._finite = torch.empty((), dtype=torch.bool, pin_memory=True)
+            self._theta = torch.empty((1, 2, 3), dtype=torch.float32, pin_memory=True)
+
+    def image(self, image: np.ndarray, w: int, h: int, dtype: torch.dtype) -> torch.Tensor:
+        """An RGB uint8 HWC host image -> NCHW [-1, 1] on the device at (h, w), cover-fit."""
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or 0 in arr.shape:
+            raise ValueError(
+                f"init_image must be RGB(A) uint8 (height, width, 3|4), got {arr.dtype} {arr.shape}"
+            )
+        arr = cover_crop(arr[:, :, :3], w / h)  # crop on the host: less to copy, then one resize
+        if self.device.type == "cuda":
+            if self._camera is None or tuple(self._camera.shape) != arr.shape:
+                self._camera = torch.empty(arr.shape, dtype=torch.uint8, pin_memory=True)
+            self._camera.numpy()[...] = arr
+            dev = self._camera.to(self.device, non_blocking=True)
+        else:
+            arr = np.ascontiguousarray(arr)
+            dev = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+        img = dev.permute(2, 0, 1).unsqueeze(0).to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
+        if img.shape[-2:] != (h, w):
+            img = F.interpolate(img, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        return img.to(dtype)
+
+    def theta(self, theta: np.ndarray) -> torch.Tensor:
+        """A (2, 3) warp matrix -> (1, 2, 3) on the device."""
+        if self._theta is not None:
+            self._theta.numpy()[...] = theta
+            return self._theta.to(self.device, non_blocking=True)
+        return torch.from_numpy(theta).unsqueeze(0)
+
+    def frame(self, image: torch.Tensor) -> tuple[np.ndarray, bool]:
+        """An NCHW [-1, 1] image -> a host HWC uint8 frame, rounded, and whether it was all finite."""
+        finite = torch.isfinite(image).all()
+        # With channels_last the decoder output is already HWC in memory, so the permute is free.
+        hwc = image[0].permute(1, 2, 0)
+        u8 = (hwc * 127.5 + 128.0).clamp_(0.0, 255.0).to(torch.uint8)
+        if self._frame is not None and self._finite is not None:
+            self._frame.copy_(u8, non_blocking=True)
+            self._finite.copy_(finite, non_blocking=True)
+            torch.cuda.current_stream(self.device).synchronize()  # the frame's only host sync
+            return self._frame.numpy().copy(), bool(self._finite)
+        return u8.contiguous().numpy(), bool(finite)
+
+
+class _StageClock:
+    """One frame's stage times in ms (STAGES, then "total"). Given a CUDA device to `sync`, it waits
+    for the device at each mark, so the times are device times rather than the host's queueing."""
+
+    def __init__(self, sync: torch.device | None) -> None:
+        self._sync = sync
+        self.times: dict[str, float] = {}
+        self._start = self._last = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        if self._sync is not None:
+            torch.cuda.synchronize(self._sync)
+        now = time.perf_counter()
+        self.times[stage] = (now - self._last) * 1000.0
+        self._last = now
+
+    def finish(self) -> dict[str, float]:
+        times = self.times
+        total = (time.perf_counter() - self._start) * 1000.0
+        times["overhead"] = max(0.0, total - sum(times[k] for k in STAGES if k in times))
+        times["total"] = total
+        return times
+
+
 # -- the engine ----------------------------------------------------------------------------
 
 
@@ -384,31 +585,19 @@ class DiffusionEngine:
         self.dtype = self.config.dtype
         self.pipe = pipe
         unet = pipe.unet
-        self.sdxl = getattr(unet.config, "addition_embed_type", None) == "text_time"
         self._scale = int(getattr(pipe, "vae_scale_factor", 8))
         self._latent_channels = int(unet.config.in_channels)
         memory = torch.channels_last if self.config.channels_last else torch.contiguous_format
         self._memory = memory
 
         _place(unet, self.device, self.dtype, memory)
-        taesd = getattr(pipe, "taesd", None)
-        self.autoencoder = taesd if self.config.vae == "taesd" and taesd is not None else pipe.vae
-        self._tiny = self.autoencoder is taesd
-        # SDXL's full VAE overflows in fp16: keep it in float32 when it says so, as diffusers does.
-        force_upcast = bool(getattr(self.autoencoder.config, "force_upcast", False))
-        upcast = not self._tiny and self.dtype == torch.float16 and force_upcast
-        self._ae_dtype = torch.float32 if upcast else self.dtype
-        _place(self.autoencoder, self.device, self._ae_dtype, memory)
-        cfg = self.autoencoder.config
-        self._ae_scale = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
-        self._ae_shift = float(getattr(cfg, "shift_factor", 0.0) or 0.0)
+        self._ae = _Autoencoder(pipe, self.config, memory)
         for name in ("text_encoder", "text_encoder_2"):
             encoder = getattr(pipe, name, None)
             if encoder is not None:
                 _place(encoder, self.device, self.dtype, None)
-        self.bank = PromptBank(pipe, self.device, self.dtype)
-
-        self._time_cond_dim = getattr(unet.config, "time_cond_proj_dim", None)
+        self._cond = _Conditioning(pipe, self.device, self.dtype, self.config.blend)
+        self.sdxl = self._cond.sdxl
         if self.sdxl:
             self._check_sdxl_dims(pipe)
         mode = self.config.compile_mode
@@ -423,14 +612,8 @@ class DiffusionEngine:
         self._samplers: dict[str, _Sampler] = {}
         self._walk = NoiseWalk()
         self._warned: set[str] = set()
-        self._guidance_emb: tuple[float, torch.Tensor] | None = None
-        self._cfg_embeds: tuple[Embeds, Embeds, torch.Tensor, torch.Tensor | None] | None = None
         self._size: tuple[int, int] | None = None
-        self._time_ids: torch.Tensor | None = None
-        self._host: torch.Tensor | None = None  # pinned frame buffer (CUDA)
-        self._host_flag: torch.Tensor | None = None
-        self._theta_host: torch.Tensor | None = None
-        self._init_host: torch.Tensor | None = None
+        self._io: _Transfers | None = None  # for the current size
         self._prev: torch.Tensor | None = None  # last good output, NCHW in [-1, 1], on the device
         self._prev_time: float | None = None
         self.timings: dict[str, float] = {}
@@ -457,26 +640,22 @@ class DiffusionEngine:
             self._samplers[name] = sampler
         return sampler
 
-    def _ensure_size(self, w: int, h: int) -> None:
-        if self._size == (w, h):
-            return
-        self._drop_buffers()
-        if self.sdxl:
-            # SDXL micro-conditioning: original size, crop top-left (0, 0), target size, as (h, w) pairs.
-            self._time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=self.dtype, device=self.device)
-        if self.device.type == "cuda":
-            self._host = torch.empty((h, w, 3), dtype=torch.uint8, pin_memory=True)
-            self._host_flag = torch.empty((), dtype=torch.bool, pin_memory=True)
-            self._theta_host = torch.empty((1, 2, 3), dtype=torch.float32, pin_memory=True)
-        self._size = (w, h)
+    def _ensure_size(self, w: int, h: int) -> _Transfers:
+        io = self._io
+        if self._size != (w, h) or io is None:
+            self._drop_buffers()
+            self._cond.resize(w, h)
+            io = self._io = _Transfers(self.device, w, h)
+            self._size = (w, h)
+        return io
 
     def _drop_buffers(self) -> None:
         # A new size starts a new dream: the previous frame no longer fits.
         self._size = None
         self._prev = None
         self._prev_time = None
-        self._time_ids = self._host = self._host_flag = self._theta_host = self._init_host = None
-        self._cfg_embeds = None
+        self._io = None
+        self._cond.forget()
 
     def reset(self) -> None:
         """Forget the previous frame: the next frame starts from noise."""
@@ -486,10 +665,9 @@ class DiffusionEngine:
     def close(self) -> None:
         """Drop every device tensor and cache this engine holds (the pipeline itself stays with its owner)."""
         self._drop_buffers()
-        self.bank.clear()
+        self._cond.clear()
         self._walk.clear()
         self._samplers.clear()
-        self._guidance_emb = None
         self._unet = None  # type: ignore[assignment]
         self.pipe = None
 
@@ -518,89 +696,6 @@ class DiffusionEngine:
         feedback = min(1.0, max(0.0, finite_number(request.feedback, 1.0)))
         return _Settings(steps, guidance, str(scheduler), strength, feedback)
 
-    # -- stages --------------------------------------------------------------------------
-
-    def _upload_image(self, image: np.ndarray, w: int, h: int) -> torch.Tensor:
-        """An RGB uint8 HWC host image -> NCHW [-1, 1] on the device at (h, w), cover-fit."""
-        arr = np.asarray(image)
-        if arr.ndim == 2:
-            arr = np.repeat(arr[:, :, None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or 0 in arr.shape:
-            raise ValueError(
-                f"init_image must be RGB(A) uint8 (height, width, 3|4), got {arr.dtype} {arr.shape}"
-            )
-        arr = cover_crop(arr[:, :, :3], w / h)  # crop on the host: less to copy, then one resize
-        if self.device.type == "cuda":
-            if self._init_host is None or tuple(self._init_host.shape) != arr.shape:
-                self._init_host = torch.empty(arr.shape, dtype=torch.uint8, pin_memory=True)
-            self._init_host.numpy()[...] = arr
-            dev = self._init_host.to(self.device, non_blocking=True)
-        else:
-            arr = np.ascontiguousarray(arr)
-            dev = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-        img = dev.permute(2, 0, 1).unsqueeze(0).to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
-        if img.shape[-2:] != (h, w):
-            img = F.interpolate(img, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-        return img.to(self._ae_dtype)
-
-    def _moved_prev(self, request: GenRequest, w: int, h: int) -> torch.Tensor:
-        assert self._prev is not None and self._prev_time is not None
-        dt = min(max(finite_number(request.time, 0.0) - self._prev_time, 0.0), MAX_STEP_S)
-        if request.motion.still or dt == 0.0:
-            return self._prev
-        theta = motion_theta(request.motion, dt, w / h)
-        if self._theta_host is not None:
-            self._theta_host.numpy()[...] = theta
-            theta_t = self._theta_host.to(self.device, non_blocking=True)
-        else:
-            theta_t = torch.from_numpy(theta).unsqueeze(0)
-        return warp(self._prev, theta_t)
-
-    def _encode(self, image: torch.Tensor) -> torch.Tensor:
-        image = image.contiguous(memory_format=self._memory)
-        if self._tiny:
-            latents = self.autoencoder.encode(image, return_dict=False)[0]
-        else:
-            # The posterior's mean, not a sample: the noise is ours (seeded, walked).
-            latents = self.autoencoder.encode(image, return_dict=False)[0].mode()
-        return (latents.float() - self._ae_shift) * self._ae_scale
-
-    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
-        z = (latents * (1.0 / self._ae_scale) + self._ae_shift).to(self._ae_dtype)
-        return self.autoencoder.decode(z.contiguous(memory_format=self._memory), return_dict=False)[0]
-
-    def _guidance_embedding(self, guidance: float) -> torch.Tensor:
-        """LCM-distilled UNets take the guidance scale as an embedding (w = guidance - 1), not as CFG."""
-        if self._guidance_emb is not None and self._guidance_emb[0] == guidance:
-            return self._guidance_emb[1]
-        dim = int(self._time_cond_dim)  # type: ignore[arg-type]
-        half = dim // 2
-        w = (max(guidance, 1.0) - 1.0) * 1000.0
-        freqs = torch.exp(
-            torch.arange(half, device=self.device, dtype=torch.float32) * (-math.log(10000.0) / (half - 1))
-        )
-        emb = torch.cat([torch.sin(freqs * w), torch.cos(freqs * w)]).unsqueeze(0)
-        if dim % 2:
-            emb = F.pad(emb, (0, 1))
-        emb = emb.to(self.dtype)
-        self._guidance_emb = (guidance, emb)
-        return emb
-
-    def _conditioning(self, request: GenRequest, cfg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        cond = self.bank.blend(request.prompts, self.config.blend)
-        if not cfg:
-            return cond.prompt, cond.pooled
-        neg = self.bank.negative(request.negative)
-        cached = self._cfg_embeds
-        if cached is None or cached[0] is not cond or cached[1] is not neg:
-            prompt = torch.cat([neg.prompt, cond.prompt])
-            pooled = None
-            if cond.pooled is not None and neg.pooled is not None:
-                pooled = torch.cat([neg.pooled, cond.pooled])
-            cached = (cond, neg, prompt, pooled)
-            self._cfg_embeds = cached
-        return cached[2], cached[3]
-
     # -- one frame -----------------------------------------------------------------------
 
     def generate(self, request: GenRequest) -> np.ndarray:
@@ -611,7 +706,6 @@ class DiffusionEngine:
                 return self._frame(request, w, h)
         except _OOM as exc:
             self._drop_buffers()
-            self._cfg_embeds = None
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             raise RuntimeError(
@@ -620,43 +714,18 @@ class DiffusionEngine:
             ) from exc
 
     def _frame(self, request: GenRequest, w: int, h: int) -> np.ndarray:
-        sync = self.profile and self.device.type == "cuda"
-        times: dict[str, float] = {}
-        start = last = time.perf_counter()
-
-        def mark(stage: str) -> None:
-            nonlocal last
-            if sync:
-                torch.cuda.synchronize(self.device)
-            now = time.perf_counter()
-            times[stage] = (now - last) * 1000.0
-            last = now
-
-        self._ensure_size(w, h)
+        clock = _StageClock(self.device if self.profile and self.device.type == "cuda" else None)
+        io = self._ensure_size(w, h)
         s = self._settings(request)
         sampler = self._sampler(s.scheduler)
-        cfg = s.guidance > 1.0 and self._time_cond_dim is None
-        prompt_embeds, pooled = self._conditioning(request, cfg)
-        mark("text")
+        cfg = self._cond.cfg(s.guidance)
+        prompt_embeds, pooled = self._cond.text(request, cfg)
+        clock.mark("text")
 
-        # Init image and effective strength (module doc: feedback, strength and camera).
-        init: torch.Tensor | None = None
-        strength = 1.0
-        if self.config.mode == "img2img":
-            mix = min(1.0, max(0.0, finite_number(request.init_mix, 1.0)))
-            camera = request.init_image if mix > 0.0 else None  # mix 0: exactly the frame without it
-            if camera is not None and (self._prev is None or mix >= 1.0):
-                init, strength = self._upload_image(camera, w, h), s.strength
-            elif self._prev is not None:
-                init, strength = self._moved_prev(request, w, h), 1.0 - s.feedback * (1.0 - s.strength)
-                if camera is not None:  # 0 < mix < 1: both on the device, no host round trip
-                    init = torch.lerp(init, self._upload_image(camera, w, h), mix)
-                    strength += (s.strength - strength) * mix
-        if init is None or strength >= 1.0:
-            init, strength = None, 1.0  # strength 1 ignores the init: pure noise, like txt2img
+        init, strength = self._init(request, s, io, w, h)
         plan = sampler.plan(s.steps, strength)
-        latents = self._encode(init) if init is not None else None
-        mark("encode")
+        latents = self._ae.encode(init) if init is not None else None
+        clock.mark("encode")
 
         shape = (1, self._latent_channels, h // self._scale, w // self._scale)
         seed, walk = int(request.seed), finite_number(request.seed_walk, 0.0)
@@ -667,12 +736,62 @@ class DiffusionEngine:
             x = torch.add(latents * plan.init_scale, noise, alpha=plan.noise_scale)
         else:
             x = latents  # strength 0: nothing to denoise
-        added: dict[str, torch.Tensor] | None = None
-        if self.sdxl:
-            assert self._time_ids is not None and pooled is not None
-            ids = self._time_ids if not cfg else self._time_ids.expand(2, -1)
-            added = {"text_embeds": pooled, "time_ids": ids}
-        timestep_cond = self._guidance_embedding(s.guidance) if self._time_cond_dim else None
+
+        def step_noise(stream: int) -> torch.Tensor:
+            return self._walk.noise(seed, walk, shape, self.device, torch.float32, stream=stream)
+
+        x = self._denoise(x, plan, sampler, s.guidance, cfg, prompt_embeds, pooled, step_noise)
+        clock.mark("unet")
+
+        image = self._ae.decode(x)
+        clock.mark("decode")
+
+        frame, finite = io.frame(image)
+        clock.mark("copy")
+        if not finite:
+            # Keep the last good frame as the next init: a NaN frame would poison the loop.
+            raise FloatingPointError(f"the diffusion frame at t={request.time:.3f}s has NaN/inf values")
+        self._prev = image.clamp(-1.0, 1.0)
+        self._prev_time = finite_number(request.time, 0.0)
+        self.timings = clock.finish()
+        return frame
+
+    def _init(
+        self, request: GenRequest, s: _Settings, io: _Transfers, w: int, h: int
+    ) -> tuple[torch.Tensor | None, float]:
+        """The init image and the effective strength (module doc: feedback, strength and camera);
+        (None, 1.0) when the frame starts from pure noise."""
+        init: torch.Tensor | None = None
+        strength = 1.0
+        if self.config.mode == "img2img":
+            mix = min(1.0, max(0.0, finite_number(request.init_mix, 1.0)))
+            camera = request.init_image if mix > 0.0 else None  # mix 0: exactly the frame without it
+            if camera is not None and (self._prev is None or mix >= 1.0):
+                init, strength = io.image(camera, w, h, self._ae.dtype), s.strength
+            elif self._prev is not None:
+                init, strength = self._moved_prev(request, io, w, h), 1.0 - s.feedback * (1.0 - s.strength)
+                if camera is not None:  # 0 < mix < 1: both on the device, no host round trip
+                    init = torch.lerp(init, io.image(camera, w, h, self._ae.dtype), mix)
+                    strength += (s.strength - strength) * mix
+        if init is None or strength >= 1.0:
+            return None, 1.0  # strength 1 ignores the init: pure noise, like txt2img
+        return init, strength
+
+    def _moved_prev(self, request: GenRequest, io: _Transfers, w: int, h: int) -> torch.Tensor:
+        assert self._prev is not None and self._prev_time is not None
+        dt = min(max(finite_number(request.time, 0.0) - self._prev_time, 0.0), MAX_STEP_S)
+        if request.motion.still or dt == 0.0:
+            return self._prev
+        return warp(self._prev, io.theta(motion_theta(request.motion, dt, w / h)))
+
+    def _denoise(
+        self, x: torch.Tensor, plan: _Plan, sampler: _Sampler, guidance: float, cfg: bool,
+        prompt_embeds: torch.Tensor, pooled: torch.Tensor | None, noise: Callable[[int], torch.Tensor],
+    ) -> torch.Tensor:
+        """One UNet call per planned timestep, each followed by its sampler step (`noise(k)`: the
+        fresh noise of step k - 1, for stochastic samplers)."""
+        added = self._cond.added(pooled, cfg)
+        timestep_cond = self._cond.guidance_embedding(guidance)
         for i in range(len(plan.timesteps)):
             x_in = (x * plan.c_in[i]).to(self.dtype).contiguous(memory_format=self._memory)
             if cfg:
@@ -685,42 +804,9 @@ class DiffusionEngine:
             )[0]
             if cfg:
                 uncond, text = out.chunk(2)
-                out = torch.lerp(uncond.float(), text.float(), s.guidance)
-            step_i = i
-            x = sampler.step(
-                x, out, plan, i,
-                lambda: self._walk.noise(seed, walk, shape, self.device, torch.float32, stream=step_i + 1),
-            )
-        mark("unet")
-
-        image = self._decode(x)
-        mark("decode")
-
-        frame, finite = self._to_host(image, w, h)
-        mark("copy")
-        if not finite:
-            # Keep the last good frame as the next init: a NaN frame would poison the loop.
-            raise FloatingPointError(f"the diffusion frame at t={request.time:.3f}s has NaN/inf values")
-        self._prev = image.clamp(-1.0, 1.0)
-        self._prev_time = finite_number(request.time, 0.0)
-        total = (time.perf_counter() - start) * 1000.0
-        times["overhead"] = max(0.0, total - sum(times[k] for k in STAGES if k in times))
-        times["total"] = total
-        self.timings = times
-        return frame
-
-    def _to_host(self, image: torch.Tensor, w: int, h: int) -> tuple[np.ndarray, bool]:
-        finite = torch.isfinite(image).all()
-        # NCHW [-1, 1] -> HWC uint8, rounded. With channels_last the decoder output is
-        # already HWC in memory, so the permute is free.
-        hwc = image[0].permute(1, 2, 0)
-        u8 = (hwc * 127.5 + 128.0).clamp_(0.0, 255.0).to(torch.uint8)
-        if self._host is not None and self._host_flag is not None:
-            self._host.copy_(u8, non_blocking=True)
-            self._host_flag.copy_(finite, non_blocking=True)
-            torch.cuda.current_stream(self.device).synchronize()  # the frame's only host sync
-            return self._host.numpy().copy(), bool(self._host_flag)
-        return u8.contiguous().numpy(), bool(finite)
+                out = torch.lerp(uncond.float(), text.float(), guidance)
+            x = sampler.step(x, out, plan, i, partial(noise, i + 1))
+        return x
 
 
 class DiffusionGenerator:

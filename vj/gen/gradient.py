@@ -3,6 +3,10 @@
 It needs no GL and no GPU, so it still runs when the procedural dream cannot (a GL driver
 that fails in the generator process, say). It answers the prompts (their blended palette),
 the seed and the time, and keeps the screen alive until the real backends come back.
+
+It is the last link of the fallback chain (diffusion, procedural, gradient). The show also draws it
+as the stand-in, small and on the render thread, until a backend's first frame arrives (loading
+a model meant 10-20 s of black screen before).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ collapses into the incoming generator once that one has delivered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from vj.gen.base import GenRequest
 from vj.gen.worker import GeneratorHandle, GenFrame, WorkerStatus

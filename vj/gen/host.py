@@ -44,7 +44,10 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def _limit_torch(threads: int) -> None:
-    import torch
+    try:
+        import torch
+    except ImportError:
+        return  # no diffusion extra: build() says so, and the show falls back
 
     torch.set_num_threads(max(1, threads))
     try:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from vj.gen.base import Prompt
 
@@ -64,8 +65,8 @@ def _ramp(
     Cosine palettes are hard to read; this builds one from the colours a designer thinks in.
     Channel i is at `lo` at t = -lead[i] and at `hi` at t = 1/(2c) - lead[i].
     """
-    a = tuple((l + h) / 2 for l, h in zip(lo, hi))
-    b = tuple((h - l) / 2 for l, h in zip(lo, hi))
+    a = tuple((low + high) / 2 for low, high in zip(lo, hi))
+    b = tuple((high - low) / 2 for low, high in zip(lo, hi))
     d = tuple(0.5 + c * g for g in lead)
     return {"palette_a": a, "palette_b": b, "palette_c": (c, c, c), "palette_d": d, "depth": depth}
 

@@ -1,10 +1,10 @@
-"""Offline loading of diffusion pipelines, listing what is cached, and downloading.
+"""Offline loading of diffusion pipelines, listing what is cached, and what `vj models download` fetches.
 
 A show never touches the network: hub models load from the local Hugging Face cache only
-(`vj models download NAME` fills it beforehand). What cannot be loaded raises `ModelMissing`
-(a `GeneratorUnavailable`), whose message says what is missing and what to do, and the show falls
-back to the procedural generator at once. The catalogue and resolution are in vj.gen.catalogue
-(re-exported here).
+(`vj models download NAME` fills it beforehand; vj.hub owns the cache). What cannot be loaded raises
+`PipelineMissing` (a `ModelMissing` and a `GeneratorUnavailable`), whose message says what is missing and
+what to do, and the show falls back to the procedural generator at once. The catalogue and resolution
+are in vj.catalogue, LoRA fusion in vj.gen.lora.
 
 `load_pipeline` returns a diffusers StableDiffusionPipeline or StableDiffusionXLPipeline with a
 `.taesd` attribute: an AutoencoderTiny, or None when the full VAE is to be used.
@@ -15,54 +15,61 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 
-from vj.gen.base import GeneratorUnavailable
-from vj.gen.catalogue import (  # noqa: F401 - re-exported: callers import these from here
+from vj.catalogue import (
     CATALOGUE,
     CONFIG_CATALOGUE_NAME,
     CONFIG_REPOS,
-    DEFAULT_MODEL,
     HUB_ID,
     LORA_WEIGHT_NAME,
     TAESD_HUB,
     WEIGHTED_COMPONENTS,
     Family,
-    ModelDownloadError,
-    ModelMissing,
     ModelSpec,
     VaeChoice,
-    cached_snapshot,
     checkpoint_type,
     family_of_index,
     has_weights,
-    hub_cache_dir,
-    hub_offline,
     read_index,
     resolve_model,
 )
+from vj.gen.base import GeneratorUnavailable
+from vj.gen.lora import fuse_lora
+from vj.hub import (
+    ModelMissing,
+    cached_snapshot,
+    fetch_advice,
+    fetch_repo,
+    hub_cache_dir,
+    local_or_cached,
+    not_cached,
+    repo_sizes,
+    require_online,
+)
 
 log = logging.getLogger(__name__)
+
+
+class PipelineMissing(ModelMissing, GeneratorUnavailable):
+    """A diffusion model's weights or configs are not here: the show falls back at once (no retries)."""
 
 
 # --- loading -------------------------------------------------------------------------------------
 
 
 def _instructions(spec: ModelSpec) -> str:
-    return (
-        f"Online, run `vj models download {spec.name}` (vj never downloads during a show); "
-        "or set `model: /path/to/folder` in the preset to a local diffusers folder."
+    return fetch_advice(
+        f"vj models download {spec.name}", "set `model: /path/to/folder` in the preset to a local diffusers folder"
     )
 
 
-def _missing_hub(spec: ModelSpec, repo_id: str, what: str) -> ModelMissing:
-    return ModelMissing(
-        f"model {spec.name!r}: {what} {repo_id} is not in the local Hugging Face cache ({hub_cache_dir()}). "
-        + _instructions(spec)
-    )
+def _missing_hub(spec: ModelSpec, repo_id: str, what: str) -> PipelineMissing:
+    return PipelineMissing(not_cached(spec.name, repo_id, _instructions(spec), what))
 
 
 def _is_fp16(name: str) -> bool:
@@ -78,7 +85,7 @@ def _weight_files(folder: Path) -> tuple[set[str], set[str]]:
 
 
 def _choose_variant(folder: Path, index: dict[str, Any], dtype: torch.dtype) -> str | None:
-    """'fp16' or None: the variant every weighted component has a file for; ModelMissing if none fits."""
+    """'fp16' or None: the variant every weighted component has a file for; PipelineMissing if none fits."""
     plain_ok, fp16_ok, missing = True, True, []
     for name in WEIGHTED_COMPONENTS:
         if not has_weights(index.get(name)):
@@ -89,23 +96,23 @@ def _choose_variant(folder: Path, index: dict[str, Any], dtype: torch.dtype) -> 
         if not plain and not fp16:
             missing.append(name)
     if missing:
-        raise ModelMissing(f"{folder}: no weights for {', '.join(missing)} (an incomplete download?)")
+        raise PipelineMissing(f"{folder}: no weights for {', '.join(missing)} (an incomplete download?)")
     if fp16_ok and (dtype in (torch.float16, torch.bfloat16) or not plain_ok):
         return "fp16"
     if plain_ok:
         return None
-    raise ModelMissing(f"{folder}: components mix fp16-only and full-precision-only weights; re-download it")
+    raise PipelineMissing(f"{folder}: components mix fp16-only and full-precision-only weights; re-download it")
 
 
-def _pipeline_class(family: Family):  # type: ignore[no-untyped-def]
+def _pipeline_class(family: Family):
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     return StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
 
 
-def _load_folder(spec: ModelSpec, folder: Path, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+def _load_folder(spec: ModelSpec, folder: Path, dtype: torch.dtype):
     if not (folder / "model_index.json").is_file():
-        raise ModelMissing(f"model {spec.name!r}: {folder} has no model_index.json. " + _instructions(spec))
+        raise PipelineMissing(f"model {spec.name!r}: {folder} has no model_index.json. " + _instructions(spec))
     index = read_index(folder)
     try:
         family = family_of_index(index, str(folder))
@@ -118,7 +125,7 @@ def _load_folder(spec: ModelSpec, folder: Path, dtype: torch.dtype):  # type: ig
     try:
         pipe = _pipeline_class(family).from_pretrained(str(folder), **kwargs)
     except OSError as exc:
-        raise ModelMissing(
+        raise PipelineMissing(
             f"model {spec.name!r}: files missing in {folder}: {exc}. " + _instructions(spec)
         ) from exc
     except Exception as exc:
@@ -144,10 +151,10 @@ def _config_folder_for(model_type: str, spec: ModelSpec) -> Path | None:
     return None
 
 
-def _load_single_file(spec: ModelSpec, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+def _load_single_file(spec: ModelSpec, dtype: torch.dtype):
     path = Path(spec.source)
     if not path.is_file():
-        raise ModelMissing(
+        raise PipelineMissing(
             f"model {spec.name!r}: checkpoint file {path} does not exist. " + _instructions(spec)
         )
     try:
@@ -158,7 +165,7 @@ def _load_single_file(spec: ModelSpec, dtype: torch.dtype):  # type: ignore[no-u
     config = _config_folder_for(model_type, spec)
     if config is None:
         repos = " or ".join(CONFIG_REPOS[model_type])
-        raise ModelMissing(
+        raise PipelineMissing(
             f"single-file checkpoint {path} ({model_type}) needs the diffusers configs of its architecture "
             f"(model_index.json, unet/vae/text-encoder configs, tokenizer), which are not in a checkpoint; "
             f"diffusers would fetch them from the hub, which a show never does, and {repos} is not in the "
@@ -167,7 +174,7 @@ def _load_single_file(spec: ModelSpec, dtype: torch.dtype):  # type: ignore[no-u
             "`model: /path/to/folder` in the preset to a diffusers folder of the model."
         )
     if not (config / "model_index.json").is_file():
-        raise ModelMissing(f"config folder {config} for {path} has no model_index.json")
+        raise PipelineMissing(f"config folder {config} for {path} has no model_index.json")
     kwargs: dict[str, Any] = dict(config=str(config), local_files_only=True, dtype=dtype)
     if family == "sd":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
@@ -181,23 +188,13 @@ def _load_single_file(spec: ModelSpec, dtype: torch.dtype):  # type: ignore[no-u
     return pipe, family
 
 
-def _local_or_cached(ref: str) -> Path | None:
-    """A local path as is, or the cached snapshot of a hub id (None when neither is here)."""
-    path = Path(ref).expanduser()
-    if path.exists():
-        return path
-    if HUB_ID.match(ref):
-        return cached_snapshot(ref)
-    return None
-
-
-def _load_taesd(spec: ModelSpec, family: Family, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+def _load_taesd(spec: ModelSpec, family: Family, dtype: torch.dtype):
     from diffusers import AutoencoderTiny
 
     ref = spec.taesd or TAESD_HUB[family]
     if ref in TAESD_HUB.values() and ref != TAESD_HUB[family]:
         ref = TAESD_HUB[family]  # the spec guessed the family wrong; the files decided
-    where = _local_or_cached(ref)
+    where = local_or_cached(ref)
     if where is None:
         log.warning(
             "TAESD %s is not in the local cache: using the full VAE (slower). "
@@ -213,7 +210,7 @@ def _load_taesd(spec: ModelSpec, family: Family, dtype: torch.dtype):  # type: i
 
 
 def _lora_file(spec: ModelSpec, ref: str) -> Path:
-    where = _local_or_cached(ref)
+    where = local_or_cached(ref)
     if where is None:
         raise _missing_hub(spec, ref, "the LCM-LoRA")
     if where.is_file():
@@ -221,104 +218,16 @@ def _lora_file(spec: ModelSpec, ref: str) -> Path:
     candidates = [where / LORA_WEIGHT_NAME] + sorted(where.glob("*.safetensors"))
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        raise ModelMissing(
+        raise PipelineMissing(
             f"model {spec.name!r}: no LoRA .safetensors file in {where}. " + _instructions(spec)
         )
     return found
 
 
-def _peft_available() -> bool:
-    try:
-        import peft  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-_LORA_SUFFIXES = (
-    (".lora_down.weight", ".lora_up.weight"),  # kohya
-    (".lora_A.weight", ".lora_B.weight"),  # peft
-    (".lora.down.weight", ".lora.up.weight"),  # older diffusers
-    ("_lora.down.weight", "_lora.up.weight"),  # diffusers attention processors: attn1.processor.to_q_lora
-)
-
-
-def _lora_module_name(name: str) -> str:
-    """Attention-processor names (attn1.processor.to_out_lora) -> the layer they adapt (attn1.to_out.0)."""
-    name = name.replace(".processor.", ".")
-    return name + ".0" if name.endswith(".to_out") else name
-
-
-def _lora_pairs(state: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor, float | None]]:
-    """UNet module name (kohya underscores or dotted) -> (down, up, alpha) from kohya or peft LoRA keys."""
-    pairs: dict[str, dict[str, Any]] = {}
-    for key, value in state.items():
-        if key.endswith(".alpha"):
-            pairs.setdefault(key[: -len(".alpha")], {})["alpha"] = float(value.item())
-            continue
-        for down, up in _LORA_SUFFIXES:
-            if key.endswith(down):
-                pairs.setdefault(_lora_module_name(key[: -len(down)]), {})["down"] = value
-                break
-            if key.endswith(up):
-                pairs.setdefault(_lora_module_name(key[: -len(up)]), {})["up"] = value
-                break
-        else:
-            raise ValueError(f"unrecognised LoRA key {key!r}")
-    out = {}
-    for name, parts in pairs.items():
-        if "down" not in parts or "up" not in parts:
-            raise ValueError(f"LoRA entry {name!r} lacks its down or up weight")
-        out[name] = (parts["down"], parts["up"], parts.get("alpha"))
-    return out
-
-
-def fuse_lora_into_unet(unet: torch.nn.Module, state: dict[str, torch.Tensor], scale: float = 1.0) -> int:
-    """Add each LoRA's (alpha / rank) * up @ down into the UNet weights; returns how many layers changed.
-
-    Handles kohya keys (lora_unet_<module_with_underscores>.lora_down/up/alpha, diffusers block names)
-    and peft keys (unet.<module>.lora_A/lora_B). Text-encoder entries are not supported.
-    """
-    modules = dict(unet.named_modules())
-    by_underscore = {name.replace(".", "_"): module for name, module in modules.items()}
-    changed = 0
-    for name, (down, up, alpha) in _lora_pairs(state).items():
-        if name.startswith("lora_unet_"):
-            module = by_underscore.get(name[len("lora_unet_"):])
-        elif name.startswith("unet."):
-            module = modules.get(name[len("unet."):])
-        elif name.startswith(("lora_te", "text_encoder")):
-            raise ValueError(f"text-encoder LoRA entries are not supported ({name})")
-        else:
-            module = modules.get(name)
-        weight = getattr(module, "weight", None)
-        if not isinstance(weight, torch.Tensor):
-            raise ValueError(f"LoRA entry {name!r} matches no layer of this UNet")
-        rank = down.shape[0]
-        factor = scale * (alpha / rank if alpha is not None else 1.0)
-        delta = up.flatten(1).float() @ down.flatten(1).float()
-        with torch.no_grad():
-            weight += (factor * delta).reshape(weight.shape).to(weight.device, weight.dtype)
-        changed += 1
-    if changed == 0:
-        raise ValueError("the LoRA file holds no UNet weights")
-    return changed
-
-
-def _apply_lora(pipe, spec: ModelSpec, ref: str) -> None:  # type: ignore[no-untyped-def]
+def _apply_lora(pipe, spec: ModelSpec, ref: str) -> None:
     path = _lora_file(spec, ref)
     try:
-        if _peft_available():
-            # diffusers' own path (needs peft): knows every LoRA layout; fused, then the adapter dropped.
-            pipe.load_lora_weights(
-                str(path.parent), weight_name=path.name, adapter_name="lcm", local_files_only=True
-            )
-            pipe.fuse_lora()
-            pipe.unload_lora_weights()
-        else:
-            from safetensors.torch import load_file
-
-            fuse_lora_into_unet(pipe.unet, load_file(str(path)))
+        fuse_lora(pipe, path)
     except Exception as exc:
         raise GeneratorUnavailable(
             f"model {spec.name!r}: cannot fuse LoRA {path}: {type(exc).__name__}: {exc}"
@@ -342,10 +251,10 @@ def load_pipeline(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     vae: VaeChoice = "taesd",
-):  # type: ignore[no-untyped-def]
+):
     """The diffusers pipeline for `spec` on `device` in `dtype`, with `.taesd` (None when vae="full").
 
-    Local files only. Raises ModelMissing (what is missing and what to do) or GeneratorUnavailable.
+    Local files only. Raises PipelineMissing (what is missing and what to do) or GeneratorUnavailable.
     A TAESD that is not cached falls back to the full VAE with a warning.
     """
     from diffusers import LCMScheduler
@@ -369,7 +278,7 @@ def load_pipeline(
         elif spec.kind == "folder":
             folder = Path(spec.source)
             if not folder.is_dir():
-                raise ModelMissing(f"model folder {folder} does not exist. " + _instructions(spec))
+                raise PipelineMissing(f"model folder {folder} does not exist. " + _instructions(spec))
             pipe, family = _load_folder(spec, folder, dtype)
         else:
             pipe, family = _load_single_file(spec, dtype)
@@ -386,7 +295,7 @@ def load_pipeline(
         _apply_lora(pipe, spec, spec.lcm_lora)
     if spec.scheduler == "lcm" or type(pipe.scheduler).__name__ == "LCMScheduler":
         pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
-    pipe.taesd = taesd  # type: ignore[attr-defined]
+    pipe.taesd = taesd
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -403,19 +312,6 @@ class ModelInfo:
     size_bytes: int | None  # on disk in the cache, with TAESD and LoRA; None when nothing is cached
     description: str
     missing: tuple[str, ...] = ()  # hub repos this model uses that are not cached
-
-
-def _repo_sizes(cache: Path) -> dict[str, int]:
-    from huggingface_hub import scan_cache_dir
-
-    if not cache.is_dir():
-        return {}
-    try:
-        info = scan_cache_dir(cache)
-    except Exception as exc:  # a corrupted cache must not break `vj models list`
-        log.warning("cannot scan the Hugging Face cache %s: %s", cache, exc)
-        return {}
-    return {repo.repo_id: repo.size_on_disk for repo in info.repos if repo.repo_type == "model"}
 
 
 def _pipeline_complete(folder: Path) -> bool:
@@ -439,7 +335,7 @@ def _hub_refs(spec: ModelSpec) -> list[tuple[str, str]]:
 def list_models() -> list[ModelInfo]:
     """The catalogue plus any other SD/SDXL pipeline in the local cache, with what is cached."""
     cache = hub_cache_dir()
-    sizes = _repo_sizes(cache)
+    sizes = repo_sizes(cache)
     infos = []
     for spec in CATALOGUE.values():
         if spec.kind == "builtin":
@@ -525,52 +421,22 @@ def select_files(role: str, files: list[str]) -> list[str]:
     return sorted(set(chosen))
 
 
-def _list_repo_files(repo_id: str) -> list[str]:
-    from huggingface_hub import HfApi
-
-    return list(HfApi().list_repo_files(repo_id))
-
-
-def fetch_repo(repo_id: str, name: str, select: Callable[[list[str]], list[str]], kind: str) -> Path:
-    """Download the files `select` picks from a hub repo into the cache; one clear message on failure."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        allow = select(_list_repo_files(repo_id))
-        if not allow:
-            raise ModelDownloadError(f"{repo_id} has no files vj can use ({kind})")
-        log.info("downloading %s (%d files) into %s", repo_id, len(allow), hub_cache_dir())
-        return Path(snapshot_download(repo_id, allow_patterns=allow, cache_dir=hub_cache_dir()))
-    except ModelDownloadError:
-        raise
-    except Exception as exc:  # unreachable hub, unknown or gated repo, disk full: one clear message
-        raise ModelDownloadError(
-            f"cannot download {repo_id} for {name!r}: {type(exc).__name__}: {exc}. "
-            "Check the network and the repo id; gated repos need `hf auth login` first."
-        ) from exc
-
-
 def download_model(name: str) -> Path:
     """Fetch a model, its TAESD and LoRA into the local cache with progress bars; returns the snapshot.
 
     Raises ValueError for unknown or local models, ModelDownloadError when offline or the hub fails.
     """
-
     spec = resolve_model(name)
     if spec.kind == "builtin":
         raise ValueError(f"{spec.name!r} is built in: nothing to download")
     plan = download_plan(spec)
-    if hub_offline():
-        raise ModelDownloadError(
-            f"offline mode is on (HF_HUB_OFFLINE=1): cannot download {spec.name!r} "
-            f"({', '.join(item.repo_id for item in plan)}). Unset HF_HUB_OFFLINE on a machine that can "
-            "reach the Hugging Face hub and run `vj models download` again, or copy a diffusers folder here "
-            "and set `model: /path/to/folder` in the preset."
-        )
+    require_online(
+        spec.name, ", ".join(item.repo_id for item in plan),
+        "copy a diffusers folder here and set `model: /path/to/folder` in the preset",
+    )
     result: Path | None = None
     for item in plan:
-        role = item.role
-        path = fetch_repo(item.repo_id, spec.name, lambda files: select_files(role, files), "diffusers safetensors")
+        path = fetch_repo(item.repo_id, spec.name, partial(select_files, item.role), "diffusers safetensors")
         if item.role == "pipeline":
             result = path
     assert result is not None

@@ -23,7 +23,7 @@ import numpy as np
 from vj.audio.uniforms import audio_uniforms
 from vj.gen.base import GenRequest, finite_number
 from vj.gen.look import Look, blend_looks
-from vj.motion import content_to_uv, cover_fit, flow_matrix, ndc_to_view
+from vj.motion import content_to_uv, cover_scale, flow_matrix, ndc_to_view
 from vj.render.context import create_headless_context
 from vj.render.shaders import ShaderLibrary
 
@@ -68,7 +68,7 @@ def camera_map(size: tuple[int, int], camera_size: tuple[int, int]) -> np.ndarra
     """This frame's NDC -> camera texture uv (top row first): cover-fit, cropped at the centre."""
     aspect = size[0] / size[1]
     camera_aspect = camera_size[0] / camera_size[1]
-    return content_to_uv(camera_aspect) @ cover_fit(aspect, camera_aspect) @ ndc_to_view(aspect)
+    return content_to_uv(camera_aspect) @ cover_scale(aspect, camera_aspect) @ ndc_to_view(aspect)
 
 
 def camera_pixels(image: np.ndarray) -> np.ndarray:

@@ -25,8 +25,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +91,43 @@ class _Lane(ChildHandler):
         self.owner._on_changed(self, status)
 
 
+class _Account:
+    """The supervisor thread's account of a generator, for its WorkerStatus: frames made, faults
+    (all, and in a row), the last error, the recent frame rate and the child's own status."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.faults = 0
+        self.in_a_row = 0  # faults since the last good frame
+        self.last_error: str | None = None
+        self.error_at = 0.0
+        self.recent: list[float] = []  # when the last (up to 16) frames arrived
+        self.child: ChildStatus | None = None
+
+    def frame(self) -> None:
+        self.frames += 1
+        self.in_a_row = 0
+        self.recent = (self.recent + [time.monotonic()])[-16:]
+
+    def error(self, message: str) -> None:
+        self.last_error, self.error_at = message, time.monotonic()
+
+    def status(self, label: str, fell_back: bool, state: str | None = None) -> WorkerStatus:
+        recent = self.recent
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+        st = self.child
+        if state is None:
+            state = {"starting": "loading", "ready": "running", "waiting": "restarting", "failed": "failed",
+                     "stopped": "stopped"}.get(st.state, "loading") if st is not None else "loading"
+            if state == "loading" and self.frames and st is not None and st.starts <= 1:
+                state = "running"  # the first frame arrived before the ready message
+        return WorkerStatus(
+            label, fps, self.frames, self.faults, self.last_error, fell_back, state,
+            st.progress if st is not None else "", st.since if st is not None else time.monotonic(),
+            max(0, st.starts - 1) if st is not None else 0, error_at=self.error_at,
+        )
+
+
 class GeneratorProcess:
     """A backend chain (see vj.gen.backends.chain) run in child processes; see the module doc."""
 
@@ -114,11 +152,7 @@ class GeneratorProcess:
         # supervisor-thread state
         self._index = 0
         self._lane = _Lane(self, self._chain[0])
-        self._frames_made = self._faults = self._in_a_row = 0
-        self._last_error: str | None = None
-        self._error_at = 0.0
-        self._recent: list[float] = []
-        self._child_status: ChildStatus | None = None
+        self._account = _Account()
         self._publish()
 
     # -- render-thread side: none of these block --------------------------------------------------
@@ -165,7 +199,7 @@ class GeneratorProcess:
     def generate_blocking(self, request: GenRequest, timeout: float = 60.0) -> GenFrame | None:
         """Offline renders: submit and wait for this request's frame (None if the backend faulted)."""
         self._lockstep.set()
-        faults = self.status().faults
+        before = self.status()
         self.submit(request)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -176,7 +210,13 @@ class GeneratorProcess:
                 self._held = (arrival.ring, arrival.slot)
                 if arrival.frame.request is request:
                     return arrival.frame
-            if self.status().faults > faults or self._stop.is_set():
+            now = self.status()
+            if now.backend != before.backend and now.state != "failed":
+                # fell back (a model that cannot load here): the next backend draws this frame, so
+                # a render's first frame is a picture, not black
+                before = now
+                self.submit(request)
+            elif now.faults > before.faults or self._stop.is_set():
                 return None
         return None
 
@@ -271,11 +311,8 @@ class GeneratorProcess:
                 return
             image = lane.ring.view(slot, h, w)
             image.flags.writeable = False
-            self._frames_made += 1
-            self._in_a_row = 0
-            now = time.monotonic()
-            self._recent = (self._recent + [now])[-16:]
-            replaced = self._frames.swap(_Arrival(GenFrame(image, inflight[1], seconds, backend, self._frames_made),
+            self._account.frame()
+            replaced = self._frames.swap(_Arrival(GenFrame(image, inflight[1], seconds, backend, self._account.frames),
                                                   lane.ring, slot))
             if replaced is not None:  # never taken: its slot goes back
                 self._frees.put((replaced.ring, replaced.slot))
@@ -283,69 +320,54 @@ class GeneratorProcess:
             self._publish()
         elif kind == "fault":
             _, seq, text = message
-            self._faults += 1
-            self._in_a_row += 1
-            self._error(f"{lane.spec.label}: {text}")
-            log.warning("generator fault %d in a row (%s)", self._in_a_row, self._last_error)
-            if self._in_a_row >= self.options.max_faults and lane.child is not None:
-                self._in_a_row = 0
+            account = self._account
+            account.faults += 1
+            account.in_a_row += 1
+            account.error(f"{lane.spec.label}: {text}")
+            log.warning("generator fault %d in a row (%s)", account.in_a_row, account.last_error)
+            if account.in_a_row >= self.options.max_faults and lane.child is not None:
+                account.in_a_row = 0
                 lane.child.restart(f"{self.options.max_faults} faults in a row ({text})")
             else:
                 self._idle.set()
             self._publish()
         elif kind == "unavailable":
-            self._faults += 1
-            self._error(f"{lane.spec.label}: {message[1]}")
-            log.error("%s", message[1])
-            self._fall_back(lane)
+            self._account.faults += 1
+            self._account.error(f"{lane.spec.label}: {message[1]}")
+            self._fall_back(lane)  # which logs the message once
 
     def _on_changed(self, lane: _Lane, status: ChildStatus) -> None:
         if lane is not self._lane:
             return
-        self._child_status = status
+        self._account.child = status
         if status.state == "waiting" and status.fault:  # it crashed, hung or was restarted
-            self._faults += 1
-            self._error(f"{lane.spec.label}: {status.fault}")
+            self._account.faults += 1
+            self._account.error(f"{lane.spec.label}: {status.fault}")
         elif status.state == "failed" and not self._stop.is_set():
-            self._error(f"{lane.spec.label}: {status.fault}")
+            self._account.error(f"{lane.spec.label}: {status.fault}")
             self._fall_back(lane)
             return
         self._publish()
-
-    def _error(self, message: str) -> None:
-        self._last_error, self._error_at = message, time.monotonic()
 
     def _fall_back(self, lane: _Lane) -> None:
         if lane.child is not None:
             lane.child.stop(timeout=0.0)  # on this (the supervisor's) thread: never wait for it
         if self._index + 1 >= len(self._chain):
-            log.error("generator %s failed and no fallback is left: the last frame stays", lane.spec.label)
+            log.error("generator %s failed and no fallback is left: the last frame stays", self._account.last_error)
             self._publish(state="failed")
             return
         self._index += 1
-        self._in_a_row = 0
-        self._child_status = None
+        self._account.in_a_row = 0
+        self._account.child = None
         self._lane = _Lane(self, self._chain[self._index])
-        log.error("generator %s failed; falling back to %s", self._last_error, self._lane.spec.label)
+        log.error("generator %s failed; falling back to %s", self._account.last_error, self._lane.spec.label)
         self._start_lane(self._lane)
         self._publish()
 
     def _publish(self, state: str | None = None) -> None:
-        recent = self._recent
-        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
-        st = self._child_status
-        if state is None:
-            state = {"starting": "loading", "ready": "running", "waiting": "restarting", "failed": "failed",
-                     "stopped": "stopped"}.get(st.state, "loading") if st is not None else "loading"
-            if state == "loading" and self._frames_made and st is not None and st.starts <= 1:
-                state = "running"  # the first frame arrived before the ready message
         fell_back = self._index > 0
         label = self._lane.spec.label + (" (fallback)" if fell_back else "")
-        self._status.put(WorkerStatus(
-            label, fps, self._frames_made, self._faults, self._last_error, fell_back, state,
-            st.progress if st is not None else "", st.since if st is not None else time.monotonic(),
-            max(0, st.starts - 1) if st is not None else 0, error_at=self._error_at,
-        ))
+        self._status.put(self._account.status(label, fell_back, state))
 
 
 def process_workers(threads: int = 0) -> Callable[[Preset], GeneratorProcess]:

@@ -15,31 +15,19 @@ from pathlib import Path
 
 import torch
 
+from vj.bpe import bytes_to_unicode
+
 SEED = 1234
 TEXT_DIM = 32
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """The byte -> printable character table byte-level BPE tokenizers (CLIP's) are built on."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
-    )
-    table = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
-
-
-def tiny_tokenizer(folder: Path | None = None):  # type: ignore[no-untyped-def]
+def tiny_tokenizer(folder: Path | None = None):
     """A CLIP tokenizer whose vocabulary is every byte (alone and word-final): no merges, any text."""
     from transformers import CLIPTokenizer
 
     folder = Path(folder or tempfile.mkdtemp(prefix="vj-tiny-tokenizer-"))
     folder.mkdir(parents=True, exist_ok=True)
-    chars = list(_bytes_to_unicode().values())
+    chars = list(bytes_to_unicode().values())
     vocab = {tok: i for i, tok in enumerate(chars + [c + "</w>" for c in chars])}
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
@@ -48,7 +36,7 @@ def tiny_tokenizer(folder: Path | None = None):  # type: ignore[no-untyped-def]
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
 
 
-def _text_encoder(projection: bool = False, hidden: int = TEXT_DIM):  # type: ignore[no-untyped-def]
+def _text_encoder(projection: bool = False, hidden: int = TEXT_DIM):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
@@ -59,7 +47,7 @@ def _text_encoder(projection: bool = False, hidden: int = TEXT_DIM):  # type: ig
     return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
 
 
-def _schedulers():  # type: ignore[no-untyped-def]
+def _schedulers():
     from diffusers import EulerDiscreteScheduler
 
     # sd-turbo's own scheduler setup: Euler, trailing timesteps (1 step starts at t=999).
@@ -69,22 +57,22 @@ def _schedulers():  # type: ignore[no-untyped-def]
     )
 
 
-def _vaes():  # type: ignore[no-untyped-def]
+def _vaes():
     from diffusers import AutoencoderKL, AutoencoderTiny
 
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 16, 16),
         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
         layers_per_block=1, norm_num_groups=4, sample_size=64,
-    ).eval()
+    ).eval()  # diffusers' model mixins hide nn.Module's methods from mypy
     taesd = AutoencoderTiny(
         encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
         num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1), latent_channels=4,
-    ).eval()
+    ).eval()  # diffusers' model mixins hide nn.Module's methods from mypy
     return vae, taesd
 
 
-def tiny_sd(folder: Path | None = None):  # type: ignore[no-untyped-def]
+def tiny_sd(folder: Path | None = None):
     """A tiny random StableDiffusionPipeline (with a tiny TAESD in `.taesd`)."""
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 
@@ -93,18 +81,18 @@ def tiny_sd(folder: Path | None = None):  # type: ignore[no-untyped-def]
         sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=TEXT_DIM, attention_head_dim=8, norm_num_groups=8,
-    ).eval()
+    ).eval()  # type: ignore[attr-defined]  # diffusers' model mixins hide nn.Module's methods from mypy
     vae, taesd = _vaes()
     pipe = StableDiffusionPipeline(
         unet=unet, vae=vae, text_encoder=_text_encoder(), tokenizer=tiny_tokenizer(folder),
         scheduler=_schedulers(), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipe.taesd = taesd  # type: ignore[attr-defined]
-    pipe.set_progress_bar_config(disable=True)
+    pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]  # (the same, for the pipeline mixin)
     return pipe
 
 
-def tiny_sdxl(folder: Path | None = None):  # type: ignore[no-untyped-def]
+def tiny_sdxl(folder: Path | None = None):
     """A tiny random StableDiffusionXLPipeline: two text encoders, pooled embeddings, time ids."""
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
@@ -115,14 +103,14 @@ def tiny_sdxl(folder: Path | None = None):  # type: ignore[no-untyped-def]
         cross_attention_dim=2 * TEXT_DIM, attention_head_dim=(2, 4), norm_num_groups=8,
         addition_embed_type="text_time", addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=TEXT_DIM + 6 * 8, use_linear_projection=True,
-    ).eval()
+    ).eval()  # type: ignore[attr-defined]  # diffusers' model mixins hide nn.Module's methods from mypy
     vae, taesd = _vaes()
     pipe = StableDiffusionXLPipeline(
         unet=unet, vae=vae, text_encoder=_text_encoder(), text_encoder_2=_text_encoder(projection=True),
         tokenizer=tiny_tokenizer(folder), tokenizer_2=tiny_tokenizer(folder), scheduler=_schedulers(),
     )
     pipe.taesd = taesd  # type: ignore[attr-defined]
-    pipe.set_progress_bar_config(disable=True)
+    pipe.set_progress_bar_config(disable=True)  # type: ignore[attr-defined]  # (the same, for the pipeline mixin)
     return pipe
 
 

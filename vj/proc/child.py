@@ -26,8 +26,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any
 
 BEAT = 0.5  # seconds between heartbeats while a child waits in `recv`
 
@@ -62,7 +63,7 @@ class ChildLink:
                 message = self._conn.recv()
                 if message == ("stop",):
                     raise Stopped
-                return message  # type: ignore[no-any-return]
+                return message
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 
@@ -112,7 +113,7 @@ def _die_with_parent() -> None:
 def resolve(target: str) -> Callable[..., Any]:
     """"package.module:function" -> the function."""
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 def main(fd: int, parent: int) -> int:

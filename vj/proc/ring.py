@@ -11,6 +11,11 @@ Who may touch which slot is decided by messages, never by shared flags: a slot b
 child until it sends the slot's number with a frame, and to the parent until it sends the
 number back (vj.gen.process). With three slots the child always has one to write: the parent
 holds at most the frame on screen and the newest one not yet taken.
+
+Why not multiprocessing.shared_memory: it needs names in /dev/shm, and on Python 3.11 its
+resource tracker unlinks a segment when any attaching process exits. Frames are RGBA because an
+RGB texture upload cost about 1 ms per frame on the render thread (a per-pixel conversion in the
+driver), RGBA about 0.05 ms.
 """
 
 from __future__ import annotations

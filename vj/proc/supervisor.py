@@ -2,7 +2,7 @@
 
 Generators, the audio capture and the voice recognizer each run in a process of their own (a
 GL driver, torch's per-op dispatch, pocketsphinx and PortAudio's callbacks all hold the GIL or
-can abort the process; see docs/design-notes.md). One thread, `vj-supervisor`, watches all of
+can abort the process; each module says why). One thread, `vj-supervisor`, watches all of
 them: it reads every child's messages and hands them to the child's `ChildHandler`, notices a
 child that exited, or went silent for longer than its spec allows (hung: it is killed), and
 starts a new one after a back-off that doubles while starts keep failing. A child that says
@@ -17,6 +17,13 @@ thread that started it (PR_SET_PDEATHSIG), so no child outlives vj, even after a
 
 Threads: handlers are called on the supervisor thread and must not block (put into a queue or
 a latest-value slot). `Child.send` may be called from any thread.
+
+Why one supervisor: four mechanisms had grown (Popen with framed stdout for audio, Popen with a
+Connection for the procedural dream, multiprocessing spawn for voice, each with its own restart
+loop). A fresh interpreter per child (not a fork) carries no forked GL context or threads and
+does not re-import the parent's main script. Failures are forgiven once a child has been ready
+for `stable` seconds, so a generator that dies right after every start falls back, while one that
+dies once an hour is restarted forever.
 """
 
 from __future__ import annotations
@@ -32,10 +39,11 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +96,13 @@ class ChildHandler:
         """The state, progress line or fault changed."""
 
 
+class _StartError(Exception):
+    """A child process that could not be started (the message says why)."""
+
+
 @dataclass
 class _Run:
-    """One process of a child."""
+    """One process of a child: how it is started, its pipes and health clock, and how it ends."""
 
     proc: subprocess.Popen[bytes]
     conn: Connection
@@ -104,6 +116,79 @@ class _Run:
     crash: str | None = None  # what the child said before it died
     ending: str | None = None  # why the supervisor is ending it (a restart, a hang)
     inherited: tuple[int, ...] = ()
+
+    @classmethod
+    def launch(cls, spec: ChildSpec, args: tuple[Any, ...], fds: tuple[int, ...]) -> _Run:
+        """Start `python -m vj.proc.child` on one end of a socket pair, its output into another, and
+        send it what to run. The inherited `fds` are closed here whatever happens; _StartError
+        when the process cannot be started."""
+        parent_sock, child_sock = socket.socketpair()
+        err_r, err_w = socket.socketpair()
+        env = dict(os.environ, **spec.env)
+        env["PYTHONPATH"] = _import_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        try:
+            proc = subprocess.Popen(
+                # the name only shows in `ps`: which python process is which
+                [sys.executable, "-m", "vj.proc.child", str(child_sock.fileno()), str(os.getpid()), spec.name],
+                pass_fds=(child_sock.fileno(), *fds), env=env, stdin=subprocess.DEVNULL,
+                stdout=err_w.fileno(), stderr=err_w.fileno(),
+            )
+        except OSError as exc:
+            for s in (parent_sock, child_sock, err_r, err_w):
+                s.close()
+            raise _StartError(str(exc)) from exc
+        finally:
+            for fd in fds:
+                _close_fd(fd)
+        child_sock.close()
+        err_w.close()
+        conn = Connection(os.dup(parent_sock.fileno()))
+        parent_sock.close()
+        err_r.setblocking(False)
+        now = time.monotonic()
+        run = cls(proc, conn, err_r, now, now + spec.start_timeout, now)
+        try:
+            conn.send((spec.main, tuple(args)))  # first, before any other thread can send to it
+        except OSError:
+            pass  # it died at once: the EOF tells
+        return run
+
+    def stderr_lines(self, data: bytes) -> list[str]:
+        """The complete, non-blank lines in `data` (a partial last line waits for the rest); the
+        last STDERR_LINES of them are kept for the message when it dies."""
+        lines = (self.stderr_partial + data).split(b"\n")
+        self.stderr_partial = lines.pop()[-4096:]
+        out = [line for line in (raw.decode(errors="replace").rstrip() for raw in lines) if line]
+        self.stderr_tail.extend(out)
+        return out
+
+    def fault(self, code: int) -> str:
+        """Why it ended, in words: what ended it, what it said when it crashed, or its exit."""
+        if self.ending is not None:
+            return self.ending
+        if self.crash is not None:
+            return f"crashed: {self.crash}"
+        why = _describe_exit(code)
+        tail = [line for line in self.stderr_tail if line.strip()]
+        if tail and code > 0:  # what it said before it gave up (a signal leaves no last words)
+            why += f" ({tail[-1][:200]})"
+        return why
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def wait(self) -> int:
+        try:
+            return self.proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.stderr is not None:
+            self.stderr.close()
 
 
 class Child:
@@ -169,6 +254,40 @@ class Child:
             except Exception:  # noqa: BLE001 - an owner's bug must not stop the supervisor
                 log.exception("%s: the status handler failed", self.spec.name)
 
+    def _heard(self, run: _Run, message: Any) -> None:
+        """A message from `run`: it is alive. The supervisor's own (beat, ready, progress, patience,
+        log, crash) update its deadline and status; anything else goes to the handler."""
+        run.heard = time.monotonic()
+        if not self.stopping:  # a stop's deadline stands, whatever the child still says
+            run.deadline = run.heard + self.spec.silence
+        kind = message[0] if isinstance(message, tuple) and message else None
+        if kind == "beat":
+            return
+        if kind == "ready":
+            if run.ready_at is None:
+                log.info("%s: ready%s", self.spec.name, f" ({message[1]})" if message[1] else "")
+            run.ready_at = run.ready_at or time.monotonic()
+            self._set(state="ready", detail=str(message[1]))
+        elif kind == "progress":
+            _, text, patience = message
+            if patience and not self.stopping:
+                run.deadline = time.monotonic() + float(patience)
+            log.info("%s: %s", self.spec.name, text)
+            self._set(progress=str(text))
+        elif kind == "patience" and not self.stopping:
+            run.deadline = time.monotonic() + max(self.spec.silence, float(message[1]))
+        elif kind == "log":
+            _, level, name, text = message
+            logging.getLogger(name).log(level, "[%s] %s", self.spec.name, text)
+        elif kind == "crash":
+            run.crash = str(message[1])
+            log.debug("%s crashed:\n%s", self.spec.name, message[2])
+        else:
+            try:
+                self.handler.message(message)
+            except Exception:  # noqa: BLE001 - an owner's bug must not stop the supervisor
+                log.exception("%s: the message handler failed on %r", self.spec.name, kind)
+
 
 class Supervisor:
     """Starts and watches children on one thread. `close()` stops them all."""
@@ -197,7 +316,7 @@ class Supervisor:
         """Stops every child (in parallel, each in order) and the supervisor thread."""
         if self._closed:
             return
-        self._command(("close", None, None))  # type: ignore[arg-type]
+        self._command(("close", None, None))
         self._thread.join(timeout)
         self._closed = True
 
@@ -268,7 +387,7 @@ class Supervisor:
             run = child.run
             if run is not None and now > run.deadline:
                 if child.stopping:
-                    self._kill(run)  # an orderly stop that took too long
+                    run.kill()  # an orderly stop that took too long
                     self._reap(child, "stopped")
                 else:
                     silent = now - run.heard
@@ -286,42 +405,18 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - a failed preparation is a failed start
             self._failed(child, f"could not prepare: {type(exc).__name__}: {exc}")
             return
-        parent_sock, child_sock = socket.socketpair()
-        err_r, err_w = socket.socketpair()
-        env = dict(os.environ, **spec.env)
-        env["PYTHONPATH"] = _import_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
-            proc = subprocess.Popen(
-                # the name only shows in `ps`: which python process is which
-                [sys.executable, "-m", "vj.proc.child", str(child_sock.fileno()), str(os.getpid()), spec.name],
-                pass_fds=(child_sock.fileno(), *fds), env=env, stdin=subprocess.DEVNULL,
-                stdout=err_w.fileno(), stderr=err_w.fileno(),
-            )
-        except OSError as exc:
-            for s in (parent_sock, child_sock, err_r, err_w):
-                s.close()
+            run = _Run.launch(spec, args, fds)
+        except _StartError as exc:
             self._failed(child, f"could not start: {exc}")
             return
-        finally:
-            for fd in fds:
-                _close_fd(fd)
-        child_sock.close()
-        err_w.close()
-        conn = Connection(os.dup(parent_sock.fileno()))
-        parent_sock.close()
-        err_r.setblocking(False)
-        now = time.monotonic()
-        run = _Run(proc, conn, err_r, now, now + spec.start_timeout, now)
-        try:
-            conn.send((spec.main, tuple(args)))  # first, before any other thread can send to it
-        except OSError:
-            pass  # it died at once: the EOF tells
         child.run = run
-        self._selector.register(conn.fileno(), selectors.EVENT_READ, (child, "conn"))
-        self._selector.register(err_r, selectors.EVENT_READ, (child, "stderr"))
+        assert run.stderr is not None  # a new run reads its stderr
+        self._selector.register(run.conn.fileno(), selectors.EVENT_READ, (child, "conn"))
+        self._selector.register(run.stderr, selectors.EVENT_READ, (child, "stderr"))
         st = child.status()
-        child._set(state="starting", pid=proc.pid, starts=st.starts + 1, progress="")
-        log.debug("%s: started process %d", spec.name, proc.pid)
+        child._set(state="starting", pid=run.proc.pid, starts=st.starts + 1, progress="")
+        log.debug("%s: started process %d", spec.name, run.proc.pid)
 
     def _read(self, child: Child) -> None:
         run = child.run
@@ -329,43 +424,11 @@ class Supervisor:
         try:
             while run.conn.poll():
                 message = run.conn.recv()
-                self._on_message(child, run, message)
+                child._heard(run, message)
                 if child.run is not run:
                     return
         except (EOFError, OSError):
             self._end(child, kill=False)
-
-    def _on_message(self, child: Child, run: _Run, message: Any) -> None:
-        run.heard = time.monotonic()
-        if not child.stopping:  # a stop's deadline stands, whatever the child still says
-            run.deadline = run.heard + child.spec.silence
-        kind = message[0] if isinstance(message, tuple) and message else None
-        if kind == "beat":
-            return
-        if kind == "ready":
-            if run.ready_at is None:
-                log.info("%s: ready%s", child.spec.name, f" ({message[1]})" if message[1] else "")
-            run.ready_at = run.ready_at or time.monotonic()
-            child._set(state="ready", detail=str(message[1]))
-        elif kind == "progress":
-            _, text, patience = message
-            if patience and not child.stopping:
-                run.deadline = time.monotonic() + float(patience)
-            log.info("%s: %s", child.spec.name, text)
-            child._set(progress=str(text))
-        elif kind == "patience" and not child.stopping:
-            run.deadline = time.monotonic() + max(child.spec.silence, float(message[1]))
-        elif kind == "log":
-            _, level, name, text = message
-            logging.getLogger(name).log(level, "[%s] %s", child.spec.name, text)
-        elif kind == "crash":
-            run.crash = str(message[1])
-            log.debug("%s crashed:\n%s", child.spec.name, message[2])
-        else:
-            try:
-                child.handler.message(message)
-            except Exception:  # noqa: BLE001 - an owner's bug must not stop the supervisor
-                log.exception("%s: the message handler failed on %r", child.spec.name, kind)
 
     def _read_stderr(self, child: Child) -> None:
         run = child.run
@@ -382,33 +445,20 @@ class Supervisor:
             run.stderr.close()
             run.stderr = None
             return
-        lines = (run.stderr_partial + data).split(b"\n")
-        run.stderr_partial = lines.pop()[-4096:]
-        for raw in lines:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                run.stderr_tail.append(line)
-                log.debug("%s: %s", child.spec.name, line)
+        for line in run.stderr_lines(data):
+            log.debug("%s: %s", child.spec.name, line)
 
     def _end(self, child: Child, kill: bool) -> None:
         """The running process is over (it exited, or is killed now): count it and plan a restart."""
         run = child.run
         assert run is not None
         if kill:
-            self._kill(run)
-        code = self._wait(run)
+            run.kill()
+        code = run.wait()
         if child.stopping:
             self._reap(child, "stopped")
             return
-        if run.ending is not None:
-            why = run.ending
-        elif run.crash is not None:
-            why = f"crashed: {run.crash}"
-        else:
-            why = _describe_exit(code)
-            tail = [line for line in run.stderr_tail if line.strip()]
-            if tail and code > 0:  # what it said before it gave up (a signal leaves no last words)
-                why += f" ({tail[-1][:200]})"
+        why = run.fault(code)
         self._close_run(child)
         stable = run.ready_at is not None and time.monotonic() - run.ready_at >= child.spec.stable
         self._failed(child, why, forgiven=stable)
@@ -445,8 +495,8 @@ class Supervisor:
 
     def _reap(self, child: Child, state: str) -> None:
         if child.run is not None:
-            self._kill(child.run)
-            self._wait(child.run)
+            child.run.kill()
+            child.run.wait()
             self._close_run(child)
         child._set(state=state, pid=None)
         child.handler = ChildHandler()  # no more callbacks: let the owner (and its memory) go
@@ -464,22 +514,7 @@ class Supervisor:
                     self._selector.unregister(obj)
                 except (KeyError, ValueError):
                     pass
-        run.conn.close()
-        if run.stderr is not None:
-            run.stderr.close()
-
-    @staticmethod
-    def _kill(run: _Run) -> None:
-        if run.proc.poll() is None:
-            run.proc.kill()
-
-    @staticmethod
-    def _wait(run: _Run) -> int:
-        try:
-            return run.proc.wait(2.0)
-        except subprocess.TimeoutExpired:
-            run.proc.kill()
-            return run.proc.wait()
+        run.close()
 
 
 def _describe_exit(code: int) -> str:

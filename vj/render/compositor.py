@@ -16,15 +16,15 @@ frame is only uniform writes and three draws.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 import moderngl
 import numpy as np
 
 from vj.audio.uniforms import audio_uniforms
-from vj.motion import Camera, ndc_to_uv
+from vj.motion import ViewTransform, ndc_to_uv
 from vj.render.hud import Hud
 from vj.render.shaders import ShaderLibrary
 
@@ -55,7 +55,7 @@ class LayerView:
     """
 
     texture: moderngl.Texture
-    camera: Camera
+    camera: ViewTransform
     frame_aspect: float
 
 

@@ -8,7 +8,7 @@ every other frame the compositor just draws the cached texture.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import moderngl
 import numpy as np

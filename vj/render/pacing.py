@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 DEFAULT_REFRESH = 60.0  # when the system does not say
 WATCH_FRAMES = 30  # frames looked at before deciding that vsync does not hold the loop

@@ -105,7 +105,9 @@ def _acquire_glfw() -> None:
                 break
             time.sleep(0.05)
         else:
-            raise WindowError(f"no display: GLFW could not start ({_last_glfw_error or 'unknown error'}). {_NO_DISPLAY_HINT}")
+            raise WindowError(
+                f"no display: GLFW could not start ({_last_glfw_error or 'unknown error'}). {_NO_DISPLAY_HINT}"
+            )
     _glfw_users += 1
 
 
@@ -205,7 +207,12 @@ class Window:
         width, height = config.size
         # Where the window returns to when leaving fullscreen: centred on the chosen monitor.
         mx, my = glfw.get_monitor_pos(monitor)
-        self._windowed = (mx + max(0, (info.width - width) // 2), my + max(0, (info.height - height) // 2), width, height)
+        self._windowed = (
+            mx + max(0, (info.width - width) // 2),
+            my + max(0, (info.height - height) // 2),
+            width,
+            height,
+        )
         if config.fullscreen:
             window = glfw.create_window(info.width, info.height, config.title, monitor, None)
         else:

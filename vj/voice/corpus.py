@@ -2,7 +2,7 @@
 out-of-grammar chatter, as 48 kHz mono (the live capture's rate) with silence around it.
 
 Used by the voice tests (tests/voice) and `vj bench voice`, so both hear the same utterances.
-The commands come from vj.voice.commands.COMMANDS (every phrase of every command); the chatter
+The commands come from vj.voice.commands.VOICE_COMMANDS (every phrase of every command); the chatter
 is speech a VJ's microphone picks up between commands, none of it a command or a dictation.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vj.voice.commands import COMMANDS, phrase_index
+from vj.vocabulary import VOICE_COMMANDS, phrase_index
 
 RATE = 48000
 LEAD = 0.5  # seconds of silence before the speech
@@ -82,7 +82,7 @@ class Speech:
 
 def command_phrases() -> dict[str, str]:
     """Every phrase of every command -> the command it says."""
-    return phrase_index(COMMANDS)
+    return phrase_index(VOICE_COMMANDS)
 
 
 def espeak_wav(text: str, voice: Voice = COMMAND_VOICES[0]) -> bytes:

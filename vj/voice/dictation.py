@@ -26,9 +26,18 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from vj.gen import models
-from vj.gen.base import GeneratorUnavailable
-from vj.gen.models import ModelDownloadError, ModelMissing, cached_snapshot, hub_cache_dir, hub_offline
+from vj.catalogue import CATALOGUE
+from vj.hub import (
+    HUB_ID,
+    ModelMissing,
+    cached_snapshot,
+    fetch_advice,
+    fetch_repo,
+    hub_cache_dir,
+    not_cached,
+    repo_sizes,
+    require_online,
+)
 from vj.voice.commands import SAMPLE_RATE, resample_to_16k
 
 log = logging.getLogger(__name__)
@@ -89,10 +98,10 @@ def resolve_whisper(name_or_path: str) -> WhisperSpec:
     if path.exists() and not path.is_dir():
         raise ValueError(f"{text} is a file: a Whisper model is a folder written by save_pretrained")
     if path.is_dir() or text.startswith(("/", "./", "../", "~", "\\")) or (
-        "/" in text and not models.HUB_ID.match(text)
+        "/" in text and not HUB_ID.match(text)
     ):
         return WhisperSpec(path.name or text, str(path), "folder")
-    if models.HUB_ID.match(text):
+    if HUB_ID.match(text):
         return WhisperSpec(text, text, "hub")
     raise ValueError(
         f"unknown Whisper model {text!r}: use one of {_known()}, a hub id (owner/name) "
@@ -109,9 +118,9 @@ def whisper_repo(name: str) -> str | None:
     text = name.strip()
     key = text.lower()
     short = _short_name(text)
-    if short is not None and (key.startswith(ALIAS_PREFIX) or key not in models.CATALOGUE):
+    if short is not None and (key.startswith(ALIAS_PREFIX) or key not in CATALOGUE):
         return WHISPER_MODELS[short]
-    if models.HUB_ID.match(text) and "whisper" in key:
+    if HUB_ID.match(text) and "whisper" in key:
         return text
     return None
 
@@ -134,10 +143,7 @@ def download_names() -> list[str]:
 def _instructions(spec: WhisperSpec) -> str:
     name = download_name(spec)
     command = f"vj models download {name}" if name else f"hf download {spec.source}"
-    return (
-        f"Online, run `{command}` (vj never downloads during a show); "
-        "or use a local Whisper folder (written by save_pretrained) instead of the name."
-    )
+    return fetch_advice(command, "use a local Whisper folder (written by save_pretrained) instead of the name")
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -177,10 +183,7 @@ def _folder(spec: WhisperSpec) -> Path:
     if spec.kind == "hub":
         snapshot = cached_snapshot(spec.source)
         if snapshot is None:
-            raise DictationUnavailable(
-                f"model {spec.name!r}: {spec.source} is not in the local Hugging Face cache "
-                f"({hub_cache_dir()}). " + _instructions(spec)
-            )
+            raise DictationUnavailable(not_cached(spec.name, spec.source, _instructions(spec)))
         return snapshot
     folder = Path(spec.source)
     if not folder.is_dir():
@@ -189,12 +192,19 @@ def _folder(spec: WhisperSpec) -> Path:
 
 
 def _device(device: str) -> torch.device:
+    """auto: cuda if available, else the CPU. DictationUnavailable for a device that is not here."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return models._check_device(device)
-    except GeneratorUnavailable as exc:
-        raise DictationUnavailable(str(exc)) from exc
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise DictationUnavailable(f"unknown device {device!r}: {exc}") from exc
+    mps = getattr(torch.backends, "mps", None)
+    if (dev.type == "cuda" and not torch.cuda.is_available()) or (
+        dev.type == "mps" and not (mps is not None and mps.is_available())
+    ):
+        raise DictationUnavailable(f"device {device!r} requested but {dev.type.upper()} is not available here")
+    return dev
 
 
 class Dictation:
@@ -333,7 +343,7 @@ def prompt_from_speech(text: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class WhisperInfo:
-    """A row of `vj models list`, shaped like vj.gen.models.ModelInfo."""
+    """A row of `vj models list`, shaped like the diffusion models' vj.gen.models.ModelInfo."""
 
     name: str  # what `vj models download` takes
     source: str
@@ -351,7 +361,7 @@ def _complete(folder: Path | None) -> bool:
 def list_whisper() -> list[WhisperInfo]:
     """The Whisper short names, each with whether it is cached (loadable offline) and its size there."""
     cache = hub_cache_dir()
-    sizes = models._repo_sizes(cache)
+    sizes = repo_sizes(cache)
     infos = []
     for name, (short, repo) in zip(download_names(), WHISPER_MODELS.items(), strict=True):
         cached = _complete(cached_snapshot(repo, cache))
@@ -379,15 +389,8 @@ def download_whisper(name: str) -> Path:
     ValueError when `name` is not a Whisper name (see `whisper_repo`); ModelDownloadError when offline
     or the hub fails.
     """
-
     repo = whisper_repo(name)
     if repo is None:
         raise ValueError(f"{name!r} is not a Whisper model: use one of {_known()} or a whisper hub id")
-    if hub_offline():
-        raise ModelDownloadError(
-            f"offline mode is on (HF_HUB_OFFLINE=1): cannot download {name!r} ({repo}). "
-            "Unset HF_HUB_OFFLINE on a machine that can reach the Hugging Face hub and run "
-            "`vj models download` again, or copy a Whisper folder (written by save_pretrained) here "
-            "and use its path."
-        )
-    return models.fetch_repo(repo, name, select_whisper_files, "PyTorch Whisper weights and configs")
+    require_online(name, repo, "copy a Whisper folder (written by save_pretrained) here and use its path")
+    return fetch_repo(repo, name, select_whisper_files, "PyTorch Whisper weights and configs")

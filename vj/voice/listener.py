@@ -22,13 +22,14 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from vj.control.events import ControlEvent, EventQueue, Notice, SpokenPrompt
 from vj.proc.supervisor import Child, ChildHandler, ChildSpec, ChildStatus, supervisor
+from vj.vocabulary import ControlEvent, EventQueue, Notice, SpokenPrompt
 from vj.voice.commands import DEFAULT_THRESHOLD, DICTATE, SAMPLE_RATE, Heard, StreamResampler, int16_bytes
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ class VoiceConfig:
     mode: VoiceMode = "push"  # push: only while voice.talk / voice.dictate is held; always: the endpointer decides
     threshold: float = DEFAULT_THRESHOLD  # confidence below which a command is ignored
     whisper: str | None = "tiny.en"  # the dictation model (a name, hub id or folder); None: no spoken prompts
-    hangover: float = 0.3  # seconds of silence that end an utterance when always listening (shorter: sooner, but a
-    #                        pause between words may split a command: 0.25 measured 45/48 and p95 430 ms, 0.3 46/48 and 490 ms)
+    # seconds of silence that end an utterance when always listening (shorter: sooner, but a pause between words
+    # may split a command: 0.25 measured 45/48 and p95 430 ms, 0.3 46/48 and 490 ms)
+    hangover: float = 0.3
     rate: int = 48000  # sample rate of the blocks fed
 
     def __post_init__(self) -> None:
@@ -77,6 +79,9 @@ class VoiceStatus:
 
 
 def load_transcriber(name: str) -> Transcriber:
+    from vj.extras import require
+
+    require("dictation")  # names the extra to install where torch or transformers is missing
     from vj.voice.dictation import Dictation
 
     return Dictation.load(name)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vj.extras import MissingExtra
 from vj.proc.child import ChildLink
 from vj.voice.commands import CommandRecognizer
 
@@ -41,7 +42,8 @@ def serve(link: ChildLink, options: dict[str, Any]) -> None:
     try:
         rec = CommandRecognizer(**options)
     except Exception as exc:  # noqa: BLE001 - the parent reports it, and does not restart this
-        link.send(("unavailable", f"{type(exc).__name__}: {exc}"))
+        # a missing extra (no pocketsphinx) is said as it is: its message names what to install
+        link.send(("unavailable", str(exc) if isinstance(exc, MissingExtra) else f"{type(exc).__name__}: {exc}"))
         while True:
             link.recv()  # until the parent stops this process (Stopped ends it)
     link.ready("pocketsphinx")

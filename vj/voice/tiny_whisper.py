@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vj.gen.tiny import _bytes_to_unicode  # the byte-level BPE alphabet (GPT-2's, CLIP's, Whisper's)
+from vj.bpe import bytes_to_unicode
 
 SEED = 1234
 D_MODEL = 32
@@ -53,10 +53,10 @@ SPECIALS = (
 def vocabulary() -> tuple[dict[str, int], list[tuple[str, str]], list[int]]:
     """(vocab, merges, word ids): every byte, each word with a leading space ("Ġglass") built by merges
     from its left end, then Whisper's special tokens at the end as in the real vocabularies."""
-    vocab = {ch: i for i, ch in enumerate(_bytes_to_unicode().values())}
+    vocab = {ch: i for i, ch in enumerate(bytes_to_unicode().values())}
     merges: list[tuple[str, str]] = []
     words: list[int] = []
-    space = _bytes_to_unicode()[ord(" ")]
+    space = bytes_to_unicode()[ord(" ")]
     for word in WORDS:
         piece = space
         for ch in word:
@@ -70,7 +70,7 @@ def vocabulary() -> tuple[dict[str, int], list[tuple[str, str]], list[int]]:
     return vocab, merges, words
 
 
-def tiny_whisper_processor():  # type: ignore[no-untyped-def]
+def tiny_whisper_processor():
     """A WhisperProcessor: the real feature extractor (80 mels, 16 kHz, 30 s) and the tiny tokenizer."""
     from transformers import AddedToken, WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
 
@@ -85,7 +85,7 @@ def tiny_whisper_processor():  # type: ignore[no-untyped-def]
     return WhisperProcessor(feature_extractor=extractor, tokenizer=tokenizer)
 
 
-def tiny_whisper_model():  # type: ignore[no-untyped-def]
+def tiny_whisper_model():
     """A seeded random WhisperForConditionalGeneration whose generation config emits a few whole words."""
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 

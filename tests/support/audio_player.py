@@ -1,6 +1,6 @@
 """A sound source for tests: a separate JACK client process that plays a file sample for sample.
 
-    python -m tests.audio_player FILE [--name NAME] [--to PORT]... [--exclusive]
+    python -m tests.support.audio_player FILE [--name NAME] [--to PORT]... [--exclusive]
 
 FILE is a WAV (at the JACK server's rate: nothing is resampled) or a .npy float32 array of
 shape (frames,) or (frames, channels). The player registers one output port per channel
@@ -23,12 +23,13 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 TAIL_CYCLES = 8  # silent cycles after the file, so the last samples reach the other end before we go
 
 
@@ -49,7 +50,7 @@ def load(path: Path) -> tuple[np.ndarray, int | None]:
 def main(argv: list[str]) -> int:
     import jack
 
-    parser = argparse.ArgumentParser(prog="python -m tests.audio_player")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.audio_player")
     parser.add_argument("file", type=Path)
     parser.add_argument("--name", default="vj-test-player")
     parser.add_argument("--to", action="append", default=[], help="connect the next output port to this port")
@@ -97,12 +98,11 @@ def main(argv: list[str]) -> int:
         if command == "quit":
             break
         if command == "play":
-            deadline = time.monotonic() + 10
-            while not all(p.connections for p in ports):
-                if time.monotonic() > deadline:
-                    print("error: not connected within 10 s", flush=True)
-                    return 1
-                time.sleep(0.01)
+            try:
+                wait_for(lambda: all(p.connections for p in ports), 10, what="the player's ports to be connected")
+            except AssertionError as error:
+                print(f"error: {error}", flush=True)
+                return 1
             state["go"] = True
             if not done.wait(60 + total / client.samplerate):
                 print("error: playing did not finish", flush=True)
@@ -119,7 +119,7 @@ class Player:
 
     def __init__(self, path: Path, name: str = "vj-test-player", to: tuple[str, ...] = (),
                  exclusive: bool = True) -> None:
-        command = [sys.executable, "-m", "tests.audio_player", str(path), "--name", name]
+        command = [sys.executable, "-m", "tests.support.audio_player", str(path), "--name", name]
         command += [arg for port in to for arg in ("--to", port)] + (["--exclusive"] if exclusive else [])
         self.proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1)

@@ -1,11 +1,46 @@
-"""Tiny children for the supervisor's tests: each is a `main(link, ...)` run by vj.proc.child."""
+"""Tiny children for the supervisor's tests, each a `main(link, ...)` run by vj.proc.child
+(`ChildSpec(name, "tests.support.children:echo")`), and a handler recording what they say."""
 
 from __future__ import annotations
 
 import os
+import queue
 import time
 
 from vj.proc.child import ChildLink
+from vj.proc.supervisor import ChildHandler, ChildStatus
+
+
+class Recorder(ChildHandler):
+    """Every message a child sent and every status it went through (with the time)."""
+
+    def __init__(self) -> None:
+        self.messages: queue.Queue[tuple] = queue.Queue()
+        self.statuses: list[tuple[float, ChildStatus]] = []
+
+    def message(self, message: tuple) -> None:
+        self.messages.put(message)
+
+    def changed(self, status: ChildStatus) -> None:
+        self.statuses.append((time.monotonic(), status))
+
+    def next(self, kind: str, timeout: float = 20.0) -> tuple:
+        """The next message of `kind` (those of other kinds before it are dropped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if message[0] == kind:
+                return message
+        raise AssertionError(f"no {kind!r} message within {timeout} s")
+
+    def states(self) -> list[str]:
+        return [s.state for _, s in self.statuses]
+
+
+# -- the children ----------------------------------------------------------------------------------
 
 
 def echo(link: ChildLink, greeting: str = "hello") -> None:
@@ -28,13 +63,13 @@ def crash_at_start(link: ChildLink) -> None:
 
 def silent(link: ChildLink) -> None:
     """Never says anything: hung from the start."""
-    time.sleep(3600)
+    time.sleep(3600)  # hung
 
 
 def slow_start(link: ChildLink, seconds: float) -> None:
     """Asks for patience, stays silent that long, then works like echo."""
     link.progress("loading a big model", patience=seconds + 5.0)
-    time.sleep(seconds)
+    time.sleep(seconds)  # loading
     echo(link, "loaded")
 
 
@@ -42,7 +77,7 @@ def stubborn(link: ChildLink) -> None:
     """Ignores the stop message (it never reads): the supervisor must kill it."""
     link.ready()
     while True:
-        time.sleep(0.2)
+        time.sleep(0.2)  # a heartbeat every 0.2 s, and never a look at its messages
         link.beat()
 
 

@@ -22,7 +22,7 @@ class Solid:
 
     def generate(self, req: GenRequest) -> np.ndarray:
         self.seen.append(req.seed)
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # a model's work takes time
         return np.full((req.size[1], req.size[0], 3), req.seed % 256, np.uint8)
 
     def close(self) -> None:
@@ -76,7 +76,7 @@ class Hanging(Solid):
     def generate(self, req: GenRequest) -> np.ndarray:
         self.frames += 1
         if self.frames >= 2:
-            time.sleep(3600)
+            time.sleep(3600)  # hangs
         return super().generate(req)
 
 
@@ -85,6 +85,13 @@ def dies_loading() -> Solid:
     import os
 
     os._exit(3)
+
+
+def unavailable() -> Solid:
+    """A backend that cannot run here at all (a model whose weights are missing)."""
+    from vj.gen.base import GeneratorUnavailable
+
+    raise GeneratorUnavailable("weights for test/model are not here")
 
 
 class CameraEcho(Solid):

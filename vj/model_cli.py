@@ -1,6 +1,7 @@
 """`vj models list` and `vj models download NAME`: what the CLI calls (exit codes returned, not raised).
 
-Diffusion models and the Whisper models of dictation (vj.voice.dictation) share the table and the command.
+Diffusion models (vj.gen.models) and the Whisper models of dictation (vj.voice.dictation) share the table
+and the command.
 """
 
 from __future__ import annotations
@@ -8,15 +9,9 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from vj.gen.models import (
-    CATALOGUE,
-    ModelDownloadError,
-    ModelInfo,
-    download_model,
-    hub_cache_dir,
-    list_models,
-    resolve_model,
-)
+from vj.catalogue import CATALOGUE, resolve_model
+from vj.gen.models import ModelInfo, download_model, list_models
+from vj.hub import ModelDownloadError, hub_cache_dir
 
 if TYPE_CHECKING:
     from vj.voice.dictation import WhisperInfo

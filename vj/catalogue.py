@@ -1,23 +1,19 @@
 """The model catalogue and resolution: which pipeline a preset's `model:` names, and where it is.
 
 No torch here (a `.ckpt` checkpoint's type is read with torch, imported then), so validating a
-preset (`vj check`) stays quick; loading lives in vj.gen.models. Nothing here touches the
-network: hub models are looked up in the local Hugging Face cache only.
+preset (`vj check`) stays quick; loading lives in vj.gen.models, the local Hugging Face cache in
+vj.hub. Nothing here touches the network or the cache.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vj.gen.base import GeneratorUnavailable
-
-log = logging.getLogger(__name__)
+from vj.hub import HUB_ID
 
 Family = Literal["sd", "sdxl"]
 SourceKind = Literal["hub", "folder", "file", "builtin"]
@@ -26,16 +22,7 @@ VaeChoice = Literal["taesd", "full"]
 TAESD_HUB: dict[str, str] = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
-
-
-class ModelMissing(GeneratorUnavailable):
-    """Weights or configs a model needs are not on this machine; the message says what to do."""
-
-
-class ModelDownloadError(RuntimeError):
-    """`download_model` could not fetch a model (offline, unreachable hub, unknown or gated repo)."""
 
 
 @dataclass(frozen=True)
@@ -92,36 +79,6 @@ CONFIG_REPOS: dict[str, tuple[str, ...]] = {
     "xl_base": ("stabilityai/stable-diffusion-xl-base-1.0", "stabilityai/sdxl-turbo"),
 }
 CONFIG_CATALOGUE_NAME = {"v1": "lcm-lora", "v2": "sd-turbo", "xl_base": "sdxl-turbo"}
-
-
-# --- where things are ----------------------------------------------------------------------------
-
-
-def hub_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment now (HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME)."""
-    env = os.environ
-    explicit = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def cached_snapshot(repo_id: str, cache: Path | None = None) -> Path | None:
-    """The local snapshot folder of a hub repo, or None when it is not cached. Never uses the network."""
-    from huggingface_hub import snapshot_download
-
-    cache = cache or hub_cache_dir()
-    if not (cache / ("models--" + repo_id.replace("/", "--"))).is_dir():
-        return None
-    try:
-        return Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
-    except Exception:  # LocalEntryNotFoundError and friends: a partial or foreign cache entry
-        return None
 
 
 # --- resolution ----------------------------------------------------------------------------------
