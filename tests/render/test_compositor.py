@@ -19,7 +19,7 @@ from vj.render.compositor import (
     PostSettings,
     crossfade_amount,
 )
-from vj.render.shaders import ShaderError, ShaderLibrary
+from vj.render.shaders import ShaderError, ShaderLibrary, uniform
 from vj.render.textures import read_rgb
 from vj.vocabulary import MotionRates
 
@@ -250,3 +250,12 @@ def test_a_missing_shader_file_names_it(gl: moderngl.Context, tmp_path: Path) ->
         shutil.copy(SHADER_DIR / name, tmp_path / name)
     with pytest.raises(ShaderError, match="post.frag"):
         Compositor(gl, ShaderLibrary(tmp_path))
+
+
+def test_uniform_returns_a_uniform_and_names_any_other_member(gl: moderngl.Context) -> None:
+    program = ShaderLibrary().program(gl, "fullscreen.vert", "hud.frag")
+    assert isinstance(uniform(program, "u_hud"), moderngl.Uniform)
+    with pytest.raises(ShaderError, match=r"'in_pos' is not a uniform \(moderngl.Attribute\)"):
+        uniform(program, "in_pos")
+    with pytest.raises(ShaderError, match="no uniform 'u_missing'"):
+        uniform(program, "u_missing")

@@ -25,7 +25,7 @@ from vj.gen.base import GenRequest, finite_number
 from vj.gen.look import Look, blend_looks
 from vj.motion import content_to_uv, cover_scale, flow_matrix, ndc_to_view
 from vj.render.context import create_headless_context
-from vj.render.shaders import ShaderLibrary
+from vj.render.shaders import ShaderLibrary, uniform
 
 FRAGMENT = "dream.frag"
 MAX_STEP_S = 1.0  # longest camera step between two frames; longer gaps are a pause, not motion
@@ -218,7 +218,7 @@ class ProceduralGenerator:
         mix = _clamp01(finite_number(request.init_mix, 1.0))
         if request.init_image is None or mix == 0.0:
             if "u_camera_mix" in prog:
-                prog["u_camera_mix"].value = 0.0  # type: ignore[union-attr]
+                uniform(prog, "u_camera_mix").value = 0.0
             return
         pixels = camera_pixels(request.init_image)
         ch, cw = pixels.shape[:2]
@@ -244,7 +244,7 @@ class ProceduralGenerator:
         }
         for name, value in values.items():
             if name in prog:
-                prog[name].value = value  # type: ignore[union-attr]
+                uniform(prog, name).value = value
 
     def _set_uniforms(
         self, request: GenRequest, look: Look, phase: float, dt: float, size: tuple[int, int]
@@ -254,7 +254,7 @@ class ProceduralGenerator:
 
         def put(name: str, value: object) -> None:
             if name in prog:  # the GLSL compiler drops uniforms a shader edit stops using
-                prog[name].value = value  # type: ignore[union-attr]
+                uniform(prog, name).value = value
 
         w, h = size
         keys, weights, frac = walk_uniforms(int(request.seed), float(request.seed_walk))

@@ -26,7 +26,7 @@ import numpy as np
 from vj.audio.uniforms import audio_uniforms
 from vj.motion import ViewTransform, ndc_to_uv
 from vj.render.hud import Hud
-from vj.render.shaders import ShaderLibrary
+from vj.render.shaders import ShaderLibrary, uniform
 
 CROSSFADE_CURVES: tuple[str, ...] = ("linear", "smooth", "ease-in", "ease-out", "cut")
 
@@ -103,24 +103,24 @@ class Compositor:
         self._hud = shaders.quad(ctx, "hud.frag")
 
         xf = self._crossfade.program
-        xf["u_prev"].value = 0
-        xf["u_new"].value = 1
-        self._u_prev_uv = xf["u_prev_uv"]
-        self._u_new_uv = xf["u_new_uv"]
-        self._u_mix = xf["u_mix"]
-        self._u_has_prev = xf["u_has_prev"]
+        uniform(xf, "u_prev").value = 0
+        uniform(xf, "u_new").value = 1
+        self._u_prev_uv = uniform(xf, "u_prev_uv")
+        self._u_new_uv = uniform(xf, "u_new_uv")
+        self._u_mix = uniform(xf, "u_mix")
+        self._u_has_prev = uniform(xf, "u_has_prev")
 
         post = self._post.program
-        post["u_image"].value = 0
-        self._u_hue = post["u_hue"]
-        self._u_saturation = post["u_saturation"]
-        self._u_contrast = post["u_contrast"]
-        self._u_brightness = post["u_brightness"]
-        self._u_blackout = post["u_blackout"]
+        uniform(post, "u_image").value = 0
+        self._u_hue = uniform(post, "u_hue")
+        self._u_saturation = uniform(post, "u_saturation")
+        self._u_contrast = uniform(post, "u_contrast")
+        self._u_brightness = uniform(post, "u_brightness")
+        self._u_blackout = uniform(post, "u_blackout")
         self._hue_degrees = 0.0
         self._u_hue.write(_IDENTITY3)
 
-        self._hud.program["u_hud"].value = 0
+        uniform(self._hud.program, "u_hud").value = 0
 
         self._inter_tex: moderngl.Texture | None = None
         self._inter_fbo: moderngl.Framebuffer | None = None
@@ -199,7 +199,7 @@ class Compositor:
         program = self._post.program
         for name, value in audio_uniforms(post.audio, post.audio_amount).items():
             if name in program:  # the shader declares the features it reacts to
-                program[name].value = value  # type: ignore[union-attr]
+                uniform(program, name).value = value
         assert self._inter_tex is not None
         self._inter_tex.use(0)
         self._post.render(moderngl.TRIANGLE_STRIP)
@@ -215,7 +215,8 @@ class Compositor:
         ctx.viewport = (margin, full[3] - margin - h, w, h)
         ctx.enable(moderngl.BLEND)
         # Straight alpha over the colour; destination alpha is left as it is (opaque).
-        ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ZERO, moderngl.ONE
+        # moderngl's stub types blend_func as a pair; its docs and runtime take this (rgb, alpha) 4-tuple too.
+        ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ZERO, moderngl.ONE  # type: ignore[assignment]
         tex.use(0)
         self._hud.render(moderngl.TRIANGLE_STRIP)
         ctx.disable(moderngl.BLEND)

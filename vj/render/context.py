@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import moderngl
 
@@ -39,7 +40,7 @@ def create_headless_context(libegl: str | None = None, libgl: str | None = None)
     context with `with ctx:` (which unbinds it on exit) or give it its own thread.
     `libegl` / `libgl` name the shared libraries to load instead of the system defaults.
     """
-    options: dict[str, str] = {}
+    options: dict[str, Any] = {}  # Any: moderngl's stub types each keyword setting as a dict
     if libegl:
         options["libegl"] = libegl
     if libgl:

@@ -39,7 +39,7 @@ class Hud:
         self._dirty = False
         self._font_px = 0
         self._texture: moderngl.Texture | None = None
-        self._fonts: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+        self._fonts: dict[int, ImageFont.FreeTypeFont] = {}
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -94,9 +94,12 @@ class Hud:
             draw.text((pad, pad + i * line_h), text, font=font, fill=color)
         return np.asarray(image)
 
-    def _font(self, font_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    def _font(self, font_px: int) -> ImageFont.FreeTypeFont:
         if font_px not in self._fonts:
-            self._fonts[font_px] = ImageFont.load_default(size=font_px)
+            font = ImageFont.load_default(size=font_px)
+            # Given a size, Pillow always loads its built-in FreeType font, never the bitmap fallback.
+            assert isinstance(font, ImageFont.FreeTypeFont)
+            self._fonts[font_px] = font
         return self._fonts[font_px]
 
     def _upload(self, image: np.ndarray | None) -> None:

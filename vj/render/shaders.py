@@ -19,7 +19,20 @@ QUAD = np.array([-1.0, -1.0, 1.0, -1.0, -1.0, 1.0, 1.0, 1.0], dtype="f4")
 
 
 class ShaderError(RuntimeError):
-    """A shader file is missing or does not compile."""
+    """A shader file is missing or does not compile, or a program lacks a uniform the code sets."""
+
+
+def uniform(program: moderngl.Program, name: str) -> moderngl.Uniform:
+    """The program's uniform `name` (moderngl's `program[name]` may also be a block, attribute or varying)."""
+    try:
+        member = program[name]
+    except KeyError:
+        raise ShaderError(
+            f"shader program has no uniform {name!r} (the GLSL compiler drops uniforms the shader does not use)"
+        ) from None
+    if not isinstance(member, moderngl.Uniform):
+        raise ShaderError(f"shader member {name!r} is not a uniform (moderngl.{type(member).__name__})")
+    return member
 
 
 class ShaderLibrary:

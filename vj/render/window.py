@@ -15,11 +15,17 @@ import sys
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import glfw
 import moderngl
 
 from vj.render.context import REQUIRED_GL
+
+if TYPE_CHECKING:
+    # pyGLFW's stub names its handles (ctypes pointers to opaque structs) only under private names.
+    from glfw import _GLFWmonitorPointerT as MonitorHandle
+    from glfw import _GLFWwindowPointerT as WindowHandle
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ _INIT_ATTEMPTS = 3
 _last_glfw_error = ""
 
 
-def _on_glfw_error(code: int, description: bytes) -> None:
+def _on_glfw_error(code: int, description: bytes | str) -> None:  # bytes at run time; the stub says str
     global _last_glfw_error
     _last_glfw_error = description.decode("utf-8", "replace") if isinstance(description, bytes) else str(description)
     log.debug("GLFW error %s: %s", code, _last_glfw_error)
@@ -118,8 +124,8 @@ def _release_glfw() -> None:
         glfw.terminate()
 
 
-def _monitor_infos() -> list[tuple[MonitorInfo, object]]:
-    found = []
+def _monitor_infos() -> list[tuple[MonitorInfo, MonitorHandle]]:
+    found: list[tuple[MonitorInfo, MonitorHandle]] = []
     for index, handle in enumerate(glfw.get_monitors()):
         mode = glfw.get_video_mode(handle)
         name = glfw.get_monitor_name(handle)
@@ -137,7 +143,7 @@ def list_monitors() -> list[MonitorInfo]:
         _release_glfw()
 
 
-def _find_monitor(choice: int | str | None) -> tuple[MonitorInfo, object]:
+def _find_monitor(choice: int | str | None) -> tuple[MonitorInfo, MonitorHandle]:
     monitors = _monitor_infos()
     if not monitors:
         raise WindowError("no monitors found")
@@ -179,7 +185,7 @@ class Window:
     def __init__(self, config: WindowConfig = WindowConfig()) -> None:
         self.config = config
         self._keys: list[KeyInput] = []
-        self._window = None
+        self._window: WindowHandle | None = None
         if _egl_context_current():
             # libglvnd refuses glXMakeCurrent on such a thread and Xlib then exits the whole process.
             raise WindowError(
@@ -262,7 +268,7 @@ class Window:
     # --- drawing ------------------------------------------------------------------------
 
     @property
-    def _handle(self):  # noqa: ANN202 - a ctypes pointer
+    def _handle(self) -> WindowHandle:
         if self._window is None:
             raise WindowError("the window is closed")
         return self._window
@@ -286,7 +292,8 @@ class Window:
             # moderngl records the default framebuffer's size once, when the context is created;
             # after a resize or fullscreen switch bring it, and the viewport and scissor box that
             # `use()` applies, up to date (else drawing stays clipped to the old size).
-            screen._size = size
+            # No public setter: `size` reads this private attribute.
+            screen._size = size  # type: ignore[attr-defined]
             screen.viewport = (0, 0, *size)
             screen.scissor = (0, 0, *size)
         return screen
@@ -318,7 +325,8 @@ class Window:
         window = self._handle
         if self._fullscreen:
             x, y, width, height = self._windowed
-            glfw.set_window_monitor(window, None, x, y, width, height, 0)
+            # No monitor (NULL) means windowed in GLFW's C API; pyGLFW's stub leaves None out.
+            glfw.set_window_monitor(window, None, x, y, width, height, 0)  # type: ignore[arg-type]
             self._fullscreen = False
         else:
             x, y = glfw.get_window_pos(window)
