@@ -13,16 +13,17 @@ from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
+from tests.support.engine import Actions
 from tests.support.osc import settle
 from tests.support.show import make_show, preset
 from vj.config.mapping import parse_mapping
-from vj.control.engine import MAX_UNKNOWN_REPORTS
+from vj.control.engine import MAX_UNKNOWN_REPORTS, MappingEngine
 from vj.control.osc_codec import OscFormatError, OscMessage, parse_packet
 from vj.control.osc_server import OscError, OscServer, message_event
-from vj.control.osc_space import address_space
-from vj.params import REGISTRY
+from vj.control.osc_space import address_space, latest_wins
+from vj.params import REGISTRY, ParamState
 from vj.show import request_from
-from vj.vocabulary import EventQueue
+from vj.vocabulary import ControlEvent, EventQueue
 
 
 def _msg(address: str, *args):
@@ -62,13 +63,33 @@ def test_every_parameter_has_an_address_and_liblo_oscsend_sets_one(osc_show):
     addresses = {b.source[1] for b in address_space().bindings}
     assert {f"/vj/param/{spec.name}" for spec in REGISTRY} <= addresses
     for args in (["/vj/param/zoom", "f", "0.75"], ["/vj/param/crossfade.curve", "s", "linear"],
-                 ["/vj/prompt/2/weight", "f", "0.6"], ["/vj/freeze", "i", "1"], ["/vj/bpm", "f", "128"]):
+                 ["/vj/prompt/2/weight", "f", "0.6"], ["/vj/freeze", "i", "1"], ["/vj/norm/rotate", "f", "0.75"],
+                 ["/vj/bpm", "f", "128"]):
         subprocess.run(["oscsend", "localhost", str(server.port), *args], check=True, timeout=10)
     settle(show, lambda: show.state.base["bpm"] == 128.0)
     assert show.state.base["zoom"] == 0.75  # in the parameter's own units
     assert show.state.base["crossfade.curve"] == "linear"
     assert show.state.base["prompt.2.weight"] == pytest.approx(0.6)  # OSC floats are 32-bit
     assert show.state.base["freeze"] is True
+    assert show.state.base["rotate"] == 90.0  # normalised: three quarters of -180..180
+
+
+def test_normalised_aliases_span_each_parameters_range_resolume_style():
+    """`/vj/norm/<name>`: 0..1 across the parameter's range; a choice by position, a switch at 0.5."""
+    space = address_space()
+    assert {f"/vj/norm/{spec.name}" for spec in REGISTRY} <= {b.source[1] for b in space.bindings}
+    assert "/vj/norm/zoom" in latest_wins(space)  # a fader: only its newest value matters
+    engine, state = MappingEngine(space), ParamState()
+    sent = {"zoom": 0.75, "crossfade.curve": 0.3, "freeze": 0.7, "steps": 1.0, "hue": 0.0}
+    for name, value in sent.items():
+        engine.handle(ControlEvent(("osc", f"/vj/norm/{name}"), value, raw=value, one_shot=True), state, Actions())
+    assert state.base["zoom"] == 1.0  # -2..2
+    assert state.base["crossfade.curve"] == "smooth"  # 0.3 of the five choices: the second
+    assert state.base["freeze"] is True
+    assert state.base["steps"] == REGISTRY["steps"].hi
+    assert state.base["hue"] == REGISTRY["hue"].lo
+    engine.handle(ControlEvent(("osc", "/vj/norm/freeze"), 0.2, raw=0.2, one_shot=True), state, Actions())
+    assert state.base["freeze"] is False
 
 
 @pytest.mark.e2e
@@ -422,6 +443,11 @@ def test_oscquery_lists_every_parameter_with_its_range_and_value_over_http(ctx):
         assert params["crossfade.curve"]["RANGE"][0]["VALS"] == list(REGISTRY["crossfade.curve"].choices)
         assert get("/vj/param/zoom?VALUE") == {"VALUE": [0.25]}
         assert get("/vj/param/zoom")["UNIT"] == ["ln/s"]
+        norm = get("/vj/norm/zoom")  # the 0..1 alias: its own range, the value as it would be sent
+        assert (norm["TYPE"], norm["RANGE"], norm["VALUE"]) == ("f", [{"MIN": 0.0, "MAX": 1.0}], [0.5625])
+        curve = REGISTRY["crossfade.curve"]
+        position = curve.choices.index(show.state.base["crossfade.curve"]) / (len(curve.choices) - 1)
+        assert get("/vj/norm/crossfade.curve?VALUE") == {"VALUE": [round(position, 6)]}
         assert get("/vj/tap")["ACCESS"] == 2
         assert get("/vj/prompt/1/text") | {"DESCRIPTION": ""} == {
             "FULL_PATH": "/vj/prompt/1/text", "TYPE": "s", "ACCESS": 3, "DESCRIPTION": "",

@@ -60,7 +60,7 @@ from vj.config.source import (
     type_name,
 )
 from vj.config.voice import voice_source
-from vj.params import REGISTRY, Registry
+from vj.params import REGISTRY, ParamSpec, Registry
 from vj.vocabulary import (
     ACTIONS,
     CURVES,
@@ -212,6 +212,15 @@ SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
 VALUE_SOURCES = ("program", "osc")
 
 
+def default_range(spec: ParamSpec | None) -> tuple[float, float]:
+    """Where a 0..1 control reaches by default: the parameter's whole range, a choice's indexes."""
+    if spec is not None and spec.kind in ("float", "int"):
+        return spec.lo, spec.hi
+    if spec is not None and spec.kind == "enum":
+        return 0.0, float(len(spec.choices) - 1)
+    return 0.0, 1.0
+
+
 def _range(value: object) -> tuple[float, float]:
     if (
         isinstance(value, list)
@@ -250,10 +259,7 @@ def _binding(sec: Section, registry: Registry, device: MidiDevice | None) -> Bin
     mode = sec.get("mode", is_choice(*MODES), default_mode)
     if action and mode != "trigger":
         sec.problem("mode", "actions fire on press: use mode trigger (or leave mode out)")
-    lo, hi = (spec.lo, spec.hi) if spec and spec.kind in ("float", "int") else (0.0, 1.0)
-    if spec and spec.kind == "enum":
-        lo, hi = 0.0, float(len(spec.choices) - 1)
-    lo, hi = sec.get("range", _range, (lo, hi))
+    lo, hi = sec.get("range", _range, default_range(spec))
     if spec and spec.kind in ("float", "int") and not (spec.lo <= min(lo, hi) and max(lo, hi) <= spec.hi):
         sec.problem("range", f"[{lo:g}, {hi:g}] is outside {param}'s range {spec.range_text()}")
     value = sec.get("value", is_number(), None)

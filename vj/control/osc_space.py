@@ -1,7 +1,9 @@
 """vj's own OSC address space, generated from the parameter registry and the actions.
 
-`/vj/param/<name>` for every parameter (in its own units), short aliases (`/vj/bpm`,
-`/vj/freeze`, ...), `/vj/prompt/<i>/weight` and `/text`, and an address per action. `vj osc`
+`/vj/param/<name>` for every parameter (in its own units), `/vj/norm/<name>` for every
+parameter normalised 0..1 across its range (what Resolume and most sliders send; a choice's 0..1
+spans its choices, a switch is on above 0.5), short aliases (`/vj/bpm`, `/vj/freeze`, ...),
+`/vj/prompt/<i>/weight` and `/text`, and an address per action. `vj osc`
 prints the whole table (docs/osc.md holds a copy). Addresses may be OSC patterns
 (`/vj/prompt/*/weight`, `/vj/param/{zoom,rotate}`). A mapping file adds custom addresses (`osc:`
 sources, vj/config/osc.py) with the same transforms as MIDI.
@@ -9,7 +11,7 @@ sources, vj/config/osc.py) with the same transforms as MIDI.
 
 from __future__ import annotations
 
-from vj.config.mapping import Binding, MappingConfig
+from vj.config.mapping import Binding, MappingConfig, default_range
 from vj.params import REGISTRY, Registry
 from vj.vocabulary import ACTIONS, MAX_PROMPTS, TEXT_ACTIONS
 
@@ -30,12 +32,19 @@ def param_address(name: str) -> str:
     return f"/vj/param/{name}"
 
 
+def norm_address(name: str) -> str:
+    return f"/vj/norm/{name}"
+
+
 def address_space(registry: Registry = REGISTRY) -> MappingConfig:
     """The built-in OSC bindings, as a mapping the show loads first (files may override them)."""
     params = {param_address(spec.name): spec.name for spec in registry}
     params.update({f"/vj/prompt/{i}/weight": f"prompt.{i}.weight" for i in range(1, MAX_PROMPTS + 1)})
     params.update(_ALIASES)
     bindings = [Binding((("osc", address),), SPACE, 0, param=name, native=True) for address, name in params.items()]
+    # normalised aliases: value mode across the parameter's range, as a MIDI fader's binding
+    bindings += [Binding((("osc", norm_address(spec.name)),), SPACE, 0, param=spec.name, lo=lo, hi=hi)
+                 for spec in registry for lo, hi in [default_range(spec)]]
     bindings += [Binding((("osc", a),), SPACE, 0, action=name, mode="trigger") for a, name in _ACTIONS.items()]
     bindings += [Binding((("osc", a),), SPACE, 0, action=name, mode="trigger") for a, name in _VALUE_ACTIONS.items()]
     bindings += [Binding((("osc", f"/vj/prompt/{i}/text"),), SPACE, 0, action=f"prompt.{i}.text", mode="trigger")
@@ -72,7 +81,10 @@ def address_rows(registry: Registry = REGISTRY) -> list[tuple[str, str, str, str
     rows = []
     for b in address_space(registry).bindings:
         address = str(b.source[1])
-        if b.param is not None:
+        if b.param is not None and not b.native:
+            spec = registry[b.param]
+            rows.append((address, "f", f"0..1 -> {spec.range_text()}", f"`{b.param}` normalised (Resolume style)"))
+        elif b.param is not None:
             spec = registry[b.param]
             rows.append((address, _WIRE_TYPES[spec.kind], spec.range_text(), spec.description))
         elif b.action in TEXT_ACTIONS:

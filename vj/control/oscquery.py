@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from vj.config.mapping import MappingConfig
+from vj.config.mapping import Binding, MappingConfig
+from vj.control.transform import unshape
 from vj.params import REGISTRY, Registry
 from vj.slot import LatestSlot
 from vj.vocabulary import ACTIONS, TEXT_ACTIONS
@@ -31,6 +32,16 @@ log = logging.getLogger(__name__)
 
 READ, WRITE = 1, 2
 _TYPES = {"float": "f", "int": "i", "bool": "T", "enum": "s"}
+
+
+def _normalised_node(binding: Binding, registry: Registry, values: Mapping[str, object]) -> dict[str, Any]:
+    """A parameter as 0..1 across the binding's range: a choice by position, a switch as 0 or 1."""
+    assert binding.param is not None
+    spec = registry[binding.param]
+    value = spec.coerce(values.get(spec.name, spec.default))
+    number = float(spec.choices.index(value)) if isinstance(value, str) else float(value)
+    return {"TYPE": "f", "ACCESS": READ | WRITE, "DESCRIPTION": f"{spec.description} (0..1 across its range)",
+            "RANGE": [{"MIN": 0.0, "MAX": 1.0}], "VALUE": [round(unshape(number, binding.lo, binding.hi), 6)]}
 
 
 def build_tree(space: MappingConfig, registry: Registry, values: Mapping[str, object]) -> dict[str, Any]:
@@ -44,7 +55,9 @@ def build_tree(space: MappingConfig, registry: Registry, values: Mapping[str, ob
             node = node.setdefault("CONTENTS", {}).setdefault(
                 part, {"FULL_PATH": "/" + "/".join(parts[: depth + 1]), "ACCESS": 0}
             )
-        if binding.param is not None:
+        if binding.param is not None and not binding.native:  # a 0..1 alias (/vj/norm/...)
+            node.update(_normalised_node(binding, registry, values))
+        elif binding.param is not None:
             spec = registry[binding.param]
             value = values.get(spec.name, spec.default)
             node.update(TYPE=_TYPES[spec.kind], ACCESS=READ | WRITE, DESCRIPTION=spec.description)
