@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.display import press, screen_until, wait_for_window
 from tests.support.midi_peer import MidiPeer
-from tests.support.vj_process import vj, vj_run
+from tests.support.vj_process import Log, vj, vj_run
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +26,7 @@ def test_a_pad_blacks_out_the_window_lights_its_led_and_survives_a_replug(jack_s
     mapping.write_text(MAPPING)
     env = {**os.environ, "DISPLAY": xvfb_display}
     with MidiPeer("e2e-pads") as peer, vj_run(env, "--mapping", str(mapping), "--seconds", "90") as proc:
+        log = Log(proc)
         window = wait_for_window(env, proc)
         peer.wait_message(bytes([0x90, 40, 0]))  # connected: the LED shows blackout is off
         screen_until(env, tmp_path / "before.png", lambda px: px.std() > 5, what="the first frames")
@@ -41,12 +42,18 @@ def test_a_pad_blacks_out_the_window_lights_its_led_and_survives_a_replug(jack_s
         seen = len(peer.received)
         peer.plug()
         peer.wait_message(bytes([0x90, 40, 127]), after=seen)  # back: its LEDs are sent again
+        # vj opens the controller's input again in the same port scan as its output, so a press
+        # right after the LEDs could come before that: wait until vj says the input is open
+        log.expect("MIDI in: e2e-pads", count=2)
+        pressed = len(peer.received)
         peer.send(0x90, 40, 100)
         peer.send(0x80, 40, 0)
+        peer.wait_message(bytes([0x90, 40, 0]), after=pressed)  # the LED says blackout is off again
         screen_until(env, tmp_path / "after.png", lambda px: px.std() > 5, what="the picture back after the blackout")
 
         press(env, window, "Escape")
-        out, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        out = log.join()
     assert proc.returncode == 0, out
     assert "MIDI in: e2e-pads" in out and "not connected" in out
 
