@@ -371,10 +371,14 @@ def kohya_lora(folder: Path, unet, layers: dict[str, int]) -> dict[str, torch.Te
     return expected
 
 
+# diffusers fuses LoRAs through peft, part of the diffusion extra these tests run with
+PEFT_MISSING = "peft is missing: install the diffusion extra (bash scripts/setup.sh does)"
+
+
 @pytest.mark.parametrize("path", ["diffusers", "own"])
 def test_lcm_lora_is_fused_and_the_scheduler_switched(saved, tmp_path, monkeypatch, fusions, path):
     if path == "diffusers":
-        pytest.importorskip("peft", reason="diffusers fuses LoRAs through peft")
+        assert lora_fusion.peft_available(), PEFT_MISSING
     else:
         monkeypatch.setattr(lora_fusion, "peft_available", lambda: False)  # a machine without peft
     unet = tiny_sd().unet
@@ -399,9 +403,8 @@ def test_lcm_lora_is_fused_and_the_scheduler_switched(saved, tmp_path, monkeypat
         load_pipeline(replace(base, lcm_lora="latent-consistency/lcm-lora-sdv1-5"))
 
 
-@pytest.mark.e2e
 def test_a_lora_layout_diffusers_cannot_read_is_fused_by_vj(saved, tmp_path, fusions):
-    pytest.importorskip("peft", reason="without peft vj's own fusion is the only path")
+    assert lora_fusion.peft_available(), PEFT_MISSING
     name = "mid_block.attentions.0.proj_out"
     weight = dict(tiny_sd().unet.named_modules())[name].weight.detach().clone()
     lora = tmp_path / "bare.safetensors"  # peft keys without the "unet." prefix: diffusers skips them all

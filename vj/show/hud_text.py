@@ -17,7 +17,7 @@ from vj.gen.worker import WorkerStatus
 from vj.params import Snapshot
 from vj.proc.supervisor import ChildStatus
 
-if TYPE_CHECKING:  # the status snapshots only: their modules open devices (rtmidi, PortAudio, OpenCV)
+if TYPE_CHECKING:  # the status snapshots only: their modules load device libraries (rtmidi, PortAudio, PyAV)
     from vj.audio.capture import InputStatus
     from vj.camera import CameraStatus
     from vj.control.midi_ports import MidiStatus
