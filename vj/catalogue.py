@@ -23,6 +23,10 @@ TAESD_HUB: dict[str, str] = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/tae
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+# How the engine runs a frame (vj.gen.runners) and what it feeds back (vj.gen.frame): named here,
+# torch-free, so a preset's `compile:` and `feedback_space:` are checked without importing torch.
+COMPILE_MODES = ("auto", "off", "default", "max-autotune", "reduce-overhead", "graphs", "compiled-graphs")
+FEEDBACK_SPACES = ("pixels", "latents")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,14 @@ def _osc_target(text: str) -> object:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _compile_argument(parser: argparse.ArgumentParser) -> None:
+    from vj.catalogue import COMPILE_MODES
+
+    parser.add_argument("--compile", choices=COMPILE_MODES, default=None, metavar="MODE",
+                        help="how diffusion frames run, over the preset's compile: (" + ", ".join(COMPILE_MODES)
+                        + "; auto: CUDA graphs on an NVIDIA GPU, else eager)")
+
+
 def _monitor(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
@@ -220,6 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         vsync=not args.no_vsync,
         max_fps=args.max_fps,
         gen_threads=args.gen_threads,
+        compile=args.compile,
         hud=args.hud,
         seconds=args.seconds,
     )
@@ -244,6 +253,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         hud=args.hud,
         audio=Path(args.audio) if args.audio else None,
         analysis=analysis,
+        compile=args.compile,
     )
     return render_video(options)
 
@@ -303,7 +313,7 @@ def cmd_bench_gen(args: argparse.Namespace) -> int:
     options = GenBenchOptions(
         model=args.model, arch=args.arch, random_weights=args.random_weights, size=args.size, steps=args.steps,
         strength=args.strength, frames=args.frames, device=args.device, dtype=args.dtype, vae=args.vae,
-        compile=args.compile,
+        compile=args.compile, feedback=args.feedback, fuse_qkv=args.fuse_qkv, channels_last=not args.no_channels_last,
     )
     return run_gen_bench(options, as_json=args.json)
 
@@ -353,6 +363,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                           "does not hold the loop)")
     run.add_argument("--gen-threads", type=int, default=0, metavar="N",
                      help="compute threads for the generator process (default: every core but one)")
+    _compile_argument(run)
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
     run.set_defaults(func=cmd_run)
@@ -405,6 +416,7 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_analysis_args(render)
     render.add_argument("--fps", type=int, default=30)
     render.add_argument("--size", type=_size, default=(1280, 720), help="video size, WxH (default 1280x720)")
+    _compile_argument(render)
     render.add_argument("--hud", action="store_true", help="burn the HUD into the video")
     render.add_argument("--out", required=True, help="output .mp4 file")
     render.set_defaults(func=cmd_render)
@@ -495,6 +507,8 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
     live_bench.add_argument("--no-thread", action="store_true",
                             help="skip the old design's case (the engine on a thread of the render process)")
     live_bench.set_defaults(func=cmd_bench_live)
+    from vj.catalogue import COMPILE_MODES, FEEDBACK_SPACES  # torch-free copies of vj.gen's names
+
     gen_bench = benches.add_parser("gen", help="diffusion engine vs the plain diffusers img2img pipeline")
     gen_bench.add_argument("--model", default="tiny", help="a model name, hub id or folder (default: tiny)")
     gen_bench.add_argument("--arch", choices=["sd-turbo", "sdxl-turbo"], help="a full-size architecture")
@@ -507,7 +521,14 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
     gen_bench.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     gen_bench.add_argument("--dtype", default="auto", choices=["auto", "float16", "bfloat16", "float32"])
     gen_bench.add_argument("--vae", default="taesd", choices=["taesd", "full"], help="the engine's decoder")
-    gen_bench.add_argument("--compile", action="store_true", help="torch.compile the engine's UNet")
+    gen_bench.add_argument("--compile", default="off", choices=COMPILE_MODES, metavar="MODE",
+                           help=f"how the engine runs a frame: {', '.join(COMPILE_MODES)} (default: off; "
+                           "auto: graphs on CUDA, else off)")
+    gen_bench.add_argument("--feedback", default="pixels", choices=FEEDBACK_SPACES,
+                           help="what the engine feeds back: the decoded image or its latents (default: pixels)")
+    gen_bench.add_argument("--fuse-qkv", action="store_true", help="fuse the engine's attention projections")
+    gen_bench.add_argument("--no-channels-last", action="store_true",
+                           help="keep the engine's modules in the contiguous memory format")
     gen_bench.add_argument("--json", action="store_true", help="print one JSON object")
     gen_bench.set_defaults(func=cmd_bench_gen)
 

@@ -61,6 +61,7 @@ class LiveOptions:
     vsync: bool = True
     max_fps: float = 0.0  # the most display frames a second (0: the monitor's refresh rate where vsync does not hold)
     gen_threads: int = 0  # compute threads for the generator process (0: every core but one)
+    compile: str | None = None  # diffusion compile mode over the presets' (vj.catalogue.COMPILE_MODES)
     hud: bool = False
     seconds: float = 0.0  # 0: until the window closes
 
@@ -197,7 +198,8 @@ def run_live(options: LiveOptions) -> int:
                       audio_status=audio_input, camera=camera, voice=voice, processes=supervisor())
     show_options = ShowOptions(preset_index=loaded.index, hud=options.hud, learn_file=options.learn_file,
                                on_window_action=lambda name: window.toggle_fullscreen(),
-                               worker_factory=process_workers(options.gen_threads),
+                               worker_factory=process_workers(options.gen_threads, live=True,
+                                                              compile=options.compile),
                                interim_factory=lambda: interim_worker(options.gen_threads))
     show = Show(window.ctx, loaded.presets, ((address_space(),) if osc else ()) + loaded.mappings,
                 links=links, options=show_options, events=events)

@@ -18,6 +18,7 @@ from pathlib import Path
 from vj.audio.analysis import AnalysisConfig
 from vj.audio.feed import AudioSlot
 from vj.audio.offline import AudioFileError, analyze_samples, load_audio
+from vj.gen.process import process_workers
 from vj.session import load_session
 from vj.show import Show, ShowLinks, ShowOptions
 
@@ -35,6 +36,7 @@ class RenderOptions:
     hud: bool = False
     audio: Path | None = None  # a sound file the video reacts to (and carries)
     analysis: AnalysisConfig = AnalysisConfig()
+    compile: str | None = None  # diffusion compile mode over the presets' (vj.catalogue.COMPILE_MODES)
 
 
 def render_video(options: RenderOptions) -> int:
@@ -56,7 +58,8 @@ def render_video(options: RenderOptions) -> int:
     ctx = create_headless_context()
     slot = AudioSlot() if track is not None else None
     show = Show(ctx, loaded.presets, loaded.mappings, links=ShowLinks(audio=slot),
-                options=ShowOptions(preset_index=loaded.index, lockstep=True, hud=options.hud))
+                options=ShowOptions(preset_index=loaded.index, lockstep=True, hud=options.hud,
+                                    worker_factory=process_workers(compile=options.compile)))
     target = ctx.framebuffer(color_attachments=[ctx.texture(options.size, 3)])
     seconds = options.seconds if options.seconds is not None else (track.duration if track is not None else 10.0)
     count = max(1, round(seconds * options.fps))

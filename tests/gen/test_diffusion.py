@@ -80,8 +80,8 @@ def test_txt2img_matches_the_diffusers_pipeline(sd, sdxl):
                 prompt="a neon cat", num_inference_steps=steps, guidance_scale=guidance, height=64, width=64,
                 latents=seed_noise(4, (1, 4, 8, 8)), output_type="np",
             ).images[0]
-            assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
-            assert np.abs(frame / 255.0 - ref).max() <= 1.01 / 255.0
+            assert frame.shape == (64, 64, 4) and frame.dtype == np.uint8 and (frame[..., 3] == 255).all()
+            assert np.abs(frame[..., :3] / 255.0 - ref).max() <= 1.01 / 255.0
 
 
 def test_timesteps_follow_diffusers(sd):
@@ -123,13 +123,13 @@ def test_strength_near_zero_returns_the_init_image(sd):
     ref = taesd_roundtrip(sd, init)  # the tiny random autoencoder is lossy: compare with its round trip
     spy = UNetSpy(sd.unet)
     try:
-        zero = engine.generate(req(init_image=init, strength=0.0)).astype(float)
+        zero = engine.generate(req(init_image=init, strength=0.0))[..., :3].astype(float)
         assert spy.calls == []  # nothing to denoise
     finally:
         spy.remove()
     assert np.abs(zero - ref).max() <= 1.0
-    near = np.abs(engine.generate(req(init_image=init, strength=0.01)).astype(float) - ref).mean()
-    far = np.abs(engine.generate(req(init_image=init, strength=1.0)).astype(float) - ref).mean()
+    near = np.abs(engine.generate(req(init_image=init, strength=0.01))[..., :3].astype(float) - ref).mean()
+    far = np.abs(engine.generate(req(init_image=init, strength=1.0))[..., :3].astype(float) - ref).mean()
     assert near < 0.1 * far
 
 
@@ -219,7 +219,7 @@ def test_sdxl_img2img_with_guidance_batches_one_unet_call(sdxl):
         )
     finally:
         spy.remove()
-    assert first.shape == frame.shape == (64, 128, 3)
+    assert first.shape == frame.shape == (64, 128, 4)
     assert len(spy.calls) == 2 and all(batch == 2 for _, batch, _ in spy.calls)
     added = spy.calls[0][2]
     assert added["text_embeds"].shape == (2, 32)
@@ -252,7 +252,7 @@ def test_all_schedulers_and_steps_run(sd, scheduler):
             first = engine.generate(req(params={"steps": steps}))
             second = engine.generate(req(time=0.1, strength=0.8, params={"steps": steps}))
             assert len(spy.calls) == 2 * steps
-            assert first.shape == second.shape == (64, 64, 3)
+            assert first.shape == second.shape == (64, 64, 4)
             assert set(engine.timings) >= {"text", "encode", "unet", "decode", "copy", "overhead"}
             assert all(v >= 0.0 for v in engine.timings.values())
     finally:
@@ -319,8 +319,8 @@ def test_bad_input(sd, caplog):
     finally:
         spy.remove()
     # A size change starts again at the new size; an init image of another size is resized.
-    assert engine.generate(req(size=(96, 64))).shape == (64, 96, 3)
-    assert engine.generate(req(size=(96, 64), init_image=pattern()[:40, :50])).shape == (64, 96, 3)
+    assert engine.generate(req(size=(96, 64))).shape == (64, 96, 4)
+    assert engine.generate(req(size=(96, 64), init_image=pattern()[:40, :50])).shape == (64, 96, 4)
     with pytest.raises(ValueError, match="init_image"):
         engine.generate(req(init_image=np.zeros((8, 8, 3), dtype=np.float32)))
     with pytest.raises(ValueError, match="scheduler"):
@@ -340,7 +340,7 @@ def test_out_of_memory_names_the_size(sd):
         assert not isinstance(info.value, torch.OutOfMemoryError)
     finally:
         handle.remove()
-    assert engine.generate(req()).shape == (64, 64, 3)  # and it recovers
+    assert engine.generate(req()).shape == (64, 64, 4)  # and it recovers
 
 
 def test_generator_loads_lazily_on_first_frame_and_closes():
@@ -357,7 +357,7 @@ def test_generator_loads_lazily_on_first_frame_and_closes():
     assert len(loads) == 1 and gen.timings["unet"] >= 0.0
     gen.close()
     assert gen.engine is None
-    assert gen.generate(req()).shape == (64, 64, 3) and len(loads) == 2
+    assert gen.generate(req()).shape == (64, 64, 4) and len(loads) == 2
     gen.close()
 
 
@@ -405,7 +405,7 @@ def test_camera_mix_out_of_range_or_nan_does_not_crash(sd):
     one = engine.generate(req(time=0.1, init_image=camera, init_mix=1.0))
     for mix in (float("nan"), float("inf"), 7.0):  # nan and inf: the default (1); 7: clamped to 1
         assert np.array_equal(engine.generate(req(time=0.1, init_image=camera, init_mix=mix)), one)
-    assert engine.generate(req(time=0.2, init_image=camera, init_mix=-1.0)).shape == (64, 64, 3)
+    assert engine.generate(req(time=0.2, init_image=camera, init_mix=-1.0)).shape == (64, 64, 4)
 
 
 def test_camera_is_cover_fit_not_stretched(sd):

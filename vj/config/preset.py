@@ -15,7 +15,9 @@ the file, line and key.
     mode: img2img                  # diffusion: img2img (feedback) | txt2img
     device: auto                   # diffusion: auto | cuda | mps | cpu
     dtype: auto                    # diffusion: auto | float16 | bfloat16 | float32
-    compile: false                 # diffusion: torch.compile the UNet (slow first frames)
+    compile: auto                  # diffusion: auto | off | default | max-autotune | reduce-overhead |
+                                   #   graphs | compiled-graphs (auto: graphs on CUDA, else off)
+    feedback_space: pixels         # diffusion: pixels | latents (skips the encoder every frame)
     max_fps: 24                    # generator rate cap; 0 = as fast as it can
     prompts:
       - text: bioluminescent jellyfish drifting through a flooded cathedral
@@ -33,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from vj.catalogue import COMPILE_MODES, FEEDBACK_SPACES
 from vj.config.source import (
     ConfigError,
     Problem,
     Section,
-    is_bool,
     is_choice,
     is_int,
     is_number,
@@ -54,6 +56,13 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 # Parameters a preset does not own: switching preset leaves the performer's state alone.
 PERFORMANCE_PARAMS = frozenset({"blackout", "freeze", "hud", "bpm", "preset", "clock.source", "audio.amount"})
+def _compile_mode(value: object) -> str:
+    """A compile mode; true and false still mean "default" and "off" (older presets)."""
+    if isinstance(value, bool):
+        return "default" if value else "off"
+    return is_choice(*COMPILE_MODES)(value)
+
+
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -79,7 +88,8 @@ class Preset:
     mode: str = "img2img"
     device: str = "auto"
     dtype: str = "auto"
-    compile: bool = False
+    compile: str = "auto"  # vj.catalogue.COMPILE_MODES
+    feedback_space: str = "pixels"
     max_fps: float = 24.0
     prompts: tuple[PromptSpec, ...] = ()
     negative: str = ""
@@ -141,7 +151,8 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     mode = top.get("mode", is_choice("img2img", "txt2img"), "img2img")
     device = top.get("device", is_choice(*DEVICES), "auto")
     dtype = top.get("dtype", is_choice(*DTYPES), "auto")
-    compile_ = top.get("compile", is_bool, False)
+    compile_ = top.get("compile", _compile_mode, "auto")
+    feedback_space = top.get("feedback_space", is_choice(*FEEDBACK_SPACES), "pixels")
     max_fps = top.get("max_fps", is_number(0, 240), 24.0)
     negative = top.get("negative", is_str, "")
     prompts = _prompts(top, file, problems)
@@ -153,7 +164,8 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
     transition.finish(("crossfade", "curve"))
     top.finish(
         ("name", "description", "generator", "model", "size", "steps", "guidance", "scheduler", "blend", "vae",
-         "mode", "device", "dtype", "compile", "max_fps", "prompts", "negative", "params", "transition")
+         "mode", "device", "dtype", "compile", "feedback_space", "max_fps", "prompts", "negative", "params",
+         "transition")
     )
     if problems:
         raise ConfigError(problems)
@@ -173,6 +185,7 @@ def parse_preset(path: Path, text: str | None = None, registry: Registry = REGIS
         device=device,
         dtype=dtype,
         compile=compile_,
+        feedback_space=feedback_space,
         max_fps=max_fps,
         prompts=prompts,
         negative=negative,

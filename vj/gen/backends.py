@@ -32,7 +32,11 @@ class BackendSpec:
     blend: str = "lerp"
     vae: str = "taesd"
     mode: str = "img2img"
-    compile: bool = False
+    compile: str = "auto"  # vj.catalogue.COMPILE_MODES
+    feedback_space: str = "pixels"
+    steps: int = 1  # the preset's steps and guidance: the warm-up runs the layouts the show will
+    guidance: float = 0.0
+    live: bool = False  # a live show: a new prompt is encoded off the frame's path (renders keep it on)
     where: str = ""  # the preset file, for messages
 
     def __post_init__(self) -> None:
@@ -49,17 +53,20 @@ PROCEDURAL = BackendSpec("procedural", "procedural")
 GRADIENT = BackendSpec("gradient", "gradient")
 
 
-def diffusion_spec(preset: Preset) -> BackendSpec:
+def diffusion_spec(preset: Preset, *, live: bool = False, compile: str | None = None) -> BackendSpec:
+    """`compile`: the command line's `--compile`, over the preset's."""
     return BackendSpec("diffusion", preset.model or "diffusion", preset.size, model=preset.model,
                        device=preset.device, dtype=preset.dtype, scheduler=preset.scheduler, blend=preset.blend,
-                       vae=preset.vae, mode=preset.mode, compile=preset.compile, where=preset.path)
+                       vae=preset.vae, mode=preset.mode, compile=compile or preset.compile,
+                       feedback_space=preset.feedback_space, steps=preset.steps, guidance=preset.guidance, live=live,
+                       where=preset.path)
 
 
-def chain(preset: Preset) -> tuple[BackendSpec, ...]:
+def chain(preset: Preset, *, live: bool = False, compile: str | None = None) -> tuple[BackendSpec, ...]:
     """The backend a preset asks for, then its fallbacks in order: never a black stage."""
     if preset.generator == "procedural":
         return (PROCEDURAL, GRADIENT)
-    return (diffusion_spec(preset), PROCEDURAL, GRADIENT)
+    return (diffusion_spec(preset, live=live, compile=compile), PROCEDURAL, GRADIENT)
 
 
 def default_threads() -> int:
@@ -106,8 +113,9 @@ def _diffusion(spec: BackendSpec, progress: Callable[[str], None]) -> Generator:
     dtype = pick_dtype(spec.dtype, device)
     scheduler = spec.scheduler if spec.scheduler != "auto" else ("lcm" if model.scheduler == "lcm" else "euler")
     config = EngineConfig(device=str(device), dtype=dtype, scheduler=scheduler, blend=spec.blend, vae=spec.vae,
-                          mode=spec.mode, compile=spec.compile)
+                          mode=spec.mode, compile=spec.compile, feedback_space=spec.feedback_space,
+                          text_thread=spec.live)
     generator = DiffusionGenerator(
         lambda: load_pipeline(model, device=str(device), dtype=dtype, vae=spec.vae), config)  # type: ignore[arg-type]
-    generator.warm_up(spec.size, progress)
+    generator.warm_up(spec.size, progress, {"steps": spec.steps, "guidance": spec.guidance})
     return generator

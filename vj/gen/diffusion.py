@@ -13,8 +13,13 @@ whole frame of a fast model. One frame:
    `strength` picks.
 3. unet: 1-4 denoising steps (one UNet call each; with classifier-free guidance the
    unconditional and conditional halves share that call as a batch of two).
-4. decode, then a uint8 HWC frame copied to the host: on CUDA into a pinned buffer with a
-   non-blocking copy and the frame's only host sync.
+4. decode to uint8 RGBA on the device, copied to the host (vj.gen.transfers): on CUDA on a side
+   stream into a pinned buffer, the frame's only host sync.
+
+Steps 2-4 are one pure function of device tensors (vj.gen.frame), run eagerly, compiled or
+replayed as a captured CUDA graph (vj.gen.runners, `compile:`); a knob move changes only the
+tensors, never the compiled code. Warm-up (`warm_up`) compiles and captures the layouts a show
+starts with before the first live frame.
 
 Strength and steps: `steps` is the number of UNet calls. Timesteps are the trailing
 schedule scaled by strength, t_i = round(strength * T * (steps - i) / steps) - 1 (T = 1000),
@@ -47,34 +52,37 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import time
-import warnings
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from vj.catalogue import COMPILE_MODES, FEEDBACK_SPACES
 from vj.gen.base import GenRequest, finite_number
+from vj.gen.conditioning import Autoencoder, Conditioning, place
+from vj.gen.frame import FrameCore, FrameInputs, Layout, warp
 from vj.gen.noise import NoiseWalk
-from vj.gen.prompts import BLEND_MODES, Embeds, PromptBank
+from vj.gen.prompts import BLEND_MODES
+from vj.gen.runners import FrameRunner
+from vj.gen.samplers import CAMERA_MIX, GUIDANCE, MAX_STEPS, SCHEDULERS, Sampler, make_sampler
+from vj.gen.transfers import Transfers, cover_crop
 from vj.motion import flow_matrix
 from vj.vocabulary import MotionRates
 
+__all__ = ["DiffusionEngine", "DiffusionGenerator", "EngineConfig", "check_size", "cover_crop", "motion_theta",
+           "warp"]
+
 log = logging.getLogger(__name__)
 
-SCHEDULERS = ("euler", "euler-a", "lcm")
 VAES = ("taesd", "full")
 MODES = ("img2img", "txt2img")
-MAX_STEPS = 4
 MAX_STEP_S = 1.0  # longest camera step between two frames; a longer gap is a pause, not motion
-PLAN_ENTRIES = 256  # cached timestep plans (one per distinct (scheduler, steps, strength) timesteps)
-STAGES = ("text", "encode", "unet", "decode", "copy", "overhead")
+# Stage times: "encode", "unet", "decode" when the frame runs eagerly; "frame" (all three) when it
+# is compiled or replayed as a graph, which has no stages inside.
+STAGES = ("text", "encode", "unet", "decode", "frame", "copy", "overhead")
 SIZE_MULTIPLE = 8
 
 _OOM: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
@@ -82,7 +90,14 @@ _OOM: type[BaseException] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfM
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """How the engine runs a pipeline. `compile`: False, True (a default mode) or a torch.compile mode."""
+    """How the engine runs a pipeline.
+
+    `compile`: one of vj.gen.runners.COMPILE_MODES ("auto" picks the fastest that is correct on the
+    device; True and False still mean "default" and "off"). `feedback_space`: "pixels" or "latents"
+    (vj.gen.frame). `text_thread`: encode a new prompt on a thread and blend it in when ready,
+    instead of inside the frame (live shows; renders want every prompt on its own frame).
+    `fuse_qkv`: fuse the attention projections where diffusers offers it (one matmul, not three).
+    """
 
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
@@ -91,30 +106,25 @@ class EngineConfig:
     vae: str = "taesd"  # "taesd" (pipe.taesd when present) or "full"
     mode: str = "img2img"  # "img2img" (feedback loop) or "txt2img" (every frame from noise)
     channels_last: bool = True
-    compile: bool | str = False
+    compile: bool | str = "off"
+    feedback_space: str = "pixels"
+    text_thread: bool = False
+    fuse_qkv: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.compile, bool):
+            object.__setattr__(self, "compile", "default" if self.compile else "off")
         for name, value, allowed in (
             ("scheduler", self.scheduler, SCHEDULERS),
             ("blend", self.blend, BLEND_MODES),
             ("vae", self.vae, VAES),
             ("mode", self.mode, MODES),
+            ("compile", self.compile, COMPILE_MODES),
+            ("feedback_space", self.feedback_space, FEEDBACK_SPACES),
         ):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}: expected one of {', '.join(allowed)}")
         torch.device(self.device)  # raises on a malformed device string
-
-    @property
-    def compile_mode(self) -> str | None:
-        """The torch.compile mode, or None when compiling is off."""
-        if self.compile is False or self.compile is None:
-            return None
-        if isinstance(self.compile, str):
-            return self.compile
-        return "max-autotune-no-cudagraphs" if torch.device(self.device).type == "cuda" else "default"
-
-
-# -- camera warp ---------------------------------------------------------------------------
 
 
 def motion_theta(rates: MotionRates, dt: float, aspect: float) -> np.ndarray:
@@ -127,224 +137,6 @@ def motion_theta(rates: MotionRates, dt: float, aspect: float) -> np.ndarray:
     to_view = np.diag([0.5 * aspect, -0.5, 1.0])  # normalised (y down) -> view (y up, units of height)
     m = np.linalg.inv(to_view) @ flow_matrix(rates, dt) @ to_view
     return m[:2].astype(np.float32)
-
-
-def warp(image: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """Resample an NCHW image through an affine map (reflection at the borders: no black edges)."""
-    theta = theta.to(image.dtype).expand(image.shape[0], 2, 3)
-    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-
-# -- samplers ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Everything one (scheduler, timesteps) pair needs, precomputed: no per-frame scheduler work."""
-
-    timesteps: tuple[int, ...]
-    t: tuple[torch.Tensor, ...]  # UNet timestep per step, already on the device
-    init_scale: float  # img2img start: x = init * init_scale + noise * noise_scale
-    noise_scale: float
-    pure_noise_scale: float  # txt2img start: x = noise * pure_noise_scale
-    c_in: tuple[float, ...]  # UNet input scale per step
-    k: tuple[tuple[float, ...], ...]  # sampler constants per step
-
-
-class _Sampler:
-    """A sampler rebuilt from the pipeline scheduler's config; plans cached per timestep tuple."""
-
-    stochastic = False  # draws fresh noise between steps
-
-    def __init__(self, scheduler: Any, t_table: torch.Tensor) -> None:
-        self.config = scheduler.config
-        self.train_steps = int(self.config.num_train_timesteps)
-        self.alphas = [float(a) for a in scheduler.alphas_cumprod]
-        self.prediction = str(self.config.prediction_type)
-        if self.prediction not in ("epsilon", "v_prediction", "sample"):
-            raise ValueError(f"unsupported prediction_type {self.prediction!r}")
-        self._t_table = t_table
-        self._plans: OrderedDict[tuple[int, ...], _Plan] = OrderedDict()
-
-    def timesteps(self, steps: int, strength: float) -> tuple[int, ...]:
-        span = strength * self.train_steps
-        out: list[int] = []
-        for i in range(steps):
-            t = round(span * (steps - i) / steps) - 1
-            if t >= 0 and (not out or t < out[-1]):
-                out.append(min(t, self.train_steps - 1))
-        return tuple(out)
-
-    def plan(self, steps: int, strength: float) -> _Plan:
-        ts = self.timesteps(steps, strength)
-        hit = self._plans.get(ts)
-        if hit is not None:
-            self._plans.move_to_end(ts)
-            return hit
-        # Index a device table instead of building tensors from Python numbers: no host-to-device copy.
-        t = tuple(self._t_table[v : v + 1].clone() for v in ts)
-        plan = self._build(ts, t)
-        self._plans[ts] = plan
-        while len(self._plans) > PLAN_ENTRIES:
-            self._plans.popitem(last=False)
-        return plan
-
-    def _build(self, ts: tuple[int, ...], t: tuple[torch.Tensor, ...]) -> _Plan:
-        raise NotImplementedError
-
-    def step(
-        self, x: torch.Tensor, out: torch.Tensor, plan: _Plan, i: int, noise: Callable[[], torch.Tensor]
-    ) -> torch.Tensor:
-        raise NotImplementedError
-
-
-class _Euler(_Sampler):
-    """Euler (or Euler ancestral) on sigmas: x = x0 + sigma * noise; sd-turbo's sampler."""
-
-    def __init__(self, scheduler: Any, t_table: torch.Tensor, ancestral: bool) -> None:
-        super().__init__(scheduler, t_table)
-        self.ancestral = ancestral
-        self.stochastic = ancestral
-        self.sigmas = [math.sqrt((1.0 - a) / a) for a in self.alphas]
-
-    def _build(self, ts: tuple[int, ...], t: tuple[torch.Tensor, ...]) -> _Plan:
-        sig = [self.sigmas[v] for v in ts] + [0.0]
-        k = []
-        for i in range(len(ts)):
-            s, nxt = sig[i], sig[i + 1]
-            if self.ancestral:
-                up = math.sqrt(max(0.0, nxt**2 * (s**2 - nxt**2) / s**2))
-                down = math.sqrt(max(0.0, nxt**2 - up**2))
-            else:
-                up, down = 0.0, nxt
-            k.append((s, down / s, up))
-        s0 = sig[0] if ts else 0.0
-        max_sigma = self.sigmas[self.train_steps - 1]
-        return _Plan(
-            timesteps=ts, t=t, init_scale=1.0, noise_scale=s0, pure_noise_scale=max_sigma if not ts else s0,
-            c_in=tuple(1.0 / math.sqrt(s * s + 1.0) for s in sig[:-1]), k=tuple(k),
-        )
-
-    def step(
-        self, x: torch.Tensor, out: torch.Tensor, plan: _Plan, i: int, noise: Callable[[], torch.Tensor]
-    ) -> torch.Tensor:
-        sigma, ratio, up = plan.k[i]
-        if self.prediction == "epsilon":
-            x0 = torch.add(x, out, alpha=-sigma)
-        elif self.prediction == "v_prediction":
-            var = sigma * sigma + 1.0
-            x0 = torch.add(x * (1.0 / var), out, alpha=-sigma / math.sqrt(var))
-        else:
-            x0 = out.float()
-        # x0 + (sigma_next / sigma) * (x - x0): the Euler step; exactly x0 on the last step.
-        x = torch.lerp(x0, x, ratio)
-        if up > 0.0:
-            x = torch.add(x, noise(), alpha=up)
-        return x
-
-
-class _LCM(_Sampler):
-    """Latent consistency sampling: predict x0 with boundary-condition scalings, re-noise between steps."""
-
-    stochastic = True
-
-    def timesteps(self, steps: int, strength: float) -> tuple[int, ...]:
-        # The LCM distillation grid (as LCMScheduler.set_timesteps with `strength`).
-        original = int(self.config.original_inference_steps)
-        skip = self.train_steps // original
-        count = int(original * strength)
-        if count <= 0:
-            return ()
-        grid = [skip * m - 1 for m in range(count, 0, -1)]
-        n = min(steps, count)
-        return tuple(grid[int(math.floor(j * count / n))] for j in range(n))
-
-    def _build(self, ts: tuple[int, ...], t: tuple[torch.Tensor, ...]) -> _Plan:
-        scaling = float(getattr(self.config, "timestep_scaling", 10.0))
-        final_alpha = 1.0 if getattr(self.config, "set_alpha_to_one", True) else self.alphas[0]
-        k = []
-        for i, v in enumerate(ts):
-            a = self.alphas[v]
-            a_prev = self.alphas[ts[i + 1]] if i + 1 < len(ts) else final_alpha
-            scaled = v * scaling
-            c_skip = 0.25 / (scaled * scaled + 0.25)  # sigma_data = 0.5
-            c_out = scaled / math.sqrt(scaled * scaled + 0.25)
-            last = 1.0 if i + 1 == len(ts) else 0.0
-            sa, sb = math.sqrt(a), math.sqrt(1.0 - a)
-            k.append((sa, sb, c_skip, c_out, math.sqrt(a_prev), math.sqrt(1.0 - a_prev), last))
-        a0 = self.alphas[ts[0]] if ts else 1.0
-        return _Plan(
-            timesteps=ts, t=t, init_scale=math.sqrt(a0), noise_scale=math.sqrt(1.0 - a0),
-            pure_noise_scale=1.0,
-            c_in=tuple(1.0 for _ in ts), k=tuple(k),
-        )
-
-    def step(
-        self, x: torch.Tensor, out: torch.Tensor, plan: _Plan, i: int, noise: Callable[[], torch.Tensor]
-    ) -> torch.Tensor:
-        sa, sb, c_skip, c_out, sa_prev, sb_prev, last = plan.k[i]
-        if self.prediction == "epsilon":
-            x0 = torch.add(x, out, alpha=-sb) * (1.0 / sa)
-        elif self.prediction == "v_prediction":
-            x0 = torch.add(x * sa, out, alpha=-sb)
-        else:
-            x0 = out.float()
-        if getattr(self.config, "clip_sample", False):
-            limit = float(self.config.clip_sample_range)
-            x0 = x0.clamp(-limit, limit)
-        denoised = torch.add(x * c_skip, x0, alpha=c_out)
-        if last:
-            return denoised
-        return torch.add(denoised * sa_prev, noise(), alpha=sb_prev)
-
-
-def _make_sampler(name: str, pipe_scheduler: Any, t_table: torch.Tensor) -> _Sampler:
-    from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, LCMScheduler
-
-    config = pipe_scheduler.config
-    with warnings.catch_warnings():
-        # numpy 2 deprecation raised inside diffusers' scheduler constructors; nothing of ours.
-        warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
-        if name == "euler":
-            euler = EulerDiscreteScheduler.from_config(config, timestep_spacing="trailing")
-            return _Euler(euler, t_table, ancestral=False)
-        if name == "euler-a":
-            ancestral = EulerAncestralDiscreteScheduler.from_config(config, timestep_spacing="trailing")
-            return _Euler(ancestral, t_table, ancestral=True)
-        return _LCM(LCMScheduler.from_config(config), t_table)
-
-
-def _place(module: Any, device: torch.device, dtype: torch.dtype, memory: torch.memory_format | None) -> None:
-    """Move a module only as far as needed (a no-op `.to(dtype)` still makes diffusers warn)."""
-    param = next(module.parameters(), None)
-    if param is not None and param.device != device:
-        module.to(device=device)
-    if param is not None and param.dtype != dtype:
-        module.to(dtype=dtype)
-    if memory is not None:
-        module.to(memory_format=memory)
-
-
-# -- request parsing -----------------------------------------------------------------------
-
-
-
-
-def cover_crop(image: np.ndarray, aspect: float) -> np.ndarray:
-    """The centred crop of an HWC image with the given width / height (a view, no copy).
-
-    Resizing it to the frame then covers the frame without stretching (as vj.camera.cover_crop,
-    to the nearest whole source pixel).
-    """
-    ih, iw = image.shape[:2]
-    if iw > ih * aspect:
-        cw = min(iw, max(1, round(ih * aspect)))
-        left = (iw - cw) // 2
-        return image[:, left : left + cw]
-    ch = min(ih, max(1, round(iw / aspect)))
-    top = (ih - ch) // 2
-    return image[top : top + ch]
 
 
 def check_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -367,256 +159,108 @@ class _Settings:
     feedback: float
 
 
-# -- the engine's parts --------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Init:
+    """Where a frame starts: `kind` (vj.gen.frame.INITS), the effective strength, the camera on the
+    device and its mix."""
 
-
-class _Autoencoder:
-    """TAESD (`pipe.taesd`, when the config asks for it and the pipeline has one) or the full VAE:
-    images in [-1, 1] to scaled latents and back, in the dtype the autoencoder needs."""
-
-    def __init__(self, pipe: Any, config: EngineConfig, memory: torch.memory_format) -> None:
-        taesd = getattr(pipe, "taesd", None)
-        self.module = taesd if config.vae == "taesd" and taesd is not None else pipe.vae
-        self.tiny = self.module is taesd
-        # SDXL's full VAE overflows in fp16: keep it in float32 when it says so, as diffusers does.
-        force_upcast = bool(getattr(self.module.config, "force_upcast", False))
-        upcast = not self.tiny and config.dtype == torch.float16 and force_upcast
-        self.dtype = torch.float32 if upcast else config.dtype
-        _place(self.module, torch.device(config.device), self.dtype, memory)
-        cfg = self.module.config
-        self._scale = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
-        self._shift = float(getattr(cfg, "shift_factor", 0.0) or 0.0)
-        self._memory = memory
-
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
-        image = image.contiguous(memory_format=self._memory)
-        if self.tiny:
-            latents = self.module.encode(image, return_dict=False)[0]
-        else:
-            # The posterior's mean, not a sample: the noise is ours (seeded, walked).
-            latents = self.module.encode(image, return_dict=False)[0].mode()
-        return (latents.float() - self._shift) * self._scale
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        z = (latents * (1.0 / self._scale) + self._shift).to(self.dtype)
-        return self.module.decode(z.contiguous(memory_format=self._memory), return_dict=False)[0]
-
-
-class _Conditioning:
-    """What the UNet is conditioned on besides the latents: the blended prompt embeddings (batched
-    with the negative prompt's for classifier-free guidance), SDXL's added embeddings, and the
-    guidance embedding of an LCM-distilled UNet. Caches what repeats from frame to frame."""
-
-    def __init__(self, pipe: Any, device: torch.device, dtype: torch.dtype, blend: str) -> None:
-        unet_config = pipe.unet.config
-        self.bank = PromptBank(pipe, device, dtype)
-        self.sdxl = getattr(unet_config, "addition_embed_type", None) == "text_time"
-        self.time_cond_dim: int | None = getattr(unet_config, "time_cond_proj_dim", None)
-        self.device = device
-        self.dtype = dtype
-        self.blend = blend
-        self._guidance_emb: tuple[float, torch.Tensor] | None = None
-        self._cfg_embeds: tuple[Embeds, Embeds, torch.Tensor, torch.Tensor | None] | None = None
-        self._time_ids: torch.Tensor | None = None
-
-    def resize(self, w: int, h: int) -> None:
-        if self.sdxl:
-            # SDXL micro-conditioning: original size, crop top-left (0, 0), target size, as (h, w) pairs.
-            self._time_ids = torch.tensor([[h, w, 0, 0, h, w]], dtype=self.dtype, device=self.device)
-
-    def forget(self) -> None:
-        """Drop the per-size and per-prompt device tensors (a new size, or out of memory)."""
-        self._time_ids = None
-        self._cfg_embeds = None
-
-    def clear(self) -> None:
-        self.forget()
-        self.bank.clear()
-        self._guidance_emb = None
-
-    def cfg(self, guidance: float) -> bool:
-        """Classifier-free guidance: above 1, unless the UNet takes guidance as an embedding."""
-        return guidance > 1.0 and self.time_cond_dim is None
-
-    def text(self, request: GenRequest, cfg: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The prompt embeddings and, for SDXL, the pooled ones (with cfg: negative, then prompt)."""
-        cond = self.bank.blend(request.prompts, self.blend)
-        if not cfg:
-            return cond.prompt, cond.pooled
-        neg = self.bank.negative(request.negative)
-        cached = self._cfg_embeds
-        if cached is None or cached[0] is not cond or cached[1] is not neg:
-            prompt = torch.cat([neg.prompt, cond.prompt])
-            pooled = None
-            if cond.pooled is not None and neg.pooled is not None:
-                pooled = torch.cat([neg.pooled, cond.pooled])
-            cached = (cond, neg, prompt, pooled)
-            self._cfg_embeds = cached
-        return cached[2], cached[3]
-
-    def added(self, pooled: torch.Tensor | None, cfg: bool) -> dict[str, torch.Tensor] | None:
-        """SDXL's added conditioning (the pooled text embedding and the size); None for SD."""
-        if not self.sdxl:
-            return None
-        assert self._time_ids is not None and pooled is not None
-        ids = self._time_ids if not cfg else self._time_ids.expand(2, -1)
-        return {"text_embeds": pooled, "time_ids": ids}
-
-    def guidance_embedding(self, guidance: float) -> torch.Tensor | None:
-        """LCM-distilled UNets take the guidance scale as an embedding (w = guidance - 1), not as CFG;
-        None for other UNets."""
-        if not self.time_cond_dim:
-            return None
-        if self._guidance_emb is not None and self._guidance_emb[0] == guidance:
-            return self._guidance_emb[1]
-        dim = int(self.time_cond_dim)
-        half = dim // 2
-        w = (max(guidance, 1.0) - 1.0) * 1000.0
-        freqs = torch.exp(
-            torch.arange(half, device=self.device, dtype=torch.float32) * (-math.log(10000.0) / (half - 1))
-        )
-        emb = torch.cat([torch.sin(freqs * w), torch.cos(freqs * w)]).unsqueeze(0)
-        if dim % 2:
-            emb = F.pad(emb, (0, 1))
-        emb = emb.to(self.dtype)
-        self._guidance_emb = (guidance, emb)
-        return emb
-
-
-class _Transfers:
-    """Host <-> device copies for one frame size: on CUDA through pinned buffers and non-blocking
-    copies (the frame's copy back is its only host sync), elsewhere plain tensors."""
-
-    def __init__(self, device: torch.device, w: int, h: int) -> None:
-        self.device = device
-        self._frame: torch.Tensor | None = None  # pinned frame buffer (CUDA)
-        self._finite: torch.Tensor | None = None
-        self._theta: torch.Tensor | None = None
-        self._camera: torch.Tensor | None = None  # pinned camera image, allocated at its first shape
-        if device.type == "cuda":
-            self._frame = torch.empty((h, w, 3), dtype=torch.uint8, pin_memory=True)
-            self._finite = torch.empty((), dtype=torch.bool, pin_memory=True)
-            self._theta = torch.empty((1, 2, 3), dtype=torch.float32, pin_memory=True)
-
-    def image(self, image: np.ndarray, w: int, h: int, dtype: torch.dtype) -> torch.Tensor:
-        """An RGB uint8 HWC host image -> NCHW [-1, 1] on the device at (h, w), cover-fit."""
-        arr = np.asarray(image)
-        if arr.ndim == 2:
-            arr = np.repeat(arr[:, :, None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8 or 0 in arr.shape:
-            raise ValueError(
-                f"init_image must be RGB(A) uint8 (height, width, 3|4), got {arr.dtype} {arr.shape}"
-            )
-        arr = cover_crop(arr[:, :, :3], w / h)  # crop on the host: less to copy, then one resize
-        if self.device.type == "cuda":
-            if self._camera is None or tuple(self._camera.shape) != arr.shape:
-                self._camera = torch.empty(arr.shape, dtype=torch.uint8, pin_memory=True)
-            self._camera.numpy()[...] = arr
-            dev = self._camera.to(self.device, non_blocking=True)
-        else:
-            arr = np.ascontiguousarray(arr)
-            dev = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-        img = dev.permute(2, 0, 1).unsqueeze(0).to(torch.float32).mul_(2.0 / 255.0).sub_(1.0)
-        if img.shape[-2:] != (h, w):
-            img = F.interpolate(img, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-        return img.to(dtype)
-
-    def theta(self, theta: np.ndarray) -> torch.Tensor:
-        """A (2, 3) warp matrix -> (1, 2, 3) on the device."""
-        if self._theta is not None:
-            self._theta.numpy()[...] = theta
-            return self._theta.to(self.device, non_blocking=True)
-        return torch.from_numpy(theta).unsqueeze(0)
-
-    def frame(self, image: torch.Tensor) -> tuple[np.ndarray, bool]:
-        """An NCHW [-1, 1] image -> a host HWC uint8 frame, rounded, and whether it was all finite."""
-        finite = torch.isfinite(image).all()
-        # With channels_last the decoder output is already HWC in memory, so the permute is free.
-        hwc = image[0].permute(1, 2, 0)
-        u8 = (hwc * 127.5 + 128.0).clamp_(0.0, 255.0).to(torch.uint8)
-        if self._frame is not None and self._finite is not None:
-            self._frame.copy_(u8, non_blocking=True)
-            self._finite.copy_(finite, non_blocking=True)
-            torch.cuda.current_stream(self.device).synchronize()  # the frame's only host sync
-            return self._frame.numpy().copy(), bool(self._finite)
-        return u8.contiguous().numpy(), bool(finite)
+    kind: str
+    strength: float
+    camera: torch.Tensor | None = None
+    mix: float = 0.0
 
 
 class _StageClock:
-    """One frame's stage times in ms (STAGES, then "total"). Given a CUDA device to `sync`, it waits
-    for the device at each mark, so the times are device times rather than the host's queueing."""
+    """One frame's stage times in ms (STAGES, then "total"). With `events` (CUDA, profiling) each mark
+    records a CUDA event, so a stage is device time rather than the host's queueing; elsewhere, host
+    time (which on the CPU is the work itself)."""
 
-    def __init__(self, sync: torch.device | None) -> None:
-        self._sync = sync
-        self.times: dict[str, float] = {}
-        self._start = self._last = time.perf_counter()
+    def __init__(self, events: bool) -> None:
+        self._events = events
+        self._start = time.perf_counter()
+        self._marks: list[tuple[str, Any]] = [("", self._now())]
 
-    def mark(self, stage: str) -> None:
-        if self._sync is not None:
-            torch.cuda.synchronize(self._sync)
-        now = time.perf_counter()
-        self.times[stage] = (now - self._last) * 1000.0
-        self._last = now
+    def _now(self) -> Any:
+        if self._events:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def mark(self, stage: str, at: Any = None) -> None:
+        self._marks.append((stage, self._now() if at is None else at))
 
     def finish(self) -> dict[str, float]:
-        times = self.times
         total = (time.perf_counter() - self._start) * 1000.0
-        times["overhead"] = max(0.0, total - sum(times[k] for k in STAGES if k in times))
+        times: dict[str, float] = {}
+        for (_, a), (stage, b) in zip(self._marks, self._marks[1:]):
+            times[stage] = a.elapsed_time(b) if self._events else (b - a) * 1000.0
+        times["overhead"] = max(0.0, total - sum(times.values()))
         times["total"] = total
         return times
 
 
-# -- the engine ----------------------------------------------------------------------------
+def _fuse_qkv(*modules: Any) -> None:
+    for module in modules:
+        fuse = getattr(module, "fuse_qkv_projections", None)
+        if fuse is not None:
+            fuse()
 
 
 class DiffusionEngine:
     """Turns GenRequests into frames with a diffusers SD/SDXL pipeline's components (see module doc).
 
-    `profile=True` synchronises CUDA around every stage so `timings` are true per-stage
-    device times (slower); without it, CUDA stage times only measure the host's queueing.
-    The engine moves the pipeline's modules to the configured device, dtype and memory
-    format in place.
+    `profile=True` records per-stage times (`timings`) with CUDA events on a GPU; without it a GPU
+    frame reports only its total. The engine moves the pipeline's modules to the configured
+    device, dtype and memory format in place.
     """
 
     def __init__(self, pipe: Any, config: EngineConfig | None = None, *, profile: bool = False) -> None:
-        self.config = config or EngineConfig()
+        self.config = config = config or EngineConfig()
         self.profile = profile
-        self.device = torch.device(self.config.device)
-        self.dtype = self.config.dtype
+        self.device = torch.device(config.device)
+        self.dtype = config.dtype
         self.pipe = pipe
         unet = pipe.unet
         self._scale = int(getattr(pipe, "vae_scale_factor", 8))
         self._latent_channels = int(unet.config.in_channels)
-        memory = torch.channels_last if self.config.channels_last else torch.contiguous_format
-        self._memory = memory
+        memory = torch.channels_last if config.channels_last else torch.contiguous_format
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # static shapes: pick each convolution's fastest kernel once
 
-        _place(unet, self.device, self.dtype, memory)
-        self._ae = _Autoencoder(pipe, self.config, memory)
+        place(unet, self.device, self.dtype, memory)
+        self._ae = Autoencoder(pipe, config.vae, self.device, self.dtype, memory)
         for name in ("text_encoder", "text_encoder_2"):
             encoder = getattr(pipe, name, None)
             if encoder is not None:
-                _place(encoder, self.device, self.dtype, None)
-        self._cond = _Conditioning(pipe, self.device, self.dtype, self.config.blend)
+                place(encoder, self.device, self.dtype, None)
+        if config.fuse_qkv:
+            _fuse_qkv(unet, self._ae.module)
+        self._cond = Conditioning(pipe, self.device, self.dtype, config.blend, background=config.text_thread)
         self.sdxl = self._cond.sdxl
         if self.sdxl:
             self._check_sdxl_dims(pipe)
-        mode = self.config.compile_mode
-        self._cudagraphs = mode in ("reduce-overhead", "max-autotune")  # the modes that capture CUDA graphs
-        self._unet: Callable[..., Any] = unet
-        if mode is not None:
-            # Static shapes (dynamic=False): one graph per size and batch, no shape guards to re-check.
-            self._unet = torch.compile(unet, mode=None if mode == "default" else mode, dynamic=False)
-
-        train_steps = int(pipe.scheduler.config.num_train_timesteps)
-        self._t_table = torch.arange(train_steps, device=self.device, dtype=torch.float32)
-        self._samplers: dict[str, _Sampler] = {}
+        self._samplers: dict[str, Sampler] = {}
+        self._runner = FrameRunner(FrameCore(unet, self._ae, self._sampler, self.dtype, memory), config.compile,
+                                   self.device)
         self._walk = NoiseWalk()
         self._warned: set[str] = set()
         self._size: tuple[int, int] | None = None
-        self._io: _Transfers | None = None  # for the current size
-        self._prev: torch.Tensor | None = None  # last good output, NCHW in [-1, 1], on the device
+        self._io: Transfers | None = None  # for the current size
+        self._prev: torch.Tensor | None = None  # the last good frame's feedback (image or latents), on the device
         self._prev_time: float | None = None
         self.timings: dict[str, float] = {}
+        self.warmup_seconds = 0.0
+
+    @property
+    def compile_mode(self) -> str:
+        """The mode frames run in now (vj.gen.runners), after "auto" and any fallback."""
+        return self._runner.mode
+
+    @property
+    def degraded(self) -> str | None:
+        """Why the compile mode asked for was given up, if it was."""
+        return self._runner.degraded
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -633,28 +277,26 @@ class DiffusionEngine:
                 "the UNet and text_encoder_2 configs do not match"
             )
 
-    def _sampler(self, name: str) -> _Sampler:
+    def _sampler(self, name: str) -> Sampler:
         sampler = self._samplers.get(name)
         if sampler is None:
-            sampler = _make_sampler(name, self.pipe.scheduler, self._t_table)
-            self._samplers[name] = sampler
+            sampler = self._samplers[name] = make_sampler(name, self.pipe.scheduler)
         return sampler
 
-    def _ensure_size(self, w: int, h: int) -> _Transfers:
+    def _ensure_size(self, w: int, h: int) -> Transfers:
         io = self._io
         if self._size != (w, h) or io is None:
             self._drop_buffers()
             self._cond.resize(w, h)
-            io = self._io = _Transfers(self.device, w, h)
+            io = self._io = Transfers(self.device, w, h)
             self._size = (w, h)
         return io
 
     def _drop_buffers(self) -> None:
         # A new size starts a new dream: the previous frame no longer fits.
         self._size = None
-        self._prev = None
-        self._prev_time = None
         self._io = None
+        self.reset()
         self._cond.forget()
 
     def reset(self) -> None:
@@ -665,11 +307,24 @@ class DiffusionEngine:
     def close(self) -> None:
         """Drop every device tensor and cache this engine holds (the pipeline itself stays with its owner)."""
         self._drop_buffers()
-        self._cond.clear()
+        self._runner.clear()
+        self._cond.close()
         self._walk.clear()
         self._samplers.clear()
-        self._unet = None  # type: ignore[assignment]
         self.pipe = None
+
+    def warm_up(self, size: tuple[int, int], params: dict[str, Any] | None = None) -> float:
+        """Run the layouts a show starts with at `size` (from noise, then the previous frame moving and
+        still), so their compilation and graph capture happen now, not on a live frame; then forget
+        those frames. `params`: the show's steps, guidance and scheduler. Returns the seconds taken."""
+        started = time.perf_counter()
+        base = GenRequest(time=0.0, size=size, prompts=(), seed=0, seed_walk=0.0, strength=0.5, feedback=1.0,
+                          params=dict(params or {"steps": 1}))
+        for request in (base, replace(base, time=0.1, motion=MotionRates(zoom=0.1)), replace(base, time=0.2)):
+            self.generate(request)
+        self.reset()
+        self.warmup_seconds = time.perf_counter() - started
+        return self.warmup_seconds
 
     # -- per-request settings ------------------------------------------------------------
 
@@ -698,115 +353,94 @@ class DiffusionEngine:
 
     # -- one frame -----------------------------------------------------------------------
 
-    def generate(self, request: GenRequest) -> np.ndarray:
-        """One RGB uint8 frame (h, w, 3), row 0 at the top. FloatingPointError on a NaN/inf frame."""
+    def generate(self, request: GenRequest, *, copy: bool = True) -> np.ndarray:
+        """One RGBA uint8 frame (h, w, 4), opaque, row 0 at the top. FloatingPointError on a NaN/inf
+        frame. `copy=False` may return a pinned buffer that the frame after next overwrites."""
         w, h = check_size(request.size)
         try:
             with torch.inference_mode():
-                return self._frame(request, w, h)
+                frame = self._frame(request, w, h)
         except _OOM as exc:
             self._drop_buffers()
+            self._runner.clear()
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             raise RuntimeError(
                 f"out of GPU memory generating a {w}x{h} frame on {self.device}: "
                 "try a smaller size, fewer steps, guidance <= 1 or vae: taesd"
             ) from exc
+        return frame.copy() if copy and self.device.type == "cuda" else frame
 
     def _frame(self, request: GenRequest, w: int, h: int) -> np.ndarray:
-        clock = _StageClock(self.device if self.profile and self.device.type == "cuda" else None)
+        clock = _StageClock(self.profile and self.device.type == "cuda")
         io = self._ensure_size(w, h)
         s = self._settings(request)
         sampler = self._sampler(s.scheduler)
         cfg = self._cond.cfg(s.guidance)
-        prompt_embeds, pooled = self._cond.text(request, cfg)
+        prompt, pooled = self._cond.text(request, cfg)
         clock.mark("text")
 
-        init, strength = self._init(request, s, io, w, h)
-        plan = sampler.plan(s.steps, strength)
-        latents = self._ae.encode(init) if init is not None else None
-        clock.mark("encode")
-
-        shape = (1, self._latent_channels, h // self._scale, w // self._scale)
-        seed, walk = int(request.seed), finite_number(request.seed_walk, 0.0)
-        noise = self._walk.noise(seed, walk, shape, self.device, torch.float32)
-        if latents is None:
-            x = noise * plan.pure_noise_scale
-        elif plan.timesteps:
-            x = torch.add(latents * plan.init_scale, noise, alpha=plan.noise_scale)
-        else:
-            x = latents  # strength 0: nothing to denoise
-
-        def step_noise(stream: int) -> torch.Tensor:
-            return self._walk.noise(seed, walk, shape, self.device, torch.float32, stream=stream)
-
-        x = self._denoise(x, plan, sampler, s.guidance, cfg, prompt_embeds, pooled, step_noise)
-        clock.mark("unet")
-
-        image = self._ae.decode(x)
-        clock.mark("decode")
-
-        frame, finite = io.frame(image)
-        clock.mark("copy")
+        init = self._init(request, s, io, w, h)
+        plan = sampler.plan(s.steps, init.strength)
+        scalars = plan.scalars.copy()
+        scalars[CAMERA_MIX], scalars[GUIDANCE] = init.mix, s.guidance
+        theta = self._theta(request, init, io, w / h)
+        layout = Layout(w, h, plan.steps, init.kind, theta is not None, cfg, sampler.name,
+                        self.config.feedback_space == "latents")
+        inputs = FrameInputs(
+            io.upload("scalars", scalars), self._noises(request, sampler, plan.steps, w, h), prompt, pooled,
+            self._cond.time_ids(), self._cond.guidance_embedding(s.guidance),
+            self._prev if init.kind in ("prev", "mix") else None, theta, init.camera,
+        )
+        eager = self._runner.mode == "off"
+        out = self._runner.run(layout, inputs, clock.mark if eager else None)
+        if not eager:
+            clock.mark("frame")
+        frame, finite = io.frame(out.rgba, out.finite)
+        clock.mark("copy", io.done if self.profile and io.cuda else None)
         if not finite:
             # Keep the last good frame as the next init: a NaN frame would poison the loop.
             raise FloatingPointError(f"the diffusion frame at t={request.time:.3f}s has NaN/inf values")
-        self._prev = image.clamp(-1.0, 1.0)
+        self._prev = out.feedback
         self._prev_time = finite_number(request.time, 0.0)
         self.timings = clock.finish()
         return frame
 
-    def _init(
-        self, request: GenRequest, s: _Settings, io: _Transfers, w: int, h: int
-    ) -> tuple[torch.Tensor | None, float]:
-        """The init image and the effective strength (module doc: feedback, strength and camera);
-        (None, 1.0) when the frame starts from pure noise."""
-        init: torch.Tensor | None = None
-        strength = 1.0
+    def _init(self, request: GenRequest, s: _Settings, io: Transfers, w: int, h: int) -> _Init:
+        """Where the frame starts and its effective strength (module doc: feedback, strength and camera)."""
+        kind, strength, mix = "noise", 1.0, 0.0
+        camera = None
         if self.config.mode == "img2img":
             mix = min(1.0, max(0.0, finite_number(request.init_mix, 1.0)))
             camera = request.init_image if mix > 0.0 else None  # mix 0: exactly the frame without it
             if camera is not None and (self._prev is None or mix >= 1.0):
-                init, strength = io.image(camera, w, h, self._ae.dtype), s.strength
+                kind, strength = "camera", s.strength
             elif self._prev is not None:
-                init, strength = self._moved_prev(request, io, w, h), 1.0 - s.feedback * (1.0 - s.strength)
+                kind, strength = "prev", 1.0 - s.feedback * (1.0 - s.strength)
                 if camera is not None:  # 0 < mix < 1: both on the device, no host round trip
-                    init = torch.lerp(init, io.image(camera, w, h, self._ae.dtype), mix)
+                    kind = "mix"
                     strength += (s.strength - strength) * mix
-        if init is None or strength >= 1.0:
-            return None, 1.0  # strength 1 ignores the init: pure noise, like txt2img
-        return init, strength
+        if kind == "noise" or strength >= 1.0:
+            return _Init("noise", 1.0)  # strength 1 ignores the init: pure noise, like txt2img
+        on_device = io.image(camera, w, h, self._ae.dtype) if kind != "prev" and camera is not None else None
+        return _Init(kind, strength, on_device, mix if kind == "mix" else 0.0)
 
-    def _moved_prev(self, request: GenRequest, io: _Transfers, w: int, h: int) -> torch.Tensor:
-        assert self._prev is not None and self._prev_time is not None
+    def _theta(self, request: GenRequest, init: _Init, io: Transfers, aspect: float) -> torch.Tensor | None:
+        """The warp of the previous frame since it was made; None when it stays still."""
+        if init.kind not in ("prev", "mix") or self._prev_time is None or request.motion.still:
+            return None
         dt = min(max(finite_number(request.time, 0.0) - self._prev_time, 0.0), MAX_STEP_S)
-        if request.motion.still or dt == 0.0:
-            return self._prev
-        return warp(self._prev, io.theta(motion_theta(request.motion, dt, w / h)))
+        if dt == 0.0:
+            return None
+        return io.upload("theta", motion_theta(request.motion, dt, aspect)[None])
 
-    def _denoise(
-        self, x: torch.Tensor, plan: _Plan, sampler: _Sampler, guidance: float, cfg: bool,
-        prompt_embeds: torch.Tensor, pooled: torch.Tensor | None, noise: Callable[[int], torch.Tensor],
-    ) -> torch.Tensor:
-        """One UNet call per planned timestep, each followed by its sampler step (`noise(k)`: the
-        fresh noise of step k - 1, for stochastic samplers)."""
-        added = self._cond.added(pooled, cfg)
-        timestep_cond = self._cond.guidance_embedding(guidance)
-        for i in range(len(plan.timesteps)):
-            x_in = (x * plan.c_in[i]).to(self.dtype).contiguous(memory_format=self._memory)
-            if cfg:
-                x_in = torch.cat([x_in, x_in])
-            if self._cudagraphs:
-                torch.compiler.cudagraph_mark_step_begin()
-            out = self._unet(
-                x_in, plan.t[i], encoder_hidden_states=prompt_embeds, timestep_cond=timestep_cond,
-                added_cond_kwargs=added, return_dict=False,
-            )[0]
-            if cfg:
-                uncond, text = out.chunk(2)
-                out = torch.lerp(uncond.float(), text.float(), guidance)
-            x = sampler.step(x, out, plan, i, partial(noise, i + 1))
-        return x
+    def _noises(self, request: GenRequest, sampler: Sampler, steps: int, w: int, h: int) -> tuple[torch.Tensor, ...]:
+        """The start noise at the seed-walk position, then a fresh one per later step if the sampler
+        re-noises (stream k for step k)."""
+        shape = (1, self._latent_channels, h // self._scale, w // self._scale)
+        seed, walk = int(request.seed), finite_number(request.seed_walk, 0.0)
+        streams = range(steps) if sampler.stochastic else range(1)
+        return tuple(self._walk.noise(seed, walk, shape, self.device, torch.float32, stream=k) for k in streams)
 
 
 class DiffusionGenerator:
@@ -827,24 +461,35 @@ class DiffusionGenerator:
     def timings(self) -> dict[str, float]:
         return {} if self.engine is None else self.engine.timings
 
-    def generate(self, request: GenRequest) -> np.ndarray:
+    @property
+    def summary(self) -> str:
+        """How it runs, for the HUD: the compile mode and the warm-up's seconds."""
         if self.engine is None:
-            self._pipe = self._load()
-            self.engine = DiffusionEngine(self._pipe, self.config, profile=self._profile)
-        return self.engine.generate(request)
+            return ""
+        degraded = f" ({self.engine.degraded})" if self.engine.degraded else ""
+        return f"compile {self.engine.compile_mode}{degraded}, warm-up {self.engine.warmup_seconds:.1f} s"
 
-    def warm_up(self, size: tuple[int, int], progress: Callable[[str], None] = lambda text: None) -> None:
-        """Load the model and run one frame at `size` (a compile happens there), then forget that
-        frame: before the first live frame, so the show never waits on either."""
-        progress(f"loading on {self.config.device}")
+    def _engine(self) -> DiffusionEngine:
         if self.engine is None:
             self._pipe = self._load()
             self.engine = DiffusionEngine(self._pipe, self.config, profile=self._profile)
+        return self.engine
+
+    def generate(self, request: GenRequest) -> np.ndarray:
+        # No copy: the generator's host writes the frame into its ring before asking for the next.
+        return self._engine().generate(request, copy=False)
+
+    def warm_up(self, size: tuple[int, int], progress: Callable[[str], None] = lambda text: None,
+                params: dict[str, Any] | None = None) -> float:
+        """Load the model and warm it up at `size` (DiffusionEngine.warm_up): before the first live
+        frame, so the show never waits on either. Returns the warm-up seconds."""
+        progress(f"loading on {self.config.device}")
+        engine = self._engine()
         w, h = size
-        progress(f"warming up at {w}x{h}" + (" (compiling)" if self.config.compile_mode else ""))
-        self.engine.generate(GenRequest(time=0.0, size=size, prompts=(), seed=0, seed_walk=0.0, strength=0.5,
-                                        feedback=1.0, params={"steps": 1}))
-        self.engine.reset()
+        progress(f"warming up at {w}x{h}, compile {engine.compile_mode}")
+        seconds = engine.warm_up(size, params)
+        progress(self.summary)
+        return seconds
 
     def close(self) -> None:
         if self.engine is not None:

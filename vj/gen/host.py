@@ -102,6 +102,8 @@ def serve(link: ChildLink, spec: BackendSpec, ring_fd: int, slots: int, capacity
             link.send(("frame", seq, slot, h, w, seconds, generator.name))
             if first:
                 first = False
-                link.ready(f"{spec.label} ready: loaded in {loaded:.1f} s, first frame {seconds * 1000:.0f} ms")
+                how = getattr(generator, "summary", "")  # diffusion: its compile mode and warm-up seconds
+                link.ready(f"{spec.label} ready: loaded in {loaded:.1f} s{', ' + how if how else ''}, "
+                           f"first frame {seconds * 1000:.0f} ms")
     finally:
         generator.close()

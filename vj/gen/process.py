@@ -370,11 +370,14 @@ class GeneratorProcess:
         self._status.put(self._account.status(label, fell_back, state))
 
 
-def process_workers(threads: int = 0) -> Callable[[Preset], GeneratorProcess]:
-    """The show's generator factory: a preset's backend chain in a child process."""
+def process_workers(threads: int = 0, *, live: bool = False, compile: str | None = None
+                    ) -> Callable[[Preset], GeneratorProcess]:
+    """The show's generator factory: a preset's backend chain in a child process. `live`: a live
+    show (vj.gen.backends.BackendSpec); `compile`: the command line's mode over the presets'."""
 
     def start(preset: Preset) -> GeneratorProcess:
-        return GeneratorProcess(chain(preset), ProcessOptions(max_fps=preset.max_fps, threads=threads)).start()
+        specs = chain(preset, live=live, compile=compile)
+        return GeneratorProcess(specs, ProcessOptions(max_fps=preset.max_fps, threads=threads)).start()
 
     return start
 

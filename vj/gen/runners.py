@@ -1,0 +1,185 @@
+"""How a frame runs: eagerly, compiled by torch.compile, or replayed as one captured CUDA graph.
+
+Why: eagerly one sd-turbo frame is about 1,400 small op launches (sdxl-turbo about 3,700); on a
+fast GPU the frame is bound by Python and launch overhead, not by the GPU. A CUDA graph replays
+the whole frame (vj.gen.frame) with one launch; torch.compile fuses its small ops.
+
+Modes (preset `compile:` and `--compile`):
+- "off": eager.
+- "default", "max-autotune": torch.compile of the whole frame, one compilation per layout
+  (static shapes). "max-autotune" on CUDA also uses torch's own CUDA graphs.
+- "reduce-overhead": torch.compile with torch's CUDA graphs (CUDA only).
+- "graphs": the eager frame captured as one CUDA graph per layout (CUDA only).
+- "compiled-graphs": the compiled frame captured as one CUDA graph per layout (CUDA only).
+- "auto": the fastest mode that is correct on the device found: "graphs" on CUDA, else "off".
+
+A graph mode asked for off CUDA runs the nearest mode that can ("graphs" -> "off", the others ->
+"default"), with one warning. A capture that fails, or whose replay differs from the frame it
+captured, gives the mode up for the uncaptured one and says why (`degraded`): the show goes on.
+
+Graphs read static input buffers: each frame copies its inputs into them (a cached prompt or
+noise that has not changed is not copied again) and replays. All graphs share one memory pool,
+which is safe because nothing reads a graph's outputs after another graph has replayed: the
+frame is copied to the host and the feedback into the next graph's inputs first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import fields, replace
+from functools import partial
+from typing import Any
+
+import torch
+
+from vj.catalogue import COMPILE_MODES
+from vj.gen.frame import FrameCore, FrameInputs, FrameOutputs, Layout, Mark
+
+log = logging.getLogger(__name__)
+
+GRAPH_MODES = ("graphs", "compiled-graphs")
+TORCH_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture graphs on CUDA
+WARM_RUNS = 3  # eager runs on a side stream before a capture (cuBLAS and cuDNN set themselves up)
+MATCH_TOLERANCE = 2  # uint8 levels a replay may differ from the frame it captured (fp16 kernels' choices)
+
+
+def resolve_mode(mode: str | bool, device: torch.device) -> str:
+    """The mode that runs on `device` (see the module doc)."""
+    if mode is True:
+        mode = "default"
+    elif mode is False:
+        mode = "off"
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode {mode!r}: expected one of {', '.join(COMPILE_MODES)}")
+    if mode == "auto":
+        return "graphs" if device.type == "cuda" else "off"
+    if device.type != "cuda" and (mode in GRAPH_MODES or mode == "reduce-overhead"):
+        fallback = "off" if mode == "graphs" else "default"
+        log.warning("compile: %s needs a CUDA GPU and this is %s: running %s", mode, device.type, fallback)
+        return fallback
+    return mode
+
+
+class GraphMismatch(RuntimeError):
+    """A captured frame's replay differs from the frame it captured."""
+
+
+class CapturedFrame:
+    """One layout's frame captured as a CUDA graph, with its static inputs and outputs."""
+
+    # FrameInputs fields whose tensors are cached and never changed in place: copied only when a
+    # different tensor arrives. The rest (scalars, prev, theta, camera) are copied every frame.
+    CACHED = frozenset({"noises", "prompt", "pooled", "time_ids", "guidance_embedding"})
+
+    def __init__(self, fn: Callable[[FrameInputs], FrameOutputs], inputs: FrameInputs, pool: Any) -> None:
+        self.static = _clone(inputs)
+        self._sources: dict[tuple[str, int], torch.Tensor] = {}  # the cached tensors last copied in
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(WARM_RUNS):
+                reference = fn(self.static)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, pool=pool):
+            self.out = fn(self.static)
+        self.graph.replay()
+        diff = (self.out.rgba.int() - reference.rgba.int()).abs().max()
+        if int(diff) > MATCH_TOLERANCE:
+            raise GraphMismatch(f"the replayed frame differs from the eager one by up to {int(diff)} levels")
+
+    def run(self, inputs: FrameInputs) -> FrameOutputs:
+        for f in fields(FrameInputs):
+            cached = f.name in self.CACHED
+            for k, (src, dst) in enumerate(zip(_each(getattr(inputs, f.name)), _each(getattr(self.static, f.name)))):
+                if cached and self._sources.get((f.name, k)) is src:
+                    continue
+                dst.copy_(src, non_blocking=True)
+                if cached:
+                    self._sources[(f.name, k)] = src
+        self.graph.replay()
+        return self.out
+
+
+def _each(value: Any) -> tuple[torch.Tensor, ...]:
+    """A field's tensors: a tuple's, one, or none."""
+    if value is None:
+        return ()
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _clone(inputs: FrameInputs) -> FrameInputs:
+    def clone(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(v.clone() for v in value)
+        return None if value is None else value.clone()
+
+    return replace(inputs, **{f.name: clone(getattr(inputs, f.name)) for f in fields(FrameInputs)})
+
+
+class FrameRunner:
+    """Runs `FrameCore.run` for each layout in the resolved mode (see the module doc)."""
+
+    def __init__(self, core: FrameCore, mode: str | bool, device: torch.device) -> None:
+        self.core = core
+        self.device = device
+        self.asked = "default" if mode is True else "off" if mode is False else str(mode)
+        self.mode = resolve_mode(mode, device)
+        self.degraded: str | None = None  # why the mode asked for was given up, if it was
+        self.captures = 0  # CUDA graphs captured so far
+        self._compiled: dict[Layout, Callable[[FrameInputs], FrameOutputs]] = {}
+        self._graphs: dict[Layout, CapturedFrame] = {}
+        self._pool: Any = None
+
+    def run(self, layout: Layout, inputs: FrameInputs, mark: Mark | None = None) -> FrameOutputs:
+        if self.mode == "off":
+            return self.core.run(layout, inputs, mark)
+        if self.mode in GRAPH_MODES:
+            graph = self._graphs.get(layout) or self._capture(layout, inputs)
+            if graph is not None:
+                return graph.run(inputs)
+            return self.run(layout, inputs, mark)  # the capture failed: self.mode changed
+        fn = self._function(layout)
+        torch_graphs = self.mode in TORCH_GRAPH_MODES and self.device.type == "cuda"
+        if torch_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        out = fn(inputs)
+        if torch_graphs:  # torch's graphs overwrite their outputs on the next run: keep the feedback
+            out = FrameOutputs(out.rgba, out.finite, out.feedback.clone())
+        return out
+
+    def _function(self, layout: Layout) -> Callable[[FrameInputs], FrameOutputs]:
+        """The frame for `layout`: compiled (one compilation each) unless the mode is eager."""
+        fn = self._compiled.get(layout)
+        if fn is None:
+            fn = partial(self.core.run, layout)
+            if self.mode not in ("off", "graphs"):
+                torch_mode = None if self.mode in ("default", "compiled-graphs") else self.mode
+                # Static shapes: one graph per layout, no shape guards to re-check every frame.
+                fn = torch.compile(fn, mode=torch_mode, dynamic=False)
+            self._compiled[layout] = fn
+        return fn
+
+    def _capture(self, layout: Layout, inputs: FrameInputs) -> CapturedFrame | None:
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+        try:
+            graph = CapturedFrame(self._function(layout), inputs, self._pool)
+        except Exception as exc:  # noqa: BLE001 - any capture failure: run uncaptured, never stop the show
+            fallback = "off" if self.mode == "graphs" else "default"
+            self.degraded = f"{self.mode} failed ({type(exc).__name__}: {exc}); running {fallback}"
+            log.warning("compile: CUDA graph capture at %dx%d failed, running %s instead: %s",
+                        layout.width, layout.height, fallback, exc)
+            self.mode = fallback
+            self._graphs.clear()
+            return None
+        self._graphs[layout] = graph
+        self.captures += 1
+        return graph
+
+    def clear(self) -> None:
+        """Forget every compiled function and captured graph (a new size, or out of memory)."""
+        self._compiled.clear()
+        self._graphs.clear()
+        self._pool = None
