@@ -52,7 +52,8 @@ def test_unknown_key_names_file_line_and_key(tmp_path):
     path = write(tmp_path, "name: x\nsize: 512x512\ncolour: red\n")
     assert problems(path) == [
         f"{path}:3: colour: unknown key; expected one of: name, description, generator, model, size, steps, "
-        "guidance, scheduler, blend, vae, mode, device, dtype, compile, feedback_space, max_fps, prompts, negative, params, transition"
+        "guidance, scheduler, blend, vae, mode, device, dtype, compile, feedback_space, max_fps, prompts, negative, "
+        "params, transition"
     ]
 
 

@@ -167,9 +167,13 @@ def test_the_host_copy_gives_rgba_from_device_tensors_without_host_conversion():
     # on a device tensor; the warp matrix and scalars go to the engine's device.
     io = Transfers(CPU, 16, 8)
     rgba = torch.arange(8 * 16 * 4, dtype=torch.int32).remainder(256).to(torch.uint8).reshape(8, 16, 4)
-    frame, finite = io.frame(rgba, torch.tensor(True))
+    first = io.start(rgba, torch.tensor(True))
+    second = io.start(rgba.flip(0), torch.tensor(False))  # two in flight, waited for in order
+    frame, finite = io.wait(first)
     assert frame.shape == (8, 16, 4) and frame.dtype == np.uint8 and finite
     assert np.array_equal(frame, rgba.numpy())
+    frame, finite = io.wait(second)
+    assert np.array_equal(frame, rgba.flip(0).numpy()) and not finite
     up = io.upload("theta", np.eye(2, 3, dtype=np.float32)[None])
     assert up.device == CPU and up.shape == (1, 2, 3) and up.dtype == torch.float32
     image = io.image(camera(), 16, 8, torch.float32)

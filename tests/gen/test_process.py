@@ -200,3 +200,55 @@ def test_shared_memory_is_released_on_every_exit_path(ending):
     gc.collect()
     assert ring_mappings() == before  # unmapped here; the child's side went with the child
     assert not [n for n in os.listdir("/dev/shm") if n.startswith(("vj-frames", "psm_"))]  # nothing named to leak
+
+
+def test_a_pipelined_generator_overlaps_frames_and_every_frame_keeps_its_request():
+    gen = GeneratorProcess([custom("x:Pipelined")], FAST).start()
+    try:
+        next_frame(gen)
+        frames = []
+        for seed in range(20, 120):
+            gen.submit(request(seed=seed))
+            frame = gen.take_frame()
+            if frame is not None:
+                frames.append((frame.request.seed, tuple(int(v) for v in frame.image[0, 0, :3])))
+            time.sleep(0.002)
+        assert len(frames) > 10
+        assert all(seed % 256 == pixel[0] for seed, pixel in frames)  # two in flight, never mixed up
+        # The next frame was launched before this one was finished: the device would not idle.
+        assert any(launched > number for _, (_, launched, number) in frames)
+    finally:
+        gen.stop()
+
+
+def test_a_pipelined_generator_in_lockstep_finishes_each_frame_without_waiting_for_the_next():
+    gen = GeneratorProcess([custom("x:Pipelined")], FAST).start()
+    try:
+        for seed in (1, 2, 3, 4):
+            frame = gen.generate_blocking(request(seed=seed), timeout=60)
+            assert frame is not None and frame.request.seed == seed
+            _, launched, number = (int(v) for v in frame.image[0, 0, :3])
+            assert launched == number == seed  # nothing else was launched: a render never stalls
+        assert gen.generate_blocking(request(seed=13), timeout=60) is None  # failed at the finish
+        assert gen.status().faults == 1
+        frame = gen.generate_blocking(request(seed=5), timeout=60)
+        assert frame is not None and frame.request.seed == 5  # and it goes on
+    finally:
+        gen.stop()
+
+
+def test_the_real_engine_pipelined_through_its_process_gives_the_frames_it_gives_in_process():
+    from vj.gen.diffusion import DiffusionEngine, EngineConfig
+    from vj.gen.tiny import tiny_sd
+
+    gen = GeneratorProcess([custom("x:pipelined_tiny_diffusion")], ProcessOptions(threads=1)).start()
+    local = DiffusionEngine(tiny_sd(), EngineConfig())
+    try:
+        for k in range(4):
+            r = GenRequest(time=k * 0.1, size=(64, 64), prompts=(Prompt("a neon cat", 1.0),), seed=3,
+                           seed_walk=0.1 * k, strength=0.5, feedback=1.0, params={"steps": 2})
+            frame = gen.generate_blocking(r, timeout=120)
+            assert frame is not None and frame.backend == "diffusion"
+            assert np.array_equal(frame.image, local.generate(r))
+    finally:
+        gen.stop()

@@ -115,3 +115,44 @@ class ThreadBudget(Solid):
         import os
 
         return np.full((req.size[1], req.size[0], 3), int(os.environ.get("OMP_NUM_THREADS", "0")), np.uint8)
+
+
+class Pipelined(Solid):
+    """A pipelined backend, like diffusion on a GPU: `launch` queues a frame, `finish` hands it over.
+
+    A frame's pixel holds (seed, frames launched when it was finished, its own launch number), so a
+    test sees whether the next frame was launched before this one was finished. Seed 13 fails when
+    finished, like a NaN frame found at the copy."""
+
+    name = "pipelined"
+    pipelined = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.launches = 0
+
+    def launch(self, req: GenRequest) -> tuple[GenRequest, int]:
+        self.launches += 1
+        time.sleep(0.004)  # queueing a frame takes the host a little
+        return req, self.launches
+
+    def finish(self, launched: tuple[GenRequest, int]) -> np.ndarray:
+        req, number = launched
+        if req.seed == 13:
+            raise FloatingPointError("the frame has NaN/inf values")
+        time.sleep(0.004)  # the device's work, then the copy
+        out = np.empty((req.size[1], req.size[0], 3), np.uint8)
+        out[...] = (req.seed % 256, self.launches % 256, number % 256)
+        return out
+
+
+def pipelined_tiny_diffusion():
+    """The real diffusion engine on the tiny model, its launch/finish pipelining forced on the CPU
+    (on the CPU it normally runs unpipelined: `launch` does the whole frame there)."""
+    from vj.gen.diffusion import DiffusionGenerator, EngineConfig
+    from vj.gen.tiny import tiny_sd
+
+    class Forced(DiffusionGenerator):
+        pipelined = True  # type: ignore[assignment]
+
+    return Forced(tiny_sd, EngineConfig())

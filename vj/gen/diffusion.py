@@ -53,7 +53,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -66,7 +67,7 @@ from vj.gen.conditioning import Autoencoder, Conditioning, place
 from vj.gen.frame import FrameCore, FrameInputs, Layout, warp
 from vj.gen.noise import NoiseWalk
 from vj.gen.prompts import BLEND_MODES
-from vj.gen.runners import FrameRunner
+from vj.gen.runners import GRAPH_MODES, FrameRunner
 from vj.gen.samplers import CAMERA_MIX, GUIDANCE, MAX_STEPS, SCHEDULERS, Sampler, make_sampler
 from vj.gen.transfers import Transfers, cover_crop
 from vj.motion import flow_matrix
@@ -160,6 +161,19 @@ class _Settings:
 
 
 @dataclass(frozen=True)
+class Launched:
+    """A frame queued on the device (DiffusionEngine.launch), to `finish`."""
+
+    request: GenRequest
+    layout: Layout
+    io: Transfers
+    ticket: int
+    feedback: torch.Tensor
+    clock: _StageClock
+    index: int  # launches so far, this one included
+
+
+@dataclass(frozen=True)
 class _Init:
     """Where a frame starts: `kind` (vj.gen.frame.INITS), the effective strength, the camera on the
     device and its mix."""
@@ -168,6 +182,41 @@ class _Init:
     strength: float
     camera: torch.Tensor | None = None
     mix: float = 0.0
+
+
+def settings(request: GenRequest, default_scheduler: str, warn_once: Callable[..., None]) -> _Settings:
+    """The request's steps, guidance, scheduler, strength and feedback, clamped (`warn_once(key, message,
+    *args)` says what was wrong, once)."""
+    params = request.params
+    raw_steps = finite_number(params.get("steps", 1), 1.0)
+    steps = int(round(raw_steps))
+    if not 1 <= steps <= MAX_STEPS:
+        warn_once("steps", "steps %s is outside 1-%d: clamped", params.get("steps"), MAX_STEPS)
+        steps = min(MAX_STEPS, max(1, steps))
+    guidance = max(0.0, finite_number(params.get("guidance", 0.0), 0.0))
+    scheduler = params.get("scheduler", default_scheduler)
+    if scheduler == "auto":  # the registry's default: whatever the preset's model chose
+        scheduler = default_scheduler
+    if scheduler not in SCHEDULERS:
+        warn_once("scheduler", "unknown scheduler %r: using %s", scheduler, default_scheduler)
+        scheduler = default_scheduler
+    strength = min(1.0, max(0.0, finite_number(request.strength, 0.5)))
+    feedback = min(1.0, max(0.0, finite_number(request.feedback, 1.0)))
+    return _Settings(steps, guidance, str(scheduler), strength, feedback)
+
+
+def _check_sdxl_dims(pipe: Any) -> None:
+    te2 = getattr(pipe, "text_encoder_2", None)
+    add = getattr(pipe.unet, "add_embedding", None)
+    if te2 is None or add is None:
+        return
+    passed = int(pipe.unet.config.addition_time_embed_dim) * 6 + int(te2.config.projection_dim)
+    expected = int(add.linear_1.in_features)
+    if passed != expected:
+        raise ValueError(
+            f"SDXL UNet expects an added embedding of {expected} values but the pipeline gives {passed}: "
+            "the UNet and text_encoder_2 configs do not match"
+        )
 
 
 class _StageClock:
@@ -239,7 +288,7 @@ class DiffusionEngine:
         self._cond = Conditioning(pipe, self.device, self.dtype, config.blend, background=config.text_thread)
         self.sdxl = self._cond.sdxl
         if self.sdxl:
-            self._check_sdxl_dims(pipe)
+            _check_sdxl_dims(pipe)
         self._samplers: dict[str, Sampler] = {}
         self._runner = FrameRunner(FrameCore(unet, self._ae, self._sampler, self.dtype, memory), config.compile,
                                    self.device)
@@ -249,6 +298,10 @@ class DiffusionEngine:
         self._io: Transfers | None = None  # for the current size
         self._prev: torch.Tensor | None = None  # the last good frame's feedback (image or latents), on the device
         self._prev_time: float | None = None
+        self._good: torch.Tensor | None = None  # the last finished frame's feedback that was finite
+        self._good_time: float | None = None
+        self._launches = 0
+        self._poisoned_upto = 0  # frames launched up to this one started from a NaN frame
         self.timings: dict[str, float] = {}
         self.warmup_seconds = 0.0
 
@@ -263,19 +316,6 @@ class DiffusionEngine:
         return self._runner.degraded
 
     # -- setup ---------------------------------------------------------------------------
-
-    def _check_sdxl_dims(self, pipe: Any) -> None:
-        te2 = getattr(pipe, "text_encoder_2", None)
-        add = getattr(pipe.unet, "add_embedding", None)
-        if te2 is None or add is None:
-            return
-        passed = int(pipe.unet.config.addition_time_embed_dim) * 6 + int(te2.config.projection_dim)
-        expected = int(add.linear_1.in_features)
-        if passed != expected:
-            raise ValueError(
-                f"SDXL UNet expects an added embedding of {expected} values but the pipeline gives {passed}: "
-                "the UNet and text_encoder_2 configs do not match"
-            )
 
     def _sampler(self, name: str) -> Sampler:
         sampler = self._samplers.get(name)
@@ -301,8 +341,8 @@ class DiffusionEngine:
 
     def reset(self) -> None:
         """Forget the previous frame: the next frame starts from noise."""
-        self._prev = None
-        self._prev_time = None
+        self._prev = self._good = None
+        self._prev_time = self._good_time = None
 
     def close(self) -> None:
         """Drop every device tensor and cache this engine holds (the pipeline itself stays with its owner)."""
@@ -334,32 +374,48 @@ class DiffusionEngine:
             log.warning(message, *args)
 
     def _settings(self, request: GenRequest) -> _Settings:
-        params = request.params
-        raw_steps = finite_number(params.get("steps", 1), 1.0)
-        steps = int(round(raw_steps))
-        if not 1 <= steps <= MAX_STEPS:
-            self._warn_once("steps", "steps %s is outside 1-%d: clamped", params.get("steps"), MAX_STEPS)
-            steps = min(MAX_STEPS, max(1, steps))
-        guidance = max(0.0, finite_number(params.get("guidance", 0.0), 0.0))
-        scheduler = params.get("scheduler", self.config.scheduler)
-        if scheduler == "auto":  # the registry's default: whatever the preset's model chose
-            scheduler = self.config.scheduler
-        if scheduler not in SCHEDULERS:
-            self._warn_once("scheduler", "unknown scheduler %r: using %s", scheduler, self.config.scheduler)
-            scheduler = self.config.scheduler
-        strength = min(1.0, max(0.0, finite_number(request.strength, 0.5)))
-        feedback = min(1.0, max(0.0, finite_number(request.feedback, 1.0)))
-        return _Settings(steps, guidance, str(scheduler), strength, feedback)
+        return settings(request, self.config.scheduler, self._warn_once)
 
     # -- one frame -----------------------------------------------------------------------
 
     def generate(self, request: GenRequest, *, copy: bool = True) -> np.ndarray:
         """One RGBA uint8 frame (h, w, 4), opaque, row 0 at the top. FloatingPointError on a NaN/inf
         frame. `copy=False` may return a pinned buffer that the frame after next overwrites."""
+        return self.finish(self.launch(request), copy=copy)
+
+    def launch(self, request: GenRequest) -> Launched:
+        """Queue one frame's work (on the CPU: do it) and start its copy to the host; `finish` it.
+        Launching frame k+1 before finishing frame k lets k+1's work overlap k's copy and the
+        host's hand-over (vj.gen.host). At most two frames may be launched and not finished."""
         w, h = check_size(request.size)
+        with self._out_of_memory(w, h), torch.inference_mode():
+            return self._launch(request, w, h)
+
+    def finish(self, launched: Launched, *, copy: bool = True) -> np.ndarray:
+        """The launched frame on the host (see `generate`)."""
+        w, h = launched.layout.width, launched.layout.height
+        with self._out_of_memory(w, h):
+            frame, finite = launched.io.wait(launched.ticket)
+        launched.clock.mark("copy", launched.io.done if self.profile and launched.io.cuda else None)
+        if launched.index <= self._poisoned_upto:
+            raise FloatingPointError(f"the diffusion frame at t={launched.request.time:.3f}s follows a NaN frame")
+        if not finite:
+            # The next frame must not start from this one: back to the last good frame (a captured
+            # graph's feedback buffer holds the bad one: start from noise then), and frames already
+            # launched from it are dropped too.
+            self._poisoned_upto = self._launches
+            self._prev = None if self._runner.mode in GRAPH_MODES else self._good
+            self._prev_time = self._good_time if self._prev is not None else None
+            raise FloatingPointError(f"the diffusion frame at t={launched.request.time:.3f}s has NaN/inf values")
+        if self._runner.mode not in GRAPH_MODES:
+            self._good, self._good_time = launched.feedback, finite_number(launched.request.time, 0.0)
+        self.timings = launched.clock.finish()
+        return frame.copy() if copy and self.device.type == "cuda" else frame
+
+    @contextmanager
+    def _out_of_memory(self, w: int, h: int) -> Iterator[None]:
         try:
-            with torch.inference_mode():
-                frame = self._frame(request, w, h)
+            yield
         except _OOM as exc:
             self._drop_buffers()
             self._runner.clear()
@@ -369,9 +425,8 @@ class DiffusionEngine:
                 f"out of GPU memory generating a {w}x{h} frame on {self.device}: "
                 "try a smaller size, fewer steps, guidance <= 1 or vae: taesd"
             ) from exc
-        return frame.copy() if copy and self.device.type == "cuda" else frame
 
-    def _frame(self, request: GenRequest, w: int, h: int) -> np.ndarray:
+    def _launch(self, request: GenRequest, w: int, h: int) -> Launched:
         clock = _StageClock(self.profile and self.device.type == "cuda")
         io = self._ensure_size(w, h)
         s = self._settings(request)
@@ -396,15 +451,11 @@ class DiffusionEngine:
         out = self._runner.run(layout, inputs, clock.mark if eager else None)
         if not eager:
             clock.mark("frame")
-        frame, finite = io.frame(out.rgba, out.finite)
-        clock.mark("copy", io.done if self.profile and io.cuda else None)
-        if not finite:
-            # Keep the last good frame as the next init: a NaN frame would poison the loop.
-            raise FloatingPointError(f"the diffusion frame at t={request.time:.3f}s has NaN/inf values")
+        ticket = io.start(out.rgba, out.finite)
+        self._launches += 1
         self._prev = out.feedback
         self._prev_time = finite_number(request.time, 0.0)
-        self.timings = clock.finish()
-        return frame
+        return Launched(request, layout, io, ticket, out.feedback, clock, self._launches)
 
     def _init(self, request: GenRequest, s: _Settings, io: Transfers, w: int, h: int) -> _Init:
         """Where the frame starts and its effective strength (module doc: feedback, strength and camera)."""
@@ -475,9 +526,21 @@ class DiffusionGenerator:
             self.engine = DiffusionEngine(self._pipe, self.config, profile=self._profile)
         return self.engine
 
+    @property
+    def pipelined(self) -> bool:
+        """Whether `launch`/`finish` overlap anything: on a GPU the next frame's work runs while the
+        host takes the last one (vj.gen.host); on the CPU `launch` does the whole frame."""
+        return torch.device(self.config.device).type == "cuda"
+
     def generate(self, request: GenRequest) -> np.ndarray:
         # No copy: the generator's host writes the frame into its ring before asking for the next.
         return self._engine().generate(request, copy=False)
+
+    def launch(self, request: GenRequest) -> Launched:
+        return self._engine().launch(request)
+
+    def finish(self, launched: Launched) -> np.ndarray:
+        return self._engine().finish(launched, copy=False)
 
     def warm_up(self, size: tuple[int, int], progress: Callable[[str], None] = lambda text: None,
                 params: dict[str, Any] | None = None) -> float:

@@ -2,16 +2,20 @@
 
 Runs in a child of the supervisor (vj.proc), started by vj.gen.process. The conversation:
 
-    child -> parent   ("idle",)                          loaded and warmed up: send a request
-    parent -> child   ("request", seq, request, frees, camera)
+    child -> parent   ("idle",)                          send a request (loaded and warmed up; or a
+                                                         pipelined frame was launched)
+    parent -> child   ("request", seq, request, frees, camera, more)
                       frees: ring slots given back; camera: (h, w) of the camera frame the
-                      parent wrote into the ring's input area, or None
-    child -> parent   ("frame", seq, slot, h, w, seconds, backend)   slot now belongs to the parent
-                      ("fault", seq, message)            this request failed; the next may not
+                      parent wrote into the ring's input area, or None; more: the parent may
+                      send the next request at once (false in lockstep: offline renders)
+    child -> parent   ("frame", seq, slot, h, w, seconds, backend, idle)   slot now belongs to the parent
+                      ("fault", seq, message, idle)      this request failed; the next may not
                       ("unavailable", message)           cannot run here (no weights): fall back
 
-"frame" and "fault" also ask for the next request, so at most one request is ever in flight
-and a request never waits in a pipe (latest wins: the parent sends the newest it has).
+`idle` true also asks for the next request. Each request is answered by exactly one ask for the
+next ("idle", or a frame or fault with idle true), so a request never waits in a pipe (latest
+wins: the parent sends the newest it has) and at most two are in flight: one on the device, one
+being handed over (vj.gen.host._Server, pipelined generators).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import os
 import time
 import traceback
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from vj.gen.backends import BackendSpec, build
-from vj.gen.base import GeneratorUnavailable
+from vj.gen.base import Generator, GeneratorUnavailable, GenRequest
 from vj.proc.child import ChildLink
 from vj.proc.ring import FrameRing
 
@@ -34,6 +39,9 @@ log = logging.getLogger(__name__)
 
 LOAD_PATIENCE = 900.0  # seconds a load, a warm-up or a compile may stay silent
 SLOW_FRAME_FACTOR = 4.0  # a frame may take this many times the slowest recent one before it hangs
+# A launched frame waits for the next request up to this share of a recent frame's time before it is
+# finished alone: long enough for the parent's reply to "idle", short of the frame itself.
+OVERLAP = 0.5
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -71,39 +79,114 @@ def serve(link: ChildLink, spec: BackendSpec, ring_fd: int, slots: int, capacity
         while True:
             link.recv()  # until the parent stops this process (Stopped ends it)
     loaded = time.monotonic() - started
-    free = list(range(slots))
-    recent: deque[float] = deque(maxlen=8)
-    first = True
-    link.send(("idle",))
+    server = _Server(link, ring, generator, slots, silence)
     try:
-        while True:
-            message = link.recv()
-            if message is None or message[0] != "request":
-                continue
-            _, seq, request, frees, camera = message
-            free.extend(frees)
-            if camera is not None:  # copied out at once: the parent may write the next one after our reply
-                request = replace(request, init_image=ring.input_view(*camera).copy())
-            if recent and SLOW_FRAME_FACTOR * max(recent) > silence:
-                link.patience(SLOW_FRAME_FACTOR * max(recent))
-            t0 = time.perf_counter()
-            try:
-                if not free:
-                    raise RuntimeError("no free frame slot (the parent kept them all)")
-                image = np.asarray(generator.generate(request))
-                slot = free.pop(0)
-                h, w = ring.write(slot, image)
-            except Exception as exc:  # noqa: BLE001 - the parent counts faults and decides
-                log.debug("frame %d failed:\n%s", seq, traceback.format_exc())
-                link.send(("fault", seq, f"{type(exc).__name__}: {exc}"))
-                continue
-            seconds = time.perf_counter() - t0
-            recent.append(seconds)
-            link.send(("frame", seq, slot, h, w, seconds, generator.name))
-            if first:
-                first = False
-                how = getattr(generator, "summary", "")  # diffusion: its compile mode and warm-up seconds
-                link.ready(f"{spec.label} ready: loaded in {loaded:.1f} s{', ' + how if how else ''}, "
-                           f"first frame {seconds * 1000:.0f} ms")
+        server.loop(f"{spec.label} ready: loaded in {loaded:.1f} s")
     finally:
         generator.close()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A pipelined frame launched on the device, not yet on the host."""
+
+    seq: int
+    launched: Any
+    started: float
+    more: bool  # the parent may send the next request at once (not lockstep)
+
+
+class _Server:
+    """The request loop (see the module doc). A generator with `pipelined` true (diffusion on a GPU)
+    is asked to `launch` a frame, the parent is told it may send the next request at once, and the
+    frame is `finish`ed (waited for, written into the ring) after the next one is launched, or
+    when no request comes within OVERLAP of the frame's time: so the device never idles while the
+    host hands a frame over. Others `generate` one frame per request."""
+
+    def __init__(self, link: ChildLink, ring: FrameRing, generator: Generator, slots: int, silence: float) -> None:
+        self.link = link
+        self.ring = ring
+        self.generator = generator
+        self.silence = silence
+        self.pipelined = bool(getattr(generator, "pipelined", False))
+        self.free = list(range(slots))
+        self.recent: deque[float] = deque(maxlen=8)
+        self.pending: _Pending | None = None
+        self.ready = ""  # the line for the first frame
+
+    def loop(self, ready: str) -> None:
+        self.ready = ready
+        self.link.send(("idle",))
+        while True:
+            timeout = None
+            if self.pending is not None:
+                guess = min(self.recent) if self.recent else 0.0
+                timeout = max(1e-4, OVERLAP * guess) if self.pending.more else 1e-4
+            message = self.link.recv(timeout)
+            if message is None:
+                if self.pending is not None:
+                    self._finish()
+                continue
+            if message[0] == "request":
+                self._request(*message[1:])
+
+    def _request(self, seq: int, request: GenRequest, frees: list[int], camera: tuple[int, int] | None,
+                 more: bool) -> None:
+        self.free.extend(frees)
+        if camera is not None:  # copied out at once: the parent may write the next one after our reply
+            request = replace(request, init_image=self.ring.input_view(*camera).copy())
+        if self.recent and SLOW_FRAME_FACTOR * max(self.recent) > self.silence:
+            self.link.patience(SLOW_FRAME_FACTOR * max(self.recent))
+        started = time.perf_counter()
+        if not self.pipelined:
+            try:
+                image = np.asarray(self.generator.generate(request))
+            except Exception as exc:  # noqa: BLE001 - the parent counts faults and decides
+                self._fault(seq, exc, idle=True)
+                return
+            self._deliver(seq, image, started, idle=True)
+            return
+        try:
+            launched = self.generator.launch(request)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001
+            if self.pending is not None:
+                self._finish()
+            self._fault(seq, exc, idle=True)
+            return
+        self.link.send(("idle",))  # the next request may come while this frame runs
+        previous, self.pending = self.pending, _Pending(seq, launched, started, more)
+        if previous is not None:
+            self._finish(previous)
+
+    def _finish(self, pending: _Pending | None = None) -> None:
+        if pending is None:
+            pending, self.pending = self.pending, None
+        assert pending is not None
+        try:
+            image = np.asarray(self.generator.finish(pending.launched))  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001
+            self._fault(pending.seq, exc, idle=False)
+            return
+        self._deliver(pending.seq, image, pending.started, idle=False)
+
+    def _deliver(self, seq: int, image: np.ndarray, started: float, idle: bool) -> None:
+        """Write the frame into a free slot and hand the slot over (`idle`: and ask for the next request)."""
+        try:
+            if not self.free:
+                raise RuntimeError("no free frame slot (the parent kept them all)")
+            slot = self.free.pop(0)
+            h, w = self.ring.write(slot, image)
+        except Exception as exc:  # noqa: BLE001
+            self._fault(seq, exc, idle)
+            return
+        seconds = time.perf_counter() - started
+        self.recent.append(seconds)
+        self.link.send(("frame", seq, slot, h, w, seconds, self.generator.name, idle))
+        if self.ready:
+            how = getattr(self.generator, "summary", "")  # diffusion: its compile mode and warm-up seconds
+            self.link.ready(f"{self.ready}{', ' + how if how else ''}, first frame {seconds * 1000:.0f} ms")
+            self.ready = ""
+
+    def _fault(self, seq: int, exc: Exception, idle: bool) -> None:
+        log.debug("frame %d failed:\n%s", seq, traceback.format_exc())
+        self.link.send(("fault", seq, f"{type(exc).__name__}: {exc}", idle))

@@ -7,7 +7,8 @@ parallel, and a CUDA fault, an OOM or a driver hang takes only the child down.
 
 Threads here, and what they share (latest-value slots, a queue, an event; no locks held):
 - the render thread calls `submit` (newest request wins) and `take_frame` (never waits);
-- the feeder thread sends the newest request when the child is idle (one in flight at most),
+- the feeder thread sends the newest request when the child asks for one (vj.gen.host: two in
+  flight at most, one of them on the device),
   with the ring slots given back since, and writes the camera frame into the ring's input area;
 - the supervisor thread (vj.proc.supervisor) delivers the child's messages: a finished frame is
   published as a view into its shared-memory slot (no copy), a fault is counted.
@@ -25,6 +26,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -125,7 +127,29 @@ class _Account:
             label, fps, self.frames, self.faults, self.last_error, fell_back, state,
             st.progress if st is not None else "", st.since if st is not None else time.monotonic(),
             max(0, st.starts - 1) if st is not None else 0, error_at=self.error_at,
+            detail=st.detail if st is not None else "",
         )
+
+
+class _InFlight:
+    """Requests sent and not answered yet, by sequence number: the feeder adds, the supervisor thread
+    takes. At most two are (vj.gen.host); a restart leaves a few unanswered, which age out."""
+
+    LIMIT = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[int, GenRequest] = OrderedDict()
+
+    def put(self, seq: int, request: GenRequest) -> None:
+        with self._lock:
+            self._items[seq] = request
+            while len(self._items) > self.LIMIT:
+                self._items.popitem(last=False)
+
+    def pop(self, seq: int) -> GenRequest | None:
+        with self._lock:
+            return self._items.pop(seq, None)
 
 
 class GeneratorProcess:
@@ -144,7 +168,7 @@ class GeneratorProcess:
         self._frames: LatestSlot[_Arrival] = LatestSlot()
         self._frees: queue.Queue[tuple[FrameRing, int]] = queue.Queue()
         self._idle = threading.Event()  # the child waits for a request
-        self._inflight: LatestSlot[tuple[int, GenRequest]] = LatestSlot()
+        self._inflight = _InFlight()
         self._status: LatestSlot[WorkerStatus] = LatestSlot()
         self._held: tuple[FrameRing, int] | None = None  # render thread: the slot of the frame last taken
         self._stop = threading.Event()
@@ -263,11 +287,12 @@ class GeneratorProcess:
                 except ValueError as exc:
                     log.warning("camera frame not sent: %s", exc)
             seq += 1
-            self._inflight.put((seq, request))
+            self._inflight.put(seq, request)
             wire = replace(request, params=dict(request.params), audio=dict(request.audio), init_image=None)
             self._idle.clear()  # before sending: the reply may come back before the next line
             last_sent = time.monotonic()
-            if not child.send(("request", seq, wire, frees, camera)):
+            more = not self._lockstep.is_set()
+            if not child.send(("request", seq, wire, frees, camera, more)):
                 log.debug("request %d not sent: the %s process is gone", seq, lane.spec.label)
 
     def _resend(self) -> tuple[float, GenRequest] | None:
@@ -302,24 +327,26 @@ class GeneratorProcess:
         if kind == "idle":
             self._idle.set()
         elif kind == "frame":
-            _, seq, slot, h, w, seconds, backend = message
+            _, seq, slot, h, w, seconds, backend, idle = message
             assert lane.ring is not None
-            inflight = self._inflight.peek()
-            if inflight is None or inflight[0] != seq:
+            request = self._inflight.pop(seq)
+            if request is None:
                 log.debug("frame %d arrived for no request in flight", seq)
+                self._frees.put((lane.ring, slot))
+            else:
+                image = lane.ring.view(slot, h, w)
+                image.flags.writeable = False
+                self._account.frame()
+                frame = GenFrame(image, request, seconds, backend, self._account.frames)
+                replaced = self._frames.swap(_Arrival(frame, lane.ring, slot))
+                if replaced is not None:  # never taken: its slot goes back
+                    self._frees.put((replaced.ring, replaced.slot))
+            if idle:
                 self._idle.set()
-                return
-            image = lane.ring.view(slot, h, w)
-            image.flags.writeable = False
-            self._account.frame()
-            replaced = self._frames.swap(_Arrival(GenFrame(image, inflight[1], seconds, backend, self._account.frames),
-                                                  lane.ring, slot))
-            if replaced is not None:  # never taken: its slot goes back
-                self._frees.put((replaced.ring, replaced.slot))
-            self._idle.set()
             self._publish()
         elif kind == "fault":
-            _, seq, text = message
+            _, seq, text, idle = message
+            self._inflight.pop(seq)
             account = self._account
             account.faults += 1
             account.in_a_row += 1
@@ -328,7 +355,7 @@ class GeneratorProcess:
             if account.in_a_row >= self.options.max_faults and lane.child is not None:
                 account.in_a_row = 0
                 lane.child.restart(f"{self.options.max_faults} faults in a row ({text})")
-            else:
+            elif idle:
                 self._idle.set()
             self._publish()
         elif kind == "unavailable":

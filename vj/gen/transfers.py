@@ -2,9 +2,10 @@
 
 To the device: the per-frame scalars, the warp matrix and the camera image, on CUDA through
 pinned buffers and non-blocking copies. Back to the host: the finished uint8 RGBA frame (already
-RGBA on the device: no host-side conversion) and its finite flag. On CUDA that copy runs on a
-side stream into one of two pinned buffers and the host waits only for that copy's event: the
-frame's one host sync. Elsewhere (CPU, Apple's MPS) tensors go through `.cpu()`, which is free on
+RGBA on the device: no host-side conversion) and its finite flag, in two halves (`start`, `wait`)
+so a pipelined generator can queue the next frame in between. On CUDA that copy runs on a side
+stream into one of two pinned buffers and the host waits only for that copy's event: the frame's
+one host sync. Elsewhere (CPU, Apple's MPS) tensors go through `.cpu()`, which is free on
 the CPU and the one right way off an MPS device.
 """
 
@@ -41,17 +42,24 @@ class Transfers:
     def __init__(self, device: torch.device, w: int, h: int) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
-        self._frames: list[torch.Tensor] = []
+        self._frames: list[torch.Tensor] = []  # pinned host frames (CUDA)
         self._finite: list[torch.Tensor] = []
+        self._staging: list[torch.Tensor] = []  # device copies the side stream reads (CUDA)
+        self._staging_finite: list[torch.Tensor] = []
+        self._copied: list[Any] = []  # per turn: an event recorded when its copy ended (CUDA)
+        self._host: dict[int, tuple[np.ndarray, bool]] = {}  # finished frames by ticket (elsewhere)
         self._turn = 0
         self._pinned: dict[str, torch.Tensor] = {}  # small host staging buffers by name (CUDA)
         self._camera: torch.Tensor | None = None  # pinned camera image, allocated at its first shape
-        self.done: Any = None  # CUDA: an event, recorded when the last frame's copy ended
+        self.done: Any = None  # CUDA: the event recorded when the last frame waited for was copied
         if self.cuda:
-            self._frames = [torch.empty((h, w, 4), dtype=torch.uint8, pin_memory=True) for _ in range(self.BUFFERS)]
-            self._finite = [torch.empty((), dtype=torch.bool, pin_memory=True) for _ in range(self.BUFFERS)]
+            turns = range(self.BUFFERS)
+            self._frames = [torch.empty((h, w, 4), dtype=torch.uint8, pin_memory=True) for _ in turns]
+            self._finite = [torch.empty((), dtype=torch.bool, pin_memory=True) for _ in turns]
+            self._staging = [torch.empty((h, w, 4), dtype=torch.uint8, device=device) for _ in turns]
+            self._staging_finite = [torch.empty((), dtype=torch.bool, device=device) for _ in turns]
+            self._copied = [torch.cuda.Event(enable_timing=True) for _ in turns]
             self._stream = torch.cuda.Stream(device)
-            self.done = torch.cuda.Event(enable_timing=True)
 
     def upload(self, name: str, values: np.ndarray) -> torch.Tensor:
         """A small float32 host array on the device (no sync)."""
@@ -86,17 +94,36 @@ class Transfers:
             img = F.interpolate(img, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
         return img.to(dtype)
 
-    def frame(self, rgba: torch.Tensor, finite: torch.Tensor) -> tuple[np.ndarray, bool]:
-        """The device frame on the host, and its finite flag. On CUDA the array is a pinned buffer,
-        valid until the frame after next: copy it out (vj.gen.host writes it into the frame ring)."""
+    def start(self, rgba: torch.Tensor, finite: torch.Tensor) -> int:
+        """Start bringing a finished device frame to the host; `wait` with the returned ticket.
+
+        On CUDA the frame is first copied into this turn's device staging buffer on the frame's
+        stream (a few microseconds; a captured graph's next replay may then overwrite its own
+        output), then to a pinned buffer on the side stream, so the next frame's work queued
+        meanwhile runs alongside the copy. Elsewhere the copy happens here."""
+        turn = self._turn
+        self._turn = (turn + 1) % self.BUFFERS
         if not self.cuda:
-            return rgba.cpu().numpy(), bool(finite.cpu())
-        out, ok = self._frames[self._turn], self._finite[self._turn]
-        self._turn = (self._turn + 1) % self.BUFFERS
-        self._stream.wait_stream(torch.cuda.current_stream(self.device))
+            self._host[turn] = (rgba.cpu().numpy(), bool(finite.cpu()))
+            return turn
+        main = torch.cuda.current_stream(self.device)
+        staged, staged_ok = self._staging[turn], self._staging_finite[turn]
+        staged.copy_(rgba)
+        staged_ok.copy_(finite)
+        self._stream.wait_stream(main)
         with torch.cuda.stream(self._stream):
-            out.copy_(rgba, non_blocking=True)
-            ok.copy_(finite, non_blocking=True)
-            self.done.record(self._stream)
-        self.done.synchronize()  # the frame's only host sync
-        return out.numpy(), bool(ok)
+            self._frames[turn].copy_(staged, non_blocking=True)
+            self._finite[turn].copy_(staged_ok, non_blocking=True)
+            self._copied[turn].record(self._stream)
+        return turn
+
+    def wait(self, ticket: int) -> tuple[np.ndarray, bool]:
+        """The frame of `ticket` on the host, and whether it was finite. On CUDA the array is a
+        pinned buffer, valid until the frame after next starts: copy it out (vj.gen.host writes it
+        into the frame ring)."""
+        if not self.cuda:
+            frame, ok = self._host.pop(ticket)
+            return frame, ok
+        self._copied[ticket].synchronize()  # the frame's only host sync
+        self.done = self._copied[ticket]
+        return self._frames[ticket].numpy(), bool(self._finite[ticket])

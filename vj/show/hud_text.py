@@ -67,7 +67,8 @@ def hud_lines(st: HudStatus) -> list[str]:
     mode = f" ({st.display_mode})" if st.display_mode else ""
     return [
         f"vj  display {st.display_fps:5.1f} fps{mode}   gen {worker.fps:5.1f} fps ({gen_label(worker)})  {flags}",
-        f"preset {int(snap['preset'])}: {preset.name}   {preset.size[0]}x{preset.size[1]}",
+        f"preset {int(snap['preset'])}: {preset.name}   {preset.size[0]}x{preset.size[1]}"
+        + (f"   {worker.detail}" if worker.state == "running" and worker.detail else ""),
         f"strength {snap.f('strength'):.2f}  feedback {snap.f('feedback'):.2f}  speed {snap.f('speed'):.2f}",
         f"zoom {snap.f('zoom'):+.2f}  pan {snap.f('pan.x'):+.2f},{snap.f('pan.y'):+.2f}  "
         f"rotate {snap.f('rotate'):+.1f}",
