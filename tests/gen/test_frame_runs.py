@@ -17,7 +17,9 @@ from torch._dynamo.utils import counters
 
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.diffusion import DiffusionEngine, EngineConfig
-from vj.gen.runners import resolve_mode
+from vj.gen.frame import FrameInputs
+from vj.gen.runners import StaticInputs, resolve_mode
+from vj.gen.samplers import SCALARS
 from vj.gen.tiny import tiny_sd
 from vj.gen.transfers import Transfers
 from vj.vocabulary import MotionRates
@@ -178,3 +180,20 @@ def test_the_host_copy_gives_rgba_from_device_tensors_without_host_conversion():
     assert up.device == CPU and up.shape == (1, 2, 3) and up.dtype == torch.float32
     image = io.image(camera(), 16, 8, torch.float32)
     assert image.shape == (1, 3, 8, 16) and float(image.min()) >= -1.0 and float(image.max()) <= 1.0
+
+
+def test_static_inputs_copy_what_changed_and_skip_cached_tensors_already_in():
+    # The buffers a captured CUDA graph reads; on the CPU the same copies run on CPU tensors.
+    noise_a, noise_b, prompt = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8), torch.randn(1, 77, 32)
+    first = FrameInputs(torch.zeros(SCALARS), (noise_a,), prompt, prev=torch.zeros(1, 3, 64, 64),
+                        theta=torch.eye(2, 3)[None])
+    static = StaticInputs(first)
+    buffers = static.inputs
+    assert buffers.scalars is not first.scalars and torch.equal(buffers.scalars, first.scalars)
+    assert static.update(first) == 5  # everything, the first time
+    assert static.update(first) == 3  # scalars, prev and theta every frame; the noise and prompt are in
+    moved = replace(first, scalars=torch.full((SCALARS,), 0.5), noises=(noise_b,), prev=torch.ones(1, 3, 64, 64))
+    assert static.update(moved) == 4  # a new seed's noise is a new tensor: copied
+    assert static.inputs is buffers  # the same buffers, new contents
+    assert torch.equal(buffers.noises[0], noise_b) and torch.equal(buffers.prompt, prompt)
+    assert float(buffers.scalars[0]) == 0.5 and float(buffers.prev.min()) == 1.0

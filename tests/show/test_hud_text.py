@@ -112,5 +112,6 @@ def test_a_running_generator_says_how_it_runs_next_to_the_preset():
     detail = "sd-turbo ready: loaded in 9.1 s, compile graphs, warm-up 2.0 s, first frame 4 ms"
     lines = hud_lines(status(worker=replace(RUNNING, detail=detail)))
     assert lines[1].endswith(f"   {detail}")
-    assert not any(detail in line for line in hud_lines(status(worker=replace(RUNNING, state="loading", detail=detail))))
+    loading = replace(RUNNING, state="loading", detail=detail)
+    assert not any(detail in line for line in hud_lines(status(worker=loading)))
     assert detail not in " ".join(hud_errors(status(worker=replace(RUNNING, detail=detail))))

@@ -17,8 +17,8 @@ A graph mode asked for off CUDA runs the nearest mode that can ("graphs" -> "off
 "default"), with one warning. A capture that fails, or whose replay differs from the frame it
 captured, gives the mode up for the uncaptured one and says why (`degraded`): the show goes on.
 
-Graphs read static input buffers: each frame copies its inputs into them (a cached prompt or
-noise that has not changed is not copied again) and replays. All graphs share one memory pool,
+Graphs read static input buffers (`StaticInputs`): each frame copies its inputs into them (a
+cached prompt or noise that has not changed is not copied again) and replays. All graphs share one memory pool,
 which is safe because nothing reads a graph's outputs after another graph has replayed: the
 frame is copied to the host and the feedback into the next graph's inputs first.
 """
@@ -65,41 +65,36 @@ class GraphMismatch(RuntimeError):
     """A captured frame's replay differs from the frame it captured."""
 
 
-class CapturedFrame:
-    """One layout's frame captured as a CUDA graph, with its static inputs and outputs."""
+class StaticInputs:
+    """A frame's inputs in buffers of their own, which a captured graph reads: `update` copies a
+    frame's inputs in. Cached tensors (a prompt's embeddings, a seed's noise) are never changed in
+    place, so one that was copied last time is not copied again; the rest (scalars, the previous
+    frame, the warp, the camera) are copied every frame."""
 
-    # FrameInputs fields whose tensors are cached and never changed in place: copied only when a
-    # different tensor arrives. The rest (scalars, prev, theta, camera) are copied every frame.
     CACHED = frozenset({"noises", "prompt", "pooled", "time_ids", "guidance_embedding"})
 
-    def __init__(self, fn: Callable[[FrameInputs], FrameOutputs], inputs: FrameInputs, pool: Any) -> None:
-        self.static = _clone(inputs)
-        self._sources: dict[tuple[str, int], torch.Tensor] = {}  # the cached tensors last copied in
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(WARM_RUNS):
-                reference = fn(self.static)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
-            self.out = fn(self.static)
-        self.graph.replay()
-        diff = (self.out.rgba.int() - reference.rgba.int()).abs().max()
-        if int(diff) > MATCH_TOLERANCE:
-            raise GraphMismatch(f"the replayed frame differs from the eager one by up to {int(diff)} levels")
+    def __init__(self, inputs: FrameInputs) -> None:
+        def clone(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return tuple(v.clone() for v in value)
+            return None if value is None else value.clone()
 
-    def run(self, inputs: FrameInputs) -> FrameOutputs:
+        self.inputs = replace(inputs, **{f.name: clone(getattr(inputs, f.name)) for f in fields(FrameInputs)})
+        self._sources: dict[tuple[str, int], torch.Tensor] = {}  # the cached tensors last copied in
+
+    def update(self, inputs: FrameInputs) -> int:
+        """Copy `inputs` in; returns how many tensors were copied."""
+        copies = 0
         for f in fields(FrameInputs):
             cached = f.name in self.CACHED
-            for k, (src, dst) in enumerate(zip(_each(getattr(inputs, f.name)), _each(getattr(self.static, f.name)))):
+            for k, (src, dst) in enumerate(zip(_each(getattr(inputs, f.name)), _each(getattr(self.inputs, f.name)))):
                 if cached and self._sources.get((f.name, k)) is src:
                     continue
                 dst.copy_(src, non_blocking=True)
+                copies += 1
                 if cached:
                     self._sources[(f.name, k)] = src
-        self.graph.replay()
-        return self.out
+        return copies
 
 
 def _each(value: Any) -> tuple[torch.Tensor, ...]:
@@ -109,13 +104,29 @@ def _each(value: Any) -> tuple[torch.Tensor, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
-def _clone(inputs: FrameInputs) -> FrameInputs:
-    def clone(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return tuple(v.clone() for v in value)
-        return None if value is None else value.clone()
+class CapturedFrame:
+    """One layout's frame captured as a CUDA graph over its static inputs; `run` replays it."""
 
-    return replace(inputs, **{f.name: clone(getattr(inputs, f.name)) for f in fields(FrameInputs)})
+    def __init__(self, fn: Callable[[FrameInputs], FrameOutputs], inputs: FrameInputs, pool: Any) -> None:
+        self.static = StaticInputs(inputs)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(WARM_RUNS):
+                reference = fn(self.static.inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, pool=pool):
+            self.out = fn(self.static.inputs)
+        self.graph.replay()
+        diff = (self.out.rgba.int() - reference.rgba.int()).abs().max()
+        if int(diff) > MATCH_TOLERANCE:
+            raise GraphMismatch(f"the replayed frame differs from the eager one by up to {int(diff)} levels")
+
+    def run(self, inputs: FrameInputs) -> FrameOutputs:
+        self.static.update(inputs)
+        self.graph.replay()
+        return self.out
 
 
 class FrameRunner:
