@@ -6,19 +6,22 @@
 Part 1, checks: the full-size sd-turbo (512x512) and sdxl-turbo (1024x1024) architectures with
 random weights (vj.gen.arch), float16. Random weights make garbage images, so the checks read
 numbers, never looks: frames are finite, change when the prompt or the seed does, fp16 stays close
-to fp32, every compile mode gives eager's frames, CFG, the ancestral and LCM samplers, latent
-feedback, the full VAE and the background prompt encoder all work. Each check is
+to fp32, every compile mode gives eager's frames, so do frames launched two in flight, and CFG,
+the ancestral and LCM samplers, latent feedback, the full VAE and the background prompt encoder
+all work. Each check is
 {name, ok, detail, seconds, values}; a failure is recorded and the run goes on.
 
 Part 2, speed: `vj bench gen` (vj.bench.gen.bench_gen) per model and compile mode: the engine's
 median frame time as fps, against the plain diffusers pipeline of the same run.
 
 Budget: every check and case has an estimate of its GPU seconds and starts only if that much of
-`--budget-s` is left; the most important come first, the rest are recorded as "not run: time
-budget". The JSON is rewritten after each one, and a watchdog ends the run (JSON written) if an
-item overruns the budget by HARD_GRACE_S. `--cpu-smoke` runs the same plan on the CPU with the
-tiny models at 64x64: CUDA-only items are "not run: no CUDA" (ok null), torch.compile is skipped.
-Exit status: 0 when everything that ran passed, 1 otherwise, 2 without a GPU and without --cpu-smoke.
+`--budget-s` is left; the most important come first (`plan`), the rest are recorded as "not run:
+time budget". The JSON is rewritten after each one, and a watchdog ends the run at `--hard-stop-s`
+(default: the budget + HARD_GRACE_S), recording the item it stopped, so a timeout keeps what was
+measured. `--cpu-smoke` runs the same plan on the CPU with the tiny models at 64x64: CUDA-only
+items are "not run: no CUDA" (ok null, never passed) and torch.compile is skipped (about a minute
+on a CPU). Exit status: 0 when everything that ran passed, 1 otherwise, 2 when it cannot start (no
+CUDA GPU without --cpu-smoke, or no diffusers).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import torch._dynamo
 
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.diffusion import DiffusionEngine, EngineConfig
-from vj.gen.prompts import Embeds, PromptBank
+from vj.gen.prompts import PromptBank
 from vj.vocabulary import MotionRates
 
 PROMPT = "a bioluminescent jellyfish cathedral, volumetric light"
@@ -68,10 +71,12 @@ RECOMPILE_LIMIT = 64  # see main(): this run compiles FrameCore.run for more eng
 # Tolerances, in the JSON's meta too. Levels are uint8 levels (0-255) of the RGB channels.
 FP16_TOLERANCE = 2.0  # mean |fp16 frame - fp32 frame| per frame
 COMPILE_TOLERANCE = 1.0  # mean |compiled or graph frame - eager frame| per frame
+RELATIVE_TOLERANCE = 0.25  # and at most this share of the reference frame's own variation (`variation`):
+# random weights make nearly flat frames (a few levels of spread), where 2 levels alone would let a flat frame pass
 SAME_TOLERANCE = 0.5  # mean difference of two runs that must give the same frame
 BANK_TOLERANCE = 0.01  # max |background - synchronous embeddings| / max |synchronous|
 DIFFERS = 1  # two frames differ when some pixel differs by at least this many levels
-HARD_GRACE_S = 20.0
+HARD_GRACE_S = 20.0  # the watchdog's default stop: the budget plus this
 BANK_WAIT_S = 60.0
 
 
@@ -137,6 +142,20 @@ def sequence(engine: DiffusionEngine, size: tuple[int, int], frames: int = SEQUE
     return out
 
 
+def overlapped(engine: DiffusionEngine, size: tuple[int, int], frames: int = SEQUENCE) -> list[np.ndarray]:
+    """`sequence`'s frames, each launched before the previous one is finished (two in flight, as vj.gen.host
+    runs a live show on a GPU)."""
+    engine.reset()
+    out = []
+    launched = engine.launch(request(size, 0))
+    for i in range(1, frames):
+        following = engine.launch(request(size, i))
+        out.append(engine.finish(launched))
+        launched = following
+    out.append(engine.finish(launched))
+    return out
+
+
 def first_frame(engine: DiffusionEngine, size: tuple[int, int], **kw: Any) -> np.ndarray:
     engine.reset()
     return engine.generate(request(size, 0, **kw))
@@ -146,6 +165,23 @@ def levels(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     """(mean, max) |a - b| over the RGB channels, in uint8 levels."""
     d = np.abs(a[..., :3].astype(np.int16) - b[..., :3].astype(np.int16))
     return round(float(d.mean()), 4), int(d.max())
+
+
+def variation(frame: np.ndarray) -> float:
+    """Mean |pixel - its channel's mean| over RGB, in levels: how far from flat a frame is."""
+    rgb = frame[..., :3].astype(np.float32)
+    return round(float(np.abs(rgb - rgb.mean(axis=(0, 1))).mean()), 4)
+
+
+def close(reference: list[np.ndarray], frames: list[np.ndarray], tolerance: float) -> tuple[bool, dict[str, Any]]:
+    """Each frame within `tolerance` mean levels of its reference and within RELATIVE_TOLERANCE of the
+    reference's variation; the measures, for the JSON."""
+    diffs = [levels(a, b) for a, b in zip(reference, frames)]
+    spread = [variation(f) for f in reference]
+    ok = all(m <= tolerance and m <= RELATIVE_TOLERANCE * v for (m, _), v in zip(diffs, spread))
+    return ok, {"mean_levels": [m for m, _ in diffs], "max_levels": [x for _, x in diffs],
+                "reference_variation_levels": spread, "tolerance_mean_levels": tolerance,
+                "tolerance_share_of_variation": RELATIVE_TOLERANCE}
 
 
 def differs(a: np.ndarray, b: np.ndarray) -> bool:
@@ -240,12 +276,10 @@ def check_fp16(ctx: Context, model: str) -> Outcome:
         half = sequence(engine, size, frames=2)
     del pipe
     free_memory()
-    diffs = [levels(a, b) for a, b in zip(full, half)]
-    ok = all(mean <= FP16_TOLERANCE for mean, _ in diffs)
-    return Outcome(ok, f"mean |fp16 - fp32| per frame {[m for m, _ in diffs]} levels (tolerance "
-                       f"{FP16_TOLERANCE}), max {[x for _, x in diffs]}",
-                   {"mean_levels": [m for m, _ in diffs], "max_levels": [x for _, x in diffs],
-                    "tolerance_mean_levels": FP16_TOLERANCE, "size": list(size)})
+    ok, values = close(full, half, FP16_TOLERANCE)
+    return Outcome(ok, f"mean |fp16 - fp32| per frame {values['mean_levels']} levels, max {values['max_levels']} "
+                       f"(tolerance {FP16_TOLERANCE} and {RELATIVE_TOLERANCE} x the fp32 frame's variation "
+                       f"{values['reference_variation_levels']})", {**values, "size": list(size)})
 
 
 def check_frames(ctx: Context, model: str) -> Outcome:
@@ -353,7 +387,7 @@ def check_prompt_bank(ctx: Context, model: str) -> Outcome:
             time.sleep(0.005)
         if bank.pending:
             return Outcome(False, f"the encoder thread did not finish in {BANK_WAIT_S:.0f} s")
-        both: Embeds = bank.blend(prompts)
+        both = bank.blend(prompts)
         expected = sync.blend(prompts)
         other, other_sync = bank.encode(OTHER_PROMPT), sync.encode(OTHER_PROMPT)
     finally:
@@ -380,13 +414,27 @@ def check_compile(ctx: Context, model: str, mode: str) -> Outcome:
     values: dict[str, Any] = {"frame_s": times, "first_two_frames_s": round(sum(times[:2]), 3)}
     if ran != mode or degraded:
         return Outcome(False, f"asked for {mode}, ran {ran}: {degraded or 'no reason given'}", values)
-    diffs = [levels(a, b) for a, b in zip(reference, frames)]
-    values.update(mean_levels=[m for m, _ in diffs], max_levels=[x for _, x in diffs],
-                  tolerance_mean_levels=COMPILE_TOLERANCE)
-    ok = all(m <= COMPILE_TOLERANCE for m, _ in diffs)
-    return Outcome(ok, f"mean |{mode} - eager| per frame {values['mean_levels']} levels (tolerance "
-                       f"{COMPILE_TOLERANCE}), max {values['max_levels']}; first two frames (compile, capture) "
+    ok, measures = close(reference, frames, COMPILE_TOLERANCE)
+    values.update(measures)
+    return Outcome(ok, f"mean |{mode} - eager| per frame {values['mean_levels']} levels, max {values['max_levels']} "
+                       f"(tolerance {COMPILE_TOLERANCE} and {RELATIVE_TOLERANCE} x eager's variation "
+                       f"{values['reference_variation_levels']}); first two frames (compile, capture) "
                        f"{values['first_two_frames_s']} s", values)
+
+
+def check_pipelined(ctx: Context, model: str, mode: str) -> Outcome:
+    """Frames launched two in flight (launch k+1, then finish k) against eager's sequential frames."""
+    size = ctx.target.size(model)
+    reference = ctx.reference(model)
+    with ctx.engine(model, compile=mode) as engine:
+        frames = overlapped(engine, size)
+        ran, degraded = engine.compile_mode, engine.degraded
+    if ran != mode or degraded:
+        return Outcome(False, f"asked for {mode}, ran {ran}: {degraded or 'no reason given'}")
+    ok, values = close(reference, frames, COMPILE_TOLERANCE)
+    return Outcome(ok, f"mean |two in flight ({mode}) - eager one at a time| per frame {values['mean_levels']} "
+                       f"levels, max {values['max_levels']} (tolerance {COMPILE_TOLERANCE} and {RELATIVE_TOLERANCE} "
+                       f"x eager's variation)", values)
 
 
 # -- the plan -------------------------------------------------------------------------------
@@ -422,43 +470,51 @@ Item = Check | Case | Drop
 
 
 def model_checks(model: str, heavy: float) -> list[Item]:
-    """One model's cheap checks (`heavy`: the estimate scale, sdxl's frames cost more)."""
+    """One model's cheap checks (`heavy` scales the estimates: sdxl at 1024x1024 costs more)."""
     return [
-        Check(f"{model}-frames-finite", partial(check_frames, model=model), 20 * heavy),
-        Check(f"{model}-prompt-changes-frame", partial(check_changes, model=model, what="prompt"), 10 * heavy),
-        Check(f"{model}-seed-changes-frame", partial(check_changes, model=model, what="seed"), 10 * heavy),
-        Check(f"{model}-cfg-negative", partial(check_cfg, model=model), 10 * heavy),
-        Check(f"{model}-prompt-bank-background", partial(check_prompt_bank, model=model), 10),
-        Check(f"{model}-compile-graphs", partial(check_compile, model=model, mode="graphs"), 30 * heavy,
+        Check(f"{model}-frames-finite", partial(check_frames, model=model), 15 * heavy),  # builds the model
+        Check(f"{model}-prompt-changes-frame", partial(check_changes, model=model, what="prompt"), 5 * heavy),
+        Check(f"{model}-seed-changes-frame", partial(check_changes, model=model, what="seed"), 5 * heavy),
+        Check(f"{model}-cfg-negative", partial(check_cfg, model=model), 8 * heavy),
+        Check(f"{model}-prompt-bank-background", partial(check_prompt_bank, model=model), 5),
+        Check(f"{model}-compile-graphs", partial(check_compile, model=model, mode="graphs"), 15 * heavy,
+              cuda_only=True),
+        Check(f"{model}-pipelined-off", partial(check_pipelined, model=model, mode="off"), 5 * heavy),
+        Check(f"{model}-pipelined-graphs", partial(check_pipelined, model=model, mode="graphs"), 15 * heavy,
               cuda_only=True),
     ]
 
 
 def plan() -> list[Item]:
-    """Everything, most important first (module doc)."""
+    """Everything in run order, most important first; estimates in GPU seconds (module doc).
+
+    The cheap checks, then the speed of eager and graphs (the modes that compile nothing), then each
+    torch.compile mode's check followed by its speed case, whose warm-up then finds most of its
+    layouts in inductor's cache.
+    """
     sd_only: list[Item] = [
-        Check("sd-scheduler-euler-a", partial(check_scheduler, model="sd", scheduler="euler-a"), 15),
-        Check("sd-scheduler-lcm", partial(check_scheduler, model="sd", scheduler="lcm"), 10),
-        Check("sd-latent-feedback", partial(check_latents, model="sd"), 10),
+        Check("sd-scheduler-euler-a", partial(check_scheduler, model="sd", scheduler="euler-a"), 8),
+        Check("sd-scheduler-lcm", partial(check_scheduler, model="sd", scheduler="lcm"), 8),
+        Check("sd-latent-feedback", partial(check_latents, model="sd"), 8),
     ]
     compiled = [partial(check_compile, model="sd", mode=m) for m in ("default", "compiled-graphs", "reduce-overhead")]
-    fast = [Case("sd", "fastest", 60, (name, value)) for name, value in
-            (("channels_last", False), ("fuse_qkv", True), ("feedback", "latents"))]
+    fastest = [Case("sd", "fastest", 40, ((name, value),)) for name, value in
+               (("channels_last", False), ("fuse_qkv", True), ("feedback", "latents"))]
     return [
-        Check("host-transfer-cpu", check_host_transfer, 10),
-        Check("sd-fp16-vs-fp32", partial(check_fp16, model="sd"), 30),
+        Check("host-transfer-cpu", check_host_transfer, 5),
+        Check("sd-fp16-vs-fp32", partial(check_fp16, model="sd"), 20),
         *model_checks("sd", 1.0), *sd_only,
-        *model_checks("sdxl", 2.0),
-        Check("sdxl-full-vae", partial(check_full_vae, model="sdxl"), 20),
+        *model_checks("sdxl", 1.5),
+        Check("sdxl-full-vae", partial(check_full_vae, model="sdxl"), 15),
         Drop("sdxl"),
-        Case("sd", "graphs", 45), Case("sd", "off", 45), Case("sdxl", "graphs", 90), Case("sdxl", "off", 90),
-        Check("sd-compile-default", compiled[0], 180, compiles=True),
+        Case("sd", "graphs", 40), Case("sd", "off", 40), Case("sdxl", "graphs", 75), Case("sdxl", "off", 75),
+        Check("sd-compile-default", compiled[0], 150, compiles=True),
         Case("sd", "default", 120),
-        Check("sd-compile-compiled-graphs", compiled[1], 150, cuda_only=True, compiles=True),
-        Case("sd", "compiled-graphs", 120),
-        *fast,
-        Check("sd-compile-reduce-overhead", compiled[2], 180, cuda_only=True, compiles=True),
-        Case("sdxl", "default", 300), Case("sdxl", "compiled-graphs", 300),
+        Check("sd-compile-compiled-graphs", compiled[1], 60, cuda_only=True, compiles=True),
+        Case("sd", "compiled-graphs", 90),
+        *fastest,
+        Check("sd-compile-reduce-overhead", compiled[2], 150, cuda_only=True, compiles=True),
+        Case("sdxl", "default", 300), Case("sdxl", "compiled-graphs", 240),
     ]
 
 
@@ -482,13 +538,15 @@ def bench_options(target: Target, case: Case, mode: str) -> dict[str, Any]:
     return options
 
 
-def case_entry(name: str, case: Case, mode: str, result: dict[str, Any], seconds: float) -> dict[str, Any]:
-    warm = {k: v for k, v in result.items() if "warm" in k}  # warm-up seconds, where vj.bench.gen reports them
-    return {"name": name, "ok": True, "model": case.model, "mode": mode, "variant": dict(case.variant),
-            "fps": result.get("engine_fps"), "p50_ms": result.get("engine_ms"),
-            "p99_ms": result.get("engine_p99_ms"), "baseline_fps": result.get("baseline_fps"),
-            "warmup": warm or "not reported by vj.bench.gen", "detail": "", "seconds": round(seconds, 2),
-            "result": result}
+def case_entry(mode: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A finished case's figures (vj.bench.gen's docstring says what each includes); not ok when the
+    engine ran another mode than the one asked for."""
+    resolved, degraded = result.get("compile_resolved"), result.get("degraded")
+    ok = resolved in (None, mode) and not degraded
+    figures = ("engine_fps", "engine_ms_p50", "engine_ms_p99", "baseline_fps", "baseline_ms_p50",
+               "baseline_same_vae_fps", "ratio", "ratio_same_vae", "warmup_s")
+    return {"ok": ok, "detail": "" if ok else f"asked for {mode}, ran {resolved}: {degraded or 'no reason given'}",
+            **{k: result.get(k) for k in figures}, "result": result}
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -530,13 +588,15 @@ class Report:
 class Runner:
     """Runs the plan within the budget, recording every item."""
 
-    def __init__(self, target: Target, report: Report, budget_s: float) -> None:
+    def __init__(self, target: Target, report: Report, budget_s: float, only: tuple[str, ...] = ()) -> None:
         self.target = target
+        self.only = only
         self.report = report
         self.budget_s = budget_s
         self.ctx = Context(target)
         self.started = time.monotonic()
         self.current = "start"
+        self.in_flight: tuple[str, dict[str, Any], float] | None = None  # section, entry, start (the watchdog's)
         self._fields = bench_fields()
 
     def elapsed(self) -> float:
@@ -558,24 +618,33 @@ class Runner:
         self.current = "done"
         self.report.write(self.elapsed(), finished=True)
 
-    def skip_reason(self, cuda_only: bool, compiles: bool, estimate_s: float) -> str | None:
+    def skip_reason(self, name: str, cuda_only: bool, compiles: bool, estimate_s: float) -> str | None:
+        if self.only and not any(word in name for word in self.only):
+            return f"not run: --only {','.join(self.only)}"
         if cuda_only and not self.target.cuda:
             return "not run: no CUDA"
         if compiles and self.target.smoke:
             return "not run: --cpu-smoke skips torch.compile (about a minute on a CPU)"
-        left = self.budget_s - self.elapsed()
+        left = max(0.0, self.budget_s - self.elapsed())
         needed = 1.0 if self.target.smoke else estimate_s
         if left < needed:
             return f"not run: time budget ({left:.0f} s of {self.budget_s:.0f} s left, needs about {needed:.0f} s)"
         return None
 
+    def begin(self, section: str, entry: dict[str, Any]) -> float:
+        """An item starts: the watchdog records it as stopped if the hard limit comes first."""
+        self.current = entry["name"]
+        started = time.perf_counter()
+        self.in_flight = (section, dict(entry), started)
+        self.say(f"{'check' if section == 'checks' else 'speed'} {entry['name']} ...")
+        return started
+
     def check(self, check: Check) -> None:
-        reason = self.skip_reason(check.cuda_only, check.compiles, check.estimate_s)
-        entry: dict[str, Any] = {"name": check.name, "ok": None, "detail": reason, "seconds": 0.0}
+        reason = self.skip_reason(check.name, check.cuda_only, check.compiles, check.estimate_s)
+        entry: dict[str, Any] = {"name": check.name, "ok": None, "detail": reason, "estimate_s": check.estimate_s,
+                                 "seconds": 0.0}
         if reason is None:
-            self.current = check.name
-            self.say(f"check {check.name} ...")
-            started = time.perf_counter()
+            started = self.begin("checks", entry)
             try:
                 outcome = check.run(self.ctx)
                 entry.update(ok=outcome.ok, detail=outcome.detail, values=outcome.values)
@@ -584,65 +653,74 @@ class Runner:
                 traceback.print_exc(file=sys.stdout)
                 free_memory()
             entry["seconds"] = round(time.perf_counter() - started, 2)
+            self.in_flight = None
         self.report.add("checks", entry)
         verdict = {True: "ok", False: "FAILED", None: "skipped"}[entry["ok"]]
         self.say(f"check {check.name}: {verdict} ({entry['seconds']} s): {entry['detail']}")
 
     def fastest(self, model: str) -> str | None:
         done = [e for e in self.report.data["speed"] if e["ok"] and e["model"] == model and not e["variant"]]
-        return max(done, key=lambda e: e["fps"] or 0.0)["mode"] if done else None
+        return max(done, key=lambda e: e["engine_fps"] or 0.0)["mode"] if done else None
 
     def case(self, case: Case) -> None:
         mode = self.fastest(case.model) if case.mode == "fastest" else case.mode
         variant = "".join(f" {k}={v}" for k, v in case.variant)
         name = f"{self.target.label(case.model)} {mode or case.mode}{variant}"
-        reason = None if mode else f"not run: no {case.model} mode was measured"
-        if mode:
-            estimate = case.estimate_s * (2 if mode in COMPILED_MODES else 1)
-            reason = self.skip_reason(mode in CUDA_MODES, mode in COMPILED_MODES, estimate)
+        estimate = case.estimate_s * (2 if case.mode == "fastest" and mode in COMPILED_MODES else 1)
+        entry: dict[str, Any] = {"name": name, "ok": None, "model": case.model, "mode": mode,
+                                 "variant": dict(case.variant), "estimate_s": estimate, "seconds": 0.0}
+        if mode is None:
+            entry["detail"] = f"not run: no {case.model} mode was measured"
+        else:
             options = bench_options(self.target, case, mode)
             missing = sorted(set(options) - self._fields)
+            reason = self.skip_reason(name, mode in CUDA_MODES, mode in COMPILED_MODES, estimate)
             if reason is None and missing:
                 reason = f"not run: vj.bench.gen.GenBenchOptions has no field {', '.join(missing)}"
-        if reason is not None:
-            entry = {"name": name, "ok": None, "model": case.model, "mode": mode, "variant": dict(case.variant),
-                     "detail": reason, "seconds": 0.0}
-        else:
-            entry = self.bench(name, case, mode or case.mode, options)
+            entry["detail"] = reason
+            if reason is None:
+                entry.update(self.bench(entry, mode, options))
         self.report.add("speed", entry)
-        fps = f"{entry.get('fps')} fps (baseline {entry.get('baseline_fps')})" if entry["ok"] else entry["detail"]
-        self.say(f"speed {name}: {fps}")
+        if entry["ok"]:
+            self.say(f"speed {name}: {entry['engine_fps']} fps, p99 {entry['engine_ms_p99']} ms (baseline "
+                     f"{entry['baseline_fps']}, same-VAE baseline {entry['baseline_same_vae_fps']} fps), warm-up "
+                     f"{entry['warmup_s']} s ({entry['seconds']} s)")
+        else:
+            self.say(f"speed {name}: {'FAILED' if entry['ok'] is False else 'skipped'}: {entry['detail']}")
 
-    def bench(self, name: str, case: Case, mode: str, options: dict[str, Any]) -> dict[str, Any]:
+    def bench(self, entry: dict[str, Any], mode: str, options: dict[str, Any]) -> dict[str, Any]:
         from vj.bench.gen import GenBenchOptions, bench_gen
 
-        self.current = f"speed {name}"
-        self.say(f"speed {name} ...")
-        started = time.perf_counter()
+        started = self.begin("speed", entry)
         try:
-            result = bench_gen(GenBenchOptions(**options))
-            entry = case_entry(name, case, mode, result, time.perf_counter() - started)
+            figures = case_entry(mode, bench_gen(GenBenchOptions(**options)))
         except Exception as exc:  # noqa: BLE001 - a failed case is recorded, the run goes on
             traceback.print_exc(file=sys.stdout)
-            entry = {"name": name, "ok": False, "model": case.model, "mode": mode, "variant": dict(case.variant),
-                     "detail": f"{type(exc).__name__}: {exc}"[:1000],
-                     "seconds": round(time.perf_counter() - started, 2)}
+            figures = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"[:1000]}
+        figures["seconds"] = round(time.perf_counter() - started, 2)
+        self.in_flight = None
         free_memory()
-        return entry
+        return figures
 
 
-def start_watchdog(runner: Runner, grace_s: float) -> None:
-    """End the process, JSON written, if an item overruns the budget: a timeout keeps what was measured."""
+def start_watchdog(runner: Runner, stop_s: float) -> threading.Timer:
+    """End the process, JSON written, `stop_s` after the run started: a timeout keeps what was measured."""
 
     def stop() -> None:
-        runner.report.note(f"stopped: {runner.budget_s + grace_s:.0f} s passed during {runner.current}")
+        runner.report.note(f"stopped: the hard limit ({stop_s:.0f} s) passed during {runner.current}")
+        if runner.in_flight is not None:
+            section, entry, started = runner.in_flight
+            seconds = round(time.perf_counter() - started, 2)
+            runner.report.add(section, {**entry, "ok": False, "seconds": seconds,
+                                        "detail": f"stopped: still running at the hard limit ({stop_s:.0f} s)"})
         runner.report.write(runner.elapsed(), finished=False)
         runner.say(f"stopped at the hard limit during {runner.current}; partial results in {runner.report.path}")
         os._exit(1)
 
-    timer = threading.Timer(max(0.0, runner.budget_s + grace_s - runner.elapsed()), stop)
+    timer = threading.Timer(max(0.0, stop_s - runner.elapsed()), stop)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 def package_version(name: str) -> str | None:
@@ -661,9 +739,18 @@ def meta(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
         **{name: package_version(name) for name in ("diffusers", "transformers", "huggingface_hub")},
         "tolerances": {"fp16_mean_levels": FP16_TOLERANCE, "compile_mean_levels": COMPILE_TOLERANCE,
-                       "same_mean_levels": SAME_TOLERANCE, "bank_relative": BANK_TOLERANCE,
-                       "differs_max_levels": DIFFERS},
+                       "share_of_variation": RELATIVE_TOLERANCE, "same_mean_levels": SAME_TOLERANCE,
+                       "bank_relative": BANK_TOLERANCE, "differs_max_levels": DIFFERS},
     }
+
+
+def quiet_libraries() -> None:
+    """diffusers' and transformers' warnings (a "should be kept in float32" notice per cast) flood the log."""
+    for name in ("diffusers", "transformers"):
+        try:
+            __import__(name).utils.logging.set_verbosity_error()
+        except (ImportError, AttributeError) as exc:
+            print(f"gpu_check: {name}: {exc}", flush=True)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -675,6 +762,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=None, help="timed frames per side in a speed case "
                         "(default 40; 8 with --cpu-smoke)")
     parser.add_argument("--cpu-smoke", action="store_true", help="the tiny models on the CPU at 64x64 (CI)")
+    parser.add_argument("--hard-stop-s", type=float, default=None,
+                        help=f"end the run, JSON written, this many seconds after it started (default: the "
+                        f"budget + {HARD_GRACE_S:.0f})")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the checks and cases whose "
+                        "name contains one (e.g. compile,sdxl); the rest are recorded as not run")
     return parser.parse_args(argv)
 
 
@@ -683,9 +775,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cpu_smoke and not torch.cuda.is_available():
         print("gpu_check: torch sees no CUDA GPU; use --cpu-smoke to run the tiny models on the CPU", file=sys.stderr)
         return 2
+    if package_version("diffusers") is None:
+        print("gpu_check: diffusers is not installed: carry its wheel in .whl/ (docs/benchmarks.md, "
+              "GPU check (issue 14))", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("diffusers", "transformers"):  # their per-cast "should be kept in float32" notices
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_libraries()
     smoke = bool(args.cpu_smoke)
     target = Target(smoke, "cpu" if smoke else "cuda", torch.float32 if smoke else torch.float16,
                     args.frames or (8 if smoke else 40))
@@ -695,11 +790,14 @@ def main(argv: list[str] | None = None) -> int:
     limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
     setattr(torch._dynamo.config, limit, RECOMPILE_LIMIT)
     report.note(f"torch._dynamo.config.{limit} raised to {RECOMPILE_LIMIT} for this run")
-    runner = Runner(target, report, args.budget_s)
+    runner = Runner(target, report, args.budget_s, tuple(w for w in args.only.split(",") if w))
+    stop_s = args.hard_stop_s if args.hard_stop_s is not None else args.budget_s + HARD_GRACE_S
     runner.say(f"gpu_check: {report.data['meta']['mode']} on {report.data['meta']['device_name']}, "
-               f"budget {args.budget_s:.0f} s, writing {args.out}")
-    start_watchdog(runner, HARD_GRACE_S)
+               f"budget {args.budget_s:.0f} s, hard stop {stop_s:.0f} s, writing {args.out}")
+    watchdog = start_watchdog(runner, stop_s)
     runner.run(plan())
+    watchdog.cancel()
+    watchdog.join()  # a timer thread still alive at exit can abort the interpreter's teardown
     summary = report.data["summary"]
     runner.say(f"done: {summary['passed']} passed, {summary['failed']} failed, {summary['not_run']} not run; "
                f"{args.out}")

@@ -23,9 +23,11 @@ CPU_CHECKS = {
     "host-transfer-cpu", "sd-fp16-vs-fp32", "sd-scheduler-euler-a", "sd-scheduler-lcm", "sd-latent-feedback",
     "sdxl-full-vae",
     *(f"{model}-{what}" for model in ("sd", "sdxl") for what in (
-        "frames-finite", "prompt-changes-frame", "seed-changes-frame", "cfg-negative", "prompt-bank-background")),
+        "frames-finite", "prompt-changes-frame", "seed-changes-frame", "cfg-negative", "prompt-bank-background",
+        "pipelined-off")),
 }
-CUDA_CHECKS = {"sd-compile-graphs", "sdxl-compile-graphs", "sd-compile-compiled-graphs", "sd-compile-reduce-overhead"}
+CUDA_CHECKS = {"sd-compile-graphs", "sdxl-compile-graphs", "sd-pipelined-graphs", "sdxl-pipelined-graphs",
+               "sd-compile-compiled-graphs", "sd-compile-reduce-overhead"}
 COMPILE_CHECKS = {"sd-compile-default"}  # runs on a CPU, but takes about a minute: the smoke skips it
 
 

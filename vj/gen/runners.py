@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 GRAPH_MODES = ("graphs", "compiled-graphs")
 TORCH_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture graphs on CUDA
+COMPILE_LIMIT = 64  # compilations of the frame function kept (torch's default, 8, runs the 9th layout eagerly)
 WARM_RUNS = 3  # eager runs on a side stream before a capture (cuBLAS and cuDNN set themselves up)
 MATCH_TOLERANCE = 2  # uint8 levels a replay may differ from the frame it captured (fp16 kernels' choices)
 
@@ -129,6 +130,15 @@ class CapturedFrame:
         return self.out
 
 
+def _raise_compile_limit() -> None:
+    """Every layout (and every engine) compiles the same function, FrameCore.run; past torch's limit
+    of compilations per function it would quietly run uncompiled. A show has a few layouts per size;
+    a long one with size and step changes can have more."""
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(int(getattr(config, name)), COMPILE_LIMIT))
+
+
 class FrameRunner:
     """Runs `FrameCore.run` for each layout in the resolved mode (see the module doc)."""
 
@@ -166,6 +176,7 @@ class FrameRunner:
         if fn is None:
             fn = partial(self.core.run, layout)
             if self.mode not in ("off", "graphs"):
+                _raise_compile_limit()
                 torch_mode = None if self.mode in ("default", "compiled-graphs") else self.mode
                 # Static shapes: one graph per layout, no shape guards to re-check every frame.
                 fn = torch.compile(fn, mode=torch_mode, dynamic=False)
