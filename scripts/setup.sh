@@ -22,6 +22,8 @@ APT_PACKAGES=(
   espeak-ng                                    # tests: spoken commands for the voice recogniser
   libportaudio2                                # live audio input (sounddevice)
   libsndfile1                                  # audio files (soundfile)
+  iproute2                                     # tests: a loopback-only network namespace for NDI and Link (ip)
+  g++                                          # torch.compile on the CPU (inductor compiles C++)
 )
 
 if [[ "${VJ_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then
