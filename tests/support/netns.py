@@ -1,78 +1,25 @@
-"""A private network namespace that holds only loopback, for everything that finds peers by
-multicast on every interface (Ableton Link, NDI, zeroconf): tests and benchmarks must never send
-beyond this machine.
-
-`isolated(argv)` runs a command in a fresh namespace (`unshare -n` as root, else in a user
-namespace that maps us to root, `unshare -rn`) after bringing `lo` up. Processes that must find
-each other run in the same namespace: start them from one `isolated` command (a Python script
-that starts both ends, say). Where no namespace can be made this raises, naming why: a test that
-needs one fails loudly rather than skipping or leaking multicast onto the network.
-
-NDI has no mDNS here (no avahi): `ndi_config(folder)` writes the config that makes NDI find
-sources on 127.0.0.1 directly; point `NDI_CONFIG_DIR` at the folder.
-"""
+"""The loopback-only network namespace (vj.bench.netns) for tests: every process started in one
+dies with pytest."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.support.processes import die_with_parent
+from vj.bench import netns
+from vj.bench.netns import NDI_CONFIG, NoNamespace, ndi_config, wrap
 
-NDI_CONFIG = {"ndi": {"networks": {"ips": "127.0.0.1"}}}
-
-
-class NoNamespace(RuntimeError):
-    """A loopback-only network namespace cannot be made on this machine."""
-
-
-def _unshare() -> list[str]:
-    unshare, ip = shutil.which("unshare"), shutil.which("ip")
-    if unshare is None or ip is None:
-        raise NoNamespace("a private network namespace needs `unshare` (util-linux) and `ip` (iproute2): "
-                          "install them (scripts/setup.sh does)")
-    return [unshare, "-n"] if os.geteuid() == 0 else [unshare, "-r", "-n"]
-
-
-def wrap(argv: list[str]) -> list[str]:
-    """`argv` as a command that runs inside a fresh loopback-only namespace."""
-    return [*_unshare(), "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
+__all__ = ["NDI_CONFIG", "NoNamespace", "isolated", "isolated_python", "ndi_config", "wrap"]
 
 
 def isolated(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 60.0,
              cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `argv` in a fresh loopback-only namespace and wait; raises NoNamespace if none can be made."""
-    try:
-        done = subprocess.run(wrap(argv), env=env, timeout=timeout, cwd=cwd, capture_output=True, text=True,
-                              preexec_fn=die_with_parent)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"{argv} in a loopback namespace ran past {timeout} s; output:\n"
-                             f"{exc.stdout or ''}{exc.stderr or ''}") from None
-    if done.returncode != 0 and ("unshare" in done.stderr and ("Operation not permitted" in done.stderr
-                                                                or "failed" in done.stderr)):
-        raise NoNamespace(f"cannot make a network namespace here: {done.stderr.strip()}")
-    return done
+    """`vj.bench.netns.isolated`, the process dying with pytest."""
+    return netns.isolated(argv, env=env, timeout=timeout, cwd=cwd, preexec_fn=die_with_parent)
 
 
 def isolated_python(script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> Any:
-    """Run a Python script (source text) in a fresh namespace; returns the JSON object its last stdout
-    line prints. The script runs with this interpreter and the repository on its path."""
-    root = str(Path(__file__).resolve().parents[2])
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": root}
-    done = isolated([sys.executable, "-c", script, *args], env=full_env, timeout=timeout, cwd=root)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 or not lines:
-        raise AssertionError(f"the isolated script failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return json.loads(lines[-1])
-
-
-def ndi_config(folder: Path) -> Path:
-    """A folder with an NDI config that finds sources on 127.0.0.1 without mDNS (NDI_CONFIG_DIR)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "ndi-config.v1.json").write_text(json.dumps(NDI_CONFIG))
-    return folder
+    """`vj.bench.netns.isolated_python`, the process dying with pytest."""
+    return netns.isolated_python(script, *args, env=env, timeout=timeout, preexec_fn=die_with_parent)
