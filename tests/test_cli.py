@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.support.display import press, screen_until, wait_for_window
-from tests.support.vj_process import ROOT, Log, vj, vj_run
+from tests.support.netns import isolated, ndi_config
+from tests.support.vj_process import ROOT, VJ, Log, vj, vj_run
 from vj.params import REGISTRY
 from vj.paths import MAPPING_DIR, PRESET_DIR
 from vj.render.recorder import read_video
@@ -91,9 +92,11 @@ def test_an_unknown_preset_lists_the_shipped_ones(tmp_path):
     assert "no such file or shipped name: 'nope'" in result.stderr and "neon-tunnel" in result.stderr
 
 
-def test_devices_lists_the_monitor(xvfb_display: str):
-    result = vj("devices", env={**os.environ, "DISPLAY": xvfb_display})
-    assert result.returncode == 0
+def test_devices_lists_the_monitor(xvfb_display: str, tmp_path):
+    # In a loopback-only namespace: `vj devices` also looks for NDI sources, by multicast.
+    env = {**os.environ, "DISPLAY": xvfb_display, "NDI_CONFIG_DIR": str(ndi_config(tmp_path))}
+    result = isolated([*VJ, "devices"], env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
     assert "0: screen  1920x1080" in result.stdout
 
 

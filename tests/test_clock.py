@@ -284,6 +284,33 @@ def test_tap_tempo_works_unless_a_midi_clock_is_the_source() -> None:
     assert f.clock.state == held  # neither tempo nor phase moved by the taps
 
 
+# -- Link as a source, followers ------------------------------------------------------------------
+# (a Link session with a peer process: tests/rig/test_link.py, inside a network namespace)
+
+
+def test_the_link_source_without_a_session_runs_on_the_manual_tempo():
+    clock = BeatClock(100.0)
+    states = [clock.advance(FRAME, 100.0, "link") for _ in range(60)]
+    assert {s.source for s in states} == {"manual"} and states[-1].beats == pytest.approx(100 / 60)
+    assert clock.leader == "manual"  # no session: the HUD says only the source
+
+
+def test_followers_hear_every_state_with_the_real_time_it_belongs_to():
+    clock = BeatClock(120.0)
+    heard: list[tuple[ClockState, float]] = []
+
+    class Recorder:
+        def follow(self, state: ClockState, at: float) -> None:
+            heard.append((state, at))
+
+    clock.followers.append(Recorder())
+    moments = iter([10.0, 10.5, 11.0])
+    clock.now = lambda: next(moments)  # the clock's reading of real time (time.monotonic())
+    states = [clock.advance(0.5, 120.0) for _ in range(3)]
+    assert heard == list(zip(states, [10.0, 10.5, 11.0]))
+    assert [s.beats for s, _ in heard] == [1.0, 2.0, 3.0]
+
+
 # -- end to end over JACK -----------------------------------------------------------------------
 
 

@@ -132,7 +132,9 @@ def bright_square_x(frame: np.ndarray) -> float:
     """The mean column of the pixels far redder than the frame's average: the camera's square."""
     red = frame[:, :, 0].astype(float)
     cols = np.nonzero(red > red.mean() + 50)[1]
-    assert cols.size > 0.01 * red.size, "no square from the camera in the frame"
+    # A dreamed-over square keeps about 1-3% of the frame far redder than average (0.97% seen when the
+    # dream tints it most); without the camera no pixel is.
+    assert cols.size > 0.005 * red.size, "no square from the camera in the frame"
     return float(cols.mean())
 
 

@@ -1,4 +1,4 @@
-"""Camera input: a webcam or a video file decoded on its own thread, the newest frame kept.
+"""Camera input: a webcam, a video file or an NDI source read on its own thread, the newest frame kept.
 
 A `CameraInput` decodes with PyAV at the source's own rate (a webcam delivers when it has a frame;
 a file is paced in real time by its frame timestamps and loops at its end) and keeps only the
@@ -7,6 +7,10 @@ request, never waiting. A source that fails while playing (a camera unplugged, a
 or truncated) never raises into the caller: `status()` says why, and the camera retries every
 second until `stop()`. Only `open_camera` raises (`CameraError`), and only for a source that
 does not exist at all when the show starts.
+
+`ndi:NAME` reads an NDI source (vj.rig.ndi, needs cyndilib) instead: its full name "MACHINE
+(NAME)", its NAME or a unique part of it. One not seen yet, or lost, only shows in `status()`
+(not connected, the message says which) until it appears or comes back.
 
 The show hands the newest frame to the generator as `GenRequest.init_image`, with the
 `camera.mix` parameter as `init_mix`; each backend mixes it into its own feedback loop (on the
@@ -57,7 +61,7 @@ class CameraError(Exception):
 @dataclass(frozen=True)
 class CameraConfig:
     """What to capture: `source` is a webcam index (0, "0"), a device path (/dev/video0), a
-    device name (or part of it, see `list_cameras`) or a video file path."""
+    device name (or part of it, see `list_cameras`), a video file path or "ndi:NAME"."""
 
     source: str | int
     size: tuple[int, int] | None = None  # (width, height): frames are cover-fit to this
@@ -142,6 +146,11 @@ def _looks_like_file(source: str) -> bool:
 def resolve_source(source: str | int) -> _Source:
     """What av.open needs for a source; CameraError if it does not exist."""
     text = str(source).strip()
+    if text.startswith("ndi:"):  # an NDI source: found (and waited for) by the camera's thread
+        name = text[len("ndi:"):].strip()
+        if not name:
+            raise CameraError("ndi: needs a source name, e.g. ndi:vj (vj devices lists the NDI sources seen)")
+        return _Source(name, "ndi", False, f"NDI source {name!r}")
     linux = sys.platform.startswith("linux")
     if isinstance(source, int) or text.isdigit():
         index = int(text)
@@ -284,7 +293,7 @@ class CameraInput:
         src = self._source
         if src is None:
             return str(exc)
-        what = "video file" if src.is_file else "camera"
+        what = "video file" if src.is_file else "NDI source" if src.format == "ndi" else "camera"
         return f"{what} {src.url}: {_reason(exc)}"
 
     def _open(self, source: _Source) -> Any:
@@ -302,6 +311,8 @@ class CameraInput:
 
     def _play(self, source: _Source) -> bool:
         """Plays the source until it fails (raises), stops, or (a file, no loop) ends (True)."""
+        if source.format == "ndi":
+            return self._play_ndi(source)
         container = self._open(source)
         try:
             if not container.streams.video:
@@ -348,6 +359,29 @@ class CameraInput:
         # Reopened from the start at every loop (same message: no status change, no log line):
         # a file deleted or damaged meanwhile shows up here.
         self._stop.wait(1.0 / rate)  # the last frame's own duration
+        return False
+
+    def _play_ndi(self, source: _Source) -> bool:
+        """Receives an NDI source until the camera stops. A source not there yet, or lost, is only
+        a status (no frames meanwhile): NDI reconnects when it comes back."""
+        from vj.rig.ndi import NdiReceiver
+
+        with NdiReceiver(source.url) as receiver:
+            next_put = 0.0  # the fps cap
+            while not self._stop.is_set():
+                frame = receiver.read(0.25)
+                self._set_state(connected=receiver.state == "connected", message=receiver.message)
+                if frame is None:
+                    continue
+                if self.config.fps:
+                    now = time.monotonic()
+                    if now < next_put:
+                        continue
+                    period = 1.0 / self.config.fps
+                    next_put = (next_put if now - next_put < period else now) + period
+                rgb = frame.rgb if self.config.size is None else cover_crop(frame.rgb, self.config.size)
+                rgb.flags.writeable = False
+                self._put(rgb)
         return False
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
@@ -406,6 +440,14 @@ def open_camera(config: CameraConfig, on_status: Callable[[CameraStatus], None] 
     `status()` while the camera retries.
     """
     source = resolve_source(config.source)
+    if source.format == "ndi":
+        from vj.rig.ndi import cyndilib
+        from vj.rig.sink import OutputUnavailable
+
+        try:
+            cyndilib()
+        except OutputUnavailable as exc:
+            raise CameraError(f"camera {source.label}: {exc}") from exc
     if source.is_file:
         import av
 

@@ -183,6 +183,18 @@ def cmd_devices(args: argparse.Namespace) -> int:
     print("cameras:" if cameras else "cameras: none found (vj run --camera also takes a video file)")
     for line in cameras:
         print(f"  {line}")
+    from vj.rig.ndi import list_sources
+    from vj.rig.sink import OutputUnavailable
+
+    discovery_s = 1.5  # how long to look for NDI sources
+    try:
+        sources = list_sources(discovery_s)
+    except OutputUnavailable as exc:
+        print(f"NDI sources: unavailable ({exc})")
+    else:
+        print("NDI sources (vj run --camera ndi:NAME):" if sources else f"NDI sources: none seen in {discovery_s:g} s")
+        for name in sources:
+            print(f"  {name}")
     return 0
 
 
@@ -202,6 +214,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"vj run: voice settings: {exc}", file=sys.stderr)
             return 2
+    from vj.rig.outputs_cli import output_options
+
+    try:
+        outputs = output_options(args)
+    except ValueError as exc:
+        print(f"vj run: video outputs: {exc}", file=sys.stderr)
+        return 2
     options = LiveOptions(
         preset=args.preset,
         mapping=tuple(args.mapping or ()),
@@ -210,6 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         osc_port=args.osc_port,
         osc_allow=tuple(a.strip() for a in (args.osc_allow or "").split(",") if a.strip()),
         osc_out=tuple(args.osc_out or ()),
+        node=args.node,
+        node_osc=args.node_osc,
         osc_out_rate=args.osc_out_rate,
         zeroconf=not args.no_zeroconf,
         audio=not args.no_audio,
@@ -231,6 +252,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         compile=args.compile,
         hud=args.hud,
         seconds=args.seconds,
+        outputs=outputs,
+        link=args.link,
+        midi_clock_out=tuple(args.midi_clock_out or ()),
     )
     return run_live(options)
 
@@ -307,6 +331,17 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
                           threads=args.gen_threads, thread_case=not args.no_thread)
 
 
+def cmd_bench_rig(args: argparse.Namespace) -> int:
+    from vj.bench.rig import run_rig_bench
+
+    only = tuple(name.strip() for name in args.only.split(",") if name.strip())
+    try:
+        return run_rig_bench(only, args.quick, args.json)
+    except ValueError as exc:
+        print(f"vj bench rig: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_bench_gen(args: argparse.Namespace) -> int:
     from vj.bench.gen import GenBenchOptions, run_gen_bench
 
@@ -338,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_run, _add_render, _add_learn, _add_check_and_lists, _add_models, _add_bench):
+    for add in (_add_run, _add_render, _add_serve, _add_learn, _add_check_and_lists, _add_models, _add_bench):
         add(sub)
     return parser
 
@@ -366,6 +401,15 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _compile_argument(run)
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
+    run.add_argument("--link", action="store_true",
+                     help="join an Ableton Link session: tempo, bar phase and start/stop shared with the peers "
+                          "(clock.source auto follows it while it has peers); needs the rig extra")
+    run.add_argument("--midi-clock-out", action="append", metavar="PORT",
+                     help="send the beat clock as MIDI clock (24 ppqn, start, stop, continue, song position) to "
+                          "the output ports matching PORT (part of the name, or a glob); repeatable")
+    from vj.rig.outputs_cli import add_output_arguments
+
+    add_output_arguments(run, _size)
     run.set_defaults(func=cmd_run)
 
 
@@ -379,6 +423,11 @@ def _add_run_inputs(run: argparse.ArgumentParser) -> None:
     run.add_argument("--osc-out", action="append", type=_osc_target, metavar="HOST:PORT",
                      help="send parameter values, bpm, beat and phase here (repeat for several targets)")
     run.add_argument("--osc-out-rate", type=float, default=30.0, help="OSC out updates per second (default 30)")
+    run.add_argument("--node", metavar="NAME",
+                     help="play a generator node's frames (its NDI source, from vj serve on another machine) as the "
+                          "generator layer; the local procedural dream stands in while it is away")
+    run.add_argument("--node-osc", type=_osc_target, metavar="HOST:PORT",
+                     help="the node's OSC address: parameter changes go there (vj serve listens on port 9000)")
     run.add_argument("--no-zeroconf", action="store_true",
                      help="do not advertise OSCQuery/OSC on the network (mDNS); clients then connect by address")
     run.add_argument("--audio", metavar="DEVICE", type=_monitor,
@@ -420,6 +469,33 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     render.add_argument("--hud", action="store_true", help="burn the HUD into the video")
     render.add_argument("--out", required=True, help="output .mp4 file")
     render.set_defaults(func=cmd_render)
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """vj serve: a generator node for `vj run --node` on another machine."""
+    serve = sub.add_parser("serve", help="a generator node: dream headless, take parameters over OSC, send frames "
+                                         "as NDI (for vj run --node on another machine)")
+    serve.add_argument("--ndi-name", default="vj node", metavar="NAME",
+                       help="the NDI source the frames go out as (default 'vj node')")
+    serve.add_argument("--preset", help="preset name or path; default: the first")
+    serve.add_argument("--mapping", action="append", metavar="NAME", help="a mapping on top of the default; repeatable")
+    serve.add_argument("--osc-host", default="0.0.0.0", help="address OSC listens on (default 0.0.0.0: played from "
+                                                             "another machine)")
+    serve.add_argument("--osc-port", type=int, default=9000, help="OSC port (default 9000)")
+    serve.add_argument("--osc-allow", metavar="IP,IP", help="accept OSC only from these sender addresses")
+    serve.add_argument("--gen-threads", type=int, default=0, metavar="N", help="the generator's compute threads")
+    _compile_argument(serve)
+    serve.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (0: when stopped)")
+    serve.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from vj.serve import ServeOptions, run_serve
+
+    allow = tuple(a.strip() for a in (args.osc_allow or "").split(",") if a.strip())
+    return run_serve(ServeOptions(ndi_name=args.ndi_name, preset=args.preset, mapping=tuple(args.mapping or ()),
+                                  osc_host=args.osc_host, osc_port=args.osc_port, osc_allow=allow,
+                                  gen_threads=args.gen_threads, compile=args.compile, seconds=args.seconds))
 
 
 def _add_learn(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -531,6 +607,15 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
                            help="keep the engine's modules in the contiguous memory format")
     gen_bench.add_argument("--json", action="store_true", help="print one JSON object")
     gen_bench.set_defaults(func=cmd_bench_gen)
+
+    rig_bench = benches.add_parser("rig", help="NDI, Ableton Link, MIDI clock out, recording and a generator node, "
+                                               "each against its target (Link and NDI in a loopback-only namespace)")
+    rig_bench.add_argument("--only", default="", metavar="CASE,CASE",
+                           help="run only these: ndi, link, midi_clock_out, record, node")
+    rig_bench.add_argument("--quick", action="store_true", help="shorter runs (tests)")
+    rig_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    rig_bench.set_defaults(func=cmd_bench_rig)
+
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)

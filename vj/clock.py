@@ -16,9 +16,25 @@
   taking over or a re-lock glides instead of jumping, and the clock never runs backwards. When
   the tracker loses confidence for `AUDIO_TIMEOUT` the clock runs on freely, as after MIDI.
 
-`clock.source` (a parameter) chooses: "auto" follows a MIDI clock when one ticks, else a
-confident audio beat, else the manual bpm and taps; "manual", "midi" or "audio" use only that
-one (falling back to the manual tempo while it is absent).
+- "link": an Ableton Link session (vj.rig.link, attached with `attach_link`): the session's
+  tempo, and its beat phase within a bar of `QUANTUM` beats. vj's own beat count keeps its
+  number of bars: taking over moves the phase to the session's bar (at most two beats), never
+  the bar count, except when the session starts playing, which starts the song over at beat 0
+  as MIDI Start does. While a session whose transport is in use is stopped, the phase holds.
+  The VJ's tempo moves (a knob on `bpm`, taps, OSC) are proposed to the session, which every
+  peer then follows, vj included.
+
+`clock.source` (a parameter) chooses: "auto" follows a MIDI clock when one ticks, else a Link
+session that has other peers in it, else a confident audio beat, else the manual bpm and taps;
+"manual", "midi", "link" or "audio" use only that one (falling back to the manual tempo while it
+is absent). The order is the one a performer means: a MIDI clock is a cable someone plugged in
+for this show; a Link session with peers is a network of instruments already agreeing on tempo
+and bar; the audio's beat is an estimate from listening; the manual tempo is what is left.
+
+While something else drives the clock, vj shares it with its Link session: its tempo whenever
+it changes, its phase while it is alone in the session or bridges a MIDI clock (as Link asks of
+a bridge to an external clock), and MIDI Start and Stop as the session's start and stop.
+Followers (MIDI clock out) get every state with the real time it belongs to.
 
 The beat clock's own time is the sum of the `dt` passed to `BeatClock.advance`, so tests can
 simulate it; only the tempo filter reads the events' arrival times.
@@ -26,7 +42,10 @@ simulate it; only the tempo filter reads the events' arrival times.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from vj.vocabulary import ClockEvent, ClockState
 
@@ -35,6 +54,8 @@ MIDI_TIMEOUT = 0.5  # seconds without clock messages before MIDI stops being the
 AUDIO_TIMEOUT = 1.0  # seconds without a confident audio beat before audio stops being the source
 AUDIO_CONFIDENCE = 0.5  # the tracker's beat.confidence from which its beat may drive the clock
 AUDIO_STEER = 0.5  # the phase follows the audio at 1 -/+ this times the tempo while it catches up
+QUANTUM = 4.0  # beats in a bar: the phase Ableton Link keeps aligned between peers
+LINK_PHASE_TOLERANCE = 0.004  # s: how far the Link session's phase may be from vj's before vj moves it
 
 
 class TapTempo:
@@ -213,8 +234,107 @@ class AudioBeat:
     beats: float  # beats since the tracker's first beat: count + phase
 
 
+@dataclass(frozen=True)
+class LinkBeat:
+    """An Ableton Link session's reading (vj.rig.link), taken at `time` (time.monotonic())."""
+
+    bpm: float
+    beats: float  # the session's beat at `time`: vj's own count, its phase within QUANTUM the session's
+    time: float
+    peers: int  # other peers in the session
+    playing: bool  # the session's transport (start/stop sync)
+    transport: bool = False  # whether anyone has started the session since vj joined it
+
+    def beats_at(self, now: float) -> float:
+        return self.beats + (now - self.time) * self.bpm / 60.0
+
+
+class LinkPeer(Protocol):
+    """vj's peer in a Link session (vj.rig.link.LinkSession): every call returns at once."""
+
+    def reading(self) -> LinkBeat | None: ...
+
+    def set_tempo(self, bpm: float) -> None: ...
+
+    def set_beats(self, beats: float, at: float) -> None:
+        """Move the session's phase so that `beats` falls at `at` (time.monotonic())."""
+
+    def set_playing(self, playing: bool) -> None: ...
+
+
+class ClockFollower(Protocol):
+    """Told every state the beat clock takes, with the time.monotonic() it belongs to (render thread:
+    it must not block)."""
+
+    def follow(self, state: ClockState, at: float) -> None: ...
+
+
+def _wrap(beats: float) -> float:
+    """A beat difference folded into -QUANTUM/2..QUANTUM/2 (the same bar phase is no difference)."""
+    return (beats + QUANTUM / 2) % QUANTUM - QUANTUM / 2
+
+
+class LinkLock:
+    """The beat clock's side of a Link session: following it, or sharing vj's own tempo, phase and
+    transport with it while something else drives the clock (see the module doc)."""
+
+    def __init__(self, peer: LinkPeer) -> None:
+        self.peer = peer
+        self.reading: LinkBeat | None = None  # the newest, read once a frame
+        self._offset: float | None = None  # while following: our beats minus the session's (whole bars)
+        self._playing = False  # the session's transport at the previous frame
+        self._bpm_seen: float | None = None  # while following: the manual tempo at the previous frame
+        self._pushed: float | None = None  # while leading: the tempo last proposed to the session
+        self.transport: bool | None = None  # a MIDI Start or Continue (True) or Stop (False) to pass on
+
+    def read(self) -> LinkBeat | None:
+        self.reading = self.peer.reading()
+        return self.reading
+
+    def leads(self, mode: str) -> bool:
+        r = self.reading
+        return r is not None and (mode == "link" or (mode == "auto" and r.peers > 0))
+
+    def follow(self, s: ClockState, bpm: float, now: float) -> ClockState:
+        """The clock's state from the session's; `bpm` is the manual tempo (the `bpm` parameter)."""
+        r = self.reading
+        assert r is not None
+        self._pushed = None
+        # The show copies the session's tempo into `bpm`; any other change is the VJ's: propose it
+        if self._bpm_seen is not None and abs(bpm - self._bpm_seen) > 1e-6 and abs(bpm - round(s.bpm, 2)) > 1e-6:
+            self.peer.set_tempo(bpm)
+        self._bpm_seen = bpm
+        beats = r.beats_at(now)
+        if r.playing and not self._playing:
+            self._offset = 0.0  # the session started: the song starts over with it
+        elif self._offset is None:  # taking over: the session's bar phase, our bar count
+            self._offset = QUANTUM * round((s.beats - beats) / QUANTUM)
+        self._playing = r.playing
+        running = r.playing or not r.transport
+        return ClockState(r.bpm, beats + self._offset if running else s.beats, "link", running)
+
+    def share(self, state: ClockState, now: float) -> None:
+        """Something else drives the clock: tell the session what changed."""
+        r = self.reading
+        self._offset, self._bpm_seen = None, None
+        self._playing = r.playing if r is not None else False
+        if r is None:
+            return
+        # vj's tempo when it changes (not the session's back when a peer changed it: that is theirs)
+        if self._pushed is None or abs(state.bpm - self._pushed) > 0.005:
+            if abs(state.bpm - r.bpm) > 0.005:
+                self.peer.set_tempo(state.bpm)
+            self._pushed = state.bpm
+        if self.transport is not None and state.source == "midi":
+            self.peer.set_playing(self.transport)
+        self.transport = None
+        if state.running and (state.source == "midi" or r.peers == 0):
+            if abs(_wrap(state.beats - r.beats_at(now))) * 60.0 / state.bpm > LINK_PHASE_TOLERANCE:
+                self.peer.set_beats(state.beats, now)
+
+
 class BeatClock:
-    """The one clock: manual bpm, tap tempo, or MIDI clock, whichever is driving it now.
+    """The one clock: manual bpm, tap tempo, MIDI clock, Link or the audio, whichever drives it now.
 
     Call `handle` for each `ClockEvent` drained this frame, then `advance` once.
     """
@@ -230,14 +350,30 @@ class BeatClock:
         self._origin: float | None = None
         self._pulses = 0
         self._running = True  # MIDI transport: ticks move the phase only while running
-        self.mode = "auto"  # clock.source: auto | manual | midi | audio
+        self.mode = "auto"  # clock.source: auto | manual | midi | link | audio
         self._audio: AudioBeat | None = None  # the newest confident reading, while fresh
         self._audio_quiet = 0.0  # clock time since the last confident reading
         self._audio_offset: float | None = None  # our beats minus the tracker's, once locked
+        self.link: LinkLock | None = None  # an Ableton Link session, once attached
+        self.followers: list[ClockFollower] = []  # told every state (MIDI clock out)
+        self.now: Callable[[], float] = time.monotonic  # the real time Link's beats are read at
+
+    def attach_link(self, peer: LinkPeer) -> None:
+        """Take part in a Link session: a "link" source, and vj's tempo shared with it."""
+        self.link = LinkLock(peer)
 
     @property
     def state(self) -> ClockState:
         return self._state
+
+    @property
+    def leader(self) -> str:
+        """What drives the clock, as the HUD says it: `link, 2 peers`, `manual, link 0 peers`."""
+        reading = self.link.reading if self.link is not None else None
+        if reading is None:
+            return self._state.source
+        peers = f"{reading.peers} peer" + ("" if reading.peers == 1 else "s")
+        return f"link, {peers}" if self._state.source == "link" else f"{self._state.source}, link {peers}"
 
     @property
     def source(self) -> str:
@@ -280,21 +416,32 @@ class BeatClock:
             # The song starts over; the first tick after Start plays beat 0.
             self._origin, self._pulses, self._running = 0.0, 0, True
             beats = 0.0
-        elif event.kind == "stop":
-            self._running = False
-        elif event.kind == "continue":
-            self._running = True
+        elif event.kind in ("stop", "continue"):
+            self._running = event.kind == "continue"
         elif event.kind == "position":
             self._origin, self._pulses = 0.0, event.value * (TICKS_PER_BEAT // 4)  # value: sixteenths
             beats = event.value / 4.0
         else:
             return
         self._heard = True
+        if self.link is not None and event.kind in ("start", "stop", "continue"):
+            self.link.transport = event.kind != "stop"  # the Link session starts and stops with it
         self._state = ClockState(self.tempo.bpm or s.bpm, beats, "midi", self._running)
 
     def advance(self, dt: float, bpm: float, mode: str = "auto") -> ClockState:
         """Move on by `dt` seconds; `bpm` is the manual tempo (the `bpm` parameter), `mode` the
-        `clock.source` parameter."""
+        `clock.source` parameter. The Link session and the followers hear of the new state."""
+        link, now = self.link, self.now()
+        if link is not None:
+            link.read()
+        state = self._advance(dt, bpm, mode, now)
+        if link is not None and state.source != "link":
+            link.share(state, now)
+        for follower in self.followers:
+            follower.follow(state, now)
+        return state
+
+    def _advance(self, dt: float, bpm: float, mode: str, now: float) -> ClockState:
         # Messages drained this frame arrived during this dt: they count as now, so a long
         # frame does not read as the clock having gone away.
         self._quiet = 0.0 if self._heard else self._quiet + dt
@@ -305,6 +452,11 @@ class BeatClock:
             # The clock went away (cable pulled, DAW closed): run on freely from here.
             self._origin, self._running = None, True
             s = replace(s, source="manual", running=True)
+        if s.source != "midi" and self.link is not None and self.link.leads(mode):
+            self._age_audio(dt)
+            self._audio_offset = None
+            self._state = self.link.follow(s, bpm, now)
+            return self._state
         if s.source != "midi":
             return self._advance_free(dt, bpm, s)
         bpm = self.tempo.bpm or bpm
@@ -318,14 +470,12 @@ class BeatClock:
         return self._state
 
     def _advance_free(self, dt: float, bpm: float, s: ClockState) -> ClockState:
-        """No MIDI clock: follow a confident audio beat if allowed, else the manual tempo."""
-        self._audio_quiet += dt
-        if self._audio_quiet > AUDIO_TIMEOUT:
-            self._audio = None
+        """No MIDI clock or Link: follow a confident audio beat if allowed, else the manual tempo."""
+        self._age_audio(dt)
         beat = self._audio if self.mode in ("auto", "audio") else None
         if beat is None:
             self._audio_offset = None
-            source = "manual" if s.source == "audio" else s.source
+            source = "manual" if s.source in ("audio", "link") else s.source
             self._state = ClockState(bpm, s.beats + dt * bpm / 60.0, source)
             return self._state
         step = dt * beat.bpm / 60.0
@@ -338,3 +488,8 @@ class BeatClock:
         steer = max(-AUDIO_STEER * step, min(AUDIO_STEER * step, error))
         self._state = ClockState(beat.bpm, s.beats + step + steer, "audio")
         return self._state
+
+    def _age_audio(self, dt: float) -> None:
+        self._audio_quiet += dt
+        if self._audio_quiet > AUDIO_TIMEOUT:
+            self._audio = None

@@ -23,6 +23,9 @@ FEATURES: dict[str, Feature] = {
     "diffusion": Feature("diffusion", ("torch", "diffusers", "transformers", "safetensors")),
     "voice": Feature("voice", ("pocketsphinx", "scipy")),  # voice commands
     "dictation": Feature("voice", ("torch", "transformers")),  # spoken prompts (Whisper)
+    "ndi": Feature("rig", ("cyndilib",)),  # NDI out and in
+    "link": Feature("rig", ("link",)),  # Ableton Link (LinkPython-extern)
+    "virtual camera": Feature("rig", ("pyvirtualcam",)),
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vj.audio.analysis import AnalysisConfig, Analyzer
-from vj.audio.feed import AudioRunner, AudioSlot, Tee
+from vj.audio.feed import AudioRunner, AudioSlot, BlockSource, Tee
 from vj.control.advertise import Advertisement
 from vj.control.osc_out import OscOut, OscTarget
 from vj.control.osc_server import OscError, OscServer
@@ -21,6 +21,8 @@ from vj.gen.process import ProcessOptions, interim_worker, process_workers
 from vj.proc.supervisor import supervisor
 from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
+from vj.rig.node import NodeWorkers
+from vj.rig.outputs_cli import OutputOptions, start_outputs, stop_outputs
 from vj.session import load_session, watch_session
 from vj.show import Show, ShowLinks, ShowOptions
 from vj.vocabulary import DeviceStatus, EventQueue, key_event
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from vj.audio.capture import AudioInput
     from vj.camera import CameraInput
     from vj.render.window import Window
+    from vj.rig.record import AudioTrack
     from vj.voice.listener import VoiceListener
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class LiveOptions:
     osc_allow: tuple[str, ...] = ()  # sender IP addresses allowed (empty: any)
     osc_out: tuple[OscTarget, ...] = ()  # where vj's state goes
     osc_out_rate: float = 30.0  # times a second
+    node: str | None = None  # a generator node's NDI source: its frames are the generator layer (vj.rig.node)
+    node_osc: OscTarget | None = None  # where the node listens for parameters (it gets vj's OSC out)
     zeroconf: bool = True  # advertise OSCQuery and OSC on the network (mDNS)
     audio: bool = True  # live audio input and analysis
     audio_device: str | int | None = None  # None: the system's default input
@@ -64,13 +69,16 @@ class LiveOptions:
     compile: str | None = None  # diffusion compile mode over the presets' (vj.catalogue.COMPILE_MODES)
     hud: bool = False
     seconds: float = 0.0  # 0: until the window closes
+    outputs: OutputOptions = OutputOptions()  # video outputs: NDI, virtual camera, Syphon, Spout, recording
+    link: bool = False  # join an Ableton Link session: tempo, phase and start/stop shared (vj.rig.link)
+    midi_clock_out: tuple[str, ...] = ()  # MIDI output ports (name patterns) that get vj's beat clock
 
 
-def start_audio(options: LiveOptions, events: EventQueue,
-                voice: VoiceListener | None = None) -> tuple[AudioInput, AudioRunner, AudioSlot]:
+def start_audio(options: LiveOptions, events: EventQueue, voice: VoiceListener | None = None,
+                track: AudioTrack | None = None) -> tuple[AudioInput, AudioRunner, AudioSlot]:
     """The audio input (it keeps trying a device that is missing: the show goes on) and the
-    analysis thread feeding the show's slot (and the voice thread). Connection changes go to the
-    HUD and the log."""
+    analysis thread feeding the show's slot (and the voice thread, and a recording's `track`).
+    Connection changes go to the HUD and the log."""
     from vj.audio.capture import AudioInput, InputConfig
 
     def on_status(status: object) -> None:
@@ -81,7 +89,8 @@ def start_audio(options: LiveOptions, events: EventQueue,
                          options.audio_gain)
     audio_input = AudioInput(config, on_status).start()
     slot = AudioSlot()
-    source = Tee(audio_input, voice.feed) if voice is not None else audio_input
+    source: BlockSource = Tee(audio_input, voice.feed) if voice is not None else audio_input
+    source = track.tap(source) if track is not None else source
     runner = AudioRunner(source, Analyzer(options.analysis), slot).start()
     return audio_input, runner, slot
 
@@ -188,19 +197,25 @@ def run_live(options: LiveOptions) -> int:
         return 1
     from vj.control.midi_ports import MidiPorts
 
+    output_size = options.outputs.picture_size(window.framebuffer_size)
+    video, track = start_outputs(options.outputs, output_size, options.analysis.sample_rate if options.audio else None)
+
     midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
     osc, query, advert, osc_error = start_osc(options, events)
-    osc_out = OscOut(options.osc_out, options.osc_out_rate).start() if options.osc_out else None
+    targets = options.osc_out + ((options.node_osc,) if options.node_osc else ())
+    osc_out = OscOut(targets, options.osc_out_rate).start() if targets else None
+    node = NodeWorkers(options.node, options.gen_threads) if options.node else None
     voice = start_voice(options, events) if voice_on else None
-    audio_input, audio_runner, audio_slot = start_audio(options, events, voice) if options.audio else (None, None, None)
+    audio_input, audio_runner, audio_slot = (start_audio(options, events, voice, track) if options.audio
+                                             else (None, None, None))
     camera, camera_error = start_camera(options, events) if options.camera else (None, None)
     links = ShowLinks(midi=midi, osc=osc, osc_out=osc_out, oscquery=query, audio=audio_slot,
-                      audio_status=audio_input, camera=camera, voice=voice, processes=supervisor())
+                      audio_status=audio_input, camera=camera, voice=voice, processes=supervisor(), video=video)
     show_options = ShowOptions(preset_index=loaded.index, hud=options.hud, learn_file=options.learn_file,
                                on_window_action=lambda name: window.toggle_fullscreen(),
-                               worker_factory=process_workers(options.gen_threads, live=True,
-                                                              compile=options.compile),
-                               interim_factory=lambda: interim_worker(options.gen_threads))
+                               worker_factory=node or process_workers(options.gen_threads, live=True,
+                                                                      compile=options.compile),
+                               interim_factory=lambda: interim_worker(options.gen_threads), output_size=output_size)
     show = Show(window.ctx, loaded.presets, ((address_space(),) if osc else ()) + loaded.mappings,
                 links=links, options=show_options, events=events)
     voice_alone = options.voice is not None and not options.audio
@@ -210,13 +225,22 @@ def run_live(options: LiveOptions) -> int:
             show.notices.errors[where] = error
     for problem in loaded.problems:
         show.notices.errors[problem.problems[0].file] = str(problem)
+    from vj.rig.tempo import start_tempo
+
+    tempo = start_tempo(show.clock, options.link, options.midi_clock_out, events)
+    show.notices.errors.update(tempo.errors)
     watcher.start()
     log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
              show.preset.name, ", ".join(m.path for m in loaded.mappings))
     try:
         interrupted = play(show, window, FramePacer(options.max_fps, window.refresh_hz, options.vsync), options.seconds)
     finally:
+        tempo.stop()
         show.close()
+        if node is not None:
+            node.stop()
+        if video is not None:  # first: a recording takes the audio input's last blocks before it stops
+            stop_outputs(video)
         midi.stop()
         for part in (osc, query, advert, osc_out, audio_runner, audio_input, voice, camera):
             if part is not None:  # in this order: the analysis thread stops before the input it reads

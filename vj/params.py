@@ -24,7 +24,7 @@ Kind = Literal["float", "int", "bool", "enum"]
 Value = float | int | bool | str
 
 CROSSFADE_CURVES = ("linear", "smooth", "ease-in", "ease-out", "cut")
-CLOCK_SOURCES = ("auto", "manual", "midi", "audio")
+CLOCK_SOURCES = ("auto", "manual", "midi", "audio", "link")  # link last: the others keep their index
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def _specs() -> Iterator[ParamSpec]:
     yield ParamSpec("preset", "int", 0, 0, 99, 0.0, "index of the active preset (setting it switches preset)")
     yield _f("bpm", 120.0, 20.0, 300.0, 0.0, "bpm", "manual tempo of the beat clock (tap tempo sets it)")
     yield ParamSpec("clock.source", "enum", "auto", choices=CLOCK_SOURCES,
-                    description="what drives the beat clock: auto (MIDI clock, else the audio's beat, else "
-                                "bpm and taps), or only that source")
+                    description="what drives the beat clock: auto (MIDI clock, else a Link session with peers, "
+                                "else the audio's beat, else bpm and taps), or only that source")
     yield _f("audio.amount", 1.0, 0.0, 2.0, 0.2, "x", "scales every audio modulation (0: the music moves nothing)")
     yield _f("camera.mix", 0.7, 0.0, 1.0, 0.2, "",
              "live camera (--camera) into the dream: 0 the feedback loop alone, 1 the camera alone as the init image")

@@ -253,7 +253,7 @@ class MotionRates:
 class ClockState:
     bpm: float
     beats: float  # beats elapsed since the clock started (or since MIDI Start / Song Position)
-    source: str  # "manual", "tap", "midi" or "audio"
+    source: str  # "manual", "tap", "midi", "link" or "audio"
     running: bool = True  # False while a MIDI clock is stopped: the phase holds
 
     @property

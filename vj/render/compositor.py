@@ -91,6 +91,8 @@ def _mat3_bytes(matrix: np.ndarray) -> bytes:
 
 
 _IDENTITY3 = _mat3_bytes(np.eye(3))
+# v -> 1 - v: for a texture GL drew into (row 0 at the bottom), not one uploaded top row first
+_FLIP_V = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 1.0], [0.0, 0.0, 1.0]])
 
 
 class Compositor:
@@ -98,6 +100,8 @@ class Compositor:
 
     def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary) -> None:
         self.ctx = ctx
+        self._shaders = shaders
+        self._present: moderngl.VertexArray | None = None  # built when a video output needs it
         self._crossfade = shaders.quad(ctx, "crossfade.frag")
         self._post = shaders.quad(ctx, "post.frag")
         self._hud = shaders.quad(ctx, "hud.frag")
@@ -166,6 +170,28 @@ class Compositor:
         if hud is not None:
             self._draw_hud(hud, full)
 
+    def present(self, target: moderngl.Framebuffer, texture: moderngl.Texture) -> None:
+        """Draw a picture rendered offscreen (row 0 at the bottom, as GL draws) to fill `target`,
+        cropped where the aspects differ: the window showing a video output of another size."""
+        if self._present is None:
+            self._present = self._shaders.quad(self.ctx, "present.frag")
+            uniform(self._present.program, "u_image").value = 0
+        width, height = target.size
+        target.use()
+        self.ctx.enable_only(moderngl.NOTHING)
+        self.ctx.viewport = (0, 0, width, height)
+        uv = _FLIP_V @ ndc_to_uv(ViewTransform(), width / height, texture.width / texture.height)
+        uniform(self._present.program, "u_uv").write(_mat3_bytes(uv))
+        texture.use(0)
+        self._present.render(moderngl.TRIANGLE_STRIP)
+
+    def draw_hud(self, target: moderngl.Framebuffer, hud: Hud) -> None:
+        """The HUD alone over what `target` shows (the picture went to the video outputs without it)."""
+        width, height = target.size
+        if width and height:
+            target.use()
+            self._draw_hud(hud, (0, 0, width, height))
+
     def _draw_layers(
         self,
         fbo: moderngl.Framebuffer,
@@ -232,5 +258,6 @@ class Compositor:
 
     def release(self) -> None:
         self._release_intermediate()
-        for vao in (self._crossfade, self._post, self._hud):
-            vao.release()
+        for vao in (self._crossfade, self._post, self._hud, self._present):
+            if vao is not None:
+                vao.release()

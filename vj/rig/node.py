@@ -1,7 +1,7 @@
 """A generator node on another machine: its frames as the show's generator layer, with the local
 procedural dream as the fallback.
 
-`vj serve` (vj.rig.serve) dreams on a GPU box and sends each generated frame as an NDI source;
+`vj serve` (vj.serve) dreams on a GPU box and sends each generated frame as an NDI source;
 `vj run --node NAME` shows that source's frames where the local generator's would be (crossfades,
 motion between frames, post and the HUD stay local) and sends its parameter changes to the node
 over OSC (vj's own OSC out, `/vj/param/*` and `/vj/prompt/*/text`, at the node's OSC port).
@@ -181,3 +181,24 @@ class TapGenerator:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.inner.stop(timeout)
+
+
+class NodeWorkers:
+    """`vj run --node NAME`: the show's generator factory, one node stream shared by every preset
+    (a preset switch keeps the connection), each preset's fallback the local procedural dream."""
+
+    def __init__(self, name: str, threads: int = 0) -> None:
+        from vj.rig.ndi import NdiReceiver
+
+        self.link = NodeLink(name, lambda: NdiReceiver(name)).start()
+        self.threads = threads
+
+    def __call__(self, preset: object) -> GeneratorHandle:
+        from vj.gen.backends import GRADIENT, PROCEDURAL
+        from vj.gen.process import GeneratorProcess, ProcessOptions
+
+        local = GeneratorProcess((PROCEDURAL, GRADIENT), ProcessOptions(threads=self.threads)).start()
+        return NodeGenerator(self.link, local)
+
+    def stop(self) -> None:
+        self.link.stop()

@@ -31,7 +31,8 @@ RETRY_S = 2.0  # seconds before an output that failed to start is tried again
 
 class VideoSink(Protocol):
     """One output. `send` runs on the output's own thread: RGBA uint8 (h, w, 4), row 0 at the top,
-    and the show time it belongs to."""
+    and the time it belongs to (from the show's picture: time.perf_counter() when it was drawn, the
+    clock the audio input stamps its blocks with, so a recording keeps the two in step)."""
 
     name: str
 
@@ -81,7 +82,9 @@ class SinkThread:
         return self
 
     def offer(self, frame: np.ndarray, time_: float) -> None:
-        """Render thread: never blocks."""
+        """Render thread: never blocks. An output that could not start takes nothing."""
+        if not self._thread.is_alive():
+            return
         if self._period:
             now = time.monotonic()
             if now < self._next:
@@ -95,8 +98,10 @@ class SinkThread:
         return SinkStatus(status.name, status.sent, self._slot.overwritten, status.fps, status.error, status.detail)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stops after the frame being sent; one still waiting is not sent, nor counted as dropped."""
         self._stop.set()
-        self._slot.put(_Offer(np.zeros((1, 1, 4), np.uint8), 0.0))  # wake the thread
+        if self._slot.swap(_Offer(np.zeros((1, 1, 4), np.uint8), 0.0)) is not None:  # wake the thread
+            self._slot.overwritten -= 1
         if self._thread.is_alive():
             self._thread.join(timeout)
 

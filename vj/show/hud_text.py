@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the status snapshots only: their modules load device librar
     from vj.camera import CameraStatus
     from vj.control.midi_ports import MidiStatus
     from vj.control.osc_server import OscStatus
+    from vj.rig.sink import SinkStatus
     from vj.voice.listener import VoiceStatus
 
 ERROR_SHOWN = 10.0  # seconds a generator fault stays in the HUD once the generator runs again
@@ -53,6 +54,7 @@ class HudStatus:
     camera: CameraStatus | None = None
     processes: tuple[ChildStatus, ...] | None = None  # the supervisor's children
     voice: VoiceStatus | None = None
+    outputs: tuple[SinkStatus, ...] | None = None  # the video outputs (NDI, virtual camera, recording...)
     pickup: Pickup | None = None  # a knob to turn to catch its value, while its hint shows
     messages: tuple[str, ...] = ()  # learn mode's lines, errors until fixed, notices
     lockstep: bool = False  # an offline render: the generator's loading and restarts are not news
@@ -93,6 +95,7 @@ def link_lines(st: HudStatus) -> list[str]:
         lines.append("procs  " + "  ".join(process_label(c) for c in st.processes))
     if st.voice is not None:
         lines.append(voice_line(st.voice))
+    lines += [output_line(o) for o in st.outputs or ()]
     if st.pickup is not None:
         p = st.pickup
         way = "up" if p.target > p.knob else "down"
@@ -133,10 +136,17 @@ def voice_line(st: VoiceStatus) -> str:
             f"last: {st.last or '-'}")
 
 
+def output_line(st: SinkStatus) -> str:
+    """A video output: `out record  set.mp4 1280x720 30 fps  29.9 fps  sent 300  dropped 0`."""
+    detail = f"  {st.detail}" if st.detail else ""
+    trouble = "  error (below)" if st.error else ""
+    return f"out {st.name}{detail}  {st.fps:.1f} fps  sent {st.sent}  dropped {st.dropped}{trouble}"
+
+
 def hud_errors(st: HudStatus) -> list[str]:
-    """The panel of problems: learn mode, errors and notices, then the generator's own (live:
-    loading and faults; in lockstep only a fault)."""
-    out = list(st.messages)
+    """The panel of problems: learn mode, errors and notices, the video outputs' (what to install
+    or do), then the generator's own (live: loading and faults; in lockstep only a fault)."""
+    out = list(st.messages) + [f"{o.name}: {o.error}" for o in st.outputs or () if o.error]
     if not st.lockstep:
         out += generator_lines(st.worker, st.now)
     elif st.worker.last_error:

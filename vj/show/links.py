@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the status snapshots only: their modules load device librar
     from vj.camera import CameraStatus
     from vj.control.midi_ports import MidiStatus
     from vj.control.osc_server import OscStatus
+    from vj.rig.sink import SinkStatus
     from vj.voice.listener import VoiceStatus
 
 
@@ -68,6 +69,16 @@ class VoiceLink(Protocol):
     def status(self) -> VoiceStatus: ...
 
 
+class VideoLink(Protocol):
+    """What the show needs of its video outputs (vj.rig.sink.VideoOutputs): whether any runs, the
+    finished picture offered once a frame (never blocking), their statuses for the HUD."""
+
+    @property
+    def wanted(self) -> bool: ...
+    def offer(self, frame: np.ndarray, time_: float) -> None: ...
+    def statuses(self) -> tuple[SinkStatus, ...]: ...
+
+
 class ProcessList(Protocol):
     """What the HUD needs of the supervisor (vj.proc.supervisor.Supervisor): its children."""
 
@@ -87,6 +98,7 @@ class ShowLinks:
     camera: FrameSource | None = None
     voice: VoiceLink | None = None
     processes: ProcessList | None = None
+    video: VideoLink | None = None  # NDI, virtual camera, Syphon, Spout, recording (vj.rig)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ class ShowOptions:
     interim_factory: Callable[[], GeneratorHandle] = interim_worker
     on_window_action: Callable[[str], None] | None = None  # "fullscreen": the window's business
     shaders: ShaderLibrary | None = None
+    output_size: tuple[int, int] | None = None  # the video outputs' picture (None: the window's)
 
 
 NO_LINKS = ShowLinks()

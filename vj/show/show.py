@@ -4,6 +4,7 @@ Per frame: drain input events through the mapping, run modulators, take one para
 hand the generator the newest request, pick up its newest finished frame (never waiting for it),
 advance motion, draw the passes. `Show` conducts; each part does one job: `Controls` (the
 mappings), `PromptBook` (presets and prompts), `GeneratorFeed`, `Crossfader`, `Outputs`,
+`PictureOutputs` (the picture for the video outputs),
 `Notices`, the HUD text (`hud_text`) and the action table (`actions`). `vj run` drives it from a
 window; `vj render` and the tests drive it headless with a simulated clock (and `lockstep`
 generation, so renders are deterministic).
@@ -39,7 +40,7 @@ from vj.show.generator import GeneratorFeed, motion_rates, request_from
 from vj.show.hud_text import AudioReading, HudStatus
 from vj.show.links import DEFAULT_OPTIONS, NO_LINKS, ShowLinks, ShowOptions
 from vj.show.notices import Notices
-from vj.show.outputs import Outputs
+from vj.show.outputs import Outputs, PictureOutputs
 from vj.show.prompts import PromptBook
 from vj.vocabulary import (
     ActionSink,
@@ -77,6 +78,7 @@ class Show(ActionSink):
         self.crossfader = Crossfader(ctx, self.state)
         self.compositor = Compositor(ctx, options.shaders or ShaderLibrary())
         self.hud = Hud(ctx)
+        self.picture = PictureOutputs(ctx, self.compositor, links.video, options.output_size)
         self.audio_features: Mapping[str, float] = {}  # the newest analysis (empty: no audio, silence)
         self.flash = 0.0  # the flash action's envelope, 1 at a flash
         self.dream_time = 0.0  # the generator's time: it stands still while frozen
@@ -222,7 +224,7 @@ class Show(ActionSink):
         s = self.state
         before = self.clock.state
         clock = self.clock.advance(dt, float(s.current["bpm"]), str(s.current["clock.source"]))
-        if clock.source in ("midi", "audio"):
+        if clock.source in ("midi", "audio", "link"):
             s.set_base("bpm", round(clock.bpm, 2), jump=True)  # one tempo everywhere: HUD, seed sync, OSC
         self.controls.beat_triggers(before, clock)
         return clock
@@ -264,7 +266,7 @@ class Show(ActionSink):
             self.hud.set_text(hud_text.hud_lines(status), hud_text.hud_errors(status))
             hud = self.hud
         prev, new = self.crossfader.views()
-        self.compositor.render(target, prev, new, self.crossfader.mix(), post_settings(snap, self.audio_features), hud)
+        self.picture.draw(target, prev, new, self.crossfader.mix(), post_settings(snap, self.audio_features), hud)
 
     def frame(self, dt: float, target: moderngl.Framebuffer) -> Snapshot:
         if dt > 0:
@@ -281,7 +283,7 @@ class Show(ActionSink):
         links, learning = self.links, self.controls.learning
         capture = links.audio_status.status() if links.audio_status is not None else None
         return HudStatus(
-            snap, self.preset, self.generator.worker.status(), self.clock.state.source,
+            snap, self.preset, self.generator.worker.status(), self.clock.leader,
             self._display_fps, self.display_mode,
             midi=links.midi.status() if links.midi is not None else None,
             osc=links.osc.status() if links.osc is not None else None,
@@ -290,6 +292,7 @@ class Show(ActionSink):
             camera=links.camera.status() if links.camera is not None else None,
             processes=tuple(c.status() for c in links.processes.children()) if links.processes is not None else None,
             voice=links.voice.status() if links.voice is not None else None,
+            outputs=self.picture.statuses(),
             pickup=self.controls.pickup_hint(snap.time),
             messages=tuple((learning.hud_lines() if learning else []) + self.notices.current(snap.time)),
             lockstep=self.generator.lockstep,
@@ -304,6 +307,7 @@ class Show(ActionSink):
 
     def close(self) -> None:
         self.generator.close()
+        self.picture.close()
 
 
 def post_settings(snap: Snapshot, audio: Mapping[str, float]) -> PostSettings:
