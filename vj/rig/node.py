@@ -116,6 +116,7 @@ class NodeGenerator:
         self._request: GenRequest | None = None
         self._last_node = -1e9  # time.monotonic() of the newest node frame handed out
         self._frames = 0
+        self._was_playing = False  # for the log: a line when the node takes over or is lost
 
     @property
     def playing_node(self) -> bool:
@@ -131,10 +132,20 @@ class NodeGenerator:
         if node is not None and self._request is not None:
             self._last_node = node.arrived
             self._frames += 1
+            self._note(True)
             return GenFrame(node.image, self._request, 0.0, f"node {self.link.name}", self._frames)
         if self.playing_node:
             return None
+        self._note(False)
         return self.local.take_frame()
+
+    def _note(self, playing: bool) -> None:
+        if playing != self._was_playing:
+            self._was_playing = playing
+            if playing:
+                log.info("playing node '%s'", self.link.name)
+            else:
+                log.warning("node '%s' lost (%s): the local dream plays", self.link.name, self.link.message)
 
     def status(self) -> WorkerStatus:
         if self.playing_node:
