@@ -2,8 +2,9 @@
 # Set up vj for development on a fresh machine: system packages (apt, where present), a virtual
 # environment in .venv, torch (a CPU build unless an NVIDIA GPU is found), then vj itself, editable
 # (the repository's shaders/, presets/ and mappings/ are used in place), with every extra:
-# diffusion, voice, rig (NDI, Link, virtual cameras) and the test tools. A user's install is
-# `pip install .` (procedural only) or `pip install '.[diffusion,voice,rig]'`: see the README.
+# diffusion, voice, rig (NDI, Link, virtual cameras), beats (madmom's beat tracker) and the test
+# tools. A user's install is `pip install .` (procedural only) or `pip install '.[diffusion,voice,rig]'`:
+# see the README.
 #
 #   bash scripts/setup.sh          # set up only
 #   bash scripts/setup.sh --run    # set up, then show the dream: a window if there is a display,
@@ -51,8 +52,8 @@ else
   "${PIP[@]}" "torch==2.13.0" ${VJ_TORCH_INDEX:+--index-url "$VJ_TORCH_INDEX"}
 fi
 
-echo "== vj (editable, with the diffusion, voice and test extras)"
-"${PIP[@]}" -e ".[diffusion,voice,rig,test]"
+echo "== vj (editable, with the diffusion, voice, rig, beats and test extras)"
+"${PIP[@]}" -e ".[diffusion,voice,rig,beats,test]"
 echo "== ready: .venv/bin/vj --help"
 
 if [[ "${1:-}" == "--run" ]]; then

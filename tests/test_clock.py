@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.midi_peer import MidiPeer
 from tests.support.waiting import wait_for
-from vj.clock import BeatClock, TempoFilter
+from vj.clock import AudioBeat, BeatClock, LinkBeat, TempoFilter
 from vj.config.midi import MidiDevice
 from vj.control.midi_ports import MidiPorts
 from vj.vocabulary import ClockEvent, ClockState, DeviceStatus, EventQueue
@@ -309,6 +309,225 @@ def test_followers_hear_every_state_with_the_real_time_it_belongs_to():
     states = [clock.advance(0.5, 120.0) for _ in range(3)]
     assert heard == list(zip(states, [10.0, 10.5, 11.0]))
     assert [s.beats for s, _ in heard] == [1.0, 2.0, 3.0]
+
+
+# -- the VJ's overrides: tempo x2 / ÷2, nudge, resync -----------------------------------------------
+
+
+class Listening:
+    """Frames at 60 fps with the beat tracker hearing a steady `bpm` (its beat n at n * 60 / bpm s),
+    the show's copy of the clock's tempo into its bpm parameter included."""
+
+    def __init__(self, bpm: float = 120.0, manual_bpm: float = 100.0) -> None:
+        self.clock = BeatClock(manual_bpm)
+        self.bpm, self.manual = bpm, manual_bpm
+        self.now = 0.0
+        self.frames: list[tuple[float, ClockState]] = []  # (time, state) of every frame run
+
+    def run(self, seconds: float) -> list[ClockState]:
+        states = []
+        for _ in range(round(seconds / FRAME)):
+            self.now += FRAME
+            if self.bpm:
+                self.clock.audio(AudioBeat(self.bpm, 0.9, self.now * self.bpm / 60.0))
+            state = self.clock.advance(FRAME, self.manual)
+            self.manual = state.bpm if state.source != "manual" else self.manual
+            self.frames.append((self.now, state))
+            states.append(state)
+        return states
+
+    def beat_times(self, since: float) -> list[float]:
+        """When the clock passed each whole beat after `since` (interpolated between frames)."""
+        out = []
+        for (t0, a), (t1, b) in itertools.pairwise(self.frames):
+            if t0 >= since and math.floor(b.beats) > math.floor(a.beats):
+                k = math.floor(b.beats)
+                out.append(t0 + (k - a.beats) / (b.beats - a.beats) * (t1 - t0))
+        return out
+
+
+def rate(states: list[ClockState]) -> float:
+    """Beats a second over the frames."""
+    return (states[-1].beats - states[0].beats) / ((len(states) - 1) * FRAME)
+
+
+def test_tempo_double_and_half_multiply_the_audio_tempo_and_keep_the_beat_on_the_trackers():
+    f = Listening(bpm=120.0)
+    assert f.run(2.0)[-1].source == "audio"
+    assert f.clock.scale_tempo(2.0) is True  # a multiplier on the tracker's tempo
+    doubled = f.run(3.0)
+    assert doubled[-1].bpm == 240.0 and f.manual == 240.0  # the show's bpm shows what plays
+    assert rate(doubled[-60:]) == pytest.approx(4.0)  # twice the tracker's 2 beats a second
+    assert min(steps(doubled)) > 0.0  # the realignment glided, never ran back
+    # vj's whole beats sit on the tracker's beats and halves: every 0.25 s
+    assert all(abs(t / 0.25 - round(t / 0.25)) < 0.001 for t in f.beat_times(since=3.0))
+    assert f.clock.override_text == "x2"
+    f.clock.scale_tempo(0.5)
+    f.clock.scale_tempo(0.5)
+    halved = f.run(6.0)
+    assert halved[-1].bpm == 60.0 and rate(halved[-60:]) == pytest.approx(1.0)
+    assert f.clock.override_text == "÷2"
+    # on a tracker beat, every other one
+    assert all(abs(t / 1.0 - round(t / 1.0)) < 0.001 for t in f.beat_times(since=9.0))
+    f.clock.scale_tempo(0.5)
+    with pytest.raises(ValueError, match="within ÷4..x4"):
+        f.clock.scale_tempo(0.5)
+
+
+def test_a_new_song_far_from_the_tempo_drops_the_multiplier_a_mix_keeps_it():
+    f = Listening(bpm=124.0)
+    f.run(2.0)
+    f.clock.scale_tempo(2.0)
+    f.run(1.0)
+    f.bpm = 128.0  # the DJ mixes into the next track: 3 %
+    assert f.run(1.0)[-1].bpm == 256.0 and f.clock.override_text == "x2"
+    f.bpm = 90.0  # a new song
+    states = f.run(3.0)
+    assert states[-1].bpm == 90.0 and f.clock.override_text == ""
+    assert min(steps(states)) > 0.0
+
+
+def test_the_multiplier_goes_when_the_tracker_does_and_the_manual_tempo_is_not_the_clocks_to_scale():
+    f = Listening(bpm=120.0)
+    f.run(2.0)
+    f.clock.scale_tempo(2.0)
+    f.run(1.0)
+    f.bpm = 0.0  # the tracker loses the beat
+    states = f.run(2.0)
+    assert states[-1].source == "manual" and states[-1].bpm == 240.0  # runs on at what played
+    assert f.clock.overrides.rate == 1.0 and f.clock.override_text == ""
+    assert f.clock.scale_tempo(2.0) is False  # the show doubles the bpm parameter instead
+
+
+def test_a_nudge_of_20_ms_plays_the_audio_beats_20_ms_later_and_stays():
+    f = Listening(bpm=120.0)
+    f.run(3.0)
+    before = f.beat_times(since=1.0)
+    assert all(abs(t - round(t * 2) / 2) < 0.001 for t in before)  # on the tracker's beats
+    f.clock.nudge(20.0)
+    assert f.clock.override_text == "+20 ms"
+    states = f.run(3.0)
+    assert min(steps(states)) > 0.0
+    after = f.beat_times(since=3.5)  # settled within a beat (it glides at half a tempo)
+    assert all(abs(t - round(t * 2) / 2 - 0.020) < 0.001 for t in after), after
+    f.clock.nudge(-30.0)
+    f.run(2.0)
+    assert all(abs(t - round(t * 2) / 2 + 0.010) < 0.001 for t in f.beat_times(since=7.0))
+    assert f.clock.override_text == "-10 ms"
+
+
+def test_a_nudge_on_the_manual_tempo_moves_the_phase_once_gliding_forward():
+    clock = BeatClock(120.0)
+    plain = [clock.advance(FRAME, 120.0) for _ in range(60)]
+    clock.nudge(20.0)
+    nudged = [clock.advance(FRAME, 120.0) for _ in range(60)]
+    assert min(steps(plain[-1:] + nudged)) > 0.0
+    assert nudged[-1].beats == pytest.approx(4.0 - 0.020 * 2.0)  # 20 ms at 2 beats a second
+    assert clock.override_text == ""  # nothing lasting: the manual phase is the clock's own
+
+
+def test_resync_makes_the_pressed_beat_beat_one_of_the_bar():
+    clock = BeatClock(120.0)
+    for _ in range(176):
+        clock.advance(FRAME, 120.0)  # beat 5.87: a press just before beat 6 (bar position 2)
+    clock.resync()
+    assert clock.state.bar == pytest.approx(4.0 - 0.13, abs=0.01)  # beat 6 is the next downbeat
+    assert math.floor(clock.state.beats) % 4 == 3  # forward: its triggers fire
+    states = [clock.advance(FRAME, 120.0) for _ in range(10)]
+    crossed = next(s for s in states if s.beats >= round(clock.state.beats - 0.1))
+    assert crossed.bar < 0.1
+    assert clock.override_text == "1 = next tap"
+    clock.advance(0.5, 120.0)
+    assert clock.tap(10.0) is None  # a tap within the tap timeout is beat one instead
+    assert clock.state.bar == 0.0 and clock.override_text == ""
+
+
+def test_resync_from_the_audio_restarts_the_bar_on_the_trackers_next_beat():
+    f = Listening(bpm=120.0)
+    f.run(2.1)  # beat 4.2: bar position 0.2
+    f.clock.resync()
+    assert f.clock.override_text == "1 = next beat"
+    waiting = f.run(0.35)  # beat 4.9: not there yet
+    assert waiting[-1].bar == pytest.approx(0.9, abs=0.02)
+    states = f.run(0.1)
+    at_five = next(s for s in states if s.beats % 1 < 0.5)
+    assert at_five.bar < 0.1 and f.clock.override_text == ""  # beat 5 is beat one now
+    assert min(steps(waiting + states)) > 0.0
+
+
+def test_double_and_nudge_on_a_midi_clock_stay_locked_to_its_ticks():
+    f, plain = Frames(manual_bpm=100.0), Frames(manual_bpm=100.0)  # the same clock, without the overrides
+    for frames in (f, plain):
+        frames.send("start")
+        frames.send_ticks(120.0, 16)
+        frames.run(2.0)
+    assert f.clock.scale_tempo(2.0) is True
+    states = f.run(2.0)
+    assert states[-1].bpm == pytest.approx(240.0, abs=0.05)
+    assert rate(states[-30:]) == pytest.approx(4.0, abs=0.01)
+    assert min(steps(states)) >= 0.0
+    # Between the last tick's position and the next one's, the ticks' count twice over: tick k
+    # (from Start) plays beat 2k/24, less whole beats.
+    behind = (2 * f.ticks / 24 - states[-1].beats) % 1.0
+    assert behind <= 2 / 24 + 1e-9 or behind >= 1.0 - 1e-9
+    f.clock.nudge(20.0)
+    nudged = f.run(2.0)
+    assert min(steps(nudged)) >= 0.0
+    assert f.clock.override_text == "x2 +20 ms"
+    f.clock.scale_tempo(0.5)
+    back = f.run(2.0)
+    plain.run(4.0)
+    assert f.clock.override_text == "+20 ms" and back[-1].bpm == pytest.approx(plain.clock.state.bpm)
+    late = (plain.clock.state.beats - back[-1].beats) % 1.0
+    assert late == pytest.approx(0.020 * 2.0, abs=1e-6)  # 20 ms at 120 bpm, on every tick
+
+
+def test_double_on_a_link_session_counts_twice_as_fast_without_asking_the_session_to():
+    class Session:
+        """A Link session at 120 bpm with a peer, its beat 0 at time 0."""
+
+        def __init__(self) -> None:
+            self.proposed: list[float] = []
+            self.moved: list[float] = []
+
+        def reading(self) -> LinkBeat:
+            return LinkBeat(120.0, 0.0, 0.0, peers=1, playing=False)
+
+        def set_tempo(self, bpm: float) -> None:
+            self.proposed.append(bpm)
+
+        def set_beats(self, beats: float, at: float) -> None:
+            self.moved.append(beats)
+
+        def set_playing(self, playing: bool) -> None:
+            pass
+
+    clock, session, now = BeatClock(120.0), Session(), [0.0]
+    clock.attach_link(session)
+    clock.now = lambda: now[0]
+
+    def run(seconds: float, bpm: float | None = None) -> list[ClockState]:
+        """Frames, the show's copy of the clock's tempo into bpm included (`bpm`: the VJ's knob)."""
+        states = []
+        for _ in range(round(seconds / FRAME)):
+            now[0] += FRAME
+            states.append(clock.advance(FRAME, bpm or round(clock.state.bpm, 2)))
+        return states
+
+    assert run(1.0)[-1].source == "link"
+    assert clock.scale_tempo(2.0) is True
+    states = run(2.0)
+    assert states[-1].bpm == 240.0 and rate(states[-30:]) == pytest.approx(4.0)
+    assert min(steps(states)) > 0.0
+    assert (2 * now[0] * 2.0 - states[-1].beats) % 1.0 == pytest.approx(0.0, abs=1e-6)  # on the session's beats
+    assert session.proposed == [] and session.moved == []  # the session's tempo is the music's
+    clock.nudge(-20.0)
+    clock.resync()
+    states = run(1.0)
+    assert (2 * now[0] * 2.0 - states[-1].beats) % 1.0 == pytest.approx(1.0 - 0.020 * 4.0, abs=1e-6)
+    assert clock.override_text == "x2 -20 ms"
+    run(FRAME, 250.0)  # the VJ turns the bpm knob: proposed as the session's tempo, the multiplier apart
+    assert session.proposed == [125.0]
 
 
 # -- end to end over JACK -----------------------------------------------------------------------

@@ -70,7 +70,7 @@ def _analysis(args: argparse.Namespace) -> AnalysisConfig:
     low, high = args.audio_bands
     return AnalysisConfig(sample_rate=getattr(args, "audio_rate", 48000), bass=(20.0, low), mid=(low, high),
                           high=(high, min(16000.0, getattr(args, "audio_rate", 48000) / 2)),
-                          latency=args.audio_latency / 1000.0)
+                          latency=args.audio_latency / 1000.0, tracker=args.beat_tracker)
 
 
 def _add_analysis_args(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +78,9 @@ def _add_analysis_args(parser: argparse.ArgumentParser) -> None:
                         help="band edges in Hz: bass below LOW, mid up to HIGH, high above (default 150,2000)")
     parser.add_argument("--audio-latency", type=float, default=0.0, metavar="MS",
                         help="beats are predicted this much earlier, to make up for the output's delay (0..200 ms)")
+    parser.add_argument("--beat-tracker", choices=("vj", "madmom"), default="vj",
+                        help="vj (default: predicted beats, light) or madmom (learned, detected beats, about 8%% more "
+                             "of a core; non-commercial models; pip install 'vj[beats]')")
 
 
 def _check_target(name: str) -> Path:
@@ -106,6 +109,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             failed += 1
             print(exc, file=sys.stderr)
+            continue
+        problems = getattr(getattr(config, "outputs", None), "problems", ())
+        if problems:  # (logged above as they were read) a show runs without those outputs: not ok
+            failed += 1
+            print(f"{path}: {len(problems)} wrong output setting(s); vj run starts without them", file=sys.stderr)
             continue
         print(f"ok: {path} ({type(config).__name__})")
     return 1 if failed else 0

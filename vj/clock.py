@@ -31,9 +31,37 @@ is absent). The order is the one a performer means: a MIDI clock is a cable some
 for this show; a Link session with peers is a network of instruments already agreeing on tempo
 and bar; the audio's beat is an estimate from listening; the manual tempo is what is left.
 
+The VJ's overrides (the actions tempo.double, tempo.half, beat.nudge, beat.resync) act on the
+clock whatever drives it:
+
+- tempo x2 / ÷2: the manual tempo (and taps) owns the `bpm` parameter, so there the show simply
+  doubles or halves the parameter (within its range). An external source's tempo (the audio
+  tracker, a MIDI clock, a Link session) is the music's: vj does not ask it to change, it
+  counts its own beats at a multiple of the source's (x4..÷4). That is what a VJ means by it:
+  the tracker heard half the tempo, or the pictures should cut twice a beat. A Link session is
+  not asked to double either: its tempo is what the DJ plays, and every peer would follow.
+  The beat stays on the source's beats (whole beats of vj's count land on the source's beats
+  or halves), so a multiplier can move vj's phase by up to half a beat, which is glided. The
+  multiplier belongs to the source it was pressed on: when another source takes over, or the
+  source's own tempo moves by more than `NEW_SONG` (a new song, or the tracker correcting its
+  own octave), it goes, because a stale x2 on the next song would double a tempo that is
+  right, and the VJ would not see it coming (the HUD shows it go). A DJ's mix from 124 to 128
+  bpm keeps it.
+- beat.nudge MS: the beat plays MS milliseconds later (negative: earlier). With the manual
+  tempo the phase is the clock's own: it moves once. From an external source, whose phase is
+  read again every frame, it is a lasting offset (until another source takes over).
+- beat.resync: the beat being played is beat one of the bar (the count jumps forward by 0..3
+  whole beats, never back, so the downbeat's triggers fire). With the manual tempo: the beat
+  nearest the press, or the next tap's within the tap timeout; from the audio tracker: its next
+  beat; from MIDI or Link: the nearest beat (vj's own bar count: the source is not asked).
+- Every move of the phase but resync glides: the phase runs at most `STEER` faster or slower
+  than the tempo until it is there (as a DJ's jog wheel bends the pitch), so it never jumps and
+  never runs backwards.
+
 While something else drives the clock, vj shares it with its Link session: its tempo whenever
 it changes, its phase while it is alone in the session or bridges a MIDI clock (as Link asks of
-a bridge to an external clock), and MIDI Start and Stop as the session's start and stop.
+a bridge to an external clock), and MIDI Start and Stop as the session's start and stop. What it
+shares is what it plays, the VJ's overrides included.
 Followers (MIDI clock out) get every state with the real time it belongs to.
 
 The beat clock's own time is the sum of the `dt` passed to `BeatClock.advance`, so tests can
@@ -42,6 +70,7 @@ simulate it; only the tempo filter reads the events' arrival times.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -54,6 +83,10 @@ MIDI_TIMEOUT = 0.5  # seconds without clock messages before MIDI stops being the
 AUDIO_TIMEOUT = 1.0  # seconds without a confident audio beat before audio stops being the source
 AUDIO_CONFIDENCE = 0.5  # the tracker's beat.confidence from which its beat may drive the clock
 AUDIO_STEER = 0.5  # the phase follows the audio at 1 -/+ this times the tempo while it catches up
+STEER = AUDIO_STEER  # any glide (a nudge, a multiplier's realignment) runs at 1 -/+ this times the tempo
+NEW_SONG = 0.1  # a source's tempo moving by more than this fraction drops the VJ's multiplier on it
+RATES = (0.25, 4.0)  # the tempo multiplier's range: ÷4 .. x4
+EXTERNAL = ("audio", "midi", "link")  # sources whose tempo and phase are read, not vj's own
 QUANTUM = 4.0  # beats in a bar: the phase Ableton Link keeps aligned between peers
 LINK_PHASE_TOLERANCE = 0.004  # s: how far the Link session's phase may be from vj's before vj moves it
 
@@ -269,6 +302,28 @@ class ClockFollower(Protocol):
     def follow(self, state: ClockState, at: float) -> None: ...
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """The VJ's corrections to an external source's beat (see the module doc), kept while it leads."""
+
+    source: str = ""  # the source they apply to ("audio", "midi", "link"); "": none
+    rate: float = 1.0  # vj's beats per beat of the source: 2 after tempo.double
+    tempo: float = 0.0  # the source's own tempo when the rate was set (moving far from it drops the rate)
+    nudge: float = 0.0  # seconds: vj's beat plays this much later than the source's (< 0: earlier)
+
+    @property
+    def text(self) -> str:
+        """As the HUD shows them next to the tempo: `x2`, `÷2 -20 ms`; empty when none."""
+        parts = []
+        if self.rate > 1:
+            parts.append(f"x{self.rate:g}")
+        elif self.rate < 1:
+            parts.append(f"÷{1 / self.rate:g}")
+        if round(self.nudge * 1000):
+            parts.append(f"{self.nudge * 1000:+.0f} ms")
+        return " ".join(parts)
+
+
 def _wrap(beats: float) -> float:
     """A beat difference folded into -QUANTUM/2..QUANTUM/2 (the same bar phase is no difference)."""
     return (beats + QUANTUM / 2) % QUANTUM - QUANTUM / 2
@@ -295,23 +350,36 @@ class LinkLock:
         r = self.reading
         return r is not None and (mode == "link" or (mode == "auto" and r.peers > 0))
 
-    def follow(self, s: ClockState, bpm: float, now: float) -> ClockState:
-        """The clock's state from the session's; `bpm` is the manual tempo (the `bpm` parameter)."""
+    def follow(self, s: ClockState, bpm: float, now: float, rate: float = 1.0) -> ClockState:
+        """The clock's state from the session's; `bpm` is the manual tempo (the `bpm` parameter),
+        `rate` the VJ's tempo multiplier (vj counts `rate` beats to each of the session's)."""
         r = self.reading
         assert r is not None
         self._pushed = None
         # The show copies the session's tempo into `bpm`; any other change is the VJ's: propose it
-        if self._bpm_seen is not None and abs(bpm - self._bpm_seen) > 1e-6 and abs(bpm - round(s.bpm, 2)) > 1e-6:
-            self.peer.set_tempo(bpm)
+        if (self._bpm_seen is not None and abs(bpm - self._bpm_seen) > 1e-6 and abs(bpm - round(s.bpm, 2)) > 1e-6
+                and abs(bpm / rate - r.bpm) > 0.005):
+            self.peer.set_tempo(bpm / rate)
         self._bpm_seen = bpm
-        beats = r.beats_at(now)
+        beats = rate * r.beats_at(now)
         if r.playing and not self._playing:
             self._offset = 0.0  # the session started: the song starts over with it
         elif self._offset is None:  # taking over: the session's bar phase, our bar count
             self._offset = QUANTUM * round((s.beats - beats) / QUANTUM)
         self._playing = r.playing
         running = r.playing or not r.transport
-        return ClockState(r.bpm, beats + self._offset if running else s.beats, "link", running)
+        return ClockState(r.bpm * rate, beats + self._offset if running else s.beats, "link", running)
+
+    def shift(self, beats: float) -> None:
+        """vj's count moves by `beats` against the session's (a nudge, a bar resync)."""
+        if self._offset is not None:
+            self._offset += beats
+
+    def rescale(self, factor: float, whole: int) -> None:
+        """The multiplier changed by `factor`: vj's count becomes `factor` times what it was, less
+        `whole` beats."""
+        if self._offset is not None:
+            self._offset = factor * self._offset - whole
 
     def share(self, state: ClockState, now: float) -> None:
         """Something else drives the clock: tell the session what changed."""
@@ -333,6 +401,74 @@ class LinkLock:
                 self.peer.set_beats(state.beats, now)
 
 
+class AudioLock:
+    """The beat clock's side of the beat tracker: its newest confident reading while fresh, and
+    vj's count less the tracker's (whole beats, rate times the tracker's) once locked."""
+
+    def __init__(self) -> None:
+        self.beat: AudioBeat | None = None
+        self.quiet = 0.0  # clock time since the last confident reading
+        self.offset: float | None = None
+
+    def hear(self, beat: AudioBeat) -> None:
+        if beat.confidence >= AUDIO_CONFIDENCE and beat.bpm > 0:
+            self.beat, self.quiet = beat, 0.0
+
+    def age(self, dt: float) -> None:
+        self.quiet += dt
+        if self.quiet > AUDIO_TIMEOUT:
+            self.beat = None
+
+
+class MidiLock:
+    """The beat clock's side of a MIDI clock: the tempo read from the ticks, the beat position locked
+    to their count, the transport (see the module doc). Positions are the source's: vj's count less
+    any glide; `rate` is the VJ's multiplier (vj counts `rate` beats to each of the clock's)."""
+
+    def __init__(self) -> None:
+        self.tempo = TempoFilter()
+        self.quiet = 0.0  # clock time (the sum of dt passed to advance) since the last MIDI message
+        self.heard = False  # a MIDI message was handled since the last advance
+        # The beat position the next tick plays is origin + rate * pulses / 24. origin is None
+        # until Start / Song Position set it, or a tick takes over from the free-running phase.
+        self.origin: float | None = None
+        self.pulses = 0
+        self.running = True  # the transport: ticks move the phase only while running
+
+    def handle(self, event: ClockEvent, beats: float, rate: float) -> float | None:
+        """A message, with the phase at `beats`: the beat position it plays (None: not a clock message)."""
+        if event.kind == "tick":
+            missed = self.tempo.missed
+            self.tempo.add(event.time)
+            if self.origin is None:  # take over from where the phase is: no jump
+                self.origin, self.pulses = beats, 0
+            if self.running:  # a stopped DAW keeps ticking: the tempo follows, the phase holds
+                self.pulses += self.tempo.missed - missed  # ticks lost on the way still count
+                beats = self.origin + rate * self.pulses / TICKS_PER_BEAT
+                self.pulses += 1
+        elif event.kind == "start":
+            # The song starts over; the first tick after Start plays beat 0.
+            self.origin, self.pulses, self.running = 0.0, 0, True
+            beats = 0.0
+        elif event.kind in ("stop", "continue"):
+            self.running = event.kind == "continue"
+        elif event.kind == "position":
+            self.origin, self.pulses = 0.0, event.value * (TICKS_PER_BEAT // 4)  # value: sixteenths
+            beats = rate * event.value / 4.0
+        else:
+            return None
+        self.heard = True
+        return beats
+
+    def advance(self, beats: float, step: float, rate: float) -> float:
+        """The phase `step` beats on from `beats` between ticks, but never past where the next tick
+        will put it, so a late tick holds the phase instead of making it step back."""
+        if not self.running or self.origin is None:
+            return beats
+        upcoming = self.origin + rate * self.pulses / TICKS_PER_BEAT
+        return min(beats + step, max(upcoming, beats))
+
+
 class BeatClock:
     """The one clock: manual bpm, tap tempo, MIDI clock, Link or the audio, whichever drives it now.
 
@@ -342,19 +478,16 @@ class BeatClock:
     def __init__(self, bpm: float = 120.0) -> None:
         self._state = ClockState(bpm, 0.0, "manual")
         self.tapper = TapTempo()
-        self.tempo = TempoFilter()
-        self._quiet = 0.0  # clock time (the sum of dt passed to advance) since the last MIDI message
-        self._heard = False  # a MIDI message was handled since the last advance
-        # The beat position the next MIDI tick plays is _origin + _pulses / 24. _origin is None
-        # until Start / Song Position set it, or a tick takes over from the free-running phase.
-        self._origin: float | None = None
-        self._pulses = 0
-        self._running = True  # MIDI transport: ticks move the phase only while running
+        self.midi = MidiLock()
         self.mode = "auto"  # clock.source: auto | manual | midi | link | audio
-        self._audio: AudioBeat | None = None  # the newest confident reading, while fresh
-        self._audio_quiet = 0.0  # clock time since the last confident reading
-        self._audio_offset: float | None = None  # our beats minus the tracker's, once locked
+        self.listening = AudioLock()
         self.link: LinkLock | None = None  # an Ableton Link session, once attached
+        self.overrides = Overrides()  # the VJ's multiplier and nudge on the external source leading
+        # Where the beat is minus where the source (or, manual, the VJ's last nudge) puts it: a nudge
+        # or a multiplier's realignment, run off at STEER a frame (the audio steers by itself).
+        self._glide = 0.0
+        self._downbeat_at: float | None = None  # beat.resync from the audio: this beat becomes beat one
+        self._downbeat_tap = 0.0  # seconds left in which a tap after beat.resync marks beat one
         self.followers: list[ClockFollower] = []  # told every state (MIDI clock out)
         self.now: Callable[[], float] = time.monotonic  # the real time Link's beats are read at
 
@@ -387,46 +520,113 @@ class BeatClock:
         if self._state.source in ("midi", "audio"):
             return None  # an external clock rules the tempo and the downbeat
         bpm = self.tapper.tap(now)
-        # A tap also marks the downbeat: the phase snaps to the nearest whole beat.
+        # A tap also marks the beat: the phase snaps to the nearest whole beat.
+        self._glide = 0.0
         self._state = ClockState(self._state.bpm, round(self._state.beats), "tap")
+        if self._downbeat_tap > 0.0:
+            self._restart_bar(self._state.beats)  # the tap after a beat.resync is beat one
+        self._downbeat_tap = 0.0
         return bpm
+
+    # -- the VJ's overrides (see the module doc) -------------------------------------------------
+
+    @property
+    def override_text(self) -> str:
+        """The overrides in force, for the HUD next to the tempo: `x2 +10 ms`, `1 = next beat`."""
+        armed = "1 = next beat" if self._downbeat_at is not None else "1 = next tap" if self._downbeat_tap > 0 else ""
+        return " ".join(t for t in (self.overrides.text, armed) if t)
+
+    def _overrides_for(self, source: str) -> Overrides:
+        return self.overrides if self.overrides.source == source else Overrides(source)
+
+    def scale_tempo(self, factor: float) -> bool:
+        """tempo.double (2) or tempo.half (0.5). With an external source leading: vj's count runs at
+        `factor` times what it did (True). With the manual tempo: False, and nothing changes (the
+        caller scales the `bpm` parameter). A multiplier outside RATES raises ValueError."""
+        source = self._state.source
+        if source not in EXTERNAL:
+            return False
+        o = self._overrides_for(source)
+        rate = o.rate * factor
+        if not RATES[0] - 1e-9 <= rate <= RATES[1] + 1e-9:
+            raise ValueError(f"the {source} tempo multiplier stays within ÷{1 / RATES[0]:g}..x{RATES[1]:g}")
+        self._set_rate(o, rate)
+        return True
+
+    def _set_rate(self, o: Overrides, rate: float) -> None:
+        """The multiplier on `o.source` (the source leading) becomes `rate`: vj's count is rescaled
+        and moved by whole beats to stay near, the difference glided."""
+        s, factor = self._state, rate / o.rate
+        raw = s.beats - self._glide  # where the source puts the beat now
+        whole = round((factor - 1.0) * raw)  # keeps whole beats on the source's beats
+        if o.source == "audio":
+            self.listening.offset = None  # taken over again at the tracker's nearest beat; the steer glides
+        elif o.source == "midi" and self.midi.origin is not None:
+            self.midi.origin = factor * self.midi.origin - whole
+            self._glide = s.beats - (factor * raw - whole)
+        elif o.source == "link" and self.link is not None:
+            self.link.rescale(factor, whole)
+            self._glide = s.beats - (factor * raw - whole)
+        self.overrides = replace(o, rate=rate, tempo=o.tempo or s.bpm / o.rate)  # the source's own tempo
+
+    def nudge(self, ms: float) -> None:
+        """beat.nudge: the beat plays `ms` milliseconds later (negative: earlier), glided there."""
+        s = self._state
+        later = ms / 1000.0
+        beats = later * s.bpm / 60.0
+        if s.source in EXTERNAL:
+            o = self._overrides_for(s.source)
+            self.overrides = replace(o, nudge=o.nudge + later)
+        if s.source == "audio":
+            return  # the steer takes the tracker's beat, less the nudge, as its target
+        if s.source == "midi" and self.midi.origin is not None:
+            self.midi.origin -= beats
+        elif s.source == "link" and self.link is not None:
+            self.link.shift(-beats)
+        self._glide += beats  # where the beat is now minus where it should be
+
+    def resync(self) -> None:
+        """beat.resync: the beat being played is beat one of the bar (see the module doc)."""
+        s = self._state
+        if s.source == "audio":
+            self._downbeat_at = math.floor(s.beats) + 1.0
+            return
+        self._restart_bar(round(s.beats - self._glide))
+        if s.source in ("manual", "tap"):
+            self._downbeat_tap = self.tapper.timeout
+
+    def _restart_bar(self, beat: float) -> None:
+        """`beat` (a whole beat of vj's count) becomes beat one of a bar: the count jumps forward."""
+        ahead = (-round(beat)) % round(QUANTUM)
+        if not ahead:
+            return
+        self._state = replace(self._state, beats=self._state.beats + ahead)
+        if self.midi.origin is not None:
+            self.midi.origin += ahead
+        if self.listening.offset is not None:
+            self.listening.offset += ahead
+        if self.link is not None:
+            self.link.shift(ahead)
 
     def audio(self, beat: AudioBeat) -> None:
         """The beat tracker's newest reading (render thread, once per display frame)."""
-        if beat.confidence >= AUDIO_CONFIDENCE and beat.bpm > 0:
-            self._audio = beat
-            self._audio_quiet = 0.0
+        self.listening.hear(beat)
 
     def handle(self, event: ClockEvent) -> None:
         """A MIDI clock message (drained on the render thread): MIDI becomes the source."""
         if self.mode not in ("auto", "midi"):
             return  # the VJ chose another source: MIDI clock is ignored
-        s = self._state
-        beats = s.beats
-        if event.kind == "tick":
-            missed = self.tempo.missed
-            self.tempo.add(event.time)
-            if self._origin is None:  # take over from where the phase is: no jump
-                self._origin, self._pulses = beats, 0
-            if self._running:  # a stopped DAW keeps ticking: the tempo follows, the phase holds
-                self._pulses += self.tempo.missed - missed  # ticks lost on the way still count
-                beats = self._origin + self._pulses / TICKS_PER_BEAT
-                self._pulses += 1
-        elif event.kind == "start":
-            # The song starts over; the first tick after Start plays beat 0.
-            self._origin, self._pulses, self._running = 0.0, 0, True
-            beats = 0.0
-        elif event.kind in ("stop", "continue"):
-            self._running = event.kind == "continue"
-        elif event.kind == "position":
-            self._origin, self._pulses = 0.0, event.value * (TICKS_PER_BEAT // 4)  # value: sixteenths
-            beats = event.value / 4.0
-        else:
+        s, midi = self._state, self.midi
+        rate = self._overrides_for("midi").rate
+        beats = midi.handle(event, s.beats - self._glide, rate)
+        if beats is None:
             return
-        self._heard = True
+        if event.kind in ("start", "position"):
+            self._glide = 0.0  # a jump the DAW asked for
         if self.link is not None and event.kind in ("start", "stop", "continue"):
             self.link.transport = event.kind != "stop"  # the Link session starts and stops with it
-        self._state = ClockState(self.tempo.bpm or s.bpm, beats, "midi", self._running)
+        bpm = midi.tempo.bpm * rate if midi.tempo.bpm else s.bpm
+        self._state = ClockState(bpm, beats + self._glide, "midi", midi.running)
 
     def advance(self, dt: float, bpm: float, mode: str = "auto") -> ClockState:
         """Move on by `dt` seconds; `bpm` is the manual tempo (the `bpm` parameter), `mode` the
@@ -434,62 +634,88 @@ class BeatClock:
         link, now = self.link, self.now()
         if link is not None:
             link.read()
-        state = self._advance(dt, bpm, mode, now)
+        state = self._keep_overrides(self._advance(dt, bpm, mode, now), dt)
         if link is not None and state.source != "link":
             link.share(state, now)
         for follower in self.followers:
             follower.follow(state, now)
         return state
 
+    def _keep_overrides(self, state: ClockState, dt: float) -> ClockState:
+        """Drop the overrides another source took over from or a new song left behind; play a
+        beat.resync's downbeat when its beat comes."""
+        o = self.overrides
+        if not o.source:
+            pass
+        elif state.source != o.source:
+            self.overrides = Overrides()
+        elif o.rate == 1.0:
+            self.overrides = replace(o, tempo=state.bpm)  # the tempo a multiplier will start from
+        elif abs(state.bpm / o.rate / o.tempo - 1.0) > NEW_SONG:
+            self._set_rate(o, 1.0)
+        self._downbeat_tap = max(0.0, self._downbeat_tap - dt)
+        if self._downbeat_at is not None and state.source != "audio":
+            self._downbeat_at = None  # the tracker went before its beat came
+        elif self._downbeat_at is not None and state.beats >= self._downbeat_at:
+            self._restart_bar(self._downbeat_at)
+            self._downbeat_at = None
+        return self._state
+
+    def _settle_glide(self, moved: float) -> float:
+        """The glide left once the beat has moved `moved` beats this frame: it runs off at most
+        STEER times that, so the phase never jumps nor runs backwards."""
+        limit = STEER * max(moved, 0.0)
+        self._glide -= max(-limit, min(limit, self._glide))
+        return self._glide
+
     def _advance(self, dt: float, bpm: float, mode: str, now: float) -> ClockState:
         # Messages drained this frame arrived during this dt: they count as now, so a long
         # frame does not read as the clock having gone away.
-        self._quiet = 0.0 if self._heard else self._quiet + dt
-        self._heard = False
+        midi = self.midi
+        midi.quiet = 0.0 if midi.heard else midi.quiet + dt
+        midi.heard = False
         self.mode = mode
         s = self._state
-        if s.source == "midi" and (self._quiet > MIDI_TIMEOUT or mode not in ("auto", "midi")):
+        if s.source == "midi" and (midi.quiet > MIDI_TIMEOUT or mode not in ("auto", "midi")):
             # The clock went away (cable pulled, DAW closed): run on freely from here.
-            self._origin, self._running = None, True
+            midi.origin, midi.running = None, True
             s = replace(s, source="manual", running=True)
         if s.source != "midi" and self.link is not None and self.link.leads(mode):
-            self._age_audio(dt)
-            self._audio_offset = None
-            self._state = self.link.follow(s, bpm, now)
+            self.listening.age(dt)
+            self.listening.offset = None
+            raw = s.beats - self._glide
+            state = self.link.follow(replace(s, beats=raw), bpm, now, self._overrides_for("link").rate)
+            self._state = replace(state, beats=state.beats + self._settle_glide(state.beats - raw))
             return self._state
         if s.source != "midi":
             return self._advance_free(dt, bpm, s)
-        bpm = self.tempo.bpm or bpm
-        beats = s.beats
-        if self._running and self._origin is not None:
-            # Between ticks extrapolate, but never past where the next tick will put the phase,
-            # so a late tick holds the phase instead of making it step back.
-            upcoming = self._origin + self._pulses / TICKS_PER_BEAT
-            beats = min(beats + dt * bpm / 60.0, max(upcoming, beats))
-        self._state = ClockState(bpm, beats, "midi", self._running)
+        rate = self._overrides_for("midi").rate
+        bpm = midi.tempo.bpm * rate if midi.tempo.bpm else bpm
+        before = s.beats - self._glide
+        beats = midi.advance(before, dt * bpm / 60.0, rate)
+        self._state = ClockState(bpm, beats + self._settle_glide(beats - before), "midi", midi.running)
         return self._state
 
     def _advance_free(self, dt: float, bpm: float, s: ClockState) -> ClockState:
         """No MIDI clock or Link: follow a confident audio beat if allowed, else the manual tempo."""
-        self._age_audio(dt)
-        beat = self._audio if self.mode in ("auto", "audio") else None
+        self.listening.age(dt)
+        beat = self.listening.beat if self.mode in ("auto", "audio") else None
         if beat is None:
-            self._audio_offset = None
+            self.listening.offset = None
             source = "manual" if s.source in ("audio", "link") else s.source
-            self._state = ClockState(bpm, s.beats + dt * bpm / 60.0, source)
+            step = dt * bpm / 60.0
+            self._state = ClockState(bpm, s.beats - self._glide + step + self._settle_glide(step), source)
             return self._state
-        step = dt * beat.bpm / 60.0
-        if self._audio_offset is None:  # take over at the nearest beat of the tracker's: no jump
-            self._audio_offset = round(s.beats - beat.beats)
-        error = beat.beats + self._audio_offset - (s.beats + step)
+        self._glide = 0.0  # the steer glides by itself
+        o = self._overrides_for("audio")
+        tempo = beat.bpm * o.rate
+        step, late = dt * tempo / 60.0, o.nudge * tempo / 60.0  # the nudge, in beats
+        if self.listening.offset is None:  # take over at the nearest beat of the tracker's: no jump
+            self.listening.offset = round(s.beats + late - o.rate * beat.beats)
+        error = o.rate * beat.beats + self.listening.offset - late - (s.beats + step)
         if abs(error) > 2.0:  # far out (a re-lock after a break): count on from where we are
-            self._audio_offset += round(-error)
-            error = beat.beats + self._audio_offset - (s.beats + step)
+            self.listening.offset += round(-error)
+            error = o.rate * beat.beats + self.listening.offset - late - (s.beats + step)
         steer = max(-AUDIO_STEER * step, min(AUDIO_STEER * step, error))
-        self._state = ClockState(beat.bpm, s.beats + step + steer, "audio")
+        self._state = ClockState(tempo, s.beats + step + steer, "audio")
         return self._state
-
-    def _age_audio(self, dt: float) -> None:
-        self._audio_quiet += dt
-        if self._audio_quiet > AUDIO_TIMEOUT:
-            self._audio = None

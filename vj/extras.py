@@ -26,6 +26,7 @@ FEATURES: dict[str, Feature] = {
     "ndi": Feature("rig", ("cyndilib",)),  # NDI out and in
     "link": Feature("rig", ("link",)),  # Ableton Link (LinkPython-extern)
     "virtual camera": Feature("rig", ("pyvirtualcam",)),
+    "madmom": Feature("beats", ("madmom",)),  # madmom's beat trackers (vj.audio.madmom_beat)
 }
 
 

@@ -22,7 +22,7 @@ from vj.proc.supervisor import supervisor
 from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
 from vj.rig.node import NodeWorkers
-from vj.rig.outputs_cli import OutputOptions, start_outputs, stop_outputs
+from vj.rig.outputs_cli import OutputOptions, reload_keeping_outputs, start_outputs, stop_outputs
 from vj.session import load_session, watch_session
 from vj.show import Show, ShowLinks, ShowOptions
 from vj.vocabulary import DeviceStatus, EventQueue, key_event
@@ -189,6 +189,8 @@ def run_live(options: LiveOptions) -> int:
     loaded = load_session(options.preset, options.mapping + (("voice",) if voice_on else ()))
     events = EventQueue()
     watcher = watch_session(loaded, events)  # at once: an edit made while the window opens counts too
+    for mapping in loaded.mappings:  # the video outputs start with the show: an edited `outputs:` says so
+        watcher.watch(Path(mapping.path), reload_keeping_outputs(mapping, events))
     share_cores(ProcessOptions(threads=options.gen_threads).compute_threads)
     try:
         window = Window(WindowConfig(options.size, options.fullscreen, options.monitor, options.vsync))
@@ -197,8 +199,9 @@ def run_live(options: LiveOptions) -> int:
         return 1
     from vj.control.midi_ports import MidiPorts
 
-    output_size = options.outputs.picture_size(window.framebuffer_size)
-    video, track = start_outputs(options.outputs, output_size, options.analysis.sample_rate if options.audio else None)
+    outputs = options.outputs.over(loaded.mapping.outputs)  # the flags over the mapping files' `outputs:`
+    output_size = outputs.picture_size(window.framebuffer_size)
+    video, track = start_outputs(outputs, output_size, options.analysis.sample_rate if options.audio else None)
 
     midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
     osc, query, advert, osc_error = start_osc(options, events)
@@ -225,6 +228,8 @@ def run_live(options: LiveOptions) -> int:
             show.notices.errors[where] = error
     for problem in loaded.problems:
         show.notices.errors[problem.problems[0].file] = str(problem)
+    for wrong in loaded.mapping.outputs.problems:  # logged when the file was read
+        show.notices.errors[f"outputs {wrong.file}:{wrong.line}"] = f"{wrong} (the show goes on without it)"
     from vj.rig.tempo import start_tempo
 
     tempo = start_tempo(show.clock, options.link, options.midi_clock_out, events)

@@ -174,6 +174,12 @@ ACTIONS: dict[str, tuple[str, bool]] = {
     "preset.next": ("switch to the next preset", False),
     "preset.prev": ("switch to the previous preset", False),
     "tap": ("tap tempo: taps set the bpm", False),
+    "tempo.double": ("double the tempo: x2 on the audio, MIDI or Link tempo, else the bpm times 2", False),
+    "tempo.half": ("halve the tempo: ÷2 on the audio, MIDI or Link tempo, else the bpm divided by 2", False),
+    "beat.nudge": ("move the beat `value` ms later (negative: earlier), gliding there; lasts while "
+                   "the audio, MIDI or Link leads", True),
+    "beat.resync": ("the beat playing is beat one of the bar (manual: or the next tap; audio: its next beat)",
+                    False),
     "seed.step": ("walk to the next seed (crossfades there)", False),
     "prompt.select": ("fade to prompt number `value` (1-8) alone: its weight to 1, the others to 0", True),
     "motion.reset": ("stop all camera motion and return the view home", False),

@@ -91,7 +91,7 @@ def test_live_analysis_of_music_through_jack_agrees_with_the_offline_analysis(li
     path = tmp_path / "music.wav"
     soundfile.write(path, music, RATE, subtype="FLOAT")
     config = AnalysisConfig()
-    offline = analyze_samples(music, config, "music")
+    offline = analyze_samples(music, config, "music", beats="online")
 
     slot, runner, captured, lost = play_live(path, music.size, config)
     start = int(np.flatnonzero(captured)[0]) - int(np.flatnonzero(music)[0])  # where the file begins, live
@@ -104,7 +104,7 @@ def test_live_analysis_of_music_through_jack_agrees_with_the_offline_analysis(li
 
     # 1. The live path (capture process, pipe, analysis thread, slot) computes exactly what the
     #    offline analysis computes for the same samples: every event, at the same time.
-    same = analyze_samples(captured, config, "as heard live")
+    same = analyze_samples(captured, config, "as heard live", beats="online")
     live_events = [(round(t, 6), n) for t, n in slot.events if t <= same.duration]
     assert live_events == [(round(t, 6), n) for t, n in same.events]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import av
 import numpy as np
 import pytest
@@ -26,6 +28,9 @@ def test_a_rendered_video_flashes_on_the_clicks_and_carries_the_sound(tmp_path):
                 "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert f"with the sound of {wav}" in result.stdout
+    # the beats, from the offline tracker (vj.audio.offline_beats), are one a click
+    beats = re.search(r"analysed .*: 5\.0 s, (\d+) beats", result.stderr)
+    assert beats and abs(int(beats.group(1)) - len(clicks)) <= 2, result.stderr
 
     with av.open(str(out)) as container:
         video, audio = container.streams.video[0], container.streams.audio[0]

@@ -64,7 +64,8 @@ def test_errors_name_file_line_and_key(tmp_path):
         f"{path}:5: bindings[2].range: [0, 9] is outside zoom's range -2..2",
         f"{path}:6: bindings[3].curve: expected one of lin, exp, log, got a string ('wiggly')",
         f"{path}:7: bindings[4].action: unknown action 'explode'; expected one of: fullscreen, hud, freeze, "
-        "blackout, flash, preset.select, preset.next, preset.prev, tap, seed.step, prompt.select, motion.reset, learn, "
+        "blackout, flash, preset.select, preset.next, preset.prev, tap, tempo.double, tempo.half, beat.nudge, "
+        "beat.resync, seed.step, prompt.select, motion.reset, learn, "
         "quit, "
         "prompt.N.text (N 1-8)",
         f"{path}:8: bindings[5]: needs exactly one target: param or action",
@@ -73,7 +74,7 @@ def test_errors_name_file_line_and_key(tmp_path):
         f"{path}:12: lfos[0].amount: is required",
         f"{path}:13: lfos[1].param: 'freeze' is not a continuous parameter (LFOs modulate float parameters)",
         f"{path}:14: lfos[2]: needs exactly one rate: hz (cycles per second) or beats (beats per cycle)",
-        f"{path}:15: extra: unknown key; expected one of: description, midi, bindings, lfos, audio",
+        f"{path}:15: extra: unknown key; expected one of: description, midi, bindings, lfos, audio, outputs",
     ]
 
 

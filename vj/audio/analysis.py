@@ -8,7 +8,8 @@ newest samples most, so an onset shows in the first hop that holds it (onsets: a
 spectral flux; band hits: the rise of each band's amplitude), and the last `beat_window` (2048)
 under a Hann window (the band levels, and a finer log-band flux for the beat tracker, whose lag
 is taken off its predictions); then a few scalar envelopes and the online beat tracker
-(`vj.audio.beat`).
+(`vj.audio.beat`), or, with `tracker: madmom`, madmom's learned online tracker fed the hop's
+samples (`vj.audio.madmom_beat`: the beats extra; without it vj's own, with a message).
 It is causal and cheap (2-3% of one slow shared core: `vj bench audio`); the live capture and
 the offline renderer (`vj.audio.offline`) use the same code, so a rendered video reacts as the
 live show would.
@@ -42,6 +43,7 @@ or beyond full scale are counted (`problems["clipped"]`) and clamped to -1..1.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +52,9 @@ from types import MappingProxyType
 import numpy as np
 
 from vj.audio.beat import BeatTracker
+from vj.audio.madmom_beat import MadmomBeatTracker, MadmomUnavailable
+
+log = logging.getLogger(__name__)
 
 BANDS = ("bass", "mid", "high")
 FEATURES: tuple[str, ...] = (
@@ -66,11 +71,13 @@ COMPRESSION = 1000.0  # log(1 + C * amplitude) for the flux: -60 dBFS maps to lo
 ONSET_BANDS = 32  # log-spaced bands of the onset/hit spectral flux
 BEAT_BANDS = 64  # log-spaced bands of the beat tracker's spectral flux
 FLUX_LOW_HZ = 30.0
+SNARE_BAND = (1500.0, 5000.0)  # Hz: a snare's or clap's crack, above a bass line's harmonics and below the hats
 THRESHOLD_SPAN = 0.5  # seconds: the running mean that onset thresholds sit above
 THRESHOLD_RATIO = 1.5  # an onset must exceed this many times the running mean...
 FLUX_FLOOR = 0.05  # the auto-gain reference of the (log) onset flux never falls below this
 BEAT_DELAY = 1.25  # hops: the beat onset strength (Hann window) lags an onset by about this much
 WINDOW_TAIL = 128  # samples: the window falls to 0 over its newest this-many samples
+TRACKERS = ("vj", "madmom")  # the beat trackers: vj's own (vj.audio.beat), madmom's (vj.audio.madmom_beat)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class AnalysisConfig:
     tempo_window: float = 8.0  # seconds of onset strength the tempo is estimated from
     beat_hold: float = 2.0  # in silence the beat confidence decays with this time constant
     min_confidence: float = 0.25  # beats fire while the confidence is above this (half: they stop)
+    tracker: str = "vj"  # the beat tracker: "vj" (the default) or "madmom" (the beats extra)
 
     def __post_init__(self) -> None:
         problems = []
@@ -143,6 +151,8 @@ class AnalysisConfig:
                 problems.append(f"{name} must be in -140..0 dBFS, got {getattr(self, name)}")
         if not 0 <= self.time_speed <= 100:
             problems.append(f"time_speed must be in 0..100, got {self.time_speed}")
+        if self.tracker not in TRACKERS:
+            problems.append(f"tracker must be one of {', '.join(TRACKERS)}, got {self.tracker!r}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -286,6 +296,30 @@ class _OnsetDetector:
         return hit, norm
 
 
+def beat_tracker(c: AnalysisConfig) -> tuple[BeatTracker | MadmomBeatTracker, str, str | None]:
+    """The configured beat tracker, its name and None; or, where madmom's is asked for but cannot
+    load, vj's own, "vj" and why (also logged: the show goes on)."""
+    if c.tracker == "madmom":
+        try:
+            madmom = MadmomBeatTracker(
+                c.sample_rate, c.sample_rate / c.block, min_bpm=c.min_bpm, max_bpm=c.max_bpm,
+                prior_bpm=c.prior_bpm, beats_per_bar=c.beats_per_bar, hold=c.beat_hold,
+                min_confidence=c.min_confidence)
+            log.info("beat tracker: madmom (online RNN + DBN; its models are CC BY-NC-SA 4.0, non-commercial)")
+            return madmom, "madmom", None
+        except MadmomUnavailable as exc:
+            message = f"{exc}; using vj's beat tracker"
+            log.warning("%s", message)
+    else:
+        message = None
+    vj = BeatTracker(
+        c.sample_rate / c.block, min_bpm=c.min_bpm, max_bpm=c.max_bpm, prior_bpm=c.prior_bpm,
+        window=c.tempo_window, latency=c.latency, delay=BEAT_DELAY * c.block / c.sample_rate,
+        beats_per_bar=c.beats_per_bar, hold=c.beat_hold,
+        min_confidence=c.min_confidence)
+    return vj, "vj", message
+
+
 class Analyzer:
     """Live audio features and beat from mono samples (module docstring). Not thread-safe: one
     audio thread calls `process`."""
@@ -305,15 +339,14 @@ class Analyzer:
         flux = _log_bands(c.sample_rate, c.window, ONSET_BANDS, max(c.high[1], 16000.0))
         self._onset_bands = _BandSums([], flux, 2.0 / (c.window * float(np.sum(self._onset_window ** 2))))
         centres = np.array([math.sqrt(lo * max(lo, hi - 1)) for lo, hi in flux]) * c.sample_rate / c.window
-        self._hit_bands = np.zeros((len(flux), 3))  # flux bands -> bass, mid, high
-        for j, name in enumerate(BANDS):
-            lo, hi = getattr(c, name)
+        self._hit_bands = np.zeros((len(flux), 4))  # flux bands -> bass, mid, high, snare
+        for j, (lo, hi) in enumerate([getattr(c, name) for name in BANDS] + [SNARE_BAND]):
             inside = np.flatnonzero((centres >= lo) & (centres < hi))
             if inside.size == 0:  # a band narrower than the flux bands: the nearest one
                 inside = np.array([int(np.argmin(np.abs(np.log(centres / math.sqrt(max(lo, 1.0) * hi)))))])
             self._hit_bands[inside, j] = 1.0
         self._last_onset_log = np.zeros(len(flux))
-        self._last_band_amp = np.zeros(3)
+        self._last_band_amp = np.zeros(4)
 
         # band levels and the beat's onset strength: a longer Hann window, finer log bands
         self._beat_window = np.hanning(c.beat_window)
@@ -334,11 +367,8 @@ class Analyzer:
         self._hit_decay = math.exp(-dt / c.hit_release) if c.hit_release > 0 else 0.0
         self._hits = [0.0, 0.0, 0.0]
         self._times = [0.0, 0.0, 0.0, 0.0]
-        self.beat = BeatTracker(
-            c.sample_rate / c.block, min_bpm=c.min_bpm, max_bpm=c.max_bpm, prior_bpm=c.prior_bpm,
-            window=c.tempo_window, latency=c.latency, delay=BEAT_DELAY * c.block / c.sample_rate,
-            beats_per_bar=c.beats_per_bar, hold=c.beat_hold,
-            min_confidence=c.min_confidence)
+        # the beat tracker, which one is in use, and why not the one asked for (None: it is)
+        self.beat, self.tracker, self.tracker_message = beat_tracker(c)
         self._frame = AudioFrame(0.0, self._features(), ())
 
     @property
@@ -390,13 +420,13 @@ class Analyzer:
 
         _, onset_power = self._onset_bands(_power(stream, self._span, hop, hops, self._onset_window))
         onset_logs = np.log1p(COMPRESSION * np.sqrt(onset_power))
-        flux = np.empty((hops, 5))  # onset, bass, mid, high (for the detectors), beat
+        flux = np.empty((hops, 6))  # onset, bass, mid, high (for the detectors), beat, snare
         flux[:, 0] = _rise(onset_logs, self._last_onset_log).sum(axis=1) / onset_logs.shape[1]
         self._last_onset_log = onset_logs[-1].copy()
         # band hits: the rise of each band's amplitude (linear, so a faint leak of a hat into the
         # mid band does not count as much as a snare's body)
         band_amp = np.sqrt(onset_power @ self._hit_bands)
-        flux[:, 1:4] = _rise(band_amp, self._last_band_amp)
+        flux[:, [1, 2, 3, 5]] = _rise(band_amp, self._last_band_amp)
         self._last_band_amp = band_amp[-1].copy()
 
         band_power, beat_power = self._beat_bands(_power(stream, self._span, hop, hops, self._beat_window))
@@ -405,12 +435,13 @@ class Analyzer:
         flux[:, 4] = _rise(beat_logs, self._last_beat_log).sum(axis=1) / beat_logs.shape[1]
         self._last_beat_log = beat_logs[-1].copy()
         for i in range(hops):
-            self._step(float(rms[i]), amplitude[i].tolist(), flux[i].tolist(), events)
+            self._step(float(rms[i]), amplitude[i].tolist(), flux[i].tolist(), events, used[i * hop:(i + 1) * hop])
 
-    def _step(self, rms: float, bands: list[float], flux: list[float], events: list[str]) -> None:
+    def _step(self, rms: float, bands: list[float], flux: list[float], events: list[str],
+              samples: np.ndarray) -> None:
         dt = self._dt
         if rms < self._gate:  # silence
-            flux = [0.0, 0.0, 0.0, 0.0, 0.0]
+            flux = [0.0] * 6
         self._rms(rms)
         levels = [self._smooth[0](self._gains[0](rms))]
         for j in range(3):
@@ -430,7 +461,11 @@ class Analyzer:
                 self._hits[j] = 1.0
                 events.append(f"{name}.hit")
 
-        update = self.beat.update(flux[4], flux[1])
+        beat = self.beat
+        if isinstance(beat, BeatTracker):
+            update = beat.update(flux[4], flux[1], flux[5])
+        else:  # madmom's tracker listens to the hop's samples itself
+            update = beat.update(samples, flux[1])
         if update.beat:
             events.append("beat")
         if update.bar:

@@ -5,14 +5,24 @@ hop at 48 kHz) and never looks ahead. Beats are *predicted*, so a beat event cos
 delay and can even be moved earlier to make up for the output's latency.
 
 1. Tempo. Every TEMPO_INTERVAL the last `window` seconds of onset strength, less its local mean,
-   half-wave rectified and weighted towards the recent (RECENCY), are autocorrelated. Each
-   candidate tempo (min_bpm to max_bpm, 0.35% apart) scores the mean autocorrelation at one to
-   four of its periods (a comb), plus its half period when the music is subdivided further still
-   (the quarter period is periodic too: the tempo sits in the middle of a metrical hierarchy,
-   which settles the usual confusion with 2x and 4/3x the tempo; a bare click track gets no such
-   help for half its tempo), times a log-normal prior around `prior_bpm`. A small Bayesian filter
-   over the candidates (a Gaussian drift in log-tempo plus a uniform floor, so that a new tempo
-   takes over within 2-3 s) chooses the tempo; parabolic interpolation refines it.
+   half-wave rectified and weighted towards the recent (RECENCY), are autocorrelated, and the
+   weighting window's own autocorrelation is divided out (else a long period scores less only for
+   overlapping the window less: that bias read slow grooves in double time). Each candidate tempo
+   (min_bpm to max_bpm, 0.35% apart) scores the mean autocorrelation at one to four of its periods
+   (a comb), plus its half period when the music is subdivided further still, times a log-normal
+   prior around `prior_bpm`. A small Bayesian filter over the candidates (a Gaussian drift in
+   log-tempo plus a uniform floor, so that a new tempo takes over within 2-3 s) chooses the tempo;
+   parabolic interpolation refines it.
+1b. Metrical level. The onset strength alone cannot tell 85 bpm with eighth-note hats from 170 bpm
+   (or 87 from 174): every multiple of a period is periodic too. A listener hears the beat where the
+   drums put it: the snare or clap on 2 and 4 (so its period is two beats: rock, hip-hop, house,
+   drum and bass alike), or a kick on every beat (four on the floor); the hats subdivide. So the
+   Analyzer also feeds the kick's onset strength (the bass band) and the snare's (1.5-5 kHz, above
+   a bass line's harmonics and below the hats), and each level (half, same, double the filter's
+   tempo) gets as evidence the snare's periodicity at two of its periods or the kick's at one,
+   whichever is more, smoothed over LEVEL_TIME and times the same tempo prior. The fastest level
+   with LEVEL_RATIO of the best evidence is the beat (a slower level is periodic as well); a new
+   level takes over after LEVEL_VOTES estimates in a row. Music with no drums keeps the filter's.
 2. Confidence: how far the chosen comb score stands above the mean comb score, smoothed over
    about a second. An onset strength too faint to be a rhythm (ONSET_FLOOR) scores nothing.
    After SILENCE of nothing at all the tempo is held and the confidence decays with time
@@ -32,9 +42,11 @@ delay and can even be moved earlier to make up for the output's latency.
    only when another is clearly stronger). With no accent to go by (a kick on every beat) the bar
    start is stable but arbitrary.
 
-Why vj's own tracker: on the annotated excerpts in shared/data/beats (and synthetic grooves) it
-scores F 0.82 against aubio's 0.44 and librosa's offline 0.75 (`vj bench audio`,
-docs/benchmarks.md); aubio is only that benchmark's comparison, a test dependency.
+Why vj's own tracker (the default; madmom's learned one is an option, vj.audio.madmom_beat): on
+synthetic grooves from 70 to 174 bpm in five drum styles (vj.bench.grooves) it picks the right
+tempo octave on every one, and on the annotated excerpts in shared/data/beats it scores F 1.00 and
+0.64 (the second, a 74 bpm Greek song, read in double time), at about 1% of a core (`vj bench
+audio`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -69,6 +81,42 @@ RECENCY = 4.0  # seconds: onsets this much older count 1/e as much in the tempo 
 ONSET_FLOOR = 0.02  # onset strength (rectified, less its local mean) below which there is no rhythm
 SILENCE = 0.5  # seconds of silence after which the tempo is held and the confidence decays
 LOCAL_MEAN = 0.15  # seconds: the running mean taken off the onset strength for the tempo
+UNBIAS_FLOOR = 0.25  # the recency window's own autocorrelation divided out, down to this share
+LEVELS = (0.5, 1.0, 2.0)  # metrical levels around the filter's tempo the beat may be at
+LEVEL_RATIO = 0.8  # the fastest level whose drum evidence is this share of the best is the beat
+LEVEL_FLOOR = 0.1  # drum evidence below this (no drums) leaves the filter's tempo as it is
+LEVEL_TOLERANCE = 0.03  # of a period: where the drums' periodicity is looked for around a level's
+LEVEL_TIME = 3.0  # seconds: smoothing of each level's periodicity
+LEVEL_VOTES = 3  # estimates in a row a new metrical level needs to take over
+
+
+def tempo_prior(bpm: float, prior_bpm: float = 120.0, octaves: float = 1.0) -> float:
+    """The log-normal tempo prior (1 at `prior_bpm`)."""
+    return math.exp(-0.5 * (math.log2(bpm / prior_bpm) / octaves) ** 2)
+
+
+def periodicity(ac: np.ndarray | None, period: float) -> float:
+    """An autocorrelation's peak within LEVEL_TOLERANCE of `period` frames (0 with none)."""
+    if ac is None:
+        return 0.0
+    near = period * (1.0 + LEVEL_TOLERANCE * np.linspace(-1.0, 1.0, 7))
+    return float(np.max(np.interp(near, np.arange(ac.size), ac, right=0.0)))
+
+
+def drum_evidence(kick: np.ndarray | None, snare: np.ndarray | None, period: float) -> float:
+    """How much the drums say the beat lasts `period` frames (step 1b): the snare's periodicity at
+    two periods (on 2 and 4) or the kick's at one (on every beat), whichever is more; `kick` and
+    `snare` are their onset strengths' normalised autocorrelations."""
+    return max(periodicity(snare, 2.0 * period), periodicity(kick, period))
+
+
+def fastest_level(evidence: dict[float, float]) -> float:
+    """The beat's level among {factor: evidence} (step 1b): the fastest with LEVEL_RATIO of the
+    best evidence; 1 when there is too little evidence (LEVEL_FLOOR) to go by."""
+    top = max(evidence.values(), default=0.0)
+    if top < LEVEL_FLOOR:
+        return 1.0
+    return max(f for f, e in evidence.items() if e >= LEVEL_RATIO * top)
 
 
 @dataclass(frozen=True)
@@ -117,6 +165,7 @@ class TempoEstimator:
         self._bpms = 2.0 ** octaves
         self._periods = 60.0 * frame_rate / self._bpms
         self._comb_at = self._periods[:, None] * HARMONICS[None, :]
+        self._prior_bpm, self._prior_octaves = prior_bpm, prior_octaves
         self._prior = np.exp(-0.5 * ((octaves - math.log2(prior_bpm)) / prior_octaves) ** 2)
         self._octave_step = step = float(octaves[1] - octaves[0])
         reach = max(1, math.ceil(3 * TEMPO_DRIFT / step))
@@ -126,26 +175,47 @@ class TempoEstimator:
 
         self.bpm = float(prior_bpm)
         self.confidence = 0.0
+        self._votes = 0  # estimates in a row that chose another metrical level
+        self._strengths: dict[float, float] = {}  # smoothed drum evidence per level (_level)
+        self._levels_bpm: float | None = None  # the filter's tempo those levels are relative to
+        self._level_rate = 1.0 - math.exp(-TEMPO_INTERVAL / LEVEL_TIME)
 
     def hold(self) -> None:
         """Silence (or nothing periodic): the tempo is held and the confidence decays."""
         self.confidence *= self._hold_decay
 
-    def update(self, odf: np.ndarray) -> bool:
-        """One estimate from the last frames of onset strength (oldest first, at most `size`);
-        True when the tempo changed."""
+    def _autocorrelation(self, odf: np.ndarray) -> np.ndarray | None:
+        """The recency-weighted autocorrelation of the rectified onset strength less its local
+        mean, per lag in frames; None when there is nothing."""
         span = odf.size
         local = np.convolve(odf, self._mean_kernel, mode="same")
         x = np.maximum(odf - local, 0.0)
-        x *= self._recency[self._recency.size - span:]
-        spectrum = np.fft.rfft(x, self._fft)
-        ac = np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, self._fft)[:span]
+        weights = self._recency[self._recency.size - span:]
+        x *= weights
+        ac = self._ac(x)
         if ac[0] <= 0.0:
-            self.hold()
-            return False
+            return None
         # normalised by its energy, but never by less than that of a faint onset strength: the
         # flicker of a steady tone is not a rhythm however periodic it is
-        ac /= max(ac[0], float(np.sum(self._recency[self._recency.size - span:] ** 2)) * ONSET_FLOOR ** 2)
+        ac /= max(ac[0], float(np.sum(weights ** 2)) * ONSET_FLOOR ** 2)
+        # the window's own fall with the lag divided out: a longer period must not score less for
+        # overlapping the weighted window less (that bias chose double time on slow grooves)
+        window = self._ac(weights)
+        return ac * (window[0] / np.maximum(window, UNBIAS_FLOOR * window[0]))
+
+    def _ac(self, x: np.ndarray) -> np.ndarray:
+        spectrum = np.fft.rfft(x, self._fft)
+        return np.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, self._fft)[:x.size]
+
+    def update(self, odf: np.ndarray, drums: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+        """One estimate from the last frames of onset strength (oldest first, at most `size`) and of
+        the kick's and the snare's (`Analyzer`: the bass band's rise and the snare band's), which
+        choose the metrical level; True when the tempo changed."""
+        span = odf.size
+        ac = self._autocorrelation(odf)
+        if ac is None:
+            self.hold()
+            return False
         lags = np.arange(span)
         comb = np.interp(self._comb_at, lags, ac, right=0.0).mean(axis=1)
         # The half-beat supports a tempo when the music is subdivided further still (its quarter
@@ -171,10 +241,52 @@ class TempoEstimator:
         lo, hi = SALIENCE_RANGE
         target = min(1.0, max(0.0, (salience - lo) / (hi - lo)))
         self.confidence += self._conf_rate * (target - self.confidence)
+        if drums is not None:  # each to a mean of 1 (ONSET_FLOOR is the full onset strength's)
+            kick, snare = (self._autocorrelation(x / max(1e-12, float(x.mean()))) for x in drums)
+            bpm = self._level(bpm, kick, snare)
         if abs(bpm - self.bpm) > 1e-6:
             self.bpm = bpm
             return True
         return False
+
+
+    def _level(self, bpm: float, kick: np.ndarray | None, snare: np.ndarray | None) -> float:
+        """The metrical level of the beat around the filter's `bpm` (LEVELS). Listeners put the beat
+        where the drums say: the snare (or clap) on 2 and 4, so its period is two beats, in
+        backbeat, hip-hop, house, drum and bass alike; else a kick on every beat (four on the
+        floor). A level's evidence is the snare's periodicity at two of its periods or the kick's
+        at one, whichever is more, smoothed over LEVEL_TIME and tipped by the tempo prior; the
+        fastest level with about as much evidence as the best is the beat (a slower one is
+        periodic too: every multiple of a period is). A new level takes over after LEVEL_VOTES
+        estimates in a row. With no drums the filter's tempo stands."""
+        self._follow_levels(bpm)
+        levels = [f for f in LEVELS if self._bpms[0] <= bpm * f <= self._bpms[-1]]
+        for f in levels:
+            evidence = drum_evidence(kick, snare, 60.0 * self.frame_rate / (bpm * f))
+            evidence *= tempo_prior(bpm * f, self._prior_bpm, self._prior_octaves)
+            before = self._strengths.get(f, evidence)
+            self._strengths[f] = before + self._level_rate * (evidence - before)
+        candidate = bpm * fastest_level({f: self._strengths.get(f, 0.0) for f in levels})
+        if 0.7 < candidate / self.bpm < 1.4:  # the level in force: follow the filter
+            self._votes = 0
+            return candidate
+        self._votes += 1
+        if self._votes >= LEVEL_VOTES:
+            self._votes = 0
+            return candidate
+        return bpm * 2.0 ** round(math.log2(self.bpm / bpm))  # not yet: the level in force
+
+    def _follow_levels(self, bpm: float) -> None:
+        """Keeps the smoothed strengths on the same tempi when the filter's tempo moves by octaves;
+        a new tempo starts them over."""
+        if self._levels_bpm is not None:
+            octaves = math.log2(bpm / self._levels_bpm)
+            shift = round(octaves)
+            if abs(octaves - shift) > 0.2:
+                self._strengths = {}
+            elif shift:
+                self._strengths = {f / 2.0 ** shift: v for f, v in self._strengths.items()}
+        self._levels_bpm = bpm
 
 
 class BarCounter:
@@ -192,7 +304,33 @@ class BarCounter:
             self.downbeat = strongest
 
 
-class BeatTracker:
+class BeatPosition:
+    """Where in the beat and the bar a tracker is, from its beat count, phase and downbeat: what
+    every tracker (this module's, vj.audio.madmom_beat's) shows the Analyzer alike."""
+
+    beats_per_bar: int
+    count: int  # beat events so far
+    _phase: float
+    _bars: BarCounter
+
+    @property
+    def phase(self) -> float:
+        """0..1 within the current beat (0 at a beat event)."""
+        return self._phase
+
+    @property
+    def bar_position(self) -> int:
+        """Which beat of the bar the last beat was (0: the downbeat)."""
+        if self.count == 0:
+            return 0
+        return (self.count - 1 - self._bars.downbeat) % self.beats_per_bar
+
+    @property
+    def bar_phase(self) -> float:
+        return (self.bar_position + self._phase) / self.beats_per_bar
+
+
+class BeatTracker(BeatPosition):
     """Online beat tracker fed one onset-strength value per frame (module docstring): it keeps the
     onset history and places the beats; the tempo comes from its TempoEstimator, the downbeat
     from its BarCounter."""
@@ -231,6 +369,7 @@ class BeatTracker:
         self._odf = _SeriesRing(self._size)
         self._cum = _SeriesRing(self._size)
         self._accent = _SeriesRing(self._size)
+        self._snare: _SeriesRing | None = None  # fed once the snare's onset strength is
         self._n = 0  # frames seen
         self._silence_frames = round(SILENCE * self.frame_rate)
         self._silent = 0  # frames in a row with no onset strength at all
@@ -267,30 +406,18 @@ class BeatTracker:
         """The beat period in frames."""
         return self._period
 
-    @property
-    def phase(self) -> float:
-        """0..1 within the current beat (0 at a beat event)."""
-        return self._phase
-
-    @property
-    def bar_position(self) -> int:
-        """Which beat of the bar the last beat was (0: the downbeat)."""
-        if self.count == 0:
-            return 0
-        return (self.count - 1 - self._bars.downbeat) % self.beats_per_bar
-
-    @property
-    def bar_phase(self) -> float:
-        return (self.bar_position + self._phase) / self.beats_per_bar
-
-    def update(self, strength: float, accent: float = 0.0) -> BeatUpdate:
-        """Feeds the onset strength (>= 0; 0 in silence) and the accent of the next frame."""
+    def update(self, strength: float, accent: float = 0.0, snare: float | None = None) -> BeatUpdate:
+        """Feeds the onset strength (>= 0; 0 in silence), the accent (the kick's onset strength)
+        and the snare's of the next frame (None: the tempo's metrical level is left to the filter)."""
         n = self._n
         self._n = n + 1
         strength = strength if strength > 0.0 and math.isfinite(strength) else 0.0
         self._silent = 0 if strength > 0.0 else self._silent + 1
         self._odf.put(n, strength)
         self._accent.put(n, accent if math.isfinite(accent) else 0.0)
+        if snare is not None:
+            self._snare = self._snare or _SeriesRing(self._size)
+            self._snare.put(n, snare if snare > 0.0 and math.isfinite(snare) else 0.0)
         past = self._cum.recent(n, self._max_lag)
         score = (1.0 - CUMULATIVE_WEIGHT) * strength
         if n >= self._min_lag:
@@ -317,9 +444,12 @@ class BeatTracker:
         odf = self._odf.recent(n + 1, span)
         if self._silent >= self._silence_frames or not odf.any():  # silence: hold the tempo, fade
             self._tempo.hold()
-        elif self._tempo.update(odf):
-            self._period = 60.0 * self.frame_rate / self.bpm
+        elif self._tempo.update(odf, None if self._snare is None else
+                                (self._accent.recent(n + 1, span), self._snare.recent(n + 1, span))):
+            before, self._period = self._period, 60.0 * self.frame_rate / self.bpm
             self._set_lags()
+            if abs(math.log2(before / self._period)) > 0.5:  # another metrical level: half the old
+                self.locked = False  # grid's beats may be off-beats now; lock afresh on the strongest
 
     # -- beats -----------------------------------------------------------------------------------
 

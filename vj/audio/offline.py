@@ -1,8 +1,16 @@
 """Audio files for `vj render --audio FILE`: load, analyse, and look the analysis up by video time.
 
 `analyze_file` runs the whole file through the same `Analyzer` the live show uses, hop by hop,
-and keeps every frame, so a rendered video reacts exactly as the live show would have to the
-same sound (the analysis is causal: it never looks ahead, live or offline).
+and keeps every frame, so a rendered video reacts as the live show would have to the same sound
+(levels, bands, onsets and hits are causal: they never look ahead, live or offline).
+
+The beat is the exception: a render knows the whole song, so its beats come from the best
+offline tracker there is (`vj.audio.offline_beats`: madmom's, else librosa's), which reads
+real songs far better than the causal one (beat F 0.92-1.0 against 0.66 on unseen songs). The
+`beat` and `bar` events fire at the offline beat times themselves (a render has no output
+latency to make up for: `AnalysisConfig.latency` does not apply), and the beat features (`bpm`,
+`beat.confidence`, `beat.phase`, `bar.phase`, `beat.count`, `beat.time`) follow those beats,
+computed at the exact time asked for, so they agree with the events at any frame rate.
 
 A renderer steps `AudioTrack.at(t)` for t = 0, 1/fps, 2/fps...: each call answers the features
 as of time t and the events that fired in (previous t, t], so every event is seen exactly once
@@ -17,10 +25,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal
 
 import numpy as np
 
 from vj.audio.analysis import FEATURES, AnalysisConfig, Analyzer, AudioFrame
+from vj.audio.offline_beats import BeatGrid, Prefer, track_offline
+
+Beats = Prefer | Literal["online"]  # where a track's beats come from
+
+BEAT_EVENTS = ("beat", "bar")  # the online Analyzer's are replaced by the offline tracker's
 
 
 class AudioFileError(Exception):
@@ -98,7 +112,9 @@ def _read_av(path: Path) -> tuple[np.ndarray, int]:
 @dataclass(frozen=True)
 class AudioTrack:
     """A whole file's analysis: `times[i]` is the end of frame i (frame 0 is the state before any
-    audio, at 0 s), `values[i]` its features in FEATURES order, `events` (time, name) in order."""
+    audio, at 0 s), `values[i]` its features in FEATURES order, `events` (time, name) in order;
+    `beats` the offline beat grid (its features are taken at the very time asked for) and
+    `tracker` the beat tracker that found it ("online": the Analyzer's own, no grid)."""
 
     path: str
     sample_rate: int
@@ -107,6 +123,8 @@ class AudioTrack:
     values: np.ndarray
     events: tuple[tuple[float, str], ...]
     problems: Mapping[str, int] = field(default_factory=dict)
+    beats: BeatGrid | None = None
+    tracker: str = "online"
     _event_times: list[float] = field(default_factory=list, repr=False, compare=False)
     _cursor: list[float] = field(default_factory=lambda: [-math.inf], repr=False, compare=False)
 
@@ -135,7 +153,11 @@ class AudioTrack:
         self._cursor[0] = t
         index = max(0, int(np.searchsorted(self.times, t, side="right")) - 1)
         events = self._events(start, t) if t >= start else ()
-        return AudioFrame(t, self._features(index), events)
+        features = self._features(index)
+        if self.beats is not None:
+            at = np.array([min(t, float(self.times[-1]))])  # after the end: as at the end
+            features.update({name: float(v[0]) for name, v in self.beats.features(at).items()})
+        return AudioFrame(t, features, events)
 
     def rewind(self) -> None:
         """Forget the previous call's time: the next `at` sees every event from the start."""
@@ -150,14 +172,17 @@ class AudioTrack:
         return tuple(name for _, name in self.events[lo:hi])
 
 
-def analyze_file(path: str | Path, config: AnalysisConfig = AnalysisConfig()) -> AudioTrack:
-    """Loads the file and runs it through an `Analyzer` one hop at a time (module docstring)."""
+def analyze_file(path: str | Path, config: AnalysisConfig = AnalysisConfig(), *,
+                 beats: Beats = "auto") -> AudioTrack:
+    """Loads the file, runs it through an `Analyzer` one hop at a time and takes its beats from the
+    offline tracker (module docstring); `beats` picks that tracker (`offline_beats.track_offline`),
+    or "online": the Analyzer's own, as a live show would have heard them."""
     samples = load_audio(path, config.sample_rate)
-    return analyze_samples(samples, config, str(path))
+    return analyze_samples(samples, config, str(path), beats=beats)
 
 
 def analyze_samples(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig(),
-                    name: str = "") -> AudioTrack:
+                    name: str = "", *, beats: Beats = "auto") -> AudioTrack:
     """`analyze_file` for samples already loaded (mono, at config.sample_rate)."""
     analyzer = Analyzer(config)
     hop = config.block
@@ -171,6 +196,19 @@ def analyze_samples(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig
         frame = analyzer.process(samples[i * hop:(i + 1) * hop])
         times[i + 1] = frame.time
         values[i + 1] = [frame.features[name] for name in FEATURES]
-        events.extend((frame.time, event) for event in frame.events)
+        events.extend((frame.time, event) for event in frame.events if beats == "online" or event not in BEAT_EVENTS)
+    if beats == "online":
+        return AudioTrack(name, config.sample_rate, samples.size / config.sample_rate, times, values,
+                          tuple(events), MappingProxyType(dict(analyzer.problems)))
+
+    found = track_offline(samples, config.sample_rate, beats_per_bar=config.beats_per_bar, prefer=beats)
+    grid = BeatGrid.of(found, config.min_bpm, config.max_bpm, config.prior_bpm, config.beats_per_bar)
+    for column, feature in grid.features(times).items():
+        values[:, FEATURES.index(column)] = feature
+    for t, downbeat in zip(found.times.tolist(), found.downbeats.tolist()):
+        events.append((t, "beat"))
+        if downbeat:
+            events.append((t, "bar"))
+    events.sort(key=lambda event: event[0])  # stable: a beat's `bar` stays after its `beat`
     return AudioTrack(name, config.sample_rate, samples.size / config.sample_rate, times, values,
-                      tuple(events), MappingProxyType(dict(analyzer.problems)))
+                      tuple(events), MappingProxyType(dict(analyzer.problems)), grid, found.tracker)

@@ -16,14 +16,14 @@ DEFAULT_MAPPING = "default"
 
 
 def is_mapping_file(path: Path) -> bool:
-    """Mappings live in a `mappings` folder or have bindings/lfos at the top; anything else is a preset."""
+    """Mappings live in a `mappings` folder or have bindings/lfos/outputs at the top; anything else is a preset."""
     if Path(path).resolve().parent.name == "mappings":
         return True
     try:
         data = load_yaml(path)
     except ConfigError:
         return False
-    return isinstance(data, dict) and bool({"bindings", "lfos"} & set(data))
+    return isinstance(data, dict) and bool({"bindings", "lfos", "outputs"} & set(data))
 
 
 def check_file(path: Path) -> Preset | MappingConfig:

@@ -33,6 +33,7 @@ and each file reloads on its own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ from vj.config.midi import (
     parse_device,
 )
 from vj.config.osc import OSC_OPTIONS, osc_binding_options, osc_source
+from vj.config.outputs import NO_OUTPUTS, OutputSettings, merge_outputs, parse_outputs
 from vj.config.source import (
     ConfigError,
     Problem,
@@ -71,6 +73,8 @@ from vj.vocabulary import (
     key_source,
     normalise_key,
 )
+
+log = logging.getLogger(__name__)
 
 MODES = ("value", "toggle", "momentary", "trigger", "step")
 SHAPES = ("sine", "saw", "triangle", "square")
@@ -130,6 +134,7 @@ class MappingConfig:
     lfos: tuple[LfoSpec, ...] = ()
     midi: tuple[MidiDevice, ...] = ()  # the controllers its MIDI bindings come from
     audio: tuple[AudioMod, ...] = ()  # audio features modulating parameters
+    outputs: OutputSettings = NO_OUTPUTS  # the video outputs `vj run` starts (vj.config.outputs)
     files: tuple[str, ...] = field(default=())  # merged: the files it was made of
 
     @property
@@ -149,7 +154,8 @@ def merge_mappings(configs: list[MappingConfig]) -> MappingConfig:
     """Several mapping files as one (keyboard defaults plus a controller or two).
 
     A later file's binding for a source an earlier file also binds replaces the earlier one,
-    so a controller file can take over a key; LFOs and MIDI devices add up.
+    so a controller file can take over a key; LFOs and MIDI devices add up; a later file's
+    output setting replaces an earlier one's.
     """
     if len(configs) == 1:
         return replace(configs[0], files=(configs[0].path,))
@@ -167,6 +173,7 @@ def merge_mappings(configs: list[MappingConfig]) -> MappingConfig:
         lfos=tuple(lfo for c in configs for lfo in c.lfos),
         midi=tuple(devices.values()),
         audio=tuple(mod for c in configs for mod in c.audio),
+        outputs=merge_outputs([c.outputs for c in configs]),
         files=tuple(c.path for c in configs),
     )
 
@@ -339,11 +346,14 @@ def parse_mapping(path: Path, text: str | None = None, registry: Registry = REGI
         sec = Section(file, item, f"audio[{index}]", problems, line)
         if sec.ok:
             audio.append(parse_audio_mod(sec, registry))
-    top.finish(("description", "midi", "bindings", "lfos", "audio"))
+    outputs = parse_outputs(top)
+    top.finish(("description", "midi", "bindings", "lfos", "audio", "outputs"))
     if problems:
         raise ConfigError(problems)
+    for problem in outputs.problems:  # the mapping stands; `vj check` and `vj run` show these in their log
+        log.warning("%s (vj run goes on without it)", problem)
     config = MappingConfig(file, description, tuple(bindings), tuple(lfos), (device,) if device else (),
-                           tuple(audio), (file,))
+                           tuple(audio), outputs, (file,))
     if device is None and config.uses_midi:  # MIDI bindings without a `midi:` section: every input
         config = replace(config, midi=(MidiDevice(ANY_DEVICE),))
     return config

@@ -18,13 +18,16 @@ from vj.vocabulary import ACTIONS, MAX_PROMPTS, TEXT_ACTIONS
 SPACE = "<vj OSC address space>"
 _ACTIONS = {
     "/vj/tap": "tap",
+    "/vj/tempo/double": "tempo.double",
+    "/vj/tempo/half": "tempo.half",
+    "/vj/beat/resync": "beat.resync",
     "/vj/seed/step": "seed.step",
     "/vj/preset/next": "preset.next",
     "/vj/preset/prev": "preset.prev",
     "/vj/motion/reset": "motion.reset",
     "/vj/fullscreen": "fullscreen",
 }
-_VALUE_ACTIONS = {"/vj/preset": "preset.select", "/vj/prompt/select": "prompt.select"}
+_VALUE_ACTIONS = {"/vj/preset": "preset.select", "/vj/prompt/select": "prompt.select", "/vj/beat/nudge": "beat.nudge"}
 _ALIASES = {"/vj/bpm": "bpm", "/vj/freeze": "freeze", "/vj/hud": "hud", "/vj/blackout": "blackout"}
 
 
@@ -73,7 +76,8 @@ def addresses(registry: Registry = REGISTRY) -> list[str]:
 
 
 _WIRE_TYPES = {"float": "f", "int": "i", "bool": "i 0/1, T/F", "enum": "s name, i index"}
-_VALUE_ARGS = {"preset.select": ("i or s", "index from 0, or name"), "prompt.select": ("i", f"1..{MAX_PROMPTS}")}
+_VALUE_ARGS = {"preset.select": ("i or s", "index from 0, or name"), "prompt.select": ("i", f"1..{MAX_PROMPTS}"),
+               "beat.nudge": ("f", "ms (none: +10)")}
 
 
 def address_rows(registry: Registry = REGISTRY) -> list[tuple[str, str, str, str]]:

@@ -1,4 +1,11 @@
-"""`vj run`'s video outputs: the command-line options, and the output threads built from them.
+"""`vj run`'s video outputs: the command-line options over a mapping file's `outputs:` section
+(vj.config.outputs), and the output threads built from them.
+
+A flag replaces the file's setting of the same option; an output only the file names, or only the
+command line, runs too. The outputs start with the show: a live reload of the file leaves them as
+they are and says that a change takes effect at the next start (restarting an NDI source mid-show
+would blank every receiver). A recording never overwrites a file: `{date}` and `{time}` in its
+name become the show's start, and a name already taken gets `-2`, `-3`...
 
 Light on purpose (the CLI imports it to build its parser): every output's package is imported on
 that output's own thread, and only when it is asked for.
@@ -7,19 +14,23 @@ that output's own thread, and only when it is asked for.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vj.config.outputs import NDI_FORMATS, RECORD_FPS, OutputSettings, record_problem, size_problem
+
 if TYPE_CHECKING:
+    from vj.config.mapping import MappingConfig
     from vj.rig.record import AudioTrack
     from vj.rig.sink import SinkThread, VideoOutputs, VideoSink
+    from vj.vocabulary import EventQueue
 
 log = logging.getLogger(__name__)
 
-NDI_FORMATS = ("rgba", "bgra", "uyvy")
 VIRTUAL_CAMERA_FPS = 30.0  # what a virtual camera announces when --output-fps does not say
 
 
@@ -36,18 +47,19 @@ class OutputOptions:
     spout: str | None = None  # a Spout sender name (Windows)
     size: tuple[int, int] | None = None  # the outputs' picture (None: the window's)
     fps: float = 0.0  # the most frames a second for NDI, the virtual camera, Syphon and Spout (0: every display frame)
+    # the fields the command line set: only these override a mapping file's `outputs:` (see `over`)
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self) -> None:
         problems = []
         if self.ndi_format not in NDI_FORMATS:
             problems.append(f"--ndi-format must be one of {', '.join(NDI_FORMATS)}, got {self.ndi_format!r}")
-        if self.size is not None and (min(self.size) < 2 or self.size[0] % 2 or self.size[1] % 2):
-            problems.append(f"--output-size must be even and at least 2x2 (video encoders need that), "
-                            f"got {self.size[0]}x{self.size[1]}")
-        if not 1 <= self.record_fps <= 240:
-            problems.append(f"--record-fps must be in 1..240, got {self.record_fps}")
-        if self.record is not None and self.record.suffix.lower() not in (".mp4", ".mov", ".m4v"):
-            problems.append(f"--record writes MP4: give a file ending in .mp4, got {self.record}")
+        if self.size is not None and (wrong := size_problem(self.size)):
+            problems.append(f"--output-size {wrong}")
+        if not RECORD_FPS[0] <= self.record_fps <= RECORD_FPS[1]:
+            problems.append(f"--record-fps must be in {RECORD_FPS[0]}..{RECORD_FPS[1]}, got {self.record_fps}")
+        if self.record is not None and (wrong := record_problem(self.record)):
+            problems.append(f"--record {wrong}")
         if self.fps < 0:
             problems.append(f"--output-fps must be 0 (every display frame) or more, got {self.fps:g}")
         if problems:
@@ -63,16 +75,26 @@ class OutputOptions:
             return self.size
         return max(2, window[0] - window[0] % 2), max(2, window[1] - window[1] % 2)
 
+    def over(self, file: OutputSettings) -> OutputOptions:
+        """These options (the command line's) over a mapping file's settings: an option set here
+        wins, the file's fills in the rest."""
+        unset_is_none = (f.name for f in fields(self) if f.default is None)
+        mine = set(self.given) | {name for name in unset_is_none if getattr(self, name) is not None}
+        taken = {name: value for name, value in file.said().items() if name not in mine}
+        return replace(self, **taken) if taken else self  # type: ignore[arg-type]
+
 
 def add_output_arguments(run: argparse.ArgumentParser, size: Callable[[str], tuple[int, int]]) -> None:
     """vj run's video outputs; `size` parses WxH."""
-    group = run.add_argument_group("video outputs", "the picture (without the HUD) for other programs and files")
+    group = run.add_argument_group("video outputs", "the picture (without the HUD) for other programs and files; "
+                                   "a mapping file's outputs: section starts them too, these flags over it")
     group.add_argument("--record", type=Path, metavar="FILE.mp4",
-                       help="record the show (and the live audio input) to an MP4 while performing")
-    group.add_argument("--record-fps", type=int, default=30, metavar="N",
+                       help="record the show (and the live audio input) to an MP4 while performing; {date} and "
+                            "{time} in the name become the start, and a file already there is never overwritten")
+    group.add_argument("--record-fps", type=int, metavar="N",
                        help="the recording's frame rate (default 30)")
     group.add_argument("--ndi-out", metavar="NAME", help="send the picture as an NDI source called NAME")
-    group.add_argument("--ndi-format", choices=NDI_FORMATS, default="rgba",
+    group.add_argument("--ndi-format", choices=NDI_FORMATS,
                        help="NDI pixel format (default rgba; uyvy halves the network traffic)")
     group.add_argument("--virtual-camera", nargs="?", const="", metavar="DEVICE",
                        help="the picture as a webcam (v4l2loopback on Linux, OBS's virtual camera on macOS and "
@@ -81,16 +103,38 @@ def add_output_arguments(run: argparse.ArgumentParser, size: Callable[[str], tup
     group.add_argument("--spout", metavar="NAME", help="publish the picture as a Spout sender (Windows)")
     group.add_argument("--output-size", type=size, metavar="WxH",
                        help="the outputs' picture size (default: the window's); the window shows it scaled")
-    group.add_argument("--output-fps", type=float, default=0.0, metavar="N",
+    group.add_argument("--output-fps", type=float, metavar="N",
                        help="the most frames a second sent to NDI, the virtual camera, Syphon and Spout "
                             "(default: every display frame)")
 
 
 def output_options(args: argparse.Namespace) -> OutputOptions:
-    """From vj run's parsed arguments; ValueError says what is wrong."""
-    return OutputOptions(ndi_out=args.ndi_out, ndi_format=args.ndi_format, record=args.record,
-                         record_fps=args.record_fps, virtual_camera=args.virtual_camera, syphon=args.syphon,
-                         spout=args.spout, size=args.output_size, fps=args.output_fps)
+    """From vj run's parsed arguments (the flags not given keep their defaults, and a mapping
+    file's `outputs:` may set them); ValueError says what is wrong."""
+    flags = {"ndi_out": args.ndi_out, "ndi_format": args.ndi_format, "record": args.record,
+             "record_fps": args.record_fps, "virtual_camera": args.virtual_camera, "syphon": args.syphon,
+             "spout": args.spout, "size": args.output_size, "fps": args.output_fps}
+    given = {name: value for name, value in flags.items() if value is not None}
+    return OutputOptions(**given, given=frozenset(given))
+
+
+def record_file(template: Path, start: datetime.datetime | None = None) -> Path:
+    """The file a recording writes: `{date}` and `{time}` in `template` filled from `start` (now),
+    its folder made, and a name no file has yet (the template's, else with -2, -3...), taken at
+    once so a second show cannot take it too."""
+    start = start or datetime.datetime.now()
+    path = Path(str(template).format(date=start.strftime("%Y-%m-%d"), time=start.strftime("%H-%M-%S")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            candidate.open("x").close()
+        except FileExistsError:
+            continue
+        if candidate != path:
+            log.warning("%s exists: recording to %s instead (a recording never overwrites a file)", path, candidate)
+        return candidate
+    raise FileExistsError(f"{path} and 9,999 numbered names beside it exist: give another --record file")
 
 
 def build_outputs(options: OutputOptions, size: tuple[int, int], audio: AudioTrack | None = None) -> VideoOutputs:
@@ -158,6 +202,12 @@ def start_outputs(options: OutputOptions, size: tuple[int, int],
         return None, None
     from vj.rig.record import AudioTrack
 
+    if options.record is not None:
+        try:
+            options = replace(options, record=record_file(options.record))
+        except OSError as exc:
+            log.error("not recording: cannot write %s: %s", options.record, exc.strerror or exc)
+            options = replace(options, record=None)
     track = AudioTrack(audio_rate) if options.record is not None and audio_rate else None
     return build_outputs(options, size, track).start(), track
 
@@ -169,3 +219,27 @@ def stop_outputs(outputs: VideoOutputs) -> None:
     for st in outputs.statuses():
         trouble = f", error: {st.error}" if st.error else ""
         log.info("output %s: sent %d, dropped %d%s", st.name, st.sent, st.dropped, trouble)
+
+
+def reload_keeping_outputs(started: MappingConfig, events: EventQueue) -> Callable[[Path], MappingConfig]:
+    """The live reload's parser for a mapping file whose outputs started with the show: when an
+    edit changes its `outputs:` section, the log and the HUD say that the running outputs go on
+    as they are and the change takes effect at the next start."""
+    from vj.config.mapping import parse_mapping
+    from vj.vocabulary import Notice
+
+    last = [started.outputs.said()]
+
+    def parse(path: Path) -> MappingConfig:
+        config = parse_mapping(path)
+        now = config.outputs.said()
+        if now != last[0]:
+            last[0] = now
+            again = now == started.outputs.said()
+            message = (f"{path}: outputs: as the show started again" if again else
+                       f"{path}: outputs: changed; the video outputs go on as they started: "
+                       "restart vj run for the change")
+            events.put(Notice(message))  # the show logs it too
+        return config
+
+    return parse

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from vj.show.show import Show
 
 Value = float | int | str | None
+NUDGE_MS = 10.0  # beat.nudge without a value (an OSC message with no argument): this much later
 Handler = Callable[["Show", Value], None]
 
 
@@ -88,6 +89,41 @@ def _tap(show: Show, value: Value) -> None:
         show.state.set_base("bpm", bpm)
 
 
+def _scale_tempo(factor: float, name: str) -> Handler:
+    """tempo.double / tempo.half: a multiplier on an external source's tempo (the clock's), else the
+    `bpm` parameter times `factor`, if that stays within its range."""
+
+    def scale_tempo(show: Show, value: Value) -> None:
+        try:
+            if show.clock.scale_tempo(factor):
+                return
+        except ValueError as error:
+            show.notices.notice(f"{name}: {error}")
+            return
+        spec = show.state.spec("bpm")
+        bpm = float(show.state.base["bpm"]) * factor
+        if not spec.lo <= bpm <= spec.hi:
+            show.notices.notice(f"{name}: {bpm:g} bpm is outside bpm's range {spec.range_text()}")
+            return
+        show.state.set_base("bpm", bpm)
+
+    return scale_tempo
+
+
+def _nudge(show: Show, value: Value) -> None:
+    """beat.nudge by `value` ms (negative: earlier); a binding without a value nudges NUDGE_MS later."""
+    if value is None:
+        show.clock.nudge(NUDGE_MS)
+    elif isinstance(value, (int, float)) and math.isfinite(value):
+        show.clock.nudge(float(value))
+    else:
+        show.notices.notice(f"beat.nudge: {value!r} is not a number of milliseconds")
+
+
+def _resync(show: Show, value: Value) -> None:
+    show.clock.resync()
+
+
 def _flash(show: Show, value: Value) -> None:
     show.flash = 1.0
 
@@ -128,6 +164,10 @@ ACTION_TABLE: Mapping[str, Handler] = MappingProxyType({
     "preset.next": _step_preset(+1),
     "preset.prev": _step_preset(-1),
     "tap": _tap,
+    "tempo.double": _scale_tempo(2.0, "tempo.double"),
+    "tempo.half": _scale_tempo(0.5, "tempo.half"),
+    "beat.nudge": _nudge,
+    "beat.resync": _resync,
     "seed.step": _seed_step,
     "prompt.select": _select_prompt,
     "motion.reset": _motion_reset,

@@ -59,6 +59,7 @@ class HudStatus:
     messages: tuple[str, ...] = ()  # learn mode's lines, errors until fixed, notices
     lockstep: bool = False  # an offline render: the generator's loading and restarts are not news
     now: float = 0.0  # time.monotonic() when read: how long the generator has been loading
+    clock_override: str = ""  # the VJ's overrides in force on the clock ("x2 +10 ms"), next to the tempo
 
 
 def hud_lines(st: HudStatus) -> list[str]:
@@ -67,6 +68,7 @@ def hud_lines(st: HudStatus) -> list[str]:
     weights = "  ".join(f"{i + 1}:{snap.f(f'prompt.{i + 1}.weight'):.2f}" for i in range(len(preset.prompts)))
     flags = " ".join(f for f, on in (("FROZEN", snap["freeze"]), ("BLACKOUT", snap.f("blackout") > 0.5)) if on)
     mode = f" ({st.display_mode})" if st.display_mode else ""
+    override = f" {st.clock_override}" if st.clock_override else ""
     return [
         f"vj  display {st.display_fps:5.1f} fps{mode}   gen {worker.fps:5.1f} fps ({gen_label(worker)})  {flags}",
         f"preset {int(snap['preset'])}: {preset.name}   {preset.size[0]}x{preset.size[1]}"
@@ -75,7 +77,8 @@ def hud_lines(st: HudStatus) -> list[str]:
         f"zoom {snap.f('zoom'):+.2f}  pan {snap.f('pan.x'):+.2f},{snap.f('pan.y'):+.2f}  "
         f"rotate {snap.f('rotate'):+.1f}",
         f"seed {int(snap['seed'])}  walk {snap.f('seed.walk'):.2f} (+{snap.f('seed.rate'):.2f}/s)  "
-        f"bpm {snap.f('bpm'):.1f} ({st.clock_source})  crossfade {snap.f('crossfade'):.2f}s {snap['crossfade.curve']}",
+        f"bpm {snap.f('bpm'):.1f}{override} ({st.clock_source})  "
+        f"crossfade {snap.f('crossfade'):.2f}s {snap['crossfade.curve']}",
         f"prompts  {weights}",
     ] + link_lines(st)
 

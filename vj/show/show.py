@@ -294,6 +294,7 @@ class Show(ActionSink):
             voice=links.voice.status() if links.voice is not None else None,
             outputs=self.picture.statuses(),
             pickup=self.controls.pickup_hint(snap.time),
+            clock_override=self.clock.override_text,
             messages=tuple((learning.hud_lines() if learning else []) + self.notices.current(snap.time)),
             lockstep=self.generator.lockstep,
             now=time.monotonic(),
