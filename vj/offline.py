@@ -53,8 +53,8 @@ def render_video(options: RenderOptions) -> int:
             print(f"vj render: {exc}", file=sys.stderr)
             return 1
         track = analyze_samples(samples, options.analysis, str(options.audio))
-        log.info("analysed %s: %.1f s, %d beats", options.audio, track.duration,
-                 sum(1 for _, name in track.events if name == "beat"))
+        log.info("analysed %s: %.1f s, %d beats (%s beat tracker)", options.audio, track.duration,
+                 sum(1 for _, name in track.events if name == "beat"), track.tracker)
     ctx = create_headless_context()
     slot = AudioSlot() if track is not None else None
     show = Show(ctx, loaded.presets, loaded.mappings, links=ShowLinks(audio=slot),

@@ -449,6 +449,8 @@ def test_oscquery_lists_every_parameter_with_its_range_and_value_over_http(ctx):
         position = curve.choices.index(show.state.base["crossfade.curve"]) / (len(curve.choices) - 1)
         assert get("/vj/norm/crossfade.curve?VALUE") == {"VALUE": [round(position, 6)]}
         assert get("/vj/tap")["ACCESS"] == 2
+        nudge = get("/vj/beat/nudge")  # an action with a value: its type and unit
+        assert (nudge["ACCESS"], nudge["TYPE"], nudge["UNIT"]) == (2, "f", ["time.ms"])
         assert get("/vj/prompt/1/text") | {"DESCRIPTION": ""} == {
             "FULL_PATH": "/vj/prompt/1/text", "TYPE": "s", "ACCESS": 3, "DESCRIPTION": "",
             "VALUE": ["glowing nebula over a neon city"]}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
@@ -184,7 +184,8 @@ def analyze_file(path: str | Path, config: AnalysisConfig = AnalysisConfig(), *,
 def analyze_samples(samples: np.ndarray, config: AnalysisConfig = AnalysisConfig(),
                     name: str = "", *, beats: Beats = "auto") -> AudioTrack:
     """`analyze_file` for samples already loaded (mono, at config.sample_rate)."""
-    analyzer = Analyzer(config)
+    # the online tracker's beats are replaced by the offline tracker's: no need for madmom's here
+    analyzer = Analyzer(config if beats == "online" else replace(config, tracker="vj"))
     hop = config.block
     hops = samples.size // hop
     times = np.empty(hops + 1)

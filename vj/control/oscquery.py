@@ -76,6 +76,8 @@ def build_tree(space: MappingConfig, registry: Registry, values: Mapping[str, ob
             node.update(ACCESS=WRITE, DESCRIPTION=ACTIONS[str(binding.action)][0])
             if binding.action in ("preset.select", "prompt.select"):
                 node["TYPE"] = "i"
+            elif binding.action == "beat.nudge":
+                node.update(TYPE="f", UNIT=["time.ms"])
     return root
 
 
