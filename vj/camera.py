@@ -326,9 +326,11 @@ class CameraInput:
             last_check = time.monotonic()
             next_put = 0.0  # the fps cap
             media = 0.0
+            decoded = 0
             for frame in container.decode(stream):
                 if self._stop.is_set():
                     return False
+                decoded += 1
                 now = time.monotonic()
                 if source.is_file:
                     media = frame.time if frame.time is not None else media + 1.0 / rate
@@ -354,6 +356,8 @@ class CameraInput:
             container.close()
         if not source.is_file:
             raise CameraError("the camera stopped sending frames")
+        if decoded == 0:  # (a damaged file can open and hold a stream, yet no frame decodes)
+            raise CameraError("no frame in it could be decoded")
         if not self.config.loop:
             return True
         # Reopened from the start at every loop (same message: no status change, no log line):

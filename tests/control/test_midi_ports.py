@@ -101,3 +101,34 @@ def test_list_ports_shows_the_peer() -> None:
         inputs, outputs = list_ports()
     assert any("ports-list" in name for name in inputs)
     assert any("ports-list" in name for name in outputs)
+
+
+def test_random_bytes_and_sysex_from_a_jack_peer_crash_nothing() -> None:
+    """The MIDI fuzzer's cases (vj.bench.fuzz) through a real JACK port: random bytes, SysEx with
+    and without its end, stray data and real-time bytes; the reader counts them and goes on."""
+    import random
+
+    from vj.bench.fuzz import _midi_bytes
+
+    events = EventQueue()
+    rng = random.Random(4)
+    with MidiPeer("ports-fuzz") as peer:
+        ports = MidiPorts(events, [MidiDevice("ctl", input="ports-fuzz")], poll=0.1).start()
+        try:
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            for _ in range(300):
+                data = _midi_bytes(rng)
+                if data and (len(data) <= 3 or data[0] == 0xF0):  # (what rtmidi agrees to send)
+                    peer.send(*data)
+            # RtMidi's JACK input appends every event after an unterminated SysEx to it until one
+            # ends with F7 (the MIDI rule that any status byte ends a SysEx is not applied): a
+            # lone EOX closes it, as a device's next SysEx would
+            peer.send(0xF7)
+            peer.send(0xB0, 80, 99)  # then a real control change (not one of a 14-bit pair: CC 0-63)
+            got = _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 99 for e in got))
+            assert ports._thread.is_alive()  # noqa: SLF001 - the reader survived
+            # most of it refused and counted (the status is refreshed at each port scan)
+            wait_for(lambda: ports.status().invalid + ports.status().ignored > 50, 2, what=lambda: ports.status())
+        finally:
+            ports.stop()
+    assert (("midi", "ctl", 1, "cc", 80), 99) in {(e.source, e.raw) for e in _controls(got)}

@@ -21,11 +21,13 @@ QUIET = ("--osc-port", "0", "--no-zeroconf", "--size", "480x360")
 
 
 def frames_in(path) -> tuple[int, tuple[int, int], float]:
-    """(frames, (width, height), frames a second) of a recording, every packet decoded."""
+    """(frames, (width, height), the recording's frame rate) of a recording, every packet decoded.
+    The rate is the one its timestamps are counted in (`base_rate`); the average rate is frames
+    over time, lower where the show skipped frames on a loaded machine."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         pictures = list(container.decode(video=0))
-        return len(pictures), (pictures[0].width, pictures[0].height), float(stream.average_rate or 0)
+        return len(pictures), (pictures[0].width, pictures[0].height), float(stream.base_rate or 0)
 
 
 def show(display: str, tmp_path, mapping: str, *args: str) -> str:

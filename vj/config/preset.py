@@ -203,11 +203,13 @@ def _model(top: Section, generator: str, path: Path) -> str:
     elif generator == "diffusion":
         from vj.catalogue import resolve_model
 
-        model = _relative(model, path)
         try:
+            model = _relative(model, path)
             resolve_model(model)
         except ValueError as exc:
             top.problem("model", str(exc))
+        except OSError as exc:  # a name the file system refuses to look up (too long, a NUL in it)
+            top.problem("model", f"cannot look up {model[:80]!r}: {exc.strerror or exc}")
     return model
 
 

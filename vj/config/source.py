@@ -87,18 +87,33 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
     name = str(path)
     try:
         if text is None:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_text(path)
     except OSError as exc:
         raise ConfigError([Problem(name, 0, "", f"cannot read file: {exc.strerror or exc}")]) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
+        line = mark.line + 1 if mark else 1
         what = " ".join(x for x in (exc.context, exc.problem) if x)
         raise ConfigError([Problem(name, line, "", f"invalid YAML: {what}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, exc.position) + 1
+        what = f"invalid YAML: character {exc.character!r} is not allowed"
+        raise ConfigError([Problem(name, line, "", what)]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(name, 0, "", f"invalid YAML: {exc}")]) from None
+        raise ConfigError([Problem(name, 1, "", f"invalid YAML: {exc}")]) from None
+
+
+def read_text(path: Path) -> str:
+    """A config file's text; bytes that are not UTF-8 are a ConfigError naming the line."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([Problem(str(path), line, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} "
+                                   "(save the file as UTF-8)")]) from None
 
 
 def type_name(value: object) -> str:
