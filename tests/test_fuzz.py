@@ -13,7 +13,7 @@ from vj.bench.fuzz import bench_fuzz
 from vj.config.library import check_file
 from vj.config.source import ConfigError
 
-COUNTS = {"yaml": 400, "osc": 50_000, "osc-server": 5_000, "midi": 50_000, "audio": 600, "camera": 8}
+COUNTS = {"yaml": 400, "osc": 50_000, "osc-server": 5_000, "http": 150, "midi": 50_000, "audio": 600, "camera": 8}
 
 
 @pytest.mark.parametrize("target", list(COUNTS))

@@ -14,6 +14,10 @@ Targets (`--target`, several comma-separated; all by default), each `--count` ca
 - `osc-server`: the same datagrams over UDP to a real `OscServer`, paced to the kernel's buffer.
   Passes: its thread lives, and a valid message sent after them arrives (`lost`: datagrams the
   kernel dropped, counted, not failures).
+- `http`: requests to a real OSCQuery server (vj.control.oscquery on vj.web): random bytes,
+  unknown methods, broken versions, paths with NUL, bad escapes or 18 KB, huge or many headers,
+  broken websocket upgrades, bodies that lie about their length, requests cut anywhere. Passes: a
+  normal query is answered afterwards and nothing was logged with a traceback.
 - `midi`: random byte strings, running status, SysEx with and without its end, real-time bytes
   in the middle, through `vj.control.midi_decode.MidiDecoder` (what every MIDI port's reader
   runs). Passes: events or nothing, counted.
@@ -31,6 +35,7 @@ A failure is recorded with the case that made it (`failures`, the first FAILURES
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import sys
@@ -47,8 +52,9 @@ from vj.bench import emit
 from vj.paths import MAPPING_DIR, PRESET_DIR
 
 FAILURES_KEPT = 20
-TARGETS = ("yaml", "osc", "osc-server", "midi", "audio", "camera")
-DEFAULT_COUNTS = {"yaml": 2000, "osc": 1_000_000, "osc-server": 100_000, "midi": 200_000, "audio": 2000, "camera": 30}
+TARGETS = ("yaml", "osc", "osc-server", "http", "midi", "audio", "camera")
+DEFAULT_COUNTS = {"yaml": 2000, "osc": 1_000_000, "osc-server": 100_000, "http": 3000, "midi": 200_000, "audio": 2000,
+                  "camera": 30}
 
 
 class Failures:
@@ -235,6 +241,88 @@ def fuzz_osc_server(count: int, seed: int) -> dict[str, Any]:
             "invalid": status.invalid, "events": delivered, "failed": failures.count, "failures": failures.kept}
 
 
+# -- OSCQuery's HTTP --------------------------------------------------------------------------------
+
+PATHS = ("/", "/vj/param/zoom", "/vj/param/zoom?VALUE", "/?HOST_INFO", "/vj/%00", "/%zz", "/vj/../../etc/passwd",
+         "/" + "a/" * 2000, "/vj/param/zoom?" + "x" * 9000, "*", "http://elsewhere/", "/vj/prompt/1/text?VALUE&RANGE")
+
+
+def _http_request(rng: random.Random) -> bytes:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.randbytes(rng.randint(0, 3000))
+    method = rng.choice(["GET", "POST", "PUT", "DELETE", "OPTIONS", "BREW", "G\x00T", "get", ""])
+    headers = [f"Host: {rng.choice(['vj', '', 'x' * 9000])}"]
+    if kind == 1:  # many or huge headers
+        headers += [f"X-{i}: {'y' * rng.randint(0, 200)}" for i in range(rng.randint(0, 120))]
+    if kind == 2:  # a websocket upgrade, maybe broken
+        key = rng.choice(["", "abc", "dGhlIHNhbXBsZSBub25jZQ=="])
+        headers += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                    f"Sec-WebSocket-Version: {rng.choice(['13', '8', 'x'])}"]
+    if kind == 3:  # a body that lies about its length
+        headers.append(f"Content-Length: {rng.choice(['10', '-1', '99999999999', 'abc'])}")
+    head = f"{method} {rng.choice(PATHS)} {rng.choice(['HTTP/1.1', 'HTTP/1.0', 'HTTP/9.9', ''])}\r\n"
+    data = (head + "\r\n".join(headers) + "\r\n\r\n").encode("utf-8", "replace")
+    if kind == 4:  # cut anywhere
+        data = data[:rng.randint(0, len(data))]
+    return data + (rng.randbytes(rng.randint(0, 64)) if kind == 5 else b"")
+
+
+class _Records(logging.Handler):
+    """The log records at WARNING and above while it is attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def fuzz_http(count: int, seed: int) -> dict[str, Any]:
+    """Requests, broken and hostile, to a real OSCQuery server (vj.control.oscquery on vj.web),
+    one connection each, read until it answers or closes. Passes: the server answers a normal query
+    afterwards, and logged nothing at WARNING or above with a traceback."""
+    import socket
+
+    from vj.control.osc_space import address_space
+    from vj.control.oscquery import OscQuery
+    from vj.web.server import Limits, WebServer
+
+    rng = random.Random(seed)
+    failures, answered = Failures(), 0
+    records = _Records()
+    logging.getLogger().addHandler(records)
+    server = WebServer(Limits(request_timeout=0.3, keepalive_timeout=0.3))
+    query = OscQuery(address_space(), "127.0.0.1", 9000, http_port=0, server=server)
+    server.start()
+    query.start()
+    try:
+        for _ in range(count):
+            data = _http_request(rng)
+            try:
+                with socket.create_connection(("127.0.0.1", query.port), timeout=2.0) as sock:
+                    sock.sendall(data)
+                    if rng.random() < 0.5:
+                        sock.shutdown(socket.SHUT_WR)
+                    answered += bool(sock.recv(1024))
+            except OSError:
+                pass  # refused, reset or timed out on our side: the server's choice, not a failure
+        with socket.create_connection(("127.0.0.1", query.port), timeout=3.0) as sock:
+            sock.sendall(b"GET /vj/param/zoom?VALUE HTTP/1.1\r\nHost: vj\r\nConnection: close\r\n\r\n")
+            reply = sock.recv(4096)
+        if not reply.startswith(b"HTTP/1.1 200"):
+            failures.add("after the requests", f"a normal query got {reply[:80]!r}")
+    finally:
+        query.stop()
+        server.stop()
+        logging.getLogger().removeHandler(records)
+    for record in records.records:
+        if record.exc_info:
+            failures.add(f"log {record.name}", f"{record.getMessage()} (with a traceback)")
+    return {"cases": count, "answered": answered, "failed": failures.count, "failures": failures.kept}
+
+
 # -- MIDI ------------------------------------------------------------------------------------------
 
 
@@ -386,8 +474,8 @@ def fuzz_camera(count: int, seed: int, seconds: float = 0.4) -> dict[str, Any]:
 
 
 FUZZERS: dict[str, Callable[[int, int], dict[str, Any]]] = {
-    "yaml": fuzz_yaml, "osc": fuzz_osc, "osc-server": fuzz_osc_server, "midi": fuzz_midi, "audio": fuzz_audio,
-    "camera": fuzz_camera}
+    "yaml": fuzz_yaml, "osc": fuzz_osc, "osc-server": fuzz_osc_server, "http": fuzz_http, "midi": fuzz_midi,
+    "audio": fuzz_audio, "camera": fuzz_camera}
 
 
 def bench_fuzz(targets: Sequence[str] = TARGETS, count: int | None = None, seed: int = 1) -> dict[str, Any]:
