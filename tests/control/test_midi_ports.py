@@ -132,3 +132,32 @@ def test_random_bytes_and_sysex_from_a_jack_peer_crash_nothing() -> None:
         finally:
             ports.stop()
     assert (("midi", "ctl", 1, "cc", 80), 99) in {(e.source, e.raw) for e in _controls(got)}
+
+
+def test_midi_comes_back_after_the_jack_server_restarts(monkeypatch) -> None:
+    """Found by `vj bench soak`: ports opened on a JACK server that stopped stay dead under the same
+    names on the server started after it, and vj's MIDI never came back."""
+    import os
+
+    from tests.support.jack import start_jackd, stop_jackd
+
+    name = f"vjrestart{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    server = start_jackd(name)
+    events = EventQueue()
+    ports = MidiPorts(events, [MidiDevice("ctl", input="ports-restart")], poll=0.1).start()
+    try:
+        with MidiPeer("ports-restart") as peer:
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            peer.send(0xB0, 80, 1)
+            _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 1 for e in got))
+        stop_jackd(server)
+        server = start_jackd(name)
+        with MidiPeer("ports-restart") as peer:  # the controller, under the same name, on the new server
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got), timeout=10)
+            peer.send(0xB0, 80, 2)
+            got = _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 2 for e in got))
+        assert (("midi", "ctl", 1, "cc", 80), 2) in {(e.source, e.raw) for e in _controls(got)}
+    finally:
+        ports.stop()
+        stop_jackd(server)

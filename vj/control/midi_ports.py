@@ -93,16 +93,41 @@ def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
         raise MidiUnavailable(f"cannot reach the {api_name(api)} MIDI system: {exc}") from exc
 
 
+def _jack_socket() -> str:
+    server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    return f"/dev/shm/jack_{server}_{os.getuid()}_0"
+
+
 def jack_running() -> bool:
     """Whether a JACK server (jackd2) listens on its socket, without libjack's stderr chatter."""
-    server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
-    path = f"/dev/shm/jack_{server}_{os.getuid()}_0"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
-            probe.connect(path)
+            probe.connect(_jack_socket())
         except OSError:
             return False
     return True
+
+
+def jack_server() -> tuple[int, int] | None:
+    """Which JACK server runs (its socket's inode and change time: a restarted server has a new
+    one), None when none does. Ports opened on a server that has gone stay dead under the same
+    names on its successor, so the MIDI manager reopens them when this changes. (A stat, not a
+    connection: the manager asks at every scan, and jackd logs every client that connects.)"""
+    try:
+        info = os.stat(_jack_socket())
+    except OSError:
+        return None
+    return info.st_ino, info.st_ctime_ns
+
+
+class _NoPorts:
+    """A port lister while there is no MIDI system to list."""
+
+    def get_ports(self) -> list[str]:
+        return []
+
+    def delete(self) -> None:
+        pass
 
 
 def own_port(name: str) -> bool:
@@ -216,6 +241,7 @@ class MidiPorts:
         log.info("MIDI: %s", api_name(api))
         next_scan = 0.0
         active_until = 0.0
+        server = jack_server() if api == rtmidi.API_UNIX_JACK else None
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -229,8 +255,24 @@ class MidiPorts:
                     state.present.clear()
                     next_scan = 0.0
                 if now >= next_scan:
-                    self._scan(state, api, lister_in.get_ports(), lister_out.get_ports())
                     next_scan = now + self.poll
+                    if api == rtmidi.API_UNIX_JACK and (running := jack_server()) != server:
+                        server = running  # restarted or gone: every port of the old one is dead
+                        log.warning("MIDI: the JACK server %s: reopening the ports",
+                                    "stopped" if running is None else "restarted")
+                        self._close_all(state)
+                        lister_in.delete()
+                        lister_out.delete()
+                        lister_in, lister_out = _NoPorts(), _NoPorts()
+                        if running is None:
+                            continue
+                        try:
+                            lister_in, lister_out = _probe(rtmidi.MidiIn, api), _probe(rtmidi.MidiOut, api)
+                        except MidiUnavailable as exc:
+                            log.warning("MIDI: %s", exc)
+                            server = None  # try again at the next scan
+                            continue
+                    self._scan(state, api, lister_in.get_ports(), lister_out.get_ports())
                 if self._read(state):
                     active_until = now + ACTIVE_FOR
                 while not self._out.empty():
