@@ -25,6 +25,7 @@ APT_PACKAGES=(
   libsndfile1                                  # audio files (soundfile)
   iproute2                                     # tests: a loopback-only network namespace for NDI and Link (ip)
   g++                                          # torch.compile on the CPU (inductor compiles C++)
+  chromium chromium-driver                     # tests: the control surface in a real headless browser (selenium)
 )
 
 if [[ "${VJ_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then

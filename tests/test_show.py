@@ -165,6 +165,28 @@ def test_a_frame_arriving_mid_crossfade_waits_its_turn_without_a_pop(ctx, target
         show.close()
 
 
+def test_a_frame_arriving_after_the_fade_was_shortened_replaces_the_waiting_one(ctx, target):
+    """Found by `vj bench soak`: a frame waiting its turn, the fade made shorter (a preset switch)
+    so it is complete before the waiting frame started, then a new frame: all three upload slots
+    were taken and the frame failed (StopIteration). The newer frame replaces the waiting one."""
+    show = make_show(ctx)
+    show.state.set_base("crossfade", 1.0, jump=True)
+    show.state.set_base("crossfade.curve", "linear", jump=True)
+    try:
+        show.accept_frame(frame(40))
+        draw_after(show, target, 2.0)
+        show.accept_frame(frame(70))
+        draw_after(show, target, 0.3)
+        show.accept_frame(frame(90))  # waits its turn
+        show.state.set_base("crossfade", 0.0, jump=True)
+        show.state.tick(0.0)  # the fade is complete now; the waiting frame has not started
+        show.accept_frame(frame(100))
+        assert draw_after(show, target, 0.0).mean() == pytest.approx(100, abs=1)
+        assert show.crossfader.frames_skipped == 1 and show.crossfader.pending is None
+    finally:
+        show.close()
+
+
 def test_a_bad_live_edit_keeps_the_old_mapping(ctx, target, tmp_path):
     path = tmp_path / "live.yaml"
     path.write_text("bindings:\n  - {key: A, param: strength, mode: trigger, value: 0.9}\n")

@@ -263,6 +263,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         outputs=outputs,
         link=args.link,
         midi_clock_out=tuple(args.midi_clock_out or ()),
+        stats=args.stats,
+        surface=args.surface,
+        surface_host=args.surface_host,
+        surface_port=args.surface_port,
     )
     return run_live(options)
 
@@ -320,6 +324,13 @@ def cmd_bench_audio(args: argparse.Namespace) -> int:
     return run_audio_bench(as_json=args.json, data=args.data)
 
 
+def cmd_bench_fuzz(args: argparse.Namespace) -> int:
+    from vj.bench.fuzz import TARGETS, run_fuzz_bench
+
+    targets = tuple(t.strip() for t in args.target.split(",") if t.strip()) if args.target else TARGETS
+    return run_fuzz_bench(targets, args.count, args.seed, as_json=args.json)
+
+
 def cmd_bench_voice(args: argparse.Namespace) -> int:
     from vj.bench.voice import run_voice_bench
 
@@ -348,6 +359,23 @@ def cmd_bench_rig(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vj bench rig: {exc}", file=sys.stderr)
         return 2
+
+
+def cmd_bench_surface(args: argparse.Namespace) -> int:
+    from vj.bench.surface import run_surface_bench
+
+    return run_surface_bench(as_json=args.json, quick=args.quick)
+
+
+def cmd_bench_soak(args: argparse.Namespace) -> int:
+    from vj.bench.soak import SoakOptions, run_soak_bench
+
+    options = SoakOptions(minutes=args.minutes, preset=args.preset, size=args.size, voice=not args.no_voice)
+    try:
+        return run_soak_bench(options, args.json)
+    except RuntimeError as exc:
+        print(f"vj bench soak: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_bench_gen(args: argparse.Namespace) -> int:
@@ -409,6 +437,9 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _compile_argument(run)
     run.add_argument("--hud", action="store_true", help="start with the HUD shown")
     run.add_argument("--seconds", type=float, default=0.0, help="quit after this many seconds (0: run until closed)")
+    run.add_argument("--stats", type=Path, metavar="FILE",
+                     help="when the show stops, write its figures to FILE as JSON: every display frame's time, "
+                          "MIDI and OSC counts, the child processes (vj bench soak reads them)")
     run.add_argument("--link", action="store_true",
                      help="join an Ableton Link session: tempo, bar phase and start/stop shared with the peers "
                           "(clock.source auto follows it while it has peers); needs the rig extra")
@@ -436,6 +467,13 @@ def _add_run_inputs(run: argparse.ArgumentParser) -> None:
                           "generator layer; the local procedural dream stands in while it is away")
     run.add_argument("--node-osc", type=_osc_target, metavar="HOST:PORT",
                      help="the node's OSC address: parameter changes go there (vj serve listens on port 9000)")
+    run.add_argument("--surface", action="store_true",
+                     help="serve the control surface: every parameter, prompt, preset and action on a web page, with "
+                          "the tempo, the audio levels and a small preview (docs/surface.md)")
+    run.add_argument("--surface-host", default="127.0.0.1",
+                     help="address the surface listens on (default 127.0.0.1, this machine only; 0.0.0.0: every "
+                          "network, and then a pairing token is required: vj prints the URL and the HUD shows its QR)")
+    run.add_argument("--surface-port", type=int, default=8080, help="the surface's TCP port (default 8080)")
     run.add_argument("--no-zeroconf", action="store_true",
                      help="do not advertise OSCQuery/OSC on the network (mDNS); clients then connect by address")
     run.add_argument("--audio", metavar="DEVICE", type=_monitor,
@@ -566,6 +604,15 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     osc_bench.add_argument("--rate", type=float, default=20_000.0, help="messages per second in the flood")
     osc_bench.add_argument("--seconds", type=float, default=2.0, help="length of each render round")
     osc_bench.set_defaults(func=cmd_bench_osc)
+    fuzz_bench = benches.add_parser("fuzz", help="hostile input to every parser at the edge: YAML, OSC, MIDI, "
+                                    "audio, camera files; nothing may raise")
+    fuzz_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    fuzz_bench.add_argument("--target", default="", metavar="T,T",
+                            help="some of yaml, osc, osc-server, http, midi, audio, camera (default: all)")
+    fuzz_bench.add_argument("--count", type=int, default=None, metavar="N",
+                            help="cases per target (default: each target's own, 1,000,000 OSC datagrams)")
+    fuzz_bench.add_argument("--seed", type=int, default=1)
+    fuzz_bench.set_defaults(func=cmd_bench_fuzz)
     audio_bench = benches.add_parser("audio", help="beat tracking vs aubio and librosa, onset latency, CPU")
     audio_bench.add_argument("--json", action="store_true", help="print one JSON object")
     audio_bench.add_argument("--data", type=Path, default=None, metavar="DIR",
@@ -619,10 +666,25 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
     rig_bench = benches.add_parser("rig", help="NDI, Ableton Link, MIDI clock out, recording and a generator node, "
                                                "each against its target (Link and NDI in a loopback-only namespace)")
     rig_bench.add_argument("--only", default="", metavar="CASE,CASE",
-                           help="run only these: ndi, link, midi_clock_out, record, node")
+                           help="run only these: ndi, ndi_show, link, midi_clock_out, record, node")
     rig_bench.add_argument("--quick", action="store_true", help="shorter runs (tests)")
     rig_bench.add_argument("--json", action="store_true", help="print one JSON object")
     rig_bench.set_defaults(func=cmd_bench_rig)
+    soak_bench = benches.add_parser("soak", help="the real show for minutes under MIDI, OSC, OSCQuery, audio, voice, "
+                                    "camera, preset switches, mapping rewrites and faults: crashes, losses, recovery, "
+                                    "frame-time drift, leaks")
+    soak_bench.add_argument("--minutes", type=float, default=10.0, help="minutes of load (default 10)")
+    soak_bench.add_argument("--preset", help="the preset to soak (default: the first, the procedural dream)")
+    soak_bench.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
+    soak_bench.add_argument("--no-voice", action="store_true", help="no voice commands in the audio")
+    soak_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    soak_bench.set_defaults(func=cmd_bench_soak)
+    surface_bench = benches.add_parser("surface", help="the control surface in the real show: websocket pages moving "
+                                       "a slider (latency to the parameter, bursts' last values, 8 pages converging, "
+                                       "the preview's frame rate, display p99 with and without pages)")
+    surface_bench.add_argument("--quick", action="store_true", help="a shorter run (tests)")
+    surface_bench.add_argument("--json", action="store_true", help="print one JSON object")
+    surface_bench.set_defaults(func=cmd_bench_surface)
 
 
 def main(argv: list[str] | None = None) -> int:

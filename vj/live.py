@@ -23,9 +23,12 @@ from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
 from vj.rig.node import NodeWorkers
 from vj.rig.outputs_cli import OutputOptions, reload_keeping_outputs, start_outputs, stop_outputs
+from vj.run_stats import FrameTimes, write_stats
 from vj.session import load_session, watch_session
 from vj.show import Show, ShowLinks, ShowOptions
+from vj.surface import Surface, SurfaceError, SurfaceFeed, surface_space
 from vj.vocabulary import DeviceStatus, EventQueue, key_event
+from vj.web.server import WebServer
 
 if TYPE_CHECKING:
     from vj.audio.capture import AudioInput
@@ -72,6 +75,10 @@ class LiveOptions:
     outputs: OutputOptions = OutputOptions()  # video outputs: NDI, virtual camera, Syphon, Spout, recording
     link: bool = False  # join an Ableton Link session: tempo, phase and start/stop shared (vj.rig.link)
     midi_clock_out: tuple[str, ...] = ()  # MIDI output ports (name patterns) that get vj's beat clock
+    stats: Path | None = None  # where the show's figures go as JSON when it stops (vj.run_stats)
+    surface: bool = False  # the control surface: a web page that plays every parameter (vj.surface)
+    surface_host: str = "127.0.0.1"  # beyond loopback only when asked, and then with a pairing token
+    surface_port: int = 8080
 
 
 def start_audio(options: LiveOptions, events: EventQueue, voice: VoiceListener | None = None,
@@ -122,22 +129,36 @@ def start_voice(options: LiveOptions, events: EventQueue) -> VoiceListener:
     return VoiceListener(config, events).start()
 
 
-def start_osc(options: LiveOptions,
-              events: EventQueue) -> tuple[OscServer | None, OscQuery | None, Advertisement | None, str | None]:
-    """OSC in, its OSCQuery tree and its mDNS advertisement, and why not where one failed (the
-    show goes on without OSC, or without discovery, and says so)."""
+def start_osc(options: LiveOptions, events: EventQueue, web: WebServer | None = None,
+              ) -> tuple[OscServer | None, OscQuery | None, Advertisement | None, str | None]:
+    """OSC in, its OSCQuery tree (on `web`, vj's web server) and its mDNS advertisement, and why
+    not where one failed (the show goes on without OSC, or without discovery, and says so)."""
     osc, query, advert = None, None, None
     if not options.osc_port:
         return osc, query, advert, None
     try:
         osc = OscServer(events, options.osc_host, options.osc_port, options.osc_allow).start()
-        query = OscQuery(address_space(), options.osc_host, osc.port).start()
+        query = OscQuery(address_space(), options.osc_host, osc.port, server=web).start()
+        if web is not None:
+            web.start()  # (once it has a site; by whichever part comes first)
         if options.zeroconf:
             advert = Advertisement("vj", options.osc_host, osc.port).start()
     except (OscError, OSError) as exc:
         log.warning("%s", exc)
         return osc, query, advert, str(exc)
     return osc, query, advert, None
+
+
+def start_surface(options: LiveOptions, events: EventQueue, web: WebServer) -> tuple[Surface | None, str | None]:
+    """The control surface on vj's web server, or why not (the show goes on without it)."""
+    try:
+        surface = Surface(web, events, options.surface_host, options.surface_port)
+        web.start()
+    except SurfaceError as exc:
+        log.warning("%s", exc)
+        return None, str(exc)
+    print(f"vj: control surface at {surface.url}", flush=True)
+    return surface, None
 
 
 def run_clock() -> Callable[[], float]:
@@ -152,9 +173,11 @@ def run_clock() -> Callable[[], float]:
     return tick
 
 
-def play(show: Show, window: Window, pacer: FramePacer, seconds: float) -> bool:
+def play(show: Show, window: Window, pacer: FramePacer, seconds: float, frames: FrameTimes | None = None,
+         surface: SurfaceFeed | None = None) -> bool:
     """Frames until the window closes, quit, or `seconds` pass (0: no limit); True when Ctrl-C
-    stopped it (the same orderly stop as closing the window)."""
+    stopped it (the same orderly stop as closing the window). Each frame's work (the pacing wait
+    excluded) goes into `frames` when given."""
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}
@@ -164,14 +187,19 @@ def play(show: Show, window: Window, pacer: FramePacer, seconds: float) -> bool:
                 if not key.repeat:
                     show.events.put(key_event(key.key, key.pressed))
             dt = tick()
+            began = time.monotonic()
             try:
-                show.frame(dt, window.framebuffer)
+                snap = show.frame(dt, window.framebuffer)
+                if surface is not None:
+                    surface.frame(snap, window.framebuffer.size)
             except Exception as exc:  # noqa: BLE001 - the render loop must survive anything
                 what = f"{type(exc).__name__}: {exc}"
                 failures[what] = failures.get(what, 0) + 1
                 if failures[what] == 1:
                     log.exception("frame failed (the show goes on)")
             window.swap()
+            if frames is not None:
+                frames.add(began, time.monotonic())
             pacer.wait()
             show.display_mode = pacer.mode
             if seconds and time.perf_counter() - started >= seconds:
@@ -180,6 +208,15 @@ def play(show: Show, window: Window, pacer: FramePacer, seconds: float) -> bool:
         log.info("Ctrl-C: stopping")
         return True
     return False
+
+
+def start_feed(surface: Surface, show: Show) -> SurfaceFeed:
+    """The render thread's side of the surface; with a pairing token, its URL as a QR code in the HUD."""
+    from vj.surface.pairing import qr_modules
+
+    if surface.token is not None:
+        show.hud.set_qr(qr_modules(surface.url), f"control surface: {surface.url}")
+    return SurfaceFeed(surface, show)
 
 
 def run_live(options: LiveOptions) -> int:
@@ -204,7 +241,9 @@ def run_live(options: LiveOptions) -> int:
     video, track = start_outputs(outputs, output_size, options.analysis.sample_rate if options.audio else None)
 
     midi = MidiPorts(events, loaded.mapping.midi).start()  # also without MIDI bindings: learn mode listens
-    osc, query, advert, osc_error = start_osc(options, events)
+    web = WebServer()  # OSCQuery and the control surface: one server, one set of limits
+    osc, query, advert, osc_error = start_osc(options, events, web)
+    surface, surface_error = start_surface(options, events, web) if options.surface else (None, None)
     targets = options.osc_out + ((options.node_osc,) if options.node_osc else ())
     osc_out = OscOut(targets, options.osc_out_rate).start() if targets else None
     node = NodeWorkers(options.node, options.gen_threads) if options.node else None
@@ -219,11 +258,13 @@ def run_live(options: LiveOptions) -> int:
                                worker_factory=node or process_workers(options.gen_threads, live=True,
                                                                       compile=options.compile),
                                interim_factory=lambda: interim_worker(options.gen_threads), output_size=output_size)
-    show = Show(window.ctx, loaded.presets, ((address_space(),) if osc else ()) + loaded.mappings,
-                links=links, options=show_options, events=events)
+    spaces = ((address_space(),) if osc else ()) + ((surface_space(),) if surface else ())
+    show = Show(window.ctx, loaded.presets, spaces + loaded.mappings, links=links, options=show_options, events=events)
+    feed = start_feed(surface, show) if surface else None
     voice_alone = options.voice is not None and not options.audio
     no_voice = "voice needs the audio input: drop --no-audio" if voice_alone else None
-    for where, error in (("osc", osc_error), ("camera", camera_error), ("voice", no_voice)):
+    for where, error in (("osc", osc_error), ("surface", surface_error), ("camera", camera_error),
+                         ("voice", no_voice)):
         if error:
             show.notices.errors[where] = error
     for problem in loaded.problems:
@@ -237,9 +278,12 @@ def run_live(options: LiveOptions) -> int:
     watcher.start()
     log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
              show.preset.name, ", ".join(m.path for m in loaded.mappings))
+    frames = FrameTimes() if options.stats else None
     try:
-        interrupted = play(show, window, FramePacer(options.max_fps, window.refresh_hz, options.vsync), options.seconds)
+        interrupted = play(show, window, FramePacer(options.max_fps, window.refresh_hz, options.vsync), options.seconds,
+                           frames, feed)
     finally:
+        write_stats(options.stats, frames, midi, osc, supervisor())  # before the inputs stop: their last counts
         tempo.stop()
         show.close()
         if node is not None:
@@ -247,9 +291,10 @@ def run_live(options: LiveOptions) -> int:
         if video is not None:  # first: a recording takes the audio input's last blocks before it stops
             stop_outputs(video)
         midi.stop()
-        for part in (osc, query, advert, osc_out, audio_runner, audio_input, voice, camera):
+        for part in (feed, osc, query, surface, advert, osc_out, audio_runner, audio_input, voice, camera):
             if part is not None:  # in this order: the analysis thread stops before the input it reads
                 part.stop()
+        web.stop()
         watcher.stop()
         window.close()
     return 130 if interrupted else 0

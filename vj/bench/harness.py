@@ -42,6 +42,21 @@ Records = list[tuple[ControlEvent, float]]  # (event, when its parameter write w
 # -- figures -------------------------------------------------------------------------------------
 
 
+def run_vj(argv: Sequence[str]) -> int:
+    """`python -m vj ARGV` in this process, as a program, for a bench that patches a piece of the
+    show first (the benches sit below the CLI and never import it); its exit code."""
+    import runpy
+
+    saved, sys.argv = sys.argv, ["vj", *argv]
+    try:
+        runpy.run_module("vj", run_name="__main__", alter_sys=True)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return float(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))])
@@ -111,24 +126,20 @@ def serve_sender(run: SenderRunFn) -> None:
         print(f"done {n} {dropped} {elapsed:.6f}", flush=True)
 
 
-class Sender:
-    """A sender process (`python -m MODULE --sender ARGS...`), driven from here."""
+class Child:
+    """A helper process of a bench that speaks in lines: `ready` when it is up, then one answer per
+    command (its first word, then values); stderr is kept for the message when it answers wrong."""
 
-    def __init__(self, module: str, args: Sequence[str] = (), what: str = "") -> None:
+    def __init__(self, command: Sequence[str], what: str, env: dict[str, str] | None = None,
+                 ready_timeout: float = 20.0) -> None:
         self.what = what
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--sender", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
+        self.proc = subprocess.Popen(list(command), env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.errors: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_errors, daemon=True).start()
-        self._expect("ready", 20.0)
+        self._expect("ready", ready_timeout)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -148,8 +159,15 @@ class Sender:
             line = ""
         if not line.startswith(word):
             tail = " | ".join(self.errors[-8:])
-            raise RuntimeError(f"the {self.what} sender process did not answer {word!r} (got {line!r}): {tail}")
+            raise RuntimeError(f"the {self.what} process did not answer {word!r} (got {line!r}): {tail}")
         return line.split()[1:]
+
+
+class Sender(Child):
+    """A sender process (`python -m MODULE --sender ARGS...`), driven from here."""
+
+    def __init__(self, module: str, args: Sequence[str] = (), what: str = "") -> None:
+        super().__init__([sys.executable, "-m", module, "--sender", *args], f"{what} sender".strip())
 
     def start(self, n: int, rate: float, first: int, times: Path, target: str) -> None:
         assert self.proc.stdin is not None

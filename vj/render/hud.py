@@ -40,6 +40,7 @@ class Hud:
         self._font_px = 0
         self._texture: moderngl.Texture | None = None
         self._fonts: dict[int, ImageFont.FreeTypeFont] = {}
+        self._qr: tuple[np.ndarray, str] | None = None  # a QR code's modules (True: dark) and its caption
 
     @property
     def lines(self) -> tuple[str, ...]:
@@ -55,6 +56,12 @@ class Hud:
         if lines != self._lines or errors != self._errors:
             self._lines, self._errors = lines, errors
             self._dirty = True
+
+    def set_qr(self, modules: np.ndarray | None, caption: str = "") -> None:
+        """A QR code (bool modules, its quiet zone included) drawn under the text with its caption
+        (the control surface's pairing URL); None removes it."""
+        self._qr = None if modules is None else (np.asarray(modules, dtype=bool), caption)
+        self._dirty = True
 
     @property
     def texture(self) -> moderngl.Texture | None:
@@ -80,6 +87,7 @@ class Hud:
     def rasterise(self, font_px: int) -> np.ndarray | None:
         """The text as an RGBA uint8 image (row 0 at the top), or None when there is no text."""
         entries = [(line, TEXT_COLOR) for line in self._lines] + [(err, ERROR_COLOR) for err in self._errors]
+        entries += [(self._qr[1], TEXT_COLOR)] if self._qr is not None and self._qr[1] else []
         if not entries:
             return None
         font = self._font(font_px)
@@ -92,7 +100,19 @@ class Hud:
         draw = ImageDraw.Draw(image)
         for i, (text, color) in enumerate(entries):
             draw.text((pad, pad + i * line_h), text, font=font, fill=color)
-        return np.asarray(image)
+        return np.asarray(self._with_qr(image, font_px, pad) if self._qr is not None else image)
+
+    def _with_qr(self, text: Image.Image, font_px: int, pad: int) -> Image.Image:
+        """The text box with the QR code under it: dark modules on white, in its white quiet zone."""
+        assert self._qr is not None
+        modules = self._qr[0]
+        scale = max(3, font_px // 3)  # pixels a module
+        code = Image.fromarray(np.where(modules, 0, 255).astype(np.uint8)).convert("RGBA")
+        code = code.resize((modules.shape[1] * scale, modules.shape[0] * scale), Image.Resampling.NEAREST)
+        image = Image.new("RGBA", (max(text.width, code.width + 2 * pad), text.height + code.height + pad), BOX_COLOR)
+        image.paste(text, (0, 0))
+        image.paste(code, (pad, text.height))
+        return image
 
     def _font(self, font_px: int) -> ImageFont.FreeTypeFont:
         if font_px not in self._fonts:

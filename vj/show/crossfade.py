@@ -61,9 +61,12 @@ class Crossfader:
     def accept_frame(self, frame: GenFrame) -> None:
         """A finished frame: it starts a crossfade at once, or, if one is running, waits its turn."""
         waits = self.new is not None and self.mix() < 1.0
-        if waits and self.pending is not None:
+        if self.pending is not None:
+            # the waiting frame is replaced by this newer one, its slot free: also when the fade
+            # finished before the waiting frame's turn came (a shorter `crossfade` set meanwhile),
+            # where all three slots are taken
             self.frames_skipped += 1
-            upload = self.pending.source  # the waiting frame is replaced: its slot is free
+            upload, self.pending = self.pending.source, None
         else:
             upload = next(u for u in self._uploads if all(u is not layer.source for layer in self.layers()))
         h, w = frame.image.shape[:2]

@@ -84,6 +84,8 @@ class PictureOutputs:
         self.frames = 0  # display frames handed over
         self.costs: deque[float] = deque(maxlen=COSTS_KEPT)  # seconds the hand-off took the render thread
         self.cpu: deque[float] = deque(maxlen=COSTS_KEPT)  # of which it ran (not waiting for the GIL or a core)
+        self.reads: deque[float] = deque(maxlen=COSTS_KEPT)  # of which the read-back (PictureTap.take)
+        self.offers: deque[float] = deque(maxlen=COSTS_KEPT)  # of which the offer to the outputs
         self._tap: PictureTap | None = None
 
     def draw(self, target: moderngl.Framebuffer, prev: LayerView | None, new: LayerView | None, mix: float,
@@ -100,10 +102,14 @@ class PictureOutputs:
         self._tap.settle()  # software GL rasterises the picture here (else in the swap), the GIL released
         began, ran = time.perf_counter(), time.thread_time()
         picture = self._tap.take(target)
+        read = time.perf_counter()
         if picture is not None:
             self.video.offer(picture.pixels, picture.time)
-        self.costs.append(time.perf_counter() - began)
+        ended = time.perf_counter()
+        self.costs.append(ended - began)
         self.cpu.append(time.thread_time() - ran)
+        self.reads.append(read - began)
+        self.offers.append(ended - read)
         self.frames += 1
         if hud is not None:
             self.compositor.draw_hud(target, hud)
@@ -114,9 +120,12 @@ class PictureOutputs:
 
     def figures(self) -> dict[str, float | int]:
         """Display frames handed over and what each hand-off cost the render thread (ms): in all
-        (`handoff_ms`), and running (`handoff_cpu_ms`; the rest is waiting for the GIL or a core)."""
+        (`handoff_ms`), and running (`handoff_cpu_ms`; the rest is waiting for the GIL or a core);
+        split into the read-back (`readback_ms`: PictureTap.take, with the picture's copy into the
+        window when it is drawn offscreen) and the offer to the outputs (`offer_ms`)."""
         out: dict[str, float | int] = {"display_frames": self.frames}
-        for name, seconds in (("handoff_ms", self.costs), ("handoff_cpu_ms", self.cpu)):
+        for name, seconds in (("handoff_ms", self.costs), ("handoff_cpu_ms", self.cpu),
+                              ("readback_ms", self.reads), ("offer_ms", self.offers)):
             if seconds:
                 ordered = sorted(seconds)
                 out[f"{name}_p50"] = round(statistics.median(ordered) * 1000, 3)

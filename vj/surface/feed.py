@@ -1,0 +1,54 @@
+"""The render thread's side of the surface, called once a display frame after the show's frame:
+every PUBLISH_PERIOD the show's reading (base values, prompts, preset, tempo, audio levels) goes
+to the surface (a slot; the web loop diffs and sends), and while a page wants the preview the
+picture goes to the JPEG encoder every PREVIEW_PERIOD. Nothing here waits for the network.
+"""
+
+from __future__ import annotations
+
+import time
+
+from vj.params import Snapshot
+from vj.show import Show
+from vj.surface.preview import PREVIEW_PERIOD, JpegEncoder, PreviewPass
+from vj.surface.protocol import Meters, Reading
+from vj.surface.site import Surface
+from vj.vocabulary import MAX_PROMPTS
+
+PUBLISH_PERIOD = 1 / 40  # seconds between readings (values changed go out at most this often)
+
+
+def reading(show: Show) -> Reading:
+    """The show now, as plain data for the pages."""
+    clock = show.clock.state
+    audio = show.audio_features
+    texts = show.prompts.texts()
+    meters = Meters(bpm=clock.bpm, beat_phase=clock.phase, bar_phase=clock.bar / 4.0, clock=clock.source,
+                    level=audio.get("level", 0.0), bass=audio.get("bass", 0.0), mid=audio.get("mid", 0.0),
+                    high=audio.get("high", 0.0))
+    return Reading(dict(show.state.base), texts + ("",) * (MAX_PROMPTS - len(texts)), show.prompts.index,
+                   tuple(p.name for p in show.prompts.presets), meters)
+
+
+class SurfaceFeed:
+    def __init__(self, surface: Surface, show: Show, preview_width: int | None = None) -> None:
+        self.surface, self.show = surface, show
+        self.preview = PreviewPass(show.ctx, show.options.shaders, *(() if preview_width is None else (preview_width,)))
+        self.encoder = JpegEncoder(surface.offer_frame).start()
+        self._next_publish = self._next_preview = 0.0
+
+    def frame(self, snap: Snapshot, picture: tuple[int, int]) -> None:
+        """After the show's frame: `snap` its snapshot, `picture` the size of the picture drawn."""
+        now = time.monotonic()
+        if now >= self._next_publish:
+            self._next_publish = now + PUBLISH_PERIOD
+            self.surface.publish(reading(self.show))
+        if self.surface.wants_preview and now >= self._next_preview:
+            self._next_preview = now + PREVIEW_PERIOD
+            shot = self.preview.capture(self.show, snap, picture)
+            if shot is not None:
+                self.encoder.offer(shot)
+
+    def stop(self) -> None:
+        self.encoder.stop()
+        self.preview.release()

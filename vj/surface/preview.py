@@ -1,0 +1,128 @@
+"""The live preview for the surface's pages: the picture without the HUD, small, as JPEG.
+
+`PreviewPass` runs on the render thread, only while a page wants the preview and only every
+PREVIEW_PERIOD seconds: the show's layers are drawn once more, by a compositor of its own (so the
+show's buffers keep their size), into a PREVIEW_WIDTH-wide framebuffer, and read back through
+vj.render.readback (asynchronously on a GPU; on software GL a glFinish that releases the GIL, then
+a read of a few hundred KB). `JpegEncoder` encodes on a thread of its own, latest wins: the render
+thread only hands over the array.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import moderngl
+import numpy as np
+from PIL import Image
+
+from vj.params import Snapshot
+from vj.render.compositor import Compositor
+from vj.render.readback import Picture, Reader, make_reader
+from vj.render.shaders import ShaderLibrary
+from vj.show import Show
+from vj.show.show import post_settings
+from vj.slot import LatestSlot
+
+log = logging.getLogger(__name__)
+
+PREVIEW_WIDTH = 320  # pixels
+PREVIEW_PERIOD = 0.1  # seconds between preview frames (10 a second)
+JPEG_QUALITY = 70
+
+
+def preview_size(picture: tuple[int, int], width: int = PREVIEW_WIDTH) -> tuple[int, int]:
+    """The preview's size for a picture of `picture` size: `width` wide (never wider than the
+    picture), the picture's aspect, even."""
+    w, h = picture
+    width = min(width, max(2, w))
+    height = max(2, round(width * h / max(1, w)))
+    return width - width % 2, height - height % 2
+
+
+class PreviewPass:
+    def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary | None = None, width: int = PREVIEW_WIDTH) -> None:
+        self.ctx, self.width = ctx, width
+        self.compositor = Compositor(ctx, shaders or ShaderLibrary())
+        self._fbo: moderngl.Framebuffer | None = None
+        self._reader: Reader | None = None
+        self.frames = 0
+
+    def capture(self, show: Show, snap: Snapshot, picture: tuple[int, int]) -> Picture | None:
+        """Draw the show's picture (as it is this frame, without the HUD) small and read it back;
+        None while an asynchronous read-back fills its ring."""
+        size = preview_size(picture, self.width)
+        if self._fbo is None or self._fbo.size != size:
+            self.release()
+            self._fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture(size, 4)])
+            self._reader = make_reader(self.ctx, size)
+        assert self._reader is not None
+        prev, new = show.crossfader.views()
+        self.compositor.render(self._fbo, prev, new, show.crossfader.mix(), post_settings(snap, show.audio_features))
+        self._reader.settle()
+        self.frames += 1
+        return self._reader.push(self._fbo, time.perf_counter())
+
+    def release(self) -> None:
+        if self._reader is not None:
+            self._reader.release()
+            self._reader = None
+        if self._fbo is not None:
+            for texture in self._fbo.color_attachments:
+                texture.release()
+            self._fbo.release()
+            self._fbo = None
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """RGBA or RGB uint8 (row 0 at the top) as a baseline JPEG."""
+    image = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+class JpegEncoder:
+    """A thread that encodes the newest picture offered and hands the JPEG to `deliver`."""
+
+    def __init__(self, deliver: Callable[[bytes], None], quality: int = JPEG_QUALITY) -> None:
+        self._deliver, self._quality = deliver, quality
+        self._slot: LatestSlot[Picture] = LatestSlot()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vj-surface-jpeg", daemon=True)
+        self.encoded = 0
+
+    def start(self) -> JpegEncoder:
+        self._thread.start()
+        return self
+
+    def offer(self, picture: Picture) -> None:
+        """Render thread: never waits; an older picture not yet encoded is replaced."""
+        self._slot.put(picture)
+
+    @property
+    def skipped(self) -> int:
+        return self._slot.overwritten
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(1.0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            picture = self._slot.wait_take(0.2)
+            if picture is None:
+                continue
+            try:
+                jpeg = encode_jpeg(picture.pixels, self._quality)
+            except (OSError, ValueError) as exc:  # a picture Pillow cannot take: skip it, say so once
+                if self.encoded == 0:
+                    log.warning("surface preview: cannot encode a frame: %s", exc)
+                continue
+            self.encoded += 1
+            self._deliver(jpeg)
