@@ -50,7 +50,7 @@ def test_bench_audio_json_on_one_excerpt(tmp_path: Path) -> None:
     for suffix in (".flac", ".beats"):
         shutil.copy(DEFAULT_DATA / f"{EXCERPT}{suffix}", tmp_path)
     (tmp_path / "README.md").write_text("not audio\n")  # ignored: no .beats beside it
-    result = vj("bench", "audio", "--json", "--data", str(tmp_path), timeout=300)
+    result = vj("bench", "audio", "--json", "--data", str(tmp_path), "--grooves", "2", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     r = json.loads(result.stdout)
     assert r["benchmark"] == "audio" and r["data"] == str(tmp_path)

@@ -321,7 +321,7 @@ def cmd_bench_osc(args: argparse.Namespace) -> int:
 def cmd_bench_audio(args: argparse.Namespace) -> int:
     from vj.bench.audio import run_audio_bench
 
-    return run_audio_bench(as_json=args.json, data=args.data)
+    return run_audio_bench(as_json=args.json, data=args.data, grooves=args.grooves)
 
 
 def cmd_bench_fuzz(args: argparse.Namespace) -> int:
@@ -618,6 +618,8 @@ def _add_bench(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     audio_bench.add_argument("--data", type=Path, default=None, metavar="DIR",
                              help="audio files with same-named .beats files (default: ../shared/data/beats "
                                   "beside the repository)")
+    audio_bench.add_argument("--grooves", type=int, default=None, metavar="N",
+                             help="only the first N of the synthetic grooves (default: all 12)")
     audio_bench.set_defaults(func=cmd_bench_audio)
     voice_bench = benches.add_parser("voice", help="voice commands: accuracy, false accepts, end-of-speech latency")
     voice_bench.add_argument("--json", action="store_true", help="print one JSON object")

@@ -487,14 +487,14 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"  targets met: {r['met']}")
 
 
-def run_audio_bench(as_json: bool = False, data: Path | None = None) -> int:
+def run_audio_bench(as_json: bool = False, data: Path | None = None, grooves: int | None = None) -> int:
     folder = Path(data) if data is not None else DEFAULT_DATA
     if not folder.is_dir():
         print(f"vj bench audio: {folder} is not a folder "
               "(--data DIR: audio files with same-named .beats files)", file=sys.stderr)
         return 2
     try:
-        result = bench_audio(folder)
+        result = bench_audio(folder, GROOVES if grooves is None else GROOVES[:max(0, grooves)])
     except (FileNotFoundError, AudioFileError) as exc:
         print(f"vj bench audio: {exc}", file=sys.stderr)
         return 2
