@@ -24,6 +24,7 @@ from tests.support.jack import RATE, ports, start_jackd, stop_jackd
 from tests.support.vj_process import vj
 from tests.support.waiting import alive, wait_for
 from vj.audio.capture import (
+    BACKOFF,
     AudioInput,
     AudioInputError,
     InputConfig,
@@ -277,7 +278,7 @@ def test_a_killed_worker_is_restarted_and_audio_flows_again(own_jack: str, sup: 
             assert second not in (None, first) and not alive(first)
             assert back.ports[0].startswith("vj-audio")
             reconnected_at = next(t for t, s in statuses if s.connected and t > killed_at)
-            assert reconnected_at - killed_at >= 0.95  # the first back-off (it had opened: no doubling)
+            assert reconnected_at - killed_at >= 0.95 * BACKOFF[0]  # the first back-off (it had opened: no doubling)
             status_until(audio, lambda s: s.blocks > back.blocks + 100, "audio after the restart", timeout=10)
             while audio.read(0) is not None:  # what was queued before
                 pass
@@ -300,7 +301,8 @@ def test_a_missing_device_keeps_retrying_with_backoff(jack_server: str, sup: Sup
         assert status.message.startswith("no audio input matches 'mixer desk'; inputs: [0] system")
         assert status.message.endswith("; retrying")
     gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert 0.95 <= gaps[0] < 4.0 and 1.95 <= gaps[1] < 5.0, gaps  # 1 s, then 2 s (doubling, up to 4 s)
+    first, most = BACKOFF
+    assert 0.95 * first <= gaps[0] < most and 1.95 * first <= gaps[1] < most + 1.0, gaps  # doubling, up to `most`
     assert [s.connected for s in statuses] == [False]  # one report for the same reason, however often
 
 

@@ -49,7 +49,9 @@ from vj.proc.supervisor import (
 log = logging.getLogger(__name__)
 
 WORKER = "vj.audio.portaudio_worker"
-BACKOFF = (1.0, 4.0)  # seconds before a new worker after a failure or a loss: first, doubling up to
+# seconds before a new worker after a failure or a loss: first (short: a killed worker is back within
+# the second it takes to start one), doubling up to (a device still missing is retried quietly)
+BACKOFF = (0.1, 4.0)
 QUEUE_SECONDS = 0.5  # audio held for a slow reader; older blocks are dropped beyond that
 ASK_TIMEOUT = 20.0  # seconds a listing or a check may take
 STOP_WAIT = 2.0  # seconds a worker gets to close its stream before it is killed

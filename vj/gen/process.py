@@ -53,7 +53,9 @@ class ProcessOptions:
     threads: int = 0  # compute threads in the child (0: every core but one)
     max_faults: int = 3  # failed frames in a row before the process is restarted
     give_up_after: int = 3  # process failures in a row before the next backend takes over
-    backoff: tuple[float, float] = (0.5, 8.0)  # seconds before a restart: first, doubling up to
+    # seconds before a restart: first, doubling up to. The first at once: a generator killed mid-show
+    # is back as soon as a process starts (the soak's target: 1 s); a crash loop backs off.
+    backoff: tuple[float, float] = (0.05, 8.0)
     silence: float = 10.0  # seconds without a sign of life that mean a hang (slow frames earn more)
     start_timeout: float = 60.0  # seconds to the first sign of life (starting Python, imports)
 
