@@ -26,6 +26,7 @@ APT_PACKAGES=(
   iproute2                                     # tests: a loopback-only network namespace for NDI and Link (ip)
   g++                                          # torch.compile on the CPU (inductor compiles C++)
   chromium chromium-driver                     # tests: the control surface in a real headless browser (selenium)
+  curl                                         # tests: a real third-party HTTP client against OSCQuery
 )
 
 if [[ "${VJ_SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null; then

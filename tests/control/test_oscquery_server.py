@@ -481,8 +481,9 @@ def test_a_taken_port_is_an_oserror_naming_it(query):
     assert web_threads() == before  # the failed one started nothing
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_reads_a_node_and_is_told_off_for_a_huge_header(query):
+    if shutil.which("curl") is None:
+        pytest.fail("this test needs curl, a real third-party HTTP client (Debian: apt-get install curl)")
     def curl(*args: str) -> tuple[str, str]:
         done = subprocess.run(["curl", "-s", "-m", "3", "-w", "\n%{http_code}", *args], capture_output=True,
                               text=True, timeout=10)
