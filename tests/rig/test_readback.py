@@ -51,11 +51,12 @@ def test_the_pbo_ring_gives_the_frames_a_synchronous_read_gives_in_order(ctx, fb
     for i in range(7):
         paint(fbo, i)
         expected.append((synchronous(fbo), float(i)))
-        picture = ring.push(fbo, float(i))
+        pictures = ring.push(fbo, float(i))
         if i < depth - 1:
-            assert picture is None  # still in flight
+            assert pictures == []  # still in flight
         else:
-            got.append(picture)
+            assert len(pictures) == 1
+            got += pictures
     got += ring.drain()
     ring.release()
     assert [p.time for p in got] == [t for _, t in expected]
@@ -70,8 +71,8 @@ def test_the_synchronous_reader_gives_each_frame_at_once_right_way_up(ctx, fbo):
     for i in range(3):
         paint(fbo, i)
         reader.settle()
-        picture = reader.push(fbo, float(i))
-        assert picture is not None and picture.time == i
+        (picture,) = reader.push(fbo, float(i))
+        assert picture.time == i
         assert np.array_equal(picture.pixels, synchronous(fbo))
         assert (picture.pixels[0] == 255).all()
     assert reader.drain() == []
@@ -83,8 +84,8 @@ def test_pictures_are_fresh_and_read_only(ctx, fbo):
         for i in range(4):
             paint(fbo, i)
             reader.settle()
-            pictures.append(reader.push(fbo, float(i)))
-        pictures = [p for p in pictures + reader.drain() if p is not None]
+            pictures += reader.push(fbo, float(i))
+        pictures += reader.drain()
         assert len(pictures) == 4
         assert not pictures[0].pixels.flags.writeable
         assert not np.array_equal(pictures[0].pixels, pictures[1].pixels)  # each its own memory, not reused
@@ -94,20 +95,19 @@ def test_pictures_are_fresh_and_read_only(ctx, fbo):
 def test_the_synchronous_reader_reuses_only_arrays_no_output_holds(ctx, fbo):
     reader = DirectRead(ctx, (W, H))
     paint(fbo, 1)
-    held = reader.push(fbo, 1.0)  # an output still holds this one
-    assert held is not None
-    dropped = reader.push(fbo, 2.0)
-    assert dropped is not None and dropped.pixels.base is not held.pixels.base
+    (held,) = reader.push(fbo, 1.0)  # an output still holds this one
+    (dropped,) = reader.push(fbo, 2.0)
+    assert dropped.pixels.base is not held.pixels.base
     second = id(dropped.pixels.base)  # (the pool keeps the array: its id stays its own)
     del dropped  # every output is done with it
     paint(fbo, 3)
-    again = reader.push(fbo, 3.0)
-    assert again is not None and id(again.pixels.base) == second  # its memory read into again
+    (again,) = reader.push(fbo, 3.0)
+    assert id(again.pixels.base) == second  # its memory read into again
     assert np.array_equal(again.pixels, synchronous(fbo)) and not np.array_equal(held.pixels, again.pixels)
 
 
 def test_an_unknown_read_mode_is_refused(ctx):
-    with pytest.raises(ValueError, match="unknown read-back mode 'fast': expected one of auto, pbo, direct"):
+    with pytest.raises(ValueError, match="unknown read-back mode 'fast': expected one of auto, pbo, direct, thread"):
         make_reader(ctx, (W, H), "fast")  # type: ignore[arg-type]
 
 
@@ -119,8 +119,8 @@ def test_a_picture_of_another_size_is_drawn_offscreen_and_fills_the_window(ctx, 
     assert picture_fbo.size == (W, H)
     paint(picture_fbo, 4)
     tap.settle()
-    picture = tap.take(window)
-    assert picture is not None and picture.pixels.shape == (H, W, 4)
+    (picture,) = tap.take(window)
+    assert picture.pixels.shape == (H, W, 4)
     assert (picture.pixels[..., 3] == 255).all()  # opaque for every output
     shown = np.frombuffer(window.read(components=3), np.uint8).reshape(2 * H, 2 * W, 3)[::-1]
     assert (shown[:H // 2 - 1] == 255).all()  # the white band on top, scaled up

@@ -216,6 +216,8 @@ def bench_ndi_show(seconds: float = 30.0, size: tuple[int, int] = (1280, 720)) -
         raise RuntimeError(f"the NDI show benchmark failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     result: dict[str, Any] = json.loads(lines[-1])
     result["renderer"] = renderer
+    # llvmpipe's rasteriser threads in the show: vj run's share of the cores unless LP_NUM_THREADS was set
+    result["lp_num_threads"] = os.environ.get("LP_NUM_THREADS", "vj run's default")
     return result
 
 

@@ -25,9 +25,12 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Literal, get_args
 
 from vj.config.source import Problem, Section, is_choice, is_int, is_number, is_str, type_name
 
+ReadMode = Literal["auto", "pbo", "direct", "thread"]  # how the picture leaves the GPU (vj.render.readback)
+READ_MODES: tuple[ReadMode, ...] = get_args(ReadMode)
 NDI_FORMATS = ("rgba", "bgra", "uyvy")
 RECORD_SUFFIXES = (".mp4", ".mov", ".m4v")
 RECORD_FPS = (1, 240)

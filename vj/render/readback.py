@@ -9,16 +9,25 @@ anything refers to it, with the time it was drawn:
   buffers (`Framebuffer.read_into`, which on a GPU only queues the copy) and the buffer read
   `depth - 1` frames earlier is fetched: by then its copy is done, so nothing waits for the GPU.
   The outputs get each frame `depth - 1` display frames late.
-- `DirectRead`: synchronous, `Framebuffer.read`, what `auto` picks on a software renderer (Mesa's
-  llvmpipe): there is no GPU to overlap with, a PBO read is a copy on the calling thread too and
-  fetching the buffer a second one. Before it, `settle` has the frame rasterised by a glFinish
-  called through ctypes, which releases the GIL: moderngl holds the GIL in every call, and a read
-  that has to wait for llvmpipe's rasterising holds it for the whole frame's drawing (otherwise
-  done in the buffer swap, where the GIL is free), starving every other thread (a recording's
-  encoder got a quarter of the GIL time it gets this way; a PBO read on llvmpipe is that case:
-  13 ms a 1280x720 frame with the GIL held). Measured at 1280x720 on llvmpipe, the read itself
-  costs 0.3 ms from an RGBA framebuffer, 0.75 ms from an RGB one and about 1 ms from an X
-  window's back buffer (a format conversion each).
+- `DirectRead`: synchronous, `Framebuffer.read`: what `auto` picks on a software renderer (Mesa's
+  llvmpipe) when no second context can be had: there is no GPU to overlap with, a PBO read is a
+  copy on the calling thread too and fetching the buffer a second one. Before it, `settle` has the
+  frame rasterised by a glFinish called through ctypes, which releases the GIL: moderngl holds the
+  GIL in every call, and a read that has to wait for llvmpipe's rasterising holds it for the whole
+  frame's drawing (otherwise done in the buffer swap, where the GIL is free), starving every other
+  thread (a recording's encoder got a quarter of the GIL time it gets this way; a PBO read on
+  llvmpipe is that case: 13 ms a 1280x720 frame with the GIL held). Measured at 1280x720 on
+  llvmpipe, the read itself costs 0.3 ms from an RGBA framebuffer, 0.75 ms from an RGB one and
+  about 1 ms from an X window's back buffer (a format conversion each): over the 1 ms a render
+  thread may spend on its outputs.
+- `ThreadRead`: what `auto` picks on a software renderer with a window. The render thread only
+  blits the picture into one of three textures (queued: llvmpipe's rasteriser threads copy it),
+  sets a fence and hands the texture over; a reader thread with a second context sharing the
+  window's objects (vj.render.window.Window.share) waits for the fence and reads the texture with
+  glReadPixels through ctypes, the GIL released (vj.render.glcalls). Measured at 1280x720 on
+  llvmpipe under Xvfb: the render thread's part 0.10 ms at p50 and 0.35 ms at p99 of its CPU time,
+  against the direct read's 1.05 and 1.35 ms; a picture is ready 2.7 ms after its hand-off, so
+  outputs get each frame at the next display frame.
 
 `PictureTap` is the render thread's side: where to draw the picture (the window itself when it
 has the output's size, so that nothing is copied, else an offscreen framebuffer at the output
@@ -29,20 +38,29 @@ size, which is then drawn into the window: one full-screen pass more, nothing on
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from typing import Literal, Protocol
+from typing import Protocol
 
 import moderngl
 import numpy as np
 
-ReadMode = Literal["auto", "pbo", "direct"]
-READ_MODES: tuple[str, ...] = ("auto", "pbo", "direct")
+from vj.config.outputs import READ_MODES, ReadMode
+from vj.render import glcalls
+from vj.render.glcalls import GlCalls, gil_free_finish
+
+log = logging.getLogger(__name__)
+
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software")
 POOL = 8  # arrays a synchronous reader keeps for reuse (each output holds up to two: waiting and sending)
+SLOTS = 3  # textures a threaded reader hands over in turn (one being read, one waiting, one being drawn)
+FENCE_WAIT_NS = 1_000_000_000  # the longest a reader thread waits for a picture's copy
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,15 +81,17 @@ def _picture(data: bytes, size: tuple[int, int], drawn: float) -> Picture:
 
 
 class Reader(Protocol):
+    """`push` hands a drawn frame over and returns the frames finished since the last push, oldest first."""
+
     def settle(self) -> None: ...
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> Picture | None: ...
+    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]: ...
     def drain(self) -> list[Picture]: ...
     def release(self) -> None: ...
 
 
 class PboRing:
     """Asynchronous read-back through `depth` pixel buffers (see the module doc). `fbo` must be
-    `size`; `push` returns the frame pushed `depth - 1` calls earlier (None until there is one)."""
+    `size`; `push` returns the frame pushed `depth - 1` calls earlier (none until there is one)."""
 
     def __init__(self, ctx: moderngl.Context, size: tuple[int, int], depth: int = 3) -> None:
         if depth < 2:
@@ -84,12 +104,13 @@ class PboRing:
     def settle(self) -> None:
         pass  # nothing waits: the GPU copies while the next frames are drawn
 
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> Picture | None:
+    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
         depth = len(self._buffers)
         fbo.read_into(self._buffers[self._next], components=4, alignment=1)
         self._times[self._next] = drawn
         self._next = (self._next + 1) % depth
-        return self._fetch(self._next)  # the oldest: read depth - 1 frames ago, overwritten next
+        oldest = self._fetch(self._next)  # read depth - 1 frames ago, overwritten next
+        return [] if oldest is None else [oldest]
 
     def _fetch(self, index: int) -> Picture | None:
         drawn = self._times[index]
@@ -109,35 +130,47 @@ class PboRing:
             buffer.release()
 
 
+class ArrayPool:
+    """Arrays to read frames into, reused once no picture refers to them (fresh memory costs page
+    faults, a millisecond now and then at 720p). Used by one thread at a time."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+        self._arrays: list[np.ndarray] = []
+
+    def free(self) -> np.ndarray:
+        """An array that nobody else refers to (a picture's view holds its array), or a new one."""
+        for pixels in self._arrays:
+            if sys.getrefcount(pixels) <= 3:  # the pool, this loop, getrefcount's argument
+                return pixels
+        pixels = np.empty((self.size[1], self.size[0], 4), np.uint8)
+        if len(self._arrays) < POOL:
+            self._arrays.append(pixels)
+        return pixels
+
+
+def _upright(pixels: np.ndarray, drawn: float) -> Picture:
+    view = pixels[::-1]  # row 0 at the top
+    view.flags.writeable = False
+    return Picture(view, drawn)
+
+
 class DirectRead:
-    """Synchronous read-back: each frame as it is pushed, into an array no output holds any more
-    (reused: fresh memory costs page faults, a millisecond now and then at 720p)."""
+    """Synchronous read-back: each frame as it is pushed, into an array no output holds any more."""
 
     def __init__(self, ctx: moderngl.Context, size: tuple[int, int]) -> None:
         self.size = size
         self._finish = gil_free_finish() or ctx.finish
-        self._pool: list[np.ndarray] = []
+        self._pool = ArrayPool(size)
 
     def settle(self) -> None:
         """The frame drawn so far rasterised now, without holding the GIL (see the module doc)."""
         self._finish()
 
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> Picture | None:
-        pixels = self._free()
+    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
+        pixels = self._pool.free()
         fbo.read_into(pixels, components=4, alignment=1)
-        view = pixels[::-1]  # row 0 at the top
-        view.flags.writeable = False
-        return Picture(view, drawn)
-
-    def _free(self) -> np.ndarray:
-        """An array of the pool that nobody else refers to (a picture's view holds its array), or a new one."""
-        for pixels in self._pool:
-            if sys.getrefcount(pixels) <= 3:  # the pool, this loop, getrefcount's argument
-                return pixels
-        pixels = np.empty((self.size[1], self.size[0], 4), np.uint8)
-        if len(self._pool) < POOL:
-            self._pool.append(pixels)
-        return pixels
+        return [_upright(pixels, drawn)]
 
     def drain(self) -> list[Picture]:
         return []
@@ -146,20 +179,128 @@ class DirectRead:
         pass
 
 
-@cache
-def gil_free_finish() -> Callable[[], None] | None:
-    """glFinish through ctypes (which releases the GIL during the call) for the context current on
-    the calling thread; None where the GL library cannot be loaded."""
-    names = {"darwin": ("/System/Library/Frameworks/OpenGL.framework/OpenGL",),
-             "win32": ("opengl32",)}.get(sys.platform, ("libGL.so.1", "libOpenGL.so.0"))
-    for name in names:
+class SharedGL(Protocol):
+    """A second context sharing the show's objects (vj.render.window.SharedWindowContext): current
+    on the reader thread between `make_current` and `done_current`; `close` on the thread that made it."""
+
+    def make_current(self) -> None: ...
+    def done_current(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ThreadRead:
+    """Read-back on a thread with a context of its own (see the module doc). `push` blits the frame
+    into a free texture and hands it over, and returns the frames the thread has finished since the
+    last push; with no texture free (the thread fell 3 frames behind) the frame is not read
+    (`skipped`). Should the thread fail, pushes read directly, as `DirectRead` does."""
+
+    def __init__(self, ctx: moderngl.Context, size: tuple[int, int], shared: SharedGL, calls: GlCalls) -> None:
+        self.ctx, self.size, self._shared, self._calls = ctx, size, shared, calls
+        self._finish = gil_free_finish() or ctx.finish
+        self._textures = [ctx.texture(size, 4) for _ in range(SLOTS)]
+        self._fbos = [ctx.framebuffer(color_attachments=[texture]) for texture in self._textures]
+        self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for slot in range(SLOTS):
+            self._free.put(slot)
+        self._pending: list[tuple[int, float]] = []  # copied, not yet handed to the reader: (slot, drawn)
+        self._jobs: queue.SimpleQueue[tuple[int, int, float] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Picture] = queue.SimpleQueue()
+        self._direct = DirectRead(ctx, size)  # the way back should the thread fail
+        self.failed: str | None = None  # why the thread stopped reading (set by the thread)
+        self.skipped = 0
+        self._thread = threading.Thread(target=self._run, name="vj-readback", daemon=True)
+        self._thread.start()
+
+    def settle(self) -> None:
+        """The frames handed over since the last settle go to the reader now, while this thread
+        waits for the rasteriser without the GIL (as DirectRead). Here, not in the hand-off: a
+        fence flushes, which wakes llvmpipe's rasteriser threads, and those (and the woken reader)
+        took a core from the render thread in the hand-off: 1.8-2.6 ms at p50 in some runs, 2.6 ms
+        at p99 in all, against 0.1 and 0.3 ms of its own work."""
+        self._send()
+        self._finish()
+
+    def _send(self) -> None:
+        for slot, drawn in self._pending:  # the fence also covers this frame, about to be settled
+            self._jobs.put((slot, self._calls.fence_sync(glcalls.SYNC_GPU_COMMANDS_COMPLETE, 0), drawn))
+        if self._pending:
+            self._calls.flush()  # the reader's wait flushes only its own context
+        self._pending.clear()
+
+    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
+        if self.failed is not None:
+            return self._finished() + self._direct.push(fbo, drawn)
         try:
-            library = ctypes.WinDLL(name) if sys.platform == "win32" else ctypes.CDLL(name)  # type: ignore[attr-defined]
-            finish: Callable[[], None] = library.glFinish
-        except (OSError, AttributeError):
-            continue
-        return finish
-    return None
+            slot = self._free.get_nowait()
+        except queue.Empty:
+            self.skipped += 1
+            return self._finished()
+        self.ctx.copy_framebuffer(self._fbos[slot], fbo)  # queued: rasterised in the swap or the next settle
+        self._pending.append((slot, drawn))
+        return self._finished()
+
+    def _finished(self) -> list[Picture]:
+        out = []
+        while True:
+            try:
+                out.append(self._done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _run(self) -> None:
+        calls, (width, height) = self._calls, self.size
+        pool = ArrayPool(self.size)
+        try:
+            self._shared.make_current()
+            framebuffer = ctypes.c_uint(0)
+            calls.gen_framebuffers(1, ctypes.byref(framebuffer))
+            calls.bind_framebuffer(glcalls.READ_FRAMEBUFFER, framebuffer.value)
+            calls.pixel_store_i(glcalls.PACK_ALIGNMENT, 1)
+        except Exception as exc:  # a driver that will not share: the render thread reads instead
+            self._fail(f"the reader's context failed: {exc}")
+            return
+        try:
+            while (job := self._jobs.get()) is not None:
+                slot, fence, drawn = job
+                waited = calls.client_wait_sync(fence, glcalls.SYNC_FLUSH_COMMANDS_BIT, FENCE_WAIT_NS)
+                calls.delete_sync(fence)
+                if waited in (glcalls.TIMEOUT_EXPIRED, glcalls.WAIT_FAILED):
+                    self._fail(f"a picture's copy did not finish (glClientWaitSync answered {waited:#x})")
+                    return
+                calls.framebuffer_texture_2d(glcalls.READ_FRAMEBUFFER, glcalls.COLOR_ATTACHMENT0,
+                                             glcalls.TEXTURE_2D, self._textures[slot].glo, 0)
+                pixels = pool.free()
+                calls.read_pixels(0, 0, width, height, glcalls.RGBA, glcalls.UNSIGNED_BYTE, pixels.ctypes.data)
+                self._free.put(slot)
+                self._done.put(_upright(pixels, drawn))
+        except Exception as exc:
+            self._fail(f"reading a picture failed: {exc}")
+        finally:
+            calls.delete_framebuffers(1, ctypes.byref(framebuffer))
+            self._shared.done_current()
+
+    def _fail(self, why: str) -> None:
+        log.warning("read-back thread: %s; the render thread reads the pictures itself from now on", why)
+        self.failed = why
+
+    def drain(self) -> list[Picture]:
+        """The frames still in flight, oldest first (at the end of a show, or in tests)."""
+        self._send()
+        deadline = time.monotonic() + 2.0
+        while self._free.qsize() < SLOTS and self.failed is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return self._finished()
+
+    def release(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(2.0)
+        if self._thread.is_alive():  # stuck in the driver: leave its context alone rather than pull it away
+            log.warning("read-back thread did not stop; its context is left open")
+        else:
+            self._shared.close()
+        for fbo, texture in zip(self._fbos, self._textures, strict=True):
+            fbo.release()
+            texture.release()
 
 
 def software_renderer(ctx: moderngl.Context) -> bool:
@@ -167,13 +308,33 @@ def software_renderer(ctx: moderngl.Context) -> bool:
     return any(name in renderer for name in SOFTWARE_RENDERERS)
 
 
-def make_reader(ctx: moderngl.Context, size: tuple[int, int], mode: ReadMode = "auto") -> Reader:
-    """`auto`: a synchronous read on a software renderer, a PBO ring on a GPU."""
+def rasteriser_threads() -> bool:
+    """Whether llvmpipe rasterises on threads of its own (vj.render.context.share_cores sets none
+    on two cores). Without them the thread read's copy is drawn on the render thread: 5.5 ms a
+    1280x720 frame in `vj run` on two cores, against the direct read's 1.2 ms."""
+    return os.environ.get("LP_NUM_THREADS", "").strip() != "0"
+
+
+def make_reader(ctx: moderngl.Context, size: tuple[int, int], mode: ReadMode = "auto",
+                share: Callable[[], SharedGL] | None = None) -> Reader:
+    """`auto`: a PBO ring on a GPU; on a software renderer with rasteriser threads a reader thread
+    where `share` gives a second context, else a synchronous read. `thread` without a second
+    context reads synchronously."""
     if mode not in READ_MODES:
         raise ValueError(f"unknown read-back mode {mode!r}: expected one of {', '.join(READ_MODES)}")
-    if mode == "direct" or (mode == "auto" and software_renderer(ctx)):
+    if mode == "pbo" or (mode == "auto" and not software_renderer(ctx)):
+        return PboRing(ctx, size)
+    if mode == "direct" or (mode == "auto" and not rasteriser_threads()):
         return DirectRead(ctx, size)
-    return PboRing(ctx, size)
+    calls = glcalls.gl_calls()
+    if share is None or calls is None:
+        return DirectRead(ctx, size)
+    try:
+        shared = share()
+    except Exception as exc:  # the window system would not share: read on the render thread
+        log.warning("no second OpenGL context for the read-back (%s); the render thread reads the pictures", exc)
+        return DirectRead(ctx, size)
+    return ThreadRead(ctx, size, shared, calls)
 
 
 class Presenter(Protocol):
@@ -187,9 +348,9 @@ class PictureTap:
     picture into `target(window)`, then `take(window)`, then draw the HUD into the window."""
 
     def __init__(self, ctx: moderngl.Context, size: tuple[int, int], presenter: Presenter,
-                 mode: ReadMode = "auto") -> None:
+                 mode: ReadMode = "auto", share: Callable[[], SharedGL] | None = None) -> None:
         self.ctx, self.size, self.presenter = ctx, size, presenter
-        self.reader = make_reader(ctx, size, mode)
+        self.reader = make_reader(ctx, size, mode, share)
         self._texture: moderngl.Texture | None = None
         self._offscreen: moderngl.Framebuffer | None = None
         self._drawn_into: moderngl.Framebuffer | None = None
@@ -214,19 +375,20 @@ class PictureTap:
         """The picture is drawn: a synchronous reader has it rasterised now, the GIL released."""
         self.reader.settle()
 
-    def take(self, window: moderngl.Framebuffer) -> Picture | None:
+    def take(self, window: moderngl.Framebuffer) -> list[Picture]:
         """The picture is drawn (and settled): read it back and show it in the window (if it was
-        drawn offscreen); returns a finished frame (this one, or an earlier one with a PBO ring)."""
+        drawn offscreen); returns the frames finished since the last take, oldest first (this one,
+        or earlier ones with a PBO ring or a reader thread)."""
         drawn = time.perf_counter()
         picture_fbo = self._drawn_into
         if picture_fbo is None:
-            return None
+            return []
         self._drawn_into = None
-        picture = self.reader.push(picture_fbo, drawn)
+        pictures = self.reader.push(picture_fbo, drawn)
         if picture_fbo is not window and window.size[0] and window.size[1]:
             assert self._texture is not None
             self.presenter.present(window, self._texture)
-        return picture
+        return pictures
 
     def drain(self) -> list[Picture]:
         return self.reader.drain()

@@ -179,6 +179,27 @@ def _egl_context_current() -> bool:
     return bool(egl.eglGetCurrentContext())
 
 
+class SharedWindowContext:
+    """A hidden window's context sharing the show window's objects (`Window.share`): current on
+    one other thread between `make_current` and `done_current`; `close` on the main thread after."""
+
+    def __init__(self, handle: WindowHandle) -> None:
+        self._handle: WindowHandle | None = handle
+
+    def make_current(self) -> None:
+        if self._handle is None:
+            raise WindowError("the shared context is closed")
+        glfw.make_context_current(self._handle)
+
+    def done_current(self) -> None:
+        glfw.make_context_current(None)  # type: ignore[arg-type]  # NULL releases it; the stub leaves None out
+
+    def close(self) -> None:
+        if self._handle is not None:
+            glfw.destroy_window(self._handle)
+            self._handle = None
+
+
 class Window:
     """A GLFW window with an OpenGL 3.3 core context wrapped by moderngl."""
 
@@ -297,6 +318,24 @@ class Window:
             screen.viewport = (0, 0, *size)
             screen.scissor = (0, 0, *size)
         return screen
+
+    def share(self) -> SharedWindowContext:
+        """A second OpenGL context sharing this window's textures, for another thread to read
+        pictures with (vj.render.readback.ThreadRead): a hidden 16x16 window (GLFW creates
+        contexts only with windows, and only on the main thread, which is why it is made here)."""
+        glfw.default_window_hints()
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        glfw.window_hint(glfw.VISIBLE, False)
+        glfw.window_hint(glfw.FOCUSED, False)
+        hidden = glfw.create_window(16, 16, f"{self.config.title} read-back", None, self._handle)
+        glfw.make_context_current(self._handle)
+        if not hidden:
+            why = _last_glfw_error or "unknown error"
+            raise WindowError(f"GLFW could not create a context sharing the window's ({why})")
+        return SharedWindowContext(hidden)
 
     def set_vsync(self, on: bool) -> None:
         self._vsync = on

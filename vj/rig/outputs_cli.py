@@ -21,7 +21,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vj.config.outputs import NDI_FORMATS, RECORD_FPS, OutputSettings, record_problem, size_problem
+from vj.config.outputs import (
+    NDI_FORMATS,
+    READ_MODES,
+    RECORD_FPS,
+    OutputSettings,
+    ReadMode,
+    record_problem,
+    size_problem,
+)
 
 if TYPE_CHECKING:
     from vj.config.mapping import MappingConfig
@@ -47,6 +55,7 @@ class OutputOptions:
     spout: str | None = None  # a Spout sender name (Windows)
     size: tuple[int, int] | None = None  # the outputs' picture (None: the window's)
     fps: float = 0.0  # the most frames a second for NDI, the virtual camera, Syphon and Spout (0: every display frame)
+    read_back: ReadMode = "auto"  # how the picture leaves the GPU (vj.render.readback.READ_MODES)
     # the fields the command line set: only these override a mapping file's `outputs:` (see `over`)
     given: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -60,6 +69,8 @@ class OutputOptions:
             problems.append(f"--record-fps must be in {RECORD_FPS[0]}..{RECORD_FPS[1]}, got {self.record_fps}")
         if self.record is not None and (wrong := record_problem(self.record)):
             problems.append(f"--record {wrong}")
+        if self.read_back not in READ_MODES:
+            problems.append(f"--read-back must be one of {', '.join(READ_MODES)}, got {self.read_back!r}")
         if self.fps < 0:
             problems.append(f"--output-fps must be 0 (every display frame) or more, got {self.fps:g}")
         if problems:
@@ -106,6 +117,10 @@ def add_output_arguments(run: argparse.ArgumentParser, size: Callable[[str], tup
     group.add_argument("--output-fps", type=float, metavar="N",
                        help="the most frames a second sent to NDI, the virtual camera, Syphon and Spout "
                             "(default: every display frame)")
+    group.add_argument("--read-back", choices=READ_MODES,
+                       help="how the picture leaves the GPU: pixel buffers (pbo), a reader thread with a second "
+                            "context (thread), or a plain read (direct); default auto: pbo on a GPU, thread on "
+                            "software GL with rasteriser threads, else direct")
 
 
 def output_options(args: argparse.Namespace) -> OutputOptions:
@@ -113,7 +128,7 @@ def output_options(args: argparse.Namespace) -> OutputOptions:
     file's `outputs:` may set them); ValueError says what is wrong."""
     flags = {"ndi_out": args.ndi_out, "ndi_format": args.ndi_format, "record": args.record,
              "record_fps": args.record_fps, "virtual_camera": args.virtual_camera, "syphon": args.syphon,
-             "spout": args.spout, "size": args.output_size, "fps": args.output_fps}
+             "spout": args.spout, "size": args.output_size, "fps": args.output_fps, "read_back": args.read_back}
     given = {name: value for name, value in flags.items() if value is not None}
     return OutputOptions(**given, given=frozenset(given))
 

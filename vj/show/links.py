@@ -22,6 +22,7 @@ from vj.control.oscquery import OscQuery
 from vj.gen.process import interim_worker
 from vj.gen.worker import GeneratorHandle
 from vj.proc.supervisor import Child
+from vj.render.readback import ReadMode, SharedGL
 from vj.render.shaders import ShaderLibrary
 from vj.show.generator import WorkerFactory, default_worker
 
@@ -116,6 +117,8 @@ class ShowOptions:
     on_window_action: Callable[[str], None] | None = None  # "fullscreen": the window's business
     shaders: ShaderLibrary | None = None
     output_size: tuple[int, int] | None = None  # the video outputs' picture (None: the window's)
+    read_mode: ReadMode = "auto"  # how the outputs' picture leaves the GPU (vj.render.readback)
+    gl_share: Callable[[], SharedGL] | None = None  # a second context for reading pictures on a thread (Window.share)
 
 
 NO_LINKS = ShowLinks()

@@ -8,7 +8,7 @@ import logging
 import statistics
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import moderngl
 
@@ -18,7 +18,7 @@ from vj.control.osc_out import OscOut
 from vj.control.oscquery import OscQuery
 from vj.render.compositor import Compositor, LayerView, PostSettings
 from vj.render.hud import Hud
-from vj.render.readback import PictureTap, ReadMode
+from vj.render.readback import PictureTap, ReadMode, SharedGL
 from vj.rig.sink import SinkStatus
 from vj.show.links import MidiLink, VideoLink
 from vj.vocabulary import ClockState
@@ -77,10 +77,11 @@ class PictureOutputs:
     first frame, made even for the video encoders)."""
 
     def __init__(self, ctx: moderngl.Context, compositor: Compositor, video: VideoLink | None,
-                 size: tuple[int, int] | None = None, mode: ReadMode = "auto") -> None:
+                 size: tuple[int, int] | None = None, mode: ReadMode = "auto",
+                 share: Callable[[], SharedGL] | None = None) -> None:
         self.ctx, self.compositor = ctx, compositor
         self.video = video if video is not None and video.wanted else None
-        self.size, self.mode = size, mode
+        self.size, self.mode, self.share = size, mode, share
         self.frames = 0  # display frames handed over
         self.costs: deque[float] = deque(maxlen=COSTS_KEPT)  # seconds the hand-off took the render thread
         self.cpu: deque[float] = deque(maxlen=COSTS_KEPT)  # of which it ran (not waiting for the GIL or a core)
@@ -96,14 +97,14 @@ class PictureOutputs:
         if self._tap is None:
             width, height = self.size or target.size
             self.size = (max(2, width - width % 2), max(2, height - height % 2))
-            self._tap = PictureTap(self.ctx, self.size, self.compositor, self.mode)
+            self._tap = PictureTap(self.ctx, self.size, self.compositor, self.mode, self.share)
             log.info("video outputs: the picture at %dx%d, read back %s", *self.size, type(self._tap.reader).__name__)
         self.compositor.render(self._tap.target(target), prev, new, mix, post)
         self._tap.settle()  # software GL rasterises the picture here (else in the swap), the GIL released
         began, ran = time.perf_counter(), time.thread_time()
-        picture = self._tap.take(target)
+        pictures = self._tap.take(target)
         read = time.perf_counter()
-        if picture is not None:
+        for picture in pictures:
             self.video.offer(picture.pixels, picture.time)
         ended = time.perf_counter()
         self.costs.append(ended - began)
@@ -136,5 +137,8 @@ class PictureOutputs:
         if self.video is not None:
             log.info("video outputs: %s", " ".join(f"{k}={v}" for k, v in self.figures().items()))
         if self._tap is not None:
+            if self.video is not None:
+                for picture in self._tap.drain():  # the last frames still being read: a recording ends with them
+                    self.video.offer(picture.pixels, picture.time)
             self._tap.release()
             self._tap = None

@@ -78,7 +78,8 @@ class Show(ActionSink):
         self.crossfader = Crossfader(ctx, self.state)
         self.compositor = Compositor(ctx, options.shaders or ShaderLibrary())
         self.hud = Hud(ctx)
-        self.picture = PictureOutputs(ctx, self.compositor, links.video, options.output_size)
+        self.picture = PictureOutputs(ctx, self.compositor, links.video, options.output_size,
+                                      options.read_mode, options.gl_share)
         self.audio_features: Mapping[str, float] = {}  # the newest analysis (empty: no audio, silence)
         self.flash = 0.0  # the flash action's envelope, 1 at a flash
         self.dream_time = 0.0  # the generator's time: it stands still while frozen

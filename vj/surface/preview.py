@@ -65,7 +65,8 @@ class PreviewPass:
         self.compositor.render(self._fbo, prev, new, show.crossfader.mix(), post_settings(snap, show.audio_features))
         self._reader.settle()
         self.frames += 1
-        return self._reader.push(self._fbo, time.perf_counter())
+        pictures = self._reader.push(self._fbo, time.perf_counter())
+        return pictures[-1] if pictures else None
 
     def release(self) -> None:
         if self._reader is not None:
