@@ -21,11 +21,13 @@ from vj.show.hud_text import output_line
 
 def test_the_options_say_what_is_wrong():
     with pytest.raises(ValueError) as caught:
-        OutputOptions(ndi_format="yuv", size=(1281, 720), record_fps=0, record=Path("set.avi"), fps=-1)
+        OutputOptions(ndi_format="yuv", size=(1281, 720), record_fps=0, record=Path("set.avi"), fps=-1,
+                      read_back="fast")  # type: ignore[arg-type]
     assert str(caught.value) == (
         "--ndi-format must be one of rgba, bgra, uyvy, got 'yuv'; --output-size must be even and at least 2x2 "
         "(video encoders need that), got 1281x720; --record-fps must be in 1..240, got 0; --record writes MP4: "
-        "give a file ending in .mp4, got set.avi; --output-fps must be 0 (every display frame) or more, got -1")
+        "give a file ending in .mp4, got set.avi; --read-back must be one of auto, pbo, direct, thread, got 'fast'; "
+        "--output-fps must be 0 (every display frame) or more, got -1")
 
 
 def test_vj_run_refuses_an_odd_output_size_before_opening_a_window(capsys):
@@ -36,10 +38,10 @@ def test_vj_run_refuses_an_odd_output_size_before_opening_a_window(capsys):
 def test_the_command_line_options():
     args = build_parser().parse_args(["run", "--record", "set.mp4", "--record-fps", "25", "--ndi-out", "vj",
                                       "--ndi-format", "uyvy", "--virtual-camera", "--syphon", "vj", "--spout", "vj",
-                                      "--output-size", "1920x1080", "--output-fps", "30"])
+                                      "--output-size", "1920x1080", "--output-fps", "30", "--read-back", "thread"])
     assert output_options(args) == OutputOptions(ndi_out="vj", ndi_format="uyvy", record=Path("set.mp4"),
                                                  record_fps=25, virtual_camera="", syphon="vj", spout="vj",
-                                                 size=(1920, 1080), fps=30.0)
+                                                 size=(1920, 1080), fps=30.0, read_back="thread")
     plain = output_options(build_parser().parse_args(["run"]))
     assert plain == OutputOptions() and not plain.wanted
     assert output_options(build_parser().parse_args(["run", "--virtual-camera", "/dev/video4"])).virtual_camera \
