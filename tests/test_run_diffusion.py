@@ -13,6 +13,7 @@ import pytest
 from tests.support.display import press, screen, screen_until, wait_for_window
 from tests.support.vj_process import Log, vj_run
 from tests.support.waiting import wait_for
+from vj.proc.child import SPARE_NAME
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +26,11 @@ def child_pid(parent: int, name: str) -> int | None:
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            spare = (entry / "comm").read_text().strip() == SPARE_NAME  # waiting to stand in: not running
         except OSError:
             continue
-        if b"vj.proc.child" in argv and name.encode() in argv and int(stat[1]) == parent and stat[0] != "Z":
+        if b"vj.proc.child" in argv and name.encode() in argv and int(stat[1]) == parent and stat[0] != "Z" \
+                and not spare:
             return int(entry.name)
     return None
 

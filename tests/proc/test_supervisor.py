@@ -193,3 +193,48 @@ def test_ask_runs_a_child_once_for_its_answer(sup):
     with pytest.raises(TimeoutError, match="did not answer within 1 s"):
         ask(spec("x:silent"), timeout=1, sup=sup)
     wait_for(lambda: not sup.children(), timeout=5, what="every child stopped")
+
+
+def comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def test_a_spare_stands_in_at_once_and_gets_the_new_descriptors(sup):
+    from tests.support.children import PipeHandler
+    from vj.proc.child import SPARE_NAME
+
+    rec = PipeHandler()
+    child = sup.start(spec("x:read_fd", backoff=(0.05, 1.0), spare=True), rec)
+    _, data, first = rec.next("read")
+    assert data == "start 1"
+    spare = wait_for(lambda: child.spare is not None and child.spare.proc.pid, what="a spare started once ready")
+    wait_for(lambda: comm(spare) == SPARE_NAME, what="the spare named vj-spare while it waits")
+    assert comm(first) != SPARE_NAME
+    cmdline = open(f"/proc/{spare}/cmdline").read().split("\0")[:-1]  # NUL-terminated
+    assert cmdline[-2:] == ["read_fd", "tests.support.children"]  # its name, and the module it imported
+    time.sleep(0.5)  # the spare has its imports done
+    os.kill(first, signal.SIGKILL)
+    _, data, second = rec.next("read")
+    assert second == spare and data == "start 2"  # the pipe made after the spare started, sent across
+    assert comm(second) == "read_fd"  # named as the child it stands in for
+    child.send(("echo", "spare at work"))
+    assert rec.next("echoed")[1:] == ("spare at work", spare)
+    third = wait_for(lambda: child.spare is not None and child.spare.proc.pid, what="the next spare")
+    assert third not in (first, second)
+    child.stop()
+    wait_for(lambda: not alive(third), what="the spare gone with the child")
+
+
+def test_a_dead_spare_is_passed_over(sup):
+    from tests.support.children import PipeHandler
+
+    rec = PipeHandler()
+    child = sup.start(spec("x:read_fd", backoff=(0.05, 1.0), spare=True), rec)
+    first = rec.next("read")[2]
+    spare = wait_for(lambda: child.spare is not None and child.spare.proc.pid, what="a spare")
+    os.kill(spare, signal.SIGKILL)
+    wait_for(lambda: not alive(spare), what="the spare dead")
+    os.kill(first, signal.SIGKILL)
+    _, data, second = rec.next("read")
+    assert second not in (first, spare) and data == "start 2"  # a new interpreter instead

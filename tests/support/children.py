@@ -100,3 +100,33 @@ def answer(link: ChildLink, question: str) -> None:
     if question == "die":
         os._exit(7)
     link.send(("answer", question.upper()))
+
+
+def read_fd(link: ChildLink, fd: int) -> None:
+    """Reads what its inherited descriptor holds and says it (with its pid and whether it was a
+    spare: its /proc/PID/comm then had been vj-spare), then echoes as `echo` does."""
+    data = os.read(fd, 1024).decode()
+    os.close(fd)
+    link.send(("read", data, os.getpid()))
+    link.ready("read")
+    while True:
+        message = link.recv()
+        if message is not None and message[0] == "echo":
+            link.send(("echoed", message[1], os.getpid()))
+
+
+class PipeHandler(Recorder):
+    """Gives each start of its child a fresh pipe holding "start N" as an inherited descriptor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = 0
+
+    def starting(self, child):
+        from vj.proc.child import InheritedFd
+
+        self.starts += 1
+        r, w = os.pipe()
+        os.write(w, f"start {self.starts}".encode())
+        os.close(w)
+        return (InheritedFd(r),), (r,)

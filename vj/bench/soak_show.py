@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vj.proc.child import SPARE_NAME
+
 TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -132,19 +134,16 @@ def descendants(pid: int) -> list[int]:
 
 def child_named(pid: int, name: str) -> int | None:
     """vj's supervised child called `name` (its command line is `python -m vj.proc.child FD PID NAME`)."""
-    for child in children_of(pid):
-        args = _read(f"/proc/{child}/cmdline").split("\0")
-        if "vj.proc.child" in args and args[args.index("vj.proc.child") + 3:][:1] == [name]:
-            return child
-    return None
+    return child_names(pid).get(name)
 
 
 def child_names(pid: int) -> dict[str, int]:
-    """Every supervised child of `pid` by name."""
+    """Every running supervised child of `pid` by name (not the spares waiting to stand in: vj.proc.child)."""
     out = {}
     for child in children_of(pid):
         args = _read(f"/proc/{child}/cmdline").split("\0")
-        if "vj.proc.child" in args and len(args) > args.index("vj.proc.child") + 3:
+        spare = _read(f"/proc/{child}/comm").strip() == SPARE_NAME
+        if "vj.proc.child" in args and len(args) > args.index("vj.proc.child") + 3 and not spare:
             out[args[args.index("vj.proc.child") + 3]] = child
     return out
 

@@ -38,6 +38,7 @@ from vj.gen.backends import GRADIENT, PROCEDURAL, BackendSpec, chain, default_th
 from vj.gen.base import GenRequest
 from vj.gen.host import thread_env
 from vj.gen.worker import GenFrame, WorkerStatus
+from vj.proc.child import InheritedFd
 from vj.proc.ring import FrameRing
 from vj.proc.supervisor import Child, ChildHandler, ChildSpec, ChildStatus, Supervisor, supervisor
 from vj.slot import LatestSlot
@@ -58,6 +59,9 @@ class ProcessOptions:
     backoff: tuple[float, float] = (0.05, 8.0)
     silence: float = 10.0  # seconds without a sign of life that mean a hang (slow frames earn more)
     start_timeout: float = 60.0  # seconds to the first sign of life (starting Python, imports)
+    # a live show keeps an interpreter started for the next restart (vj.proc.child): a killed generator
+    # is back without waiting for Python and the imports
+    spare: bool = False
 
     @property
     def compute_threads(self) -> int:
@@ -86,7 +90,8 @@ class _Lane(ChildHandler):
         ring, fd = FrameRing.create()
         self.ring = ring
         o = self.owner.options
-        return (self.spec, fd, ring.slots, ring.capacity, ring.input_capacity, o.compute_threads, o.silence), (fd,)
+        return (self.spec, InheritedFd(fd), ring.slots, ring.capacity, ring.input_capacity, o.compute_threads,
+                o.silence), (fd,)
 
     def message(self, message: tuple[Any, ...]) -> None:
         self.owner._on_message(self, message)
@@ -320,6 +325,7 @@ class GeneratorProcess:
             silence=o.silence,
             backoff=o.backoff,
             give_up_after=o.give_up_after,
+            spare=o.spare,
         ), lane)
 
     def _on_message(self, lane: _Lane, message: tuple[Any, ...]) -> None:
@@ -406,7 +412,7 @@ def process_workers(threads: int = 0, *, live: bool = False, compile: str | None
 
     def start(preset: Preset) -> GeneratorProcess:
         specs = chain(preset, live=live, compile=compile)
-        return GeneratorProcess(specs, ProcessOptions(max_fps=preset.max_fps, threads=threads)).start()
+        return GeneratorProcess(specs, ProcessOptions(max_fps=preset.max_fps, threads=threads, spare=live)).start()
 
     return start
 

@@ -9,6 +9,13 @@ parent: `send` (any message proves it is alive), `recv` (which beats while it wa
 loads), `ready` (it works as meant: the supervisor forgets earlier failures). A "stop" message
 from the parent raises `Stopped` out of `recv`, so a child's `finally` blocks run.
 
+A spare (ChildSpec.spare) is the same started ahead with a module to import, `python -m
+vj.proc.child FD PID NAME MODULE`: it imports MODULE, names itself `vj-spare` (Linux's
+/proc/PID/comm, so that tools looking for the running child skip it) and waits. When the child
+it stands in for dies, the supervisor sends it the first message at once, `(main, args,
+positions)`, then the file descriptors the args name at those positions over the socket
+(SCM_RIGHTS: a spare was started before they existed); it takes its name and runs.
+
 Why a fresh interpreter and not fork or multiprocessing's spawn: a fork would copy the render
 process's GL context and threads; spawn re-imports the parent's main script. The child ignores
 Ctrl-C (the parent stops it in order), dies with its parent (PR_SET_PDEATHSIG on Linux; EOF on
@@ -22,6 +29,7 @@ import importlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -116,7 +124,41 @@ def resolve(target: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def main(fd: int, parent: int) -> int:
+SPARE_NAME = "vj-spare"  # a waiting spare's /proc/PID/comm
+
+
+class InheritedFd(int):
+    """A file descriptor among a child's args (ChildHandler.starting) that it inherits: marked so
+    that a spare, started before it existed, can be sent it and have it put in its place."""
+
+
+def name_process(name: str) -> None:
+    """Linux: the process's short name (/proc/PID/comm, 15 bytes), which `ps -o comm` and tools show."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        return
+
+
+def _received_fds(fd: int, args: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
+    """`args` with the descriptors sent after the first message (SCM_RIGHTS) put in at `positions`."""
+    if not positions:
+        return args
+    sock = socket.socket(fileno=os.dup(fd))  # closing it closes the duplicate only
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, len(positions))
+    finally:
+        sock.close()
+    out = list(args)
+    for position, received in zip(positions, fds, strict=True):
+        out[position] = received
+    return tuple(out)
+
+
+def main(fd: int, parent: int, name: str = "", preload: str | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above took effect
@@ -126,11 +168,16 @@ def main(fd: int, parent: int) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")  # stderr, drained by the parent
     logging.getLogger().addHandler(_LinkHandler(link))
     try:
+        if preload is not None:
+            name_process(SPARE_NAME)
+            importlib.import_module(preload)
         first = conn.recv()
         if first == ("stop",):
             return 0
-        target, args = first
-        resolve(target)(link, *args)
+        target, args, positions = first
+        if preload is not None:
+            name_process(name)
+        resolve(target)(link, *_received_fds(fd, args, positions))
     except (Stopped, EOFError, BrokenPipeError, ConnectionResetError):
         return 0  # asked to stop, or the parent went away
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides what follows
@@ -143,4 +190,4 @@ def main(fd: int, parent: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:5]))

@@ -45,6 +45,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from vj.proc.child import InheritedFd
+
 log = logging.getLogger(__name__)
 
 STDERR_LINES = 20  # a child's last stderr lines kept for the message when it dies
@@ -64,6 +66,7 @@ class ChildSpec:
     give_up_after: int | None = None  # failures in a row before it stops trying (None: never)
     stable: float = 30.0  # seconds a ready child must run before its earlier failures are forgiven
     stop_timeout: float = 2.0  # seconds an orderly stop may take before the child is killed
+    spare: bool = False  # keep an interpreter started, main's module imported, for the next restart
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,21 @@ class _Run:
         """Start `python -m vj.proc.child` on one end of a socket pair, its output into another, and
         send it what to run. The inherited `fds` are closed here whatever happens; _StartError
         when the process cannot be started."""
+        try:
+            run = cls._start(spec, fds)
+        finally:
+            for fd in fds:
+                _close_fd(fd)
+        run.begin(spec, args, (), ())
+        return run
+
+    @classmethod
+    def spare(cls, spec: ChildSpec) -> _Run:
+        """A process that imports the module of `spec.main` and waits for `begin` (vj.proc.child)."""
+        return cls._start(spec, (), preload=spec.main.partition(":")[0])
+
+    @classmethod
+    def _start(cls, spec: ChildSpec, fds: tuple[int, ...], preload: str | None = None) -> _Run:
         parent_sock, child_sock = socket.socketpair()
         err_r, err_w = socket.socketpair()
         env = dict(os.environ, **spec.env)
@@ -129,7 +147,8 @@ class _Run:
         try:
             proc = subprocess.Popen(
                 # the name only shows in `ps`: which python process is which
-                [sys.executable, "-m", "vj.proc.child", str(child_sock.fileno()), str(os.getpid()), spec.name],
+                [sys.executable, "-m", "vj.proc.child", str(child_sock.fileno()), str(os.getpid()), spec.name,
+                 *([preload] if preload else [])],
                 pass_fds=(child_sock.fileno(), *fds), env=env, stdin=subprocess.DEVNULL,
                 stdout=err_w.fileno(), stderr=err_w.fileno(),
             )
@@ -137,21 +156,30 @@ class _Run:
             for s in (parent_sock, child_sock, err_r, err_w):
                 s.close()
             raise _StartError(str(exc)) from exc
-        finally:
-            for fd in fds:
-                _close_fd(fd)
         child_sock.close()
         err_w.close()
         conn = Connection(os.dup(parent_sock.fileno()))
         parent_sock.close()
         err_r.setblocking(False)
         now = time.monotonic()
-        run = cls(proc, conn, err_r, now, now + spec.start_timeout, now)
+        return cls(proc, conn, err_r, now, now + spec.start_timeout, now)
+
+    def begin(self, spec: ChildSpec, args: tuple[Any, ...], fds: tuple[int, ...], positions: tuple[int, ...]) -> None:
+        """Send what to run: `args`, with the descriptors `fds` (sent over the socket: a spare was
+        started before they existed) standing at `positions` of them. Closes `fds` here."""
+        now = time.monotonic()
+        self.started = self.heard = now
+        self.deadline = now + spec.start_timeout
         try:
-            conn.send((spec.main, tuple(args)))  # first, before any other thread can send to it
+            self.conn.send((spec.main, tuple(args), positions))  # first, before any other thread can send to it
+            if fds:
+                with socket.socket(fileno=os.dup(self.conn.fileno())) as sock:
+                    socket.send_fds(sock, [b"f"], list(fds))
         except OSError:
             pass  # it died at once: the EOF tells
-        return run
+        finally:
+            for fd in fds:
+                _close_fd(fd)
 
     def stderr_lines(self, data: bytes) -> list[str]:
         """The complete, non-blank lines in `data` (a partial last line waits for the rest); the
@@ -203,6 +231,7 @@ class Child:
         self._status_lock = threading.Lock()
         # supervisor-thread state
         self.run: _Run | None = None
+        self.spare: _Run | None = None  # started ahead for the next restart (ChildSpec.spare)
         self.restart_at: float | None = None
         self.stopping = False
         self.stopped = threading.Event()
@@ -268,6 +297,8 @@ class Child:
                 log.info("%s: ready%s", self.spec.name, f" ({message[1]})" if message[1] else "")
             run.ready_at = run.ready_at or time.monotonic()
             self._set(state="ready", detail=str(message[1]))
+            if self.spec.spare and self.spare is None and not self.stopping:
+                self._supervisor._make_spare(self)
         elif kind == "progress":
             _, text, patience = message
             if patience and not self.stopping:
@@ -405,18 +436,34 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - a failed preparation is a failed start
             self._failed(child, f"could not prepare: {type(exc).__name__}: {exc}")
             return
-        try:
-            run = _Run.launch(spec, args, fds)
-        except _StartError as exc:
-            self._failed(child, f"could not start: {exc}")
-            return
+        spare, child.spare = child.spare, None
+        positions = tuple(i for i, arg in enumerate(args) if isinstance(arg, InheritedFd))
+        if spare is not None and spare.proc.poll() is None and len(positions) == len(fds):
+            run = spare
+            run.begin(spec, args, fds, positions)
+            how = "spare"
+        else:
+            if spare is not None:
+                _discard(spare)
+            try:
+                run = _Run.launch(spec, args, fds)
+            except _StartError as exc:
+                self._failed(child, f"could not start: {exc}")
+                return
+            how = "new"
         child.run = run
         assert run.stderr is not None  # a new run reads its stderr
         self._selector.register(run.conn.fileno(), selectors.EVENT_READ, (child, "conn"))
         self._selector.register(run.stderr, selectors.EVENT_READ, (child, "stderr"))
         st = child.status()
         child._set(state="starting", pid=run.proc.pid, starts=st.starts + 1, progress="")
-        log.debug("%s: started process %d", spec.name, run.proc.pid)
+        log.debug("%s: started process %d (%s)", spec.name, run.proc.pid, how)
+
+    def _make_spare(self, child: Child) -> None:
+        try:
+            child.spare = _Run.spare(child.spec)
+        except _StartError as exc:
+            log.debug("%s: no spare process: %s", child.spec.name, exc)
 
     def _read(self, child: Child) -> None:
         run = child.run
@@ -494,6 +541,9 @@ class Supervisor:
         run.deadline = time.monotonic() + child.spec.stop_timeout  # then _check kills it
 
     def _reap(self, child: Child, state: str) -> None:
+        if child.spare is not None:
+            _discard(child.spare)
+            child.spare = None
         if child.run is not None:
             child.run.kill()
             child.run.wait()
@@ -515,6 +565,12 @@ class Supervisor:
                 except (KeyError, ValueError):
                     pass
         run.close()
+
+
+def _discard(spare: _Run) -> None:
+    spare.kill()
+    spare.wait()
+    spare.close()
 
 
 def _describe_exit(code: int) -> str:
