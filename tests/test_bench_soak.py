@@ -18,7 +18,7 @@ KEYS = (
     "minutes", "crashes", "midi_sent", "midi_lost", "midi_rate", "osc_sent", "osc_lost", "osc_rate",
     "faults_injected", "faults_recovered", "recovery_seconds_p99", "recovery_seconds_p99_by_kind", "faults",
     "display_p99_ms_first_minute", "display_p99_ms_last_minute", "display_p99_drift",
-    "rss_mb_start", "rss_mb_end", "rss_growth", "threads_start", "threads_end", "fds_start", "fds_end",
+    "rss_mb_start", "rss_mb_end", "rss_growth", "threads_start", "threads_end", "fds_start", "fds_end", "fds_change",
     "preset_switches", "mapping_writes", "mapping_kept_last_good", "oscquery_gets_ok",
 )
 

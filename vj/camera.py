@@ -45,7 +45,7 @@ from vj.slot import LatestSlot
 
 log = logging.getLogger(__name__)
 
-RETRY = 1.0  # seconds between attempts to reopen a source that failed
+RETRY = 0.25  # seconds between attempts to reopen a failed source (a replugged webcam plays within it)
 FILE_CHECK = 1.0  # seconds between checks that a playing file is still there
 MAX_LAG = 0.25  # seconds a file may fall behind its timestamps before its clock restarts
 FALLBACK_FPS = 30.0  # pacing for a file whose frames carry no timestamps

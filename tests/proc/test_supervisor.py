@@ -238,3 +238,26 @@ def test_a_dead_spare_is_passed_over(sup):
     os.kill(first, signal.SIGKILL)
     _, data, second = rec.next("read")
     assert second not in (first, spare) and data == "start 2"  # a new interpreter instead
+
+
+def test_a_generator_spare_has_the_procedural_dream_built_before_it_is_needed():
+    """vj.gen.host.warm, as a spare calls it: the dream's GL context made ahead, and taken by the
+    next procedural start (a spare that serves another backend closes it)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from vj.gen import host\n"
+        "from vj.gen.backends import PROCEDURAL, GRADIENT\n"
+        "host.warm()\n"
+        "warm = host._warmed['procedural']\n"
+        "assert warm._ctx is not None\n"
+        "assert host._built(PROCEDURAL, print) is warm and not host._warmed\n"
+        "host.warm()\n"
+        "other = host._warmed['procedural']\n"
+        "built = host._built(GRADIENT, print)\n"
+        "assert built is not other and other._ctx is None and not host._warmed\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr

@@ -382,6 +382,10 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "threads_end": end.threads if end else None,
         "fds_start": begin.fds if begin else None,
         "fds_end": end.fds if end else None,
+        # what the vj process holds more (or less) of at the end: the leak's kind, if one grows
+        "fds_change": {kind: end.fd_kinds.get(kind, 0) - begin.fd_kinds.get(kind, 0)
+                       for kind in sorted(set(begin.fd_kinds) | set(end.fd_kinds))
+                       if end.fd_kinds.get(kind, 0) != begin.fd_kinds.get(kind, 0)} if begin and end else {},
         "resources_start_at_s": round(begin.at - load.start, 1) if begin else None,
         "rss_mb_series": [s.rss_mb for s in samples[:: max(1, int(30 / SAMPLE_EVERY))]],
         "preset_switches": load.presets,

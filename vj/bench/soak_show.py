@@ -163,18 +163,38 @@ class Holdings:
     threads: int  # the vj process's threads
     fds: int  # the vj process's open file descriptors
     processes: int  # processes under vj
+    fd_kinds: dict[str, int]  # those descriptors by what they are: a file's path, else its kind (socket, pipe...)
+
+
+def fd_kinds(pid: int) -> dict[str, int]:
+    """The process's descriptors counted by target: a path, or a kind without its inode ("socket", "pipe",
+    "anon_inode:[eventfd]", "/memfd:..."), so two moments can be compared."""
+    kinds: dict[str, int] = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return kinds
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        kind = re.sub(r":\[\d+\]$", "", target)  # socket:[123] -> socket
+        kind = re.sub(r" \(deleted\)$", "", kind)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 def holdings(pid: int) -> Holdings:
     below = descendants(pid)
     own = rss_mb(pid)
+    kinds = fd_kinds(pid)
     try:
         threads = len(os.listdir(f"/proc/{pid}/task"))
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
-        threads = fds = 0
-    return Holdings(time.monotonic(), round(own + sum(rss_mb(p) for p in below), 1), round(own, 1), threads, fds,
-                    len(below))
+        threads = 0
+    return Holdings(time.monotonic(), round(own + sum(rss_mb(p) for p in below), 1), round(own, 1), threads,
+                    sum(kinds.values()), len(below), kinds)
 
 
 def free_port() -> int:

@@ -122,6 +122,10 @@ class ProceduralGenerator:
 
     # -- GL lifetime ---------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Make the GL context and compile the shader now (on the thread that will draw), not at the first frame."""
+        self._ensure_context()
+
     def _ensure_context(self) -> moderngl.Context:
         if self._ctx is None:
             # Created on the worker thread that calls generate: a GL context is current on

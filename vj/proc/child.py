@@ -10,8 +10,9 @@ loads), `ready` (it works as meant: the supervisor forgets earlier failures). A 
 from the parent raises `Stopped` out of `recv`, so a child's `finally` blocks run.
 
 A spare (ChildSpec.spare) is the same started ahead with a module to import, `python -m
-vj.proc.child FD PID NAME MODULE`: it imports MODULE, names itself `vj-spare` (Linux's
-/proc/PID/comm, so that tools looking for the running child skip it) and waits. When the child
+vj.proc.child FD PID NAME MODULE`: it imports MODULE (and calls its `warm()` if it has one),
+names itself `vj-spare` (Linux's /proc/PID/comm, so that tools looking for the running child
+skip it) and waits. When the child
 it stands in for dies, the supervisor sends it the first message at once, `(main, args,
 positions)`, then the file descriptors the args name at those positions over the socket
 (SCM_RIGHTS: a spare was started before they existed); it takes its name and runs.
@@ -170,7 +171,9 @@ def main(fd: int, parent: int, name: str = "", preload: str | None = None) -> in
     try:
         if preload is not None:
             name_process(SPARE_NAME)
-            importlib.import_module(preload)
+            warm = getattr(importlib.import_module(preload), "warm", None)
+            if callable(warm):  # the module's own head start (vj.gen.host.warm)
+                warm()
         first = conn.recv()
         if first == ("stop",):
             return 0
