@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 KEYS = (
     "minutes", "crashes", "midi_sent", "midi_lost", "midi_rate", "osc_sent", "osc_lost", "osc_rate",
+    "osc_dropped_by_kernel",
     "faults_injected", "faults_recovered", "recovery_seconds_p99", "recovery_seconds_p99_by_kind", "faults",
     "display_p99_ms_first_minute", "display_p99_ms_last_minute", "display_p99_drift",
     "rss_mb_start", "rss_mb_end", "rss_growth", "threads_start", "threads_end", "fds_start", "fds_end", "fds_change",

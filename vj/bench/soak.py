@@ -222,17 +222,34 @@ class Load:
     presets: int = 0
     writes: list[tuple[float, str]] | None = None
     samples: list[Holdings] | None = None
+    udp_drops: list[tuple[float, int]] | None = None  # (time.monotonic(), the kernel's drop count of the OSC socket)
 
 
-def play_load(rig: Rig, osc: Peer, options: SoakOptions, mapping: Path) -> tuple[Load, FaultRunner]:
-    load = Load(writes=[], samples=[])
-    assert load.writes is not None and load.samples is not None
+def udp_drops(port: int) -> int | None:
+    """Datagrams the kernel dropped for the UDP socket bound to 127.0.0.1:`port` (its receive
+    buffer was full): the last column of /proc/net/udp. None where it cannot be read."""
+    local = f"0100007F:{port:04X}"
+    try:
+        with open("/proc/net/udp") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 12 and fields[1] == local:
+                    return int(fields[-1])
+    except OSError:
+        return None
+    return None
+
+
+def play_load(rig: Rig, osc: Peer, options: SoakOptions, mapping: Path, port: int) -> tuple[Load, FaultRunner]:
+    load = Load(writes=[], samples=[], udp_drops=[])
+    assert load.writes is not None and load.samples is not None and load.udp_drops is not None
     rig.midi.command("send")
     osc.command("send")
     load.start = now = time.monotonic()
     load.end = load.start + options.minutes * 60
     faults = FaultRunner(rig, load.start, load.end, options.fault_every).run()
     next_preset, next_write, next_sample = now + options.preset_every, now + options.mapping_every, now
+    next_drops = now
     version = 1
     while now < load.end and rig.show.running():
         if now >= next_preset:
@@ -248,6 +265,9 @@ def play_load(rig: Rig, osc: Peer, options: SoakOptions, mapping: Path) -> tuple
         if now >= next_sample:
             load.samples.append(holdings(rig.show.pid))
             next_sample += SAMPLE_EVERY
+        if now >= next_drops and (drops := udp_drops(port)) is not None:
+            load.udp_drops.append((now, drops))
+            next_drops += 1.0
         time.sleep(0.05)
         now = time.monotonic()
     load.samples.append(holdings(rig.show.pid))
@@ -280,7 +300,7 @@ def bench_soak(options: SoakOptions = SoakOptions()) -> dict[str, Any]:
             peers.append(osc)
             query = QueryClients(port).start()
             rig = Rig(show, jack, midi, audio, camera, generator_name(show))
-            load, faults = play_load(rig, osc, options, mapping)
+            load, faults = play_load(rig, osc, options, mapping, port)
             faults.join()
             osc_sent = int(osc.command("pause")[0])
             midi.command("pause")
@@ -340,6 +360,7 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
     first, first_n = _display(stats, load.start, load.start + 60)
     last, last_n = _display(stats, load.end - 60, load.end)
     samples = load.samples or []
+    drops = load.udp_drops or []
     begin = next((s for s in samples if s.at >= load.start + min(WARMUP, 0.25 * (load.end - load.start))),
                  samples[0] if samples else None)
     end = samples[-1] if samples else None
@@ -360,6 +381,11 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "osc_sent": sent["osc_sent"],
         "osc_received": int(osc_status.get("datagrams", 0)),
         "osc_lost": sent["osc_sent"] - int(osc_status.get("datagrams", 0)),
+        # of them, dropped by the kernel for a full receive buffer (the show read too slowly), and
+        # when: [seconds into the load, dropped in that second] for every second that dropped any
+        "osc_dropped_by_kernel": drops[-1][1] - drops[0][1] if drops else None,
+        "osc_drops_by_second": [[round(t - load.start), n - m] for (t, n), (_, m) in zip(drops[1:], drops)
+                                if n > m],
         "osc_coalesced": int(osc_status.get("coalesced", 0)),
         "osc_rate": options.osc_rate,
         "faults_injected": len(results),
