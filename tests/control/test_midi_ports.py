@@ -161,3 +161,64 @@ def test_midi_comes_back_after_the_jack_server_restarts(monkeypatch) -> None:
     finally:
         ports.stop()
         stop_jackd(server)
+
+
+def test_a_jack_server_that_does_not_answer_yet_never_stops_the_show(monkeypatch) -> None:
+    """Found by `vj bench soak`: a JACK server still starting (its socket there, not answering)
+    kept python-rtmidi's client open waiting with the GIL held, and every thread of the show stood
+    still for seconds. A stand-in for such a server: a socket that accepts and never answers."""
+    import os
+    import socket
+    import threading
+
+    from tests.support.jack import start_jackd, stop_jackd
+    from vj.control.midi_ports import jack_answers
+
+    name = f"vjmute{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    path = f"/dev/shm/jack_{name}_{os.getuid()}_0"
+    server = start_jackd(name)
+    assert jack_answers()
+    events = EventQueue()
+    ports = MidiPorts(events, [MidiDevice("ctl", input="ports-mute")], poll=0.1).start()
+    ticks: list[float] = []
+    ticking = threading.Event()
+
+    def tick() -> None:
+        while not ticking.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with MidiPeer("ports-mute"):
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+        stop_jackd(server)
+        server = None
+        if os.path.exists(path):
+            os.unlink(path)
+        mute.bind(path)
+        mute.listen(8)
+        ticker.start()
+        began = time.monotonic()
+        assert not jack_answers(0.3) and time.monotonic() - began < 1.0
+        time.sleep(2.0)  # the manager's scans meet the server that does not answer
+        ticking.set()
+        ticker.join()
+        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+        assert max(gaps) < 0.5, f"the process stood still for {max(gaps):.2f} s"
+        assert ports._thread.is_alive()
+        mute.close()
+        os.unlink(path)
+        server = start_jackd(name)
+        with MidiPeer("ports-mute") as peer:  # a real server at last: MIDI comes back
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got), timeout=10)
+            peer.send(0xB0, 81, 3)
+            _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 3 for e in got))
+    finally:
+        ticking.set()
+        mute.close()
+        ports.stop()
+        if server is not None:
+            stop_jackd(server)

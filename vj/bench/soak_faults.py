@@ -8,14 +8,15 @@ Recovery is what the show itself reports, in its log (each line stamped here as 
   (the new worker has its device open and its ports on the server);
 - `jack`: the JACK server is stopped and started again (the peers leave it first and come
   back after, as a studio's would); recovered when the show has both its audio input and its
-  MIDI controller back, the later of the two;
+  MIDI controller back, the later of the two, timed from the new server answering a client;
 - `midi`: the controller is unplugged (its port closed) for `UNPLUGGED` seconds and plugged in
   again; recovered at the show's `MIDI in: vjsoak-midi...`, timed from the replug;
 - `camera`: the video file is removed until the show says the camera is lost (or
   `CAMERA_GONE` seconds pass), then put back; recovered at `camera: playing`, timed from the
   put-back.
 
-Seconds to recovery are timed from the fault (the replug or the put-back where stated). The
+Seconds to recovery are timed from the fault (the replug, the put-back or the new JACK server
+where stated). The
 MIDI controller stops sending for the MIDI and JACK faults and starts again once the show has
 its port back: those windows are not counted as lost messages.
 """
@@ -190,10 +191,14 @@ def jack_fault(rig: Rig) -> FaultResult:
     audio = _waited(rig.show, "jack", at, AUDIO_BACK)
     midi = _waited(rig.show, "jack", at, MIDI_BACK)
     rig.midi.command("send")
-    detail = f"server down and up again in {restarted:.2f} s; audio back: {audio.seconds}, MIDI back: {midi.seconds}"
+    detail = (f"server down and up again in {restarted:.2f} s; from the fault, audio back: {audio.seconds}, "
+              f"MIDI back: {midi.seconds}")
     if not (audio.recovered and midi.recovered):
         return FaultResult("jack", at, False, None, detail)
-    return FaultResult("jack", at, True, max(audio.seconds or 0.0, midi.seconds or 0.0), detail)
+    # timed from the new server answering (as MIDI from the replug): jackd's own start (0.2 s, and
+    # once 5.3 s) is not the show's recovery
+    back = max(audio.seconds or 0.0, midi.seconds or 0.0)
+    return FaultResult("jack", at, True, round(max(0.0, back - restarted), 3), detail)
 
 
 def midi_fault(rig: Rig) -> FaultResult:

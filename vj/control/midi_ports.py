@@ -24,6 +24,7 @@ stayed under 2 ms.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import queue
@@ -87,6 +88,8 @@ def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
         server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
         raise MidiUnavailable(f"the JACK server {server!r} is not running (start jackd; ALSA is used instead "
                               "where /dev/snd/seq exists; VJ_MIDI_API=alsa|jack|coremidi|winmm picks one)")
+    if api == rtmidi.API_UNIX_JACK and not jack_answers():
+        raise MidiUnavailable("the JACK server does not answer yet (starting?); trying again at the next scan")
     try:
         return kind(rtapi=api, name=f"{CLIENT}-list")
     except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
@@ -96,6 +99,43 @@ def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
 def _jack_socket() -> str:
     server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
     return f"/dev/shm/jack_{server}_{os.getuid()}_0"
+
+
+JACK_ANSWER_S = 1.0  # the longest a scan waits for a JACK server to answer a client
+_jack_probes: list[threading.Thread] = []  # probes still waiting for a server that does not answer
+
+
+def jack_answers(timeout: float = JACK_ANSWER_S) -> bool:
+    """Whether the JACK server answers a client within `timeout` seconds. python-rtmidi holds the
+    GIL while libjack opens its client, and a server still starting (its socket there, not yet
+    answering) kept that open waiting for seconds: every thread of the show stood still, the render
+    thread too (the soak's OSC server lost 5 s of datagrams then). This asks through ctypes, which
+    releases the GIL, on a thread of its own; one still waiting means no (and no second is started).
+    True where libjack cannot be loaded: rtmidi then says what is wrong itself."""
+    if any(t.is_alive() for t in _jack_probes):
+        return False
+    _jack_probes.clear()
+    try:
+        libjack = ctypes.CDLL("libjack.so.0" if sys.platform.startswith("linux") else "libjack.dylib")
+    except OSError:
+        return True
+    libjack.jack_client_open.restype = ctypes.c_void_p
+    libjack.jack_client_close.argtypes = [ctypes.c_void_p]
+    answered = threading.Event()
+
+    def ask() -> None:
+        status = ctypes.c_int(0)
+        client = libjack.jack_client_open(f"{CLIENT}-probe".encode(), ctypes.c_int(0x01),  # JackNoStartServer
+                                          ctypes.byref(status))
+        if client:
+            libjack.jack_client_close(client)
+            answered.set()
+
+    probe = threading.Thread(target=ask, name="vj-jack-probe", daemon=True)
+    _jack_probes.append(probe)
+    probe.start()
+    probe.join(timeout)
+    return answered.is_set()
 
 
 def jack_running() -> bool:
