@@ -190,17 +190,26 @@ def _clients(pages: dict[str, Any], writes: Writes) -> dict[str, Any]:
     convergence: list[float | None] = []
     last_values = True  # the show's last value was some page's last one in every sweep
     sends: list[Sequence[float]] = []
-    for round_ in pages["rounds"]:
-        for sweep in round_["sweeps"]:
+    missed: list[dict[str, Any]] = []  # the sweeps some page did not converge in, and what it saw
+    for r, round_ in enumerate(pages["rounds"]):
+        for k, sweep in enumerate(round_["sweeps"]):
             moved = sweep["sends"]  # per page: (index, sent at)
             sends += [s for page in moved for s in page]
             final = writes.last_of({int(i) for page in moved for i, _ in page})
-            last_values = last_values and final in {int(page[-1][0]) for page in moved}
+            lasts = {int(page[-1][0]) for page in moved}
+            last_values = last_values and final in lasts
             last_sent = max(page[-1][1] for page in moved)
+            pages_missed = 0
             for seen in round_["seen"]:
                 saw = [(t, v) for t, v in seen if sweep["began"] <= t <= sweep["held"]]
                 ok = bool(saw) and final is not None and index_of(saw[-1][1]) == final
                 convergence.append(max(0.0, saw[-1][0] - last_sent) if ok else None)
+                pages_missed += not ok
+            if pages_missed:
+                written = [i for i in lasts if i in writes.at]
+                missed.append({"round": r, "sweep": k, "pages": pages_missed, "final_written": final,
+                               "final_is_a_last": final in lasts, "lasts_written": len(written),
+                               "held_s": round(sweep["held"] - last_sent, 3)})
     measured = [c for c in convergence if c is not None]
     total, _, _, lost = writes.delays(sends)
     conv = ms_stats(measured)
@@ -211,6 +220,7 @@ def _clients(pages: dict[str, Any], writes: Writes) -> dict[str, Any]:
         and max(measured) <= TARGETS["convergence_ms"] / 1000,
         "convergence_ms_p50": conv["p50"], "convergence_ms_p99": conv["p99"], "convergence_ms_max": conv["max"],
         "not_converged": len(convergence) - len(measured),
+        "not_converged_sweeps": missed,
         "final_is_a_last_value": last_values,
         "clients_sent": len(sends), "clients_lost": lost, **_ms("clients_latency", total),
     }

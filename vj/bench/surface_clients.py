@@ -36,11 +36,11 @@ BURST_GAP = 0.6  # seconds between bursts: the page's rate bucket (60 at once, 1
 PAGES = 8
 SWEEP, HOLD = 1.0, 0.3  # seconds: the pages move the slider, then let it be
 SETTLE = 0.5  # seconds after the pages connect (and the preview starts) before a loaded phase counts
-BASE, STEP = -1.9, 1e-4  # value_of(i) = BASE + i * STEP: distinct, in zoom's range for 38,000 sends
+BASE, STEP = -1.9, 5e-5  # value_of(i) = BASE + i * STEP: distinct, in zoom's range for 76,000 sends
 
 
 def value_of(index: int) -> float:
-    return round(BASE + index * STEP, 4)
+    return round(BASE + index * STEP, 5)
 
 
 def index_of(value: float) -> int:
