@@ -9,11 +9,10 @@ import logging
 import threading
 from collections.abc import Iterator
 
-import moderngl
 import numpy as np
 import pytest
 
-from tests.rig.test_readback import Collect
+from tests.rig.test_readback import Collect, paint, synchronous
 from tests.support.show import preset, solid_worker
 from vj.config.mapping import parse_mapping
 from vj.paths import MAPPING_DIR
@@ -30,19 +29,6 @@ def window(xvfb: str) -> Iterator[Window]:
     win = Window(WindowConfig(size=(W, H), title="vj-readback-test", vsync=False))
     yield win
     win.close()
-
-
-def paint(fbo: moderngl.Framebuffer, i: int) -> None:
-    """Frame i: a colour of its own with a white band over the top quarter (GL's row 0 is the bottom)."""
-    fbo.use()
-    fbo.clear(i / 10, 0.5 - i / 20, 0.2, 1.0)
-    fbo.scissor = (0, H * 3 // 4, W, H - H * 3 // 4)
-    fbo.clear(1.0, 1.0, 1.0, 1.0)
-    fbo.scissor = None
-
-
-def synchronous(fbo: moderngl.Framebuffer) -> np.ndarray:
-    return np.frombuffer(fbo.read(components=4), np.uint8).reshape(H, W, 4)[::-1]
 
 
 def calls() -> glcalls.GlCalls:

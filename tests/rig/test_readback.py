@@ -24,17 +24,19 @@ W, H = 48, 30
 
 def paint(fbo: moderngl.Framebuffer, i: int) -> None:
     """Frame i: a colour of its own, with a white band over the top quarter (GL's row 0 is the
-    bottom, so the band is at GL rows H*3/4..H)."""
+    bottom, so the band is at GL rows h*3/4..h)."""
+    w, h = fbo.size
     fbo.use()
     fbo.clear(i / 10, 0.5 - i / 20, 0.2, 1.0)
-    fbo.scissor = (0, H * 3 // 4, W, H - H * 3 // 4)
+    fbo.scissor = (0, h * 3 // 4, w, h - h * 3 // 4)
     fbo.clear(1.0, 1.0, 1.0, 1.0)
     fbo.scissor = None
 
 
 def synchronous(fbo: moderngl.Framebuffer) -> np.ndarray:
     """What a plain `read` gives, turned top row first."""
-    return np.frombuffer(fbo.read(components=4), np.uint8).reshape(H, W, 4)[::-1]
+    w, h = fbo.size
+    return np.frombuffer(fbo.read(components=4), np.uint8).reshape(h, w, 4)[::-1]
 
 
 @pytest.fixture

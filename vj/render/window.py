@@ -179,6 +179,15 @@ def _egl_context_current() -> bool:
     return bool(egl.eglGetCurrentContext())
 
 
+def _context_hints() -> None:
+    """The next window's context: OpenGL 3.3 core (what the shaders are written for)."""
+    glfw.default_window_hints()
+    glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+    glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+    glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+    glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+
+
 class SharedWindowContext:
     """A hidden window's context sharing the show window's objects (`Window.share`): current on
     one other thread between `make_current` and `done_current`; `close` on the main thread after."""
@@ -225,11 +234,7 @@ class Window:
 
     def _create(self, config: WindowConfig) -> None:
         info, monitor = _find_monitor(config.monitor)
-        glfw.default_window_hints()
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
-        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
-        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        _context_hints()
         glfw.window_hint(glfw.RESIZABLE, True)
         width, height = config.size
         # Where the window returns to when leaving fullscreen: centred on the chosen monitor.
@@ -323,11 +328,7 @@ class Window:
         """A second OpenGL context sharing this window's textures, for another thread to read
         pictures with (vj.render.readback.ThreadRead): a hidden 16x16 window (GLFW creates
         contexts only with windows, and only on the main thread, which is why it is made here)."""
-        glfw.default_window_hints()
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
-        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
-        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        _context_hints()
         glfw.window_hint(glfw.VISIBLE, False)
         glfw.window_hint(glfw.FOCUSED, False)
         hidden = glfw.create_window(16, 16, f"{self.config.title} read-back", None, self._handle)
