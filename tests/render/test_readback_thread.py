@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.rig.test_readback import Collect, paint, synchronous
+from tests.support.readback import Collect, paint, synchronous
 from tests.support.show import preset, solid_worker
 from vj.config.mapping import parse_mapping
 from vj.paths import MAPPING_DIR

@@ -5,10 +5,10 @@ window still shows it (with the HUD); with none, nothing of it runs."""
 
 from __future__ import annotations
 
-import moderngl
 import numpy as np
 import pytest
 
+from tests.support.readback import Collect, paint, synchronous
 from tests.support.show import make_show, preset, run, solid_worker
 from vj.config.mapping import parse_mapping
 from vj.paths import MAPPING_DIR
@@ -16,27 +16,9 @@ from vj.render.compositor import Compositor
 from vj.render.readback import DirectRead, PboRing, PictureTap, make_reader
 from vj.render.shaders import ShaderLibrary
 from vj.render.textures import read_rgb
-from vj.rig.sink import SinkStatus
 from vj.show import Show, ShowLinks, ShowOptions
 
 W, H = 48, 30
-
-
-def paint(fbo: moderngl.Framebuffer, i: int) -> None:
-    """Frame i: a colour of its own, with a white band over the top quarter (GL's row 0 is the
-    bottom, so the band is at GL rows h*3/4..h)."""
-    w, h = fbo.size
-    fbo.use()
-    fbo.clear(i / 10, 0.5 - i / 20, 0.2, 1.0)
-    fbo.scissor = (0, h * 3 // 4, w, h - h * 3 // 4)
-    fbo.clear(1.0, 1.0, 1.0, 1.0)
-    fbo.scissor = None
-
-
-def synchronous(fbo: moderngl.Framebuffer) -> np.ndarray:
-    """What a plain `read` gives, turned top row first."""
-    w, h = fbo.size
-    return np.frombuffer(fbo.read(components=4), np.uint8).reshape(h, w, 4)[::-1]
 
 
 @pytest.fixture
@@ -129,21 +111,6 @@ def test_a_picture_of_another_size_is_drawn_offscreen_and_fills_the_window(ctx, 
     assert np.abs(shown[-4:].astype(int) - picture.pixels[-1, 0, :3].astype(int)).max() <= 2
     tap.release()
     window.release()
-
-
-class Collect:
-    """The show's video link as the outputs see it (vj.rig.sink.VideoOutputs): keeps every frame offered."""
-
-    wanted = True
-
-    def __init__(self) -> None:
-        self.frames: list[tuple[np.ndarray, float]] = []
-
-    def offer(self, frame: np.ndarray, time_: float) -> None:
-        self.frames.append((frame, time_))
-
-    def statuses(self) -> tuple[SinkStatus, ...]:
-        return (SinkStatus("collect", len(self.frames), 0, 30.0, None, "test"),)
 
 
 def test_the_outputs_get_the_picture_without_the_hud_and_the_window_keeps_it(ctx):

@@ -89,7 +89,7 @@ def _probe(kind: type, api: int) -> rtmidi.MidiIn | rtmidi.MidiOut:
         raise MidiUnavailable(f"the JACK server {server!r} is not running (start jackd; ALSA is used instead "
                               "where /dev/snd/seq exists; VJ_MIDI_API=alsa|jack|coremidi|winmm picks one)")
     if api == rtmidi.API_UNIX_JACK and not jack_answers():
-        raise MidiUnavailable("the JACK server does not answer yet (starting?); trying again at the next scan")
+        raise MidiUnavailable(f"the JACK server does not answer within {JACK_ANSWER_S:g} s (still starting?)")
     try:
         return kind(rtapi=api, name=f"{CLIENT}-list")
     except (rtmidi.SystemError, rtmidi.InvalidUseError, RuntimeError) as exc:
@@ -101,8 +101,17 @@ def _jack_socket() -> str:
     return f"/dev/shm/jack_{server}_{os.getuid()}_0"
 
 
-JACK_ANSWER_S = 1.0  # the longest a scan waits for a JACK server to answer a client
-_jack_probes: list[threading.Thread] = []  # probes still waiting for a server that does not answer
+JACK_ANSWER_S = 5.0  # the longest a caller waits for a JACK server to answer a client (the GIL is free meanwhile)
+
+
+@dataclass
+class _JackProbe:
+    thread: threading.Thread
+    answered: threading.Event
+
+
+_jack_probe: _JackProbe | None = None  # the newest probe: callers while it runs wait for its answer
+_jack_probe_lock = threading.Lock()
 
 
 def jack_answers(timeout: float = JACK_ANSWER_S) -> bool:
@@ -110,15 +119,23 @@ def jack_answers(timeout: float = JACK_ANSWER_S) -> bool:
     GIL while libjack opens its client, and a server still starting (its socket there, not yet
     answering) kept that open waiting for seconds: every thread of the show stood still, the render
     thread too (the soak's OSC server lost 5 s of datagrams then). This asks through ctypes, which
-    releases the GIL, on a thread of its own; one still waiting means no (and no second is started).
-    True where libjack cannot be loaded: rtmidi then says what is wrong itself."""
-    if any(t.is_alive() for t in _jack_probes):
-        return False
-    _jack_probes.clear()
+    releases the GIL, on a thread of its own; callers while one asks (the MIDI manager and the
+    clock output start together) wait for that one's answer. True where libjack cannot be loaded:
+    rtmidi then says what is wrong itself."""
+    global _jack_probe
     try:
         libjack = ctypes.CDLL("libjack.so.0" if sys.platform.startswith("linux") else "libjack.dylib")
     except OSError:
         return True
+    with _jack_probe_lock:
+        probe = _jack_probe
+        if probe is None or not probe.thread.is_alive():
+            probe = _jack_probe = _start_probe(libjack)
+    probe.thread.join(timeout)
+    return probe.answered.is_set()
+
+
+def _start_probe(libjack: ctypes.CDLL) -> _JackProbe:
     libjack.jack_client_open.restype = ctypes.c_void_p
     libjack.jack_client_close.argtypes = [ctypes.c_void_p]
     answered = threading.Event()
@@ -131,11 +148,9 @@ def jack_answers(timeout: float = JACK_ANSWER_S) -> bool:
             libjack.jack_client_close(client)
             answered.set()
 
-    probe = threading.Thread(target=ask, name="vj-jack-probe", daemon=True)
-    _jack_probes.append(probe)
-    probe.start()
-    probe.join(timeout)
-    return answered.is_set()
+    thread = threading.Thread(target=ask, name="vj-jack-probe", daemon=True)
+    thread.start()
+    return _JackProbe(thread, answered)
 
 
 def jack_running() -> bool:
