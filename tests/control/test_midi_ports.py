@@ -222,3 +222,60 @@ def test_a_jack_server_that_does_not_answer_yet_never_stops_the_show(monkeypatch
         ports.stop()
         if server is not None:
             stop_jackd(server)
+
+
+def test_a_jack_server_that_hangs_while_it_shuts_down_never_stops_the_show(monkeypatch) -> None:
+    """Found by `vj bench soak`: when jackd took seconds to shut down, closing the ports of the
+    server going away (python-rtmidi, the GIL held) waited for it, and every thread of the show
+    stood still. A stand-in: the server stopped (SIGSTOP) with its socket removed, as a server
+    shutting down has it; the ports are closed only once a new server answers."""
+    import os
+    import signal
+    import threading
+
+    from tests.support.jack import start_jackd, stop_jackd
+
+    name = f"vjhang{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    server = start_jackd(name)
+    events = EventQueue()
+    ports = MidiPorts(events, [MidiDevice("ctl", input="ports-hang")], poll=0.1).start()
+    ticks: list[float] = []
+    ticking = threading.Event()
+
+    def tick() -> None:
+        while not ticking.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    stopped = False
+    try:
+        with MidiPeer("ports-hang"):
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            ticker.start()
+            # should the show freeze after all (the GIL held), a process of its own wakes the server
+            # after 8 s, so that the test fails on the gap instead of hanging
+            import subprocess
+
+            subprocess.Popen(["sh", "-c", f"sleep 8; kill -CONT {server.pid} 2>/dev/null"])
+            os.kill(server.pid, signal.SIGSTOP)
+            stopped = True
+            os.unlink(f"/dev/shm/jack_{name}_{os.getuid()}_0")
+            time.sleep(2.0)  # the manager's scans find the server gone
+            gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+            assert max(gaps) < 0.5, f"the process stood still for {max(gaps):.2f} s"
+            os.kill(server.pid, signal.SIGCONT)
+            stopped = False
+        stop_jackd(server)
+        server = start_jackd(name)
+        with MidiPeer("ports-hang") as peer:  # on the new server: MIDI comes back
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got), timeout=10)
+            peer.send(0xB0, 82, 4)
+            _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 4 for e in got))
+    finally:
+        ticking.set()
+        if stopped:
+            os.kill(server.pid, signal.SIGCONT)
+        ports.stop()
+        stop_jackd(server)

@@ -29,6 +29,7 @@ import logging
 import os
 import queue
 import socket
+import struct
 import sys
 import threading
 import time
@@ -161,6 +162,54 @@ def jack_running() -> bool:
         except OSError:
             return False
     return True
+
+
+def jack_server_pid() -> int | None:
+    """The pid of the JACK server listening on the socket (Linux: SO_PEERCRED), None if none does
+    or the system cannot say."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.settimeout(1.0)
+            probe.connect(_jack_socket())
+            creds = probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        except OSError:
+            return None
+    pid: int = struct.unpack("3i", creds)[0]
+    return pid or None
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process `pid` has exited (a zombie has: its descriptors are closed)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X")
+    except OSError:
+        return True
+
+
+def bury(dead: list[object], server: int | None) -> None:
+    """Close the clients of a JACK server that went away: at once where it has exited, else on a
+    thread once it has. Closing a client talks to its server with the GIL held (python-rtmidi):
+    while the old server still shuts down (or hangs) that waited, and every thread of vj with it
+    (`vj bench soak`: 5 s frozen while jackd took its time); and once a new server of the same name
+    has started it crashed (libjack). Between the two is the moment the old process exits, before
+    a new one can take the name: the thread looks every 10 ms."""
+    if not dead:
+        return
+    ports, dead[:] = list(dead), []
+
+    def close() -> None:
+        while server is not None and not process_gone(server):
+            time.sleep(0.01)
+        for port in ports:
+            port.delete()  # type: ignore[attr-defined]
+
+    if server is None or process_gone(server):
+        close()
+    else:
+        threading.Thread(target=close, name="vj-midi-bury", daemon=True).start()
 
 
 def jack_server() -> tuple[int, int] | None:
@@ -297,6 +346,7 @@ class MidiPorts:
         next_scan = 0.0
         active_until = 0.0
         server = jack_server() if api == rtmidi.API_UNIX_JACK else None
+        server_pid = jack_server_pid() if server is not None else None  # whose clients `bury` waits for
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
@@ -315,9 +365,9 @@ class MidiPorts:
                         server = running  # restarted or gone: every port of the old one is dead
                         log.warning("MIDI: the JACK server %s: reopening the ports",
                                     "stopped" if running is None else "restarted")
-                        self._close_all(state)
-                        lister_in.delete()
-                        lister_out.delete()
+                        dead: list[object] = [lister_in, lister_out]
+                        self._close_all(state, dead)
+                        bury(dead, server_pid)
                         lister_in, lister_out = _NoPorts(), _NoPorts()
                         if running is None:
                             continue
@@ -327,6 +377,7 @@ class MidiPorts:
                             log.warning("MIDI: %s", exc)
                             server = None  # try again at the next scan
                             continue
+                        server_pid = jack_server_pid()
                     self._scan(state, api, lister_in.get_ports(), lister_out.get_ports())
                 if self._read(state):
                     active_until = now + ACTIVE_FOR
@@ -404,22 +455,32 @@ class MidiPorts:
             opened.drained = now
         return count
 
-    def _close_input(self, state: _Manager, name: str) -> None:
+    def _close_input(self, state: _Manager, name: str, dead: list[object] | None = None) -> None:
         opened = state.inputs.pop(name)
-        opened.port.delete()
+        if dead is None:
+            opened.port.delete()
+        else:
+            dead.append(opened.port)
         c = opened.decoder.counts
         state.counts.messages += c.messages
         state.counts.invalid += c.invalid
         for kind, n in c.ignored.items():
             state.counts.ignored[kind] = state.counts.ignored.get(kind, 0) + n
 
-    def _close_all(self, state: _Manager) -> None:
+    def _close_all(self, state: _Manager, dead: list[object] | None = None) -> None:
+        """Every port closed; with `dead`, the ports of a JACK server that went away are put there
+        instead, for `bury`."""
         for name in list(state.inputs):
-            self._close_input(state, name)
+            self._close_input(state, name, dead)
         for port in state.outputs.values():
-            port.delete()
+            if dead is None:
+                port.delete()
+            else:
+                dead.append(port)
         state.outputs.clear()
         state.routes.clear()
+
+
 
     def _send(self, state: _Manager, device: str, message: bytes) -> None:
         port_name = state.routes.get(device)
