@@ -23,7 +23,7 @@ from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
 from vj.rig.node import NodeWorkers
 from vj.rig.outputs_cli import OutputOptions, reload_keeping_outputs, start_outputs, stop_outputs
-from vj.run_stats import FrameTimes, write_stats
+from vj.run_stats import FrameTimes, GcPauses, write_stats
 from vj.session import load_session, watch_session
 from vj.show import Show, ShowLinks, ShowOptions
 from vj.surface import Surface, SurfaceError, SurfaceFeed, surface_space
@@ -280,11 +280,14 @@ def run_live(options: LiveOptions) -> int:
     log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
              show.preset.name, ", ".join(m.path for m in loaded.mappings))
     frames = FrameTimes() if options.stats else None
+    pauses = GcPauses().start() if options.stats else None
     try:
         interrupted = play(show, window, FramePacer(options.max_fps, window.refresh_hz, options.vsync), options.seconds,
                            frames, feed)
     finally:
-        write_stats(options.stats, frames, midi, osc, supervisor())  # before the inputs stop: their last counts
+        write_stats(options.stats, frames, midi, osc, supervisor(), pauses)  # before the inputs stop: their last counts
+        if pauses is not None:
+            pauses.stop()
         tempo.stop()
         show.close()
         if node is not None:

@@ -9,7 +9,9 @@ a night went:
   excluded), in milliseconds;
 - `midi`: the MIDI manager's status at the end (`messages` received over every port it opened);
 - `osc`: the OSC server's (`datagrams`, `messages`, `invalid`, `coalesced`...);
-- `children`: every supervised child process's last status (starts, failures, fault).
+- `children`: every supervised child process's last status (starts, failures, fault);
+- `gc_pauses`: the garbage collector's collections in vj's process that took GC_NOTED_MS or more,
+  as `[began (time.monotonic()), generation, ms]`: every thread stands still meanwhile.
 
 Frame times are kept in `array`s (12 bytes a frame: a night at 60 fps is about 30 MB, ten
 minutes about 0.4 MB), so recording them does not look like a leak.
@@ -17,6 +19,7 @@ minutes about 0.4 MB), so recording them does not look like a leak.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -50,8 +53,33 @@ class FrameTimes:
                 "frame_ms": [round(float(w), 4) for w in self.work_ms]}
 
 
+GC_NOTED_MS = 5.0  # collections at least this long are written down
+
+
+class GcPauses:
+    """The collections of the garbage collector that took GC_NOTED_MS or more (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.noted: list[tuple[float, int, float]] = []
+        self._began = 0.0
+
+    def start(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.monotonic()
+        elif (ms := (time.monotonic() - self._began) * 1000.0) >= GC_NOTED_MS:
+            self.noted.append((round(self._began, 6), info.get("generation", -1), round(ms, 3)))
+
+
 def write_stats(path: Path | None, frames: FrameTimes | None, midi: MidiPorts | None, osc: OscServer | None,
-                processes: Supervisor | None) -> None:
+                processes: Supervisor | None, pauses: GcPauses | None = None) -> None:
     """The figures (module doc) into `path`, written whole or not at all (a reader never sees half);
     a file that cannot be written is logged, and the show stops as it would without. Nothing
     without a path or frames (no --stats)."""
@@ -65,6 +93,7 @@ def write_stats(path: Path | None, frames: FrameTimes | None, midi: MidiPorts | 
         "midi": asdict(midi.status()) if midi is not None else None,
         "osc": asdict(osc.status()) if osc is not None else None,
         "children": children,
+        "gc_pauses": pauses.noted if pauses is not None else [],
     }
     partial = path.with_name(path.name + ".partial")
     try:

@@ -383,6 +383,9 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "osc_lost": sent["osc_sent"] - int(osc_status.get("datagrams", 0)),
         # of them, dropped by the kernel for a full receive buffer (the show read too slowly), and
         # when: [seconds into the load, dropped in that second] for every second that dropped any
+        # the garbage collector's long pauses in vj's process: [seconds into the load, generation, ms]
+        "gc_pauses_ms": [[round(t - load.start, 1), g, ms] for t, g, ms in stats.get("gc_pauses", [])
+                         if load.start <= t <= load.end and ms >= 20],
         "osc_dropped_by_kernel": drops[-1][1] - drops[0][1] if drops else None,
         "osc_drops_by_second": [[round(t - load.start), n - m] for (t, n), (_, m) in zip(drops[1:], drops)
                                 if n > m],
