@@ -38,6 +38,7 @@ from vj.bench.soak_peers import MIDI_CLIENT, Peer
 from vj.bench.soak_show import ShowProcess, child_named
 
 KINDS = ("generator", "audio", "jack", "midi", "camera")
+SLOW_RESTART = 2.0  # seconds: a JACK restart slower than this has its server's last words in the detail
 RECOVERY_TIMEOUT = 30.0  # seconds: a fault not recovered by then counts as never recovered
 UNPLUGGED = 1.5  # seconds the controller stays unplugged (the show scans its ports every 0.5 s)
 CAMERA_GONE = 8.0  # seconds the camera file stays away at most (the show notices at its next loop)
@@ -70,6 +71,7 @@ class JackServer:
         self.command = [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()
+        self.stop_said = ""  # the server's last lines when it last stopped
 
     def start(self, timeout: float = 15.0) -> None:
         try:
@@ -107,6 +109,12 @@ class JackServer:
             return []
         return done.stdout.split() if done.returncode == 0 else []
 
+    def said(self, lines: int = 4) -> str:
+        """The server's last lines of output (why a stop or a start took long)."""
+        self._log.seek(0)
+        text = self._log.read().decode(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -117,6 +125,7 @@ class JackServer:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        self.stop_said = self.said()  # before a start writes over it
 
     def close(self) -> None:
         self.stop()
@@ -193,6 +202,8 @@ def jack_fault(rig: Rig) -> FaultResult:
     rig.midi.command("send")
     detail = (f"server down and up again in {restarted:.2f} s; from the fault, audio back: {audio.seconds}, "
               f"MIDI back: {midi.seconds}")
+    if restarted > SLOW_RESTART:  # what jackd said: which client it waited for, if one
+        detail += f"; jackd said stopping: {rig.jack.stop_said}; starting: {rig.jack.said()}"
     if not (audio.recovered and midi.recovered):
         return FaultResult("jack", at, False, None, detail)
     # timed from the new server answering (as MIDI from the replug): jackd's own start (0.2 s, and
