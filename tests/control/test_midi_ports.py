@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.support.midi_peer import MidiPeer
-from tests.support.waiting import wait_for
+from tests.support.waiting import Ticker, wait_for
 from vj.config.midi import MidiDevice
 from vj.control.midi_ports import MidiPorts, list_ports
 from vj.vocabulary import ClockEvent, ControlEvent, DeviceStatus, EventQueue
@@ -169,7 +169,6 @@ def test_a_jack_server_that_does_not_answer_yet_never_stops_the_show(monkeypatch
     still for seconds. A stand-in for such a server: a socket that accepts and never answers."""
     import os
     import socket
-    import threading
 
     from tests.support.jack import start_jackd, stop_jackd
     from vj.control.midi_ports import jack_answers
@@ -181,15 +180,7 @@ def test_a_jack_server_that_does_not_answer_yet_never_stops_the_show(monkeypatch
     assert jack_answers()
     events = EventQueue()
     ports = MidiPorts(events, [MidiDevice("ctl", input="ports-mute")], poll=0.1).start()
-    ticks: list[float] = []
-    ticking = threading.Event()
-
-    def tick() -> None:
-        while not ticking.is_set():
-            ticks.append(time.monotonic())
-            time.sleep(0.01)
-
-    ticker = threading.Thread(target=tick, daemon=True)
+    ticker = Ticker()
     mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with MidiPeer("ports-mute"):
@@ -204,10 +195,8 @@ def test_a_jack_server_that_does_not_answer_yet_never_stops_the_show(monkeypatch
         began = time.monotonic()
         assert not jack_answers(0.3) and time.monotonic() - began < 1.0
         time.sleep(2.0)  # the manager's scans meet the server that does not answer
-        ticking.set()
-        ticker.join()
-        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-        assert max(gaps) < 0.5, f"the process stood still for {max(gaps):.2f} s"
+        ticker.stop()
+        assert ticker.longest_gap() < 0.5, f"the process stood still for {ticker.longest_gap():.2f} s"
         assert ports._thread.is_alive()
         mute.close()
         os.unlink(path)
@@ -217,7 +206,7 @@ def test_a_jack_server_that_does_not_answer_yet_never_stops_the_show(monkeypatch
             peer.send(0xB0, 81, 3)
             _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 3 for e in got))
     finally:
-        ticking.set()
+        ticker.stop()
         mute.close()
         ports.stop()
         if server is not None:
@@ -231,7 +220,6 @@ def test_a_jack_server_that_hangs_while_it_shuts_down_never_stops_the_show(monke
     shutting down has it; the ports are closed only once a new server answers."""
     import os
     import signal
-    import threading
 
     from tests.support.jack import start_jackd, stop_jackd
 
@@ -240,15 +228,7 @@ def test_a_jack_server_that_hangs_while_it_shuts_down_never_stops_the_show(monke
     server = start_jackd(name)
     events = EventQueue()
     ports = MidiPorts(events, [MidiDevice("ctl", input="ports-hang")], poll=0.1).start()
-    ticks: list[float] = []
-    ticking = threading.Event()
-
-    def tick() -> None:
-        while not ticking.is_set():
-            ticks.append(time.monotonic())
-            time.sleep(0.01)
-
-    ticker = threading.Thread(target=tick, daemon=True)
+    ticker = Ticker()
     stopped = False
     try:
         with MidiPeer("ports-hang"):
@@ -263,8 +243,8 @@ def test_a_jack_server_that_hangs_while_it_shuts_down_never_stops_the_show(monke
             stopped = True
             os.unlink(f"/dev/shm/jack_{name}_{os.getuid()}_0")
             time.sleep(2.0)  # the manager's scans find the server gone
-            gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-            assert max(gaps) < 0.5, f"the process stood still for {max(gaps):.2f} s"
+            ticker.stop()
+            assert ticker.longest_gap() < 0.5, f"the process stood still for {ticker.longest_gap():.2f} s"
             os.kill(server.pid, signal.SIGCONT)
             stopped = False
         stop_jackd(server)
@@ -274,7 +254,7 @@ def test_a_jack_server_that_hangs_while_it_shuts_down_never_stops_the_show(monke
             peer.send(0xB0, 82, 4)
             _collect(events, lambda got: any(isinstance(e, ControlEvent) and e.raw == 4 for e in got))
     finally:
-        ticking.set()
+        ticker.stop()
         if stopped:
             os.kill(server.pid, signal.SIGCONT)
         ports.stop()
