@@ -25,7 +25,7 @@ from vj.render.pacing import FramePacer
 from vj.rig.node import NodeWorkers
 from vj.rig.outputs_cli import OutputOptions, reload_keeping_outputs, start_outputs, stop_outputs
 from vj.run_stats import FrameTimes, GcPauses, write_stats
-from vj.session import load_session, watch_session
+from vj.session import Loaded, load_session, watch_session
 from vj.show import Show, ShowLinks, ShowOptions
 from vj.surface import Surface, SurfaceError, SurfaceFeed, surface_space
 from vj.vocabulary import DeviceStatus, EventQueue, key_event
@@ -220,6 +220,19 @@ def start_feed(surface: Surface, show: Show) -> SurfaceFeed:
     return SurfaceFeed(surface, show)
 
 
+def show_start_errors(show: Show, options: LiveOptions, loaded: Loaded, errors: dict[str, str | None]) -> None:
+    """What went wrong while the show started, in its HUD: inputs that did not open, files with problems."""
+    voice_alone = options.voice is not None and not options.audio
+    errors["voice"] = "voice needs the audio input: drop --no-audio" if voice_alone else None
+    for where, error in errors.items():
+        if error:
+            show.notices.errors[where] = error
+    for problem in loaded.problems:
+        show.notices.errors[problem.problems[0].file] = str(problem)
+    for wrong in loaded.mapping.outputs.problems:  # logged when the file was read
+        show.notices.errors[f"outputs {wrong.file}:{wrong.line}"] = f"{wrong} (the show goes on without it)"
+
+
 def run_live(options: LiveOptions) -> int:
     from vj.render.window import Window, WindowConfig, WindowError
 
@@ -263,16 +276,7 @@ def run_live(options: LiveOptions) -> int:
     spaces = ((address_space(),) if osc else ()) + ((surface_space(),) if surface else ())
     show = Show(window.ctx, loaded.presets, spaces + loaded.mappings, links=links, options=show_options, events=events)
     feed = start_feed(surface, show) if surface else None
-    voice_alone = options.voice is not None and not options.audio
-    no_voice = "voice needs the audio input: drop --no-audio" if voice_alone else None
-    for where, error in (("osc", osc_error), ("surface", surface_error), ("camera", camera_error),
-                         ("voice", no_voice)):
-        if error:
-            show.notices.errors[where] = error
-    for problem in loaded.problems:
-        show.notices.errors[problem.problems[0].file] = str(problem)
-    for wrong in loaded.mapping.outputs.problems:  # logged when the file was read
-        show.notices.errors[f"outputs {wrong.file}:{wrong.line}"] = f"{wrong} (the show goes on without it)"
+    show_start_errors(show, options, loaded, {"osc": osc_error, "surface": surface_error, "camera": camera_error})
     from vj.rig.tempo import start_tempo
 
     tempo = start_tempo(show.clock, options.link, options.midi_clock_out, events)
