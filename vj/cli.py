@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import re
 import sys
@@ -690,6 +691,8 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.__stderr__ is not None:  # a native crash (a driver, a C extension) leaves the Python stacks in the log
+        faulthandler.enable(sys.__stderr__)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

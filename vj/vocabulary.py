@@ -7,7 +7,8 @@ here lets each layer import only this module and the layers below it, never back
 (tests/test_imports.py walks the import graph and fails on a cycle), and keeps `vj check`
 free of glfw and torch.
 
-Sections: events and the event queue, actions, key names, curves, motion, clock, voice commands.
+Sections: events and the event queue, actions, key names, curves, motion, clock, voice commands,
+pictures.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import queue
 from collections import deque
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_PROMPTS = 8  # prompt slots a preset and a mapping can address (prompt.1 .. prompt.8)
 
@@ -307,3 +311,19 @@ def phrase_index(commands: dict[str, list[str]]) -> dict[str, str]:
                 raise ValueError(f"phrase {phrase!r} is bound to both {index[key]!r} and {name!r}")
             index[key] = name
     return index
+
+
+# -- pictures ------------------------------------------------------------------------------------
+
+# A picture's byte order, uint8 (h, w, 4): RGBA, or BGRA where the window holds it so (read as it
+# is, a plain copy: half the time of RGBA on software GL) and the outputs take it as it comes
+PixelOrder = Literal["rgba", "bgra"]
+
+
+def in_order(frame: np.ndarray, order: PixelOrder, want: PixelOrder, out: np.ndarray | None = None) -> np.ndarray:
+    """`frame` (uint8 (h, w, 4) in `order`) in the order `want`: itself, or red and blue swapped
+    (into `out` when given, else a new array)."""
+    if order == want:
+        return frame
+    swapped: np.ndarray = frame.take([2, 1, 0, 3], axis=2, out=out)
+    return swapped

@@ -79,7 +79,7 @@ outputs:
     assert config.outputs.said() == {"spout": "vj"}
     said = [str(p) for p in config.outputs.problems]
     assert said == [
-        f"{path}:4: outputs.ndi.format: expected one of rgba, bgra, uyvy, got a string ('yuv')",
+        f"{path}:4: outputs.ndi.format: expected one of native, rgba, bgra, uyvy, got a string ('yuv')",
         f"{path}:5: outputs.record.file: writes MP4: give a file ending in .mp4, got set.avi",
         f"{path}:6: outputs.syphon: the Syphon server name is empty",
         f"{path}:7: outputs.size: must be even and at least 2x2 (video encoders need that), got 1281x720",
@@ -112,7 +112,7 @@ def test_the_command_line_overrides_the_file_option_by_option_and_adds_to_it(tmp
     assert (merged.record, merged.record_fps) == (tmp_path / "sets" / "{date}-{time}.mp4", 50)
     assert merged.fps == 0.0 and merged.size == (1280, 720)  # a flag given at its default still wins
     added = flags("--record", "x.mp4").over(OutputSettings(ndi_out="vj"))
-    assert (added.ndi_out, added.record, added.ndi_format) == ("vj", Path("x.mp4"), "rgba")
+    assert (added.ndi_out, added.record, added.ndi_format) == ("vj", Path("x.mp4"), "native")
     assert flags().over(OutputSettings()) == OutputOptions()
 
 

@@ -61,17 +61,20 @@ def test_a_source_is_named_by_its_full_name_its_name_or_a_unique_part_of_it():
 
 
 @e2e
-def test_sixty_frames_reach_a_receiver_in_another_process_each_with_its_colour(tmp_path):
-    script = """
+@pytest.mark.parametrize(("fourcc", "order", "sent_as"), [("rgba", "rgba", "RGBA"), ("native", "bgra", "BGRA"),
+                                                          ("rgba", "bgra", "RGBA")])
+def test_sixty_frames_reach_a_receiver_in_another_process_each_with_its_colour(tmp_path, fourcc, order, sent_as):
+    """RGBA as it is; BGRA (the show's window read) sent as it is by default, or converted when asked."""
+    script = f"""
 import json
 from vj.bench.rig_ndi import send_and_receive
-print(json.dumps(send_and_receive(60, (320, 180))))
+print(json.dumps(send_and_receive(60, (320, 180), {fourcc!r}, {order!r})))
 """
     result = isolated_python(script, env=ndi_env(tmp_path), timeout=60)
     assert result["sent"] == result["received"] == 60 and result["missing"] == [] and result["misread"] == 0
     assert result["colour_error_max"] <= 16  # levels: NDI's compression and 4:2:2 chroma
     assert result["received_size"] == [320, 180] and result["source"].endswith("(vj-bench)")
-    assert result["output_error"] is None and result["output_detail"].startswith("NDI 'vj-bench' 320x180 RGBA")
+    assert result["output_error"] is None and result["output_detail"].startswith(f"NDI 'vj-bench' 320x180 {sent_as}")
 
 
 @e2e

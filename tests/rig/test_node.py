@@ -119,7 +119,7 @@ def test_the_tap_sends_every_generated_frame_to_its_output_and_on_to_the_show():
     class Collect:
         name = "collect"
 
-        def send(self, frame: np.ndarray, time: float) -> None:
+        def send(self, frame: np.ndarray, time: float, order: str = "rgba") -> None:
             sent.append(frame.copy())
 
         def close(self) -> None:

@@ -24,8 +24,9 @@ def test_the_options_say_what_is_wrong():
         OutputOptions(ndi_format="yuv", size=(1281, 720), record_fps=0, record=Path("set.avi"), fps=-1,
                       read_back="fast")  # type: ignore[arg-type]
     assert str(caught.value) == (
-        "--ndi-format must be one of rgba, bgra, uyvy, got 'yuv'; --output-size must be even and at least 2x2 "
-        "(video encoders need that), got 1281x720; --record-fps must be in 1..240, got 0; --record writes MP4: "
+        "--ndi-format must be one of native, rgba, bgra, uyvy, got 'yuv'; "
+        "--output-size must be even and at least 2x2 (video encoders need that), got 1281x720; "
+        "--record-fps must be in 1..240, got 0; --record writes MP4: "
         "give a file ending in .mp4, got set.avi; --read-back must be one of auto, pbo, direct, thread, got 'fast'; "
         "--output-fps must be 0 (every display frame) or more, got -1")
 
@@ -130,7 +131,7 @@ class Stuck:
         self.taken, self.release = threading.Event(), threading.Event()
         self.sent = 0
 
-    def send(self, frame, time) -> None:
+    def send(self, frame, time, order="rgba") -> None:
         self.taken.set()
         self.release.wait(30)
         self.sent += 1

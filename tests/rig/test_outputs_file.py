@@ -58,7 +58,7 @@ def test_a_wrong_output_entry_is_named_and_the_show_goes_on_without_that_output(
     rig = tmp_path / "rig.yaml"
     text = "bindings:\n  - {key: SPACE, action: freeze}\noutputs:\n  ndi: {name: vj, format: yuv}\n  record: show.mp4\n"
     out = show(xvfb_display, tmp_path, text)
-    assert (f"WARNING vj.config.mapping: {rig}:4: outputs.ndi.format: expected one of rgba, bgra, uyvy, "
+    assert (f"WARNING vj.config.mapping: {rig}:4: outputs.ndi.format: expected one of native, rgba, bgra, uyvy, "
             "got a string ('yuv') (vj run goes on without it)") in out
     assert "output ndi" not in out and "output record: sent " in out  # no NDI; the recording, as the file says
     assert frames_in(tmp_path / "show.mp4")[0] > 0

@@ -22,7 +22,7 @@ class Gate:
         self.sent: list[int] = []
         self.closed = False
 
-    def send(self, frame: np.ndarray, time: float) -> None:
+    def send(self, frame: np.ndarray, time: float, order: str = "rgba") -> None:
         self.open.wait(30)
         self.sent.append(int(frame[0, 0, 0]))
 
@@ -80,7 +80,7 @@ def test_an_output_that_cannot_run_says_why_once_and_the_show_goes_on():
 
 def test_a_failing_send_is_reported_and_the_next_frame_tries_again():
     class Flaky(Gate):
-        def send(self, frame: np.ndarray, time: float) -> None:
+        def send(self, frame: np.ndarray, time: float, order: str = "rgba") -> None:
             if int(frame[0, 0, 0]) == 2:
                 raise OSError("network unreachable")
             super().send(frame, time)

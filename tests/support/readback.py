@@ -34,9 +34,11 @@ class Collect:
 
     def __init__(self) -> None:
         self.frames: list[tuple[np.ndarray, float]] = []
+        self.orders: list[str] = []
 
-    def offer(self, frame: np.ndarray, time_: float) -> None:
+    def offer(self, frame: np.ndarray, time_: float, order: str = "rgba") -> None:
         self.frames.append((frame, time_))
+        self.orders.append(order)
 
     def statuses(self) -> tuple[SinkStatus, ...]:
         return (SinkStatus("collect", len(self.frames), 0, 30.0, None, "test"),)

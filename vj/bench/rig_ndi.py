@@ -37,6 +37,7 @@ import numpy as np
 from vj.bench.harness import percentile
 from vj.bench.netns import isolated
 from vj.rig.sink import VideoSink
+from vj.vocabulary import PixelOrder, in_order
 
 SOURCE = "vj-bench"
 FPS = 60.0
@@ -151,10 +152,10 @@ class _TimedSink:
         self._sink = self._factory()
         return self
 
-    def send(self, frame: np.ndarray, time_: float) -> None:
+    def send(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba") -> None:
         assert self._sink is not None
         start = time.perf_counter()
-        self._sink.send(frame, time_)
+        self._sink.send(frame, time_, order)
         self.seconds.append(time.perf_counter() - start)
 
     def close(self) -> None:
@@ -179,9 +180,11 @@ def _wait_ready(receiver: subprocess.Popen[str], offer: Callable[[np.ndarray, fl
     raise RuntimeError(f"the NDI receiver read no frame within {READY_TIMEOUT_S:g} s")
 
 
-def send_and_receive(frames: int, size: tuple[int, int], fourcc: str = "rgba") -> dict[str, Any]:
+def send_and_receive(frames: int, size: tuple[int, int], fourcc: str = "rgba",
+                     order: PixelOrder = "rgba") -> dict[str, Any]:
     """Send `frames` marked frames from an NdiSink through a SinkThread at FPS to a receiver
-    process; the figures (see the module doc). Call inside a loopback namespace."""
+    process, offered in `order` as the show's pictures are; the figures (see the module doc). Call
+    inside a loopback namespace."""
     from vj.rig.ndi import NdiSink
     from vj.rig.sink import SinkThread, VideoOutputs
 
@@ -192,17 +195,17 @@ def send_and_receive(frames: int, size: tuple[int, int], fourcc: str = "rgba") -
     sent_at: list[float] = []
     offer_s: list[float] = []
     try:
-        _wait_ready(receiver, outputs.offer, size)
+        _wait_ready(receiver, lambda frame, t: outputs.offer(in_order(frame, "rgba", order), t, order), size)
         warm_dropped = outputs.statuses()[0].dropped
         sink.seconds.clear()
         next_due = time.perf_counter()
         for index in range(frames):
-            frame = marked_frame(index, size)
+            frame = in_order(marked_frame(index, size), "rgba", order)
             next_due += 1 / FPS
             time.sleep(max(0.0, next_due - time.perf_counter()))
             sent_at.append(time.time())
             start = time.perf_counter()
-            outputs.offer(frame, index / FPS)
+            outputs.offer(frame, index / FPS, order)
             offer_s.append(time.perf_counter() - start)
         status = outputs.statuses()[0]
         assert receiver.stdin is not None

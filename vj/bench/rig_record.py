@@ -121,7 +121,7 @@ class _Discard:
     name = "discard"
     detail = "discard"
 
-    def send(self, frame: Any, time: float) -> None:
+    def send(self, frame: Any, time: float, order: str = "rgba") -> None:
         pass
 
     def close(self) -> None:

@@ -359,8 +359,7 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
                 for kind in KINDS if any(r.kind == kind for r in results)}
     first, first_n = _display(stats, load.start, load.start + 60)
     last, last_n = _display(stats, load.end - 60, load.end)
-    samples = load.samples or []
-    drops = load.udp_drops or []
+    samples, drops = load.samples or [], load.udp_drops or []
     begin = next((s for s in samples if s.at >= load.start + min(WARMUP, 0.25 * (load.end - load.start))),
                  samples[0] if samples else None)
     end = samples[-1] if samples else None
@@ -426,6 +425,7 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "preset": options.preset or "default",
         "size": f"{options.size[0]}x{options.size[1]}",
         "tracebacks": tracebacks[:5],
+        "last_words": [line.text for line in show.lines[-25:]] if crashes else [],  # a crash may leave no traceback
         "fault_errors": faults.errors,
         "targets": TARGETS,
     }

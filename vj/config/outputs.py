@@ -31,7 +31,7 @@ from vj.config.source import Problem, Section, is_choice, is_int, is_number, is_
 
 ReadMode = Literal["auto", "pbo", "direct", "thread"]  # how the picture leaves the GPU (vj.render.readback)
 READ_MODES: tuple[ReadMode, ...] = get_args(ReadMode)
-NDI_FORMATS = ("rgba", "bgra", "uyvy")
+NDI_FORMATS = ("native", "rgba", "bgra", "uyvy")  # native: the picture as it is read, RGBA or BGRA
 RECORD_SUFFIXES = (".mp4", ".mov", ".m4v")
 RECORD_FPS = (1, 240)
 RECORD_FIELDS = ("date", "time")  # what a recording path's {...} may name

@@ -1,9 +1,9 @@
 """The finished picture off the GPU for the video outputs (vj.rig.sink), costing the render thread
 as little as the driver allows.
 
-Two ways to read a framebuffer back, both giving a read-only RGBA uint8 array (h, w, 4), row 0
-at the top (a flipped view of what GL returns: no copy), that no later frame overwrites while
-anything refers to it, with the time it was drawn:
+Three ways to read a framebuffer back, each giving a read-only uint8 array (h, w, 4), RGBA or
+(the window read directly) BGRA, row 0 at the top (a flipped view of what GL returns: no copy),
+that no later frame overwrites while anything refers to it, with the time it was drawn:
 
 - `PboRing`: asynchronous, through pixel buffer objects. Frame k is read into the next of `depth`
   buffers (`Framebuffer.read_into`, which on a GPU only queues the copy) and the buffer read
@@ -18,8 +18,8 @@ anything refers to it, with the time it was drawn:
   thread (a recording's encoder got a quarter of the GIL time it gets this way; a PBO read on
   llvmpipe is that case: 13 ms a 1280x720 frame with the GIL held). Measured at 1280x720 on
   llvmpipe, the read itself costs 0.3 ms from an RGBA framebuffer, 0.75 ms from an RGB one and
-  about 1 ms from an X window's back buffer (a format conversion each): over the 1 ms a render
-  thread may spend on its outputs.
+  1.4 ms from an X window's back buffer as RGBA (a format conversion each), 0.7 ms from the window
+  as BGRA, its own order: so the window is read as BGRA, and the outputs take either order.
 - `ThreadRead`: what `auto` picks on a software renderer with a window. The render thread only
   blits the picture into one of three textures (queued: llvmpipe's rasteriser threads copy it),
   sets a fence and hands the texture over; a reader thread with a second context sharing the
@@ -54,6 +54,7 @@ import numpy as np
 from vj.config.outputs import READ_MODES, ReadMode
 from vj.render import glcalls
 from vj.render.glcalls import GlCalls, gil_free_finish
+from vj.vocabulary import PixelOrder
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,15 @@ FENCE_WAIT_NS = 1_000_000_000  # the longest a reader thread waits for a picture
 
 @dataclass(frozen=True, eq=False)
 class Picture:
-    """A frame read back: RGBA uint8 (h, w, 4), row 0 at the top, read-only; and when it was
-    drawn (time.perf_counter(), the clock the audio input stamps its blocks with). Its memory is
-    read into again once no Python object refers to it: an output that hands it to a library
-    reading it later (an asynchronous sender) copies it first."""
+    """A frame read back: uint8 (h, w, 4) in `order` (RGBA, or BGRA when read from the window),
+    row 0 at the top, read-only; and when it was drawn (time.perf_counter(), the clock the audio
+    input stamps its blocks with). Its memory is read into again once no Python object refers to
+    it: an output that hands it to a library reading it later (an asynchronous sender) copies it
+    first."""
 
     pixels: np.ndarray
     time: float
+    order: PixelOrder = "rgba"
 
 
 def _picture(data: bytes, size: tuple[int, int], drawn: float) -> Picture:
@@ -149,19 +152,22 @@ class ArrayPool:
         return pixels
 
 
-def _upright(pixels: np.ndarray, drawn: float) -> Picture:
+def _upright(pixels: np.ndarray, drawn: float, order: PixelOrder = "rgba") -> Picture:
     view = pixels[::-1]  # row 0 at the top
     view.flags.writeable = False
-    return Picture(view, drawn)
+    return Picture(view, drawn, order)
 
 
 class DirectRead:
-    """Synchronous read-back: each frame as it is pushed, into an array no output holds any more."""
+    """Synchronous read-back: each frame as it is pushed, into an array no output holds any more.
+    The window is read as BGRA, its own order, through ctypes (the GIL released): on llvmpipe a
+    plain copy, 0.7 ms at 1280x720 against 1.4 ms for RGBA, which it converts pixel by pixel."""
 
     def __init__(self, ctx: moderngl.Context, size: tuple[int, int]) -> None:
         self.size = size
         self._finish = gil_free_finish() or ctx.finish
         self._pool = ArrayPool(size)
+        self._calls = glcalls.gl_calls()
 
     def settle(self) -> None:
         """The frame drawn so far rasterised now, without holding the GIL (see the module doc)."""
@@ -169,6 +175,12 @@ class DirectRead:
 
     def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
         pixels = self._pool.free()
+        if fbo.glo == 0 and self._calls is not None and fbo.size == self.size:  # the window
+            calls, (width, height) = self._calls, self.size
+            calls.bind_framebuffer(glcalls.READ_FRAMEBUFFER, 0)
+            calls.pixel_store_i(glcalls.PACK_ALIGNMENT, 1)
+            calls.read_pixels(0, 0, width, height, glcalls.BGRA, glcalls.UNSIGNED_BYTE, pixels.ctypes.data)
+            return [_upright(pixels, drawn, "bgra")]
         fbo.read_into(pixels, components=4, alignment=1)
         return [_upright(pixels, drawn)]
 

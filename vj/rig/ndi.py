@@ -1,10 +1,11 @@
 """NDI® out and in, through cyndilib (its wheels bundle the NDI runtime, libndi).
 
 - `NdiSink`: a video output (vj.rig.sink) that sends the show's frames as an NDI source. NDI
-  takes RGBA as it comes from the show (no conversion, the default); BGRA and UYVY are converted
-  on the output's own thread (UYVY through PyAV's swscale, BT.709 limited range: what the NDI
-  runtime decodes UYVY with, seen at 320x180, 640x480 and 1280x720). The frame is copied once into
-  cyndilib's buffer and sent asynchronously: NDI compresses it on its own threads.
+  takes RGBA and BGRA, so the picture goes as it comes from the show (`native`, the default: no
+  conversion); a set order (rgba, bgra) or UYVY is converted on the output's own thread (UYVY
+  through PyAV's swscale, BT.709 limited range: what the NDI runtime decodes UYVY with, seen at
+  320x180, 640x480 and 1280x720). The frame is copied once into cyndilib's buffer and sent
+  asynchronously: NDI compresses it on its own threads.
 - `NdiReceiver`: one NDI source, found by its full name ("MACHINE (NAME)"), its NAME or a unique
   part of it, read through NDI's frame-sync (cyndilib's `Receiver.receive()` misses frames): the
   newest frame as RGB, counted, with a connected/lost state. NDI reconnects by itself when a lost
@@ -31,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from vj.config.outputs import NDI_FORMATS
 from vj.rig.sink import OutputUnavailable
+from vj.vocabulary import PixelOrder, in_order
 
 INSTALL = "NDI needs cyndilib, which bundles the NDI runtime: pip install 'vj[rig]' or pip install cyndilib"
-FOURCCS = ("rgba", "bgra", "uyvy")
 DEFAULT_FPS = 60  # the frame rate an NdiSink announces when none is set (NDI carries one per frame)
 RECEIVERS_EVERY_S = 1.0  # how often an NdiSink asks how many receivers it has (for its detail)
 POLL_S = 0.001  # NdiReceiver: how often the frame-sync is asked for a newer frame
@@ -69,12 +71,12 @@ def _writable_alias(flat: np.ndarray) -> np.ndarray:
     return np.frombuffer(memoryview(alias), np.uint8)
 
 
-def _uyvy(frame: np.ndarray) -> np.ndarray:
-    """RGBA (h, w, 4) as packed UYVY 4:2:2, BT.709 limited range (see the module doc), flat."""
+def _uyvy(frame: np.ndarray, order: PixelOrder) -> np.ndarray:
+    """RGBA or BGRA (h, w, 4) as packed UYVY 4:2:2, BT.709 limited range (see the module doc), flat."""
     import av
 
     h, w = frame.shape[:2]
-    video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgba")
+    video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=order)
     plane = video.reformat(format="uyvy422", dst_colorspace="ITU709", dst_color_range=1).planes[0]  # 1: limited
     packed = np.frombuffer(memoryview(plane), np.uint8).reshape(h, plane.line_size)
     return np.ascontiguousarray(packed[:, :w * 2]).reshape(-1)
@@ -82,18 +84,19 @@ def _uyvy(frame: np.ndarray) -> np.ndarray:
 
 class NdiSink:
     """Sends frames as the NDI source `source_name` (see the module doc); `send` runs on the
-    output's thread (a SinkThread). `fourcc`: rgba (no conversion), bgra or uyvy. `fps`: the frame
+    output's thread (a SinkThread). `fourcc`: native (the picture's order, no conversion), rgba, bgra
+    or uyvy. `fps`: the frame
     rate announced to receivers (0: DEFAULT_FPS); the pace itself is the show's (or the
     SinkThread's rate). A new frame size restarts the source (cyndilib cannot resize a running
     sender): receivers see a gap of about a second."""
 
     name = "ndi"
 
-    def __init__(self, source_name: str, fourcc: str = "rgba", fps: float = 0.0) -> None:
+    def __init__(self, source_name: str, fourcc: str = "native", fps: float = 0.0) -> None:
         if not source_name.strip():
             raise ValueError("the NDI source name is empty")
-        if fourcc.lower() not in FOURCCS:
-            raise ValueError(f"NDI fourcc must be one of {', '.join(FOURCCS)}, got {fourcc!r}")
+        if fourcc.lower() not in NDI_FORMATS:
+            raise ValueError(f"NDI fourcc must be one of {', '.join(NDI_FORMATS)}, got {fourcc!r}")
         if not (math.isfinite(fps) and fps >= 0):
             raise ValueError(f"NDI fps must be 0 (announce {DEFAULT_FPS}) or a positive number, got {fps!r}")
         self._lib = cyndilib()
@@ -102,20 +105,21 @@ class NdiSink:
         self.fps = fps
         self.detail = f"NDI '{source_name}' {self.fourcc.upper()}, no frame yet"
         self._sender: Any = None
-        self._size: tuple[int, int] | None = None
-        self._bgra: np.ndarray | None = None  # the BGRA conversion's buffer
+        self._format: tuple[int, int, str] | None = None  # the running sender's width, height, fourcc
+        self._swapped: np.ndarray | None = None  # the buffer for a frame with red and blue swapped
         self._receivers = 0
         self._asked = 0.0  # when the receivers were last counted
 
-    def send(self, frame: np.ndarray, time: float) -> None:
+    def send(self, frame: np.ndarray, time: float, order: PixelOrder = "rgba") -> None:
         if frame.ndim != 3 or frame.shape[2] != 4 or frame.dtype != np.uint8:
-            raise ValueError(f"an NDI frame is RGBA uint8 (h, w, 4), got {frame.dtype} {frame.shape}")
+            raise ValueError(f"an NDI frame is RGBA or BGRA uint8 (h, w, 4), got {frame.dtype} {frame.shape}")
         if frame.shape[1] % 2:  # NDI works in 4:2:2: an even width
             frame = frame[:, :-1]
         h, w = frame.shape[:2]
-        if (w, h) != self._size:
-            self._open(w, h)
-        if not self._sender.write_video_async(self._data(frame)):
+        fourcc = order if self.fourcc == "native" else self.fourcc
+        if (w, h, fourcc) != self._format:
+            self._open(w, h, fourcc)
+        if not self._sender.write_video_async(self._data(frame, order, fourcc)):
             raise RuntimeError("NDI did not take the frame (the sender is not running)")
         self._count_receivers()
 
@@ -123,32 +127,31 @@ class NdiSink:
         if self._sender is not None:
             self._sender.close()
             self._sender = None
-        self._size = None
+        self._format = None
 
-    def _open(self, w: int, h: int) -> None:
-        """A sender for frames of (w, h); the source goes away for a moment when the size changes."""
+    def _open(self, w: int, h: int, fourcc: str) -> None:
+        """A sender for frames of (w, h) in `fourcc`; the source goes away for a moment when they change."""
         lib = self._lib
         self.close()
         video = lib.VideoSendFrame()
         video.set_resolution(w, h)
         video.set_frame_rate(Fraction(self.fps or DEFAULT_FPS).limit_denominator(1001))
-        video.set_fourcc(getattr(lib.FourCC, self.fourcc.upper()))
+        video.set_fourcc(getattr(lib.FourCC, fourcc.upper()))
         sender = lib.Sender(self.source_name, clock_video=False)  # the show paces the frames
         sender.set_video_frame(video)
         sender.open()
-        self._sender, self._size = sender, (w, h)
-        self._bgra = np.empty((h, w, 4), np.uint8) if self.fourcc == "bgra" else None
+        self._sender, self._format = sender, (w, h, fourcc)
+        self._swapped = None
         self._asked = 0.0
 
-    def _data(self, frame: np.ndarray) -> np.ndarray:
+    def _data(self, frame: np.ndarray, order: PixelOrder, fourcc: str) -> np.ndarray:
         """The frame's bytes in the sender's fourcc, flat."""
-        if self.fourcc == "uyvy":
-            return _uyvy(frame)
-        if self._bgra is not None:
-            out = self._bgra
-            out[..., 0], out[..., 1] = frame[..., 2], frame[..., 1]
-            out[..., 2], out[..., 3] = frame[..., 0], frame[..., 3]
-            return out.reshape(-1)
+        if fourcc == "uyvy":
+            return _uyvy(frame, order)
+        if fourcc != order:
+            if self._swapped is None or self._swapped.shape != frame.shape:
+                self._swapped = np.empty(frame.shape, np.uint8)
+            return in_order(frame, order, "bgra" if fourcc == "bgra" else "rgba", self._swapped).reshape(-1)
         return _writable_alias(np.ascontiguousarray(frame).reshape(-1))
 
     def _count_receivers(self) -> None:
@@ -157,10 +160,10 @@ class NdiSink:
             return
         self._asked = now
         self._receivers = int(self._sender.get_num_connections(0))
-        assert self._size is not None
-        w, h = self._size
+        assert self._format is not None
+        w, h, fourcc = self._format
         plural = "" if self._receivers == 1 else "s"
-        self.detail = f"NDI '{self.source_name}' {w}x{h} {self.fourcc.upper()}, {self._receivers} receiver{plural}"
+        self.detail = f"NDI '{self.source_name}' {w}x{h} {fourcc.upper()}, {self._receivers} receiver{plural}"
 
 
 # -- receiving -----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class OutputOptions:
     """Which video outputs a show runs (all off by default)."""
 
     ndi_out: str | None = None  # an NDI source name
-    ndi_format: str = "rgba"  # rgba (no conversion), bgra or uyvy (half the bytes on the network)
+    ndi_format: str = "native"  # the picture's order (no conversion), rgba, bgra, uyvy (half the bytes to send)
     record: Path | None = None  # an .mp4 file
     record_fps: int = 30  # the recording's fixed frame rate
     virtual_camera: str | None = None  # a device (/dev/videoN); "": the first one; None: no virtual camera
@@ -106,7 +106,8 @@ def add_output_arguments(run: argparse.ArgumentParser, size: Callable[[str], tup
                        help="the recording's frame rate (default 30)")
     group.add_argument("--ndi-out", metavar="NAME", help="send the picture as an NDI source called NAME")
     group.add_argument("--ndi-format", choices=NDI_FORMATS,
-                       help="NDI pixel format (default rgba; uyvy halves the network traffic)")
+                       help="NDI pixel format (default native: RGBA or BGRA as the picture is read, "
+                            "not converted; uyvy halves the network traffic)")
     group.add_argument("--virtual-camera", nargs="?", const="", metavar="DEVICE",
                        help="the picture as a webcam (v4l2loopback on Linux, OBS's virtual camera on macOS and "
                             "Windows); DEVICE: /dev/videoN (default: the first)")

@@ -35,6 +35,7 @@ import numpy as np
 
 from vj.audio.feed import BlockSource
 from vj.rig.sink import OutputUnavailable
+from vj.vocabulary import PixelOrder
 
 if TYPE_CHECKING:
     import av
@@ -141,12 +142,12 @@ class Recording:
         log.info("recording to %s: %dx%d at %d fps, H.264%s", settings.path, width, height, settings.fps,
                  " + AAC from the audio input" if audio is not None else "")
 
-    def send(self, frame: np.ndarray, time: float) -> None:
+    def send(self, frame: np.ndarray, time: float, order: PixelOrder = "rgba") -> None:
         if self._start is None:
             self._start = time
         # Its place on the recording's timeline; a frame that rounds onto the last one's slot takes the next.
         pts = max(self._last_pts + 1, round((time - self._start) * self.settings.fps))
-        picture = rgba_frame(frame)
+        picture = video_frame(frame, order)
         picture.pts, picture.time_base = pts, self._time_base
         self._container.mux(self._video.encode(picture))
         self._last_pts = pts
@@ -208,13 +209,14 @@ class Recording:
         log.info("recorded %s: %d frames, %.2f s%s", self.settings.path, self.frames, seconds, sound)
 
 
-def rgba_frame(pixels: np.ndarray) -> av.VideoFrame:
-    """A PyAV frame holding `pixels` (RGBA, any strides). Copied by numpy, which releases the GIL
-    for it: PyAV's from_ndarray holds it (3 ms a 720p frame, seen stalling the render thread)."""
+def video_frame(pixels: np.ndarray, order: PixelOrder = "rgba") -> av.VideoFrame:
+    """A PyAV frame holding `pixels` (RGBA or BGRA as `order` says, any strides; the encoder's
+    scaler takes either). Copied by numpy, which releases the GIL for it: PyAV's from_ndarray holds
+    it (3 ms a 720p frame, seen stalling the render thread)."""
     import av
 
     height, width = pixels.shape[:2]
-    frame = av.VideoFrame(width, height, "rgba")
+    frame = av.VideoFrame(width, height, order)
     plane = frame.planes[0]
     rows = np.frombuffer(memoryview(plane), np.uint8).reshape(height, plane.line_size)
     np.copyto(rows[:, :width * 4].reshape(height, width, 4), pixels)

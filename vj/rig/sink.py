@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from vj.slot import LatestSlot
+from vj.vocabulary import PixelOrder
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,15 @@ RETRY_S = 2.0  # seconds before an output that failed to start is tried again
 
 
 class VideoSink(Protocol):
-    """One output. `send` runs on the output's own thread: RGBA uint8 (h, w, 4), row 0 at the top,
-    and the time it belongs to (from the show's picture: time.perf_counter() when it was drawn, the
-    clock the audio input stamps its blocks with, so a recording keeps the two in step)."""
+    """One output. `send` runs on the output's own thread: uint8 (h, w, 4) in `order` (RGBA or
+    BGRA: vj.vocabulary.PixelOrder, the order the picture was read in; the output converts if it
+    must), row 0 at the top, and the time it belongs to (from the show's picture:
+    time.perf_counter() when it was drawn, the clock the audio input stamps its blocks with, so a
+    recording keeps the two in step)."""
 
     name: str
 
-    def send(self, frame: np.ndarray, time: float) -> None: ...
+    def send(self, frame: np.ndarray, time: float, order: PixelOrder) -> None: ...
 
     def close(self) -> None: ...
 
@@ -59,6 +62,7 @@ class SinkStatus:
 class _Offer:
     frame: np.ndarray
     time: float
+    order: PixelOrder
 
 
 class SinkThread:
@@ -81,7 +85,7 @@ class SinkThread:
         self._thread.start()
         return self
 
-    def offer(self, frame: np.ndarray, time_: float) -> None:
+    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba") -> None:
         """Render thread: never blocks. An output that could not start takes nothing."""
         if not self._thread.is_alive():
             return
@@ -90,7 +94,7 @@ class SinkThread:
             if now < self._next:
                 return
             self._next = max(self._next + self._period, now - self._period)
-        self._slot.put(_Offer(frame, time_))
+        self._slot.put(_Offer(frame, time_, order))
 
     def status(self) -> SinkStatus:
         status = self._status.peek()
@@ -100,7 +104,7 @@ class SinkThread:
     def stop(self, timeout: float = 5.0) -> None:
         """Stops after the frame being sent; one still waiting is not sent, nor counted as dropped."""
         self._stop.set()
-        if self._slot.swap(_Offer(np.zeros((1, 1, 4), np.uint8), 0.0)) is not None:  # wake the thread
+        if self._slot.swap(_Offer(np.zeros((1, 1, 4), np.uint8), 0.0, "rgba")) is not None:  # wake the thread
             self._slot.overwritten -= 1
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -138,7 +142,7 @@ class SinkThread:
                 if offer is None or self._stop.is_set():
                     continue
                 try:
-                    sink.send(offer.frame, offer.time)
+                    sink.send(offer.frame, offer.time, offer.order)
                 except Exception as exc:  # noqa: BLE001 - a failed send is reported; the next frame tries again
                     if error is None:
                         log.warning("output %s: %s", self.name, exc)
@@ -172,10 +176,10 @@ class VideoOutputs:
         """Whether anyone takes frames (the show reads the picture back only then)."""
         return bool(self.sinks)
 
-    def offer(self, frame: np.ndarray, time_: float) -> None:
+    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba") -> None:
         frame.flags.writeable = False  # shared by every output
         for sink in self.sinks:
-            sink.offer(frame, time_)
+            sink.offer(frame, time_, order)
 
     def statuses(self) -> tuple[SinkStatus, ...]:
         return tuple(sink.status() for sink in self.sinks)

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from vj.rig.sink import OutputUnavailable
+from vj.vocabulary import PixelOrder, in_order
 
 log = logging.getLogger(__name__)
 
-GL_RGBA = 0x1908  # what SpoutGL's sendImage takes for RGBA bytes (without importing PyOpenGL for it)
+GL_RGBA, GL_BGRA = 0x1908, 0x80E1  # what SpoutGL's sendImage takes for RGBA and BGRA bytes (no PyOpenGL needed)
 
 LOOPBACK_HELP = ("no v4l2loopback device: install the module (Debian/Ubuntu: apt-get install v4l2loopback-dkms) "
                  "and load it: sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=vj "
@@ -53,8 +54,9 @@ class VirtualCamera:
         self.detail = f"{self._camera.device} {width}x{height} ({self._camera.backend})"
         log.info("virtual camera: %s", self.detail)
 
-    def send(self, frame: np.ndarray, time: float) -> None:
-        self._camera.send(frame[..., :3])  # RGB: what every backend takes (v4l2loopback has no RGBA)
+    def send(self, frame: np.ndarray, time: float, order: PixelOrder = "rgba") -> None:
+        # RGB: what every backend takes (v4l2loopback has no RGBA)
+        self._camera.send(np.ascontiguousarray(frame[..., :3] if order == "rgba" else frame[..., 2::-1]))
 
     def close(self) -> None:
         self._camera.close()
@@ -94,8 +96,8 @@ class SyphonOut:
         self._texture = create_mtl_texture(self._server.device, size[0], size[1])
         self.detail = f"Syphon '{server_name}' {size[0]}x{size[1]}"
 
-    def send(self, frame: np.ndarray, time: float) -> None:
-        self._copy(np.ascontiguousarray(frame), self._texture)
+    def send(self, frame: np.ndarray, time: float, order: PixelOrder = "rgba") -> None:
+        self._copy(np.ascontiguousarray(in_order(frame, order, "rgba")), self._texture)
         self._server.publish_frame_texture(self._texture)
 
     def close(self) -> None:
@@ -121,9 +123,10 @@ class SpoutOut:
         self._spout_name = sender_name
         self.detail = f"Spout '{sender_name}' {size[0]}x{size[1]}"
 
-    def send(self, frame: np.ndarray, time: float) -> None:
+    def send(self, frame: np.ndarray, time: float, order: PixelOrder = "rgba") -> None:
         height, width = frame.shape[:2]
-        if not self._sender.sendImage(np.ascontiguousarray(frame), width, height, GL_RGBA, False, 0):
+        gl_format = GL_RGBA if order == "rgba" else GL_BGRA
+        if not self._sender.sendImage(np.ascontiguousarray(frame), width, height, gl_format, False, 0):
             raise RuntimeError("Spout did not take the frame")
         self._sender.setFrameSync(self._spout_name)
 

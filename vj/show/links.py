@@ -25,6 +25,7 @@ from vj.proc.supervisor import Child
 from vj.render.readback import ReadMode, SharedGL
 from vj.render.shaders import ShaderLibrary
 from vj.show.generator import WorkerFactory, default_worker
+from vj.vocabulary import PixelOrder
 
 if TYPE_CHECKING:  # the status snapshots only: their modules load device libraries (rtmidi, PortAudio, PyAV)
     from vj.audio.capture import InputStatus
@@ -76,7 +77,7 @@ class VideoLink(Protocol):
 
     @property
     def wanted(self) -> bool: ...
-    def offer(self, frame: np.ndarray, time_: float) -> None: ...
+    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba") -> None: ...
     def statuses(self) -> tuple[SinkStatus, ...]: ...
 
 

@@ -105,7 +105,7 @@ class PictureOutputs:
         pictures = self._tap.take(target)
         read = time.perf_counter()
         for picture in pictures:
-            self.video.offer(picture.pixels, picture.time)
+            self.video.offer(picture.pixels, picture.time, picture.order)
         ended = time.perf_counter()
         self.costs.append(ended - began)
         self.cpu.append(time.thread_time() - ran)
@@ -139,6 +139,6 @@ class PictureOutputs:
         if self._tap is not None:
             if self.video is not None:
                 for picture in self._tap.drain():  # the last frames still being read: a recording ends with them
-                    self.video.offer(picture.pixels, picture.time)
+                    self.video.offer(picture.pixels, picture.time, picture.order)
             self._tap.release()
             self._tap = None

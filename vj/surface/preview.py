@@ -27,6 +27,7 @@ from vj.render.shaders import ShaderLibrary
 from vj.show import Show
 from vj.show.show import post_settings
 from vj.slot import LatestSlot
+from vj.vocabulary import in_order
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class JpegEncoder:
             if picture is None:
                 continue
             try:
-                jpeg = encode_jpeg(picture.pixels, self._quality)
+                jpeg = encode_jpeg(in_order(picture.pixels, picture.order, "rgba"), self._quality)
             except (OSError, ValueError) as exc:  # a picture Pillow cannot take: skip it, say so once
                 if self.encoded == 0:
                     log.warning("surface preview: cannot encode a frame: %s", exc)
