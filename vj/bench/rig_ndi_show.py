@@ -58,6 +58,7 @@ from typing import Any
 
 from vj.bench.harness import percentile, run_vj
 from vj.bench.netns import isolated, ndi_config
+from vj.vocabulary import PixelOrder
 
 SOURCE = "vj-bench-show"
 GRACE_S = 1.0  # the receiver keeps reading this long after the show is done
@@ -104,9 +105,9 @@ def show(send_log: Path, argv: Sequence[str]) -> int:
     sends: list[float] = []
     original = ndi.NdiSink.send
 
-    def send(self: ndi.NdiSink, frame: Any, time_: float) -> None:
+    def send(self: ndi.NdiSink, frame: Any, time_: float, order: PixelOrder = "rgba") -> None:
         began = time.time()
-        original(self, frame, time_)
+        original(self, frame, time_, order)
         sends.append(began)  # the output's thread only: a list append a frame
 
     ndi.NdiSink.send = send  # type: ignore[method-assign, assignment]
