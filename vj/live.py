@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import time
@@ -19,6 +18,7 @@ from vj.control.osc_server import OscError, OscServer
 from vj.control.osc_space import address_space
 from vj.control.oscquery import OscQuery
 from vj.gen.process import ProcessOptions, interim_worker, process_workers
+from vj.heap import ImportFreezer, freeze_start
 from vj.proc.supervisor import supervisor
 from vj.render.context import share_cores
 from vj.render.pacing import FramePacer
@@ -182,6 +182,7 @@ def play(show: Show, window: Window, pacer: FramePacer, seconds: float, frames: 
     tick = run_clock()
     started = time.perf_counter()
     failures: dict[str, int] = {}
+    imports = ImportFreezer()
     try:
         while not window.should_close and not show.quit_requested:
             for key in window.poll():
@@ -202,6 +203,7 @@ def play(show: Show, window: Window, pacer: FramePacer, seconds: float, frames: 
             if frames is not None:
                 frames.add(began, time.monotonic())
             pacer.wait()
+            imports.tick()
             show.display_mode = pacer.mode
             if seconds and time.perf_counter() - started >= seconds:
                 break
@@ -284,11 +286,7 @@ def run_live(options: LiveOptions) -> int:
     watcher.start()
     log.info("vj is running: %s. Keys come from %s (H shows the HUD); presets and the mapping reload when saved",
              show.preset.name, ", ".join(m.path for m in loaded.mappings))
-    # Everything made so far (the imports, the show) lives as long as the show: out of the garbage
-    # collector's sight, or each full collection walks it all and stops every thread meanwhile
-    # (100-390 ms, growing, every 100 s or so in a 10-minute `vj bench soak` before this).
-    gc.collect()
-    gc.freeze()
+    freeze_start()  # what was made so far lives as long as the show (vj.heap)
     frames = FrameTimes() if options.stats else None
     pauses = GcPauses().start() if options.stats else None
     try:

@@ -1,0 +1,42 @@
+"""The garbage collector kept off what lives as long as the show (vj.heap): objects made while
+modules are still being imported are frozen once the imports have settled, not before."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from vj.heap import CHECK_S, SETTLE_S, ImportFreezer
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()  # the test process's objects back in the collector's sight
+
+
+def test_objects_made_while_modules_are_imported_are_frozen_once_the_imports_settle(unfrozen):
+    now = [100.0]
+    freezer = ImportFreezer(clock=lambda: now[0])
+    for _ in range(3):  # no new module: nothing frozen, however long
+        freezer.tick()
+        now[0] += SETTLE_S
+    assert freezer.freezes == 0 and gc.get_freeze_count() == 0
+    sys.modules.pop("colorsys", None)
+    importlib.import_module("colorsys")  # a module loaded by a thread while the show runs
+    kept = [{"made": i} for i in range(1000)]  # and what it made that lives on
+    freezer.tick()
+    now[0] += SETTLE_S - CHECK_S
+    freezer.tick()
+    assert freezer.freezes == 0, "frozen before the imports settled"
+    now[0] += CHECK_S
+    freezer.tick()
+    assert freezer.freezes == 1 and gc.get_freeze_count() >= len(kept)
+    now[0] += 10 * SETTLE_S
+    freezer.tick()
+    assert freezer.freezes == 1  # nothing imported since: no second freeze
