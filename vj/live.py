@@ -193,7 +193,7 @@ def play(show: Show, window: Window, pacer: FramePacer, seconds: float, frames: 
             try:
                 snap = show.frame(dt, window.framebuffer)
                 if surface is not None:
-                    surface.frame(snap, window.framebuffer.size)
+                    surface.frame(snap, window.framebuffer)
             except Exception as exc:  # noqa: BLE001 - the render loop must survive anything
                 what = f"{type(exc).__name__}: {exc}"
                 failures[what] = failures.get(what, 0) + 1

@@ -45,7 +45,7 @@ class Stage:
 
     def frame(self) -> None:
         snap = self.show.frame(1 / 30, self.target)
-        self.feed.frame(snap, self.target.size)
+        self.feed.frame(snap, self.target)
 
     async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
         """Display frames until `condition` holds (the web loop and the clients run in between)."""

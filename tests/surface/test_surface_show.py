@@ -9,13 +9,16 @@ import json
 import socket
 
 import aiohttp
+import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.readback import paint
 from tests.support.surface import Stage
 from vj.params import REGISTRY
 from vj.surface import clients
 from vj.surface.preview import preview_size
+from vj.vocabulary import in_order
 
 GARBAGE = [
     "not json",
@@ -259,3 +262,24 @@ def test_on_loopback_no_other_site_or_host_name_gets_in(stage: Stage):
                 await stage.receive(ws, lambda m: m["type"] == "hello")
 
     run(scenario)
+
+
+def test_the_preview_is_the_picture_drawn_scaled_and_without_the_hud_the_layers_drawn_again(stage: Stage):
+    """The HUD off: the picture the show drew, scaled by a blit (here one painted over it, with a
+    white band on top). The HUD on: the show's layers drawn again without it (the Solid grey)."""
+    snap = stage.show.frame(1 / 30, stage.target)
+    paint(stage.target, 4)  # 0.4, 0.3, 0.2 under a white band over the top quarter
+    preview = stage.feed.preview
+    assert not snap["hud"]
+    shot = preview.capture(stage.show, snap, stage.target)
+    assert shot is not None and shot.pixels.shape == (180, 320, 4)
+    rgb = in_order(shot.pixels, shot.order, "rgba")[..., :3].astype(int)
+    assert (rgb[:40] >= 254).all()  # the band, on top
+    assert np.abs(rgb[-100:] - (102, 76, 51)).max() <= 2  # the painted colour below, scaled
+    stage.show.state.set_base("hud", True, jump=True)
+    snap = stage.show.frame(1 / 30, stage.target)
+    assert snap["hud"]
+    shot = preview.capture(stage.show, snap, stage.target)
+    assert shot is not None
+    rgb = in_order(shot.pixels, shot.order, "rgba")[..., :3].astype(int)
+    assert (rgb == rgb[0, 0]).all() and rgb[0, 0, 0] == rgb[0, 0, 1] == rgb[0, 0, 2]  # the generator's grey, no HUD

@@ -22,6 +22,9 @@ _LIBRARIES = {"darwin": ("/System/Library/Frameworks/OpenGL.framework/OpenGL",),
 
 # GL enums (from the OpenGL registry's gl.xml)
 READ_FRAMEBUFFER = 0x8CA8
+DRAW_FRAMEBUFFER = 0x8CA9
+COLOR_BUFFER_BIT = 0x4000
+LINEAR = 0x2601
 COLOR_ATTACHMENT0 = 0x8CE0
 TEXTURE_2D = 0x0DE1
 PACK_ALIGNMENT = 0x0D05
@@ -57,7 +60,8 @@ def gil_free_finish() -> Callable[[], None] | None:
 @dataclass(frozen=True)
 class GlCalls:
     """Fences, a read framebuffer and glReadPixels: what a thread with a shared context needs to
-    read a texture another thread drew into (vj.render.readback.ThreadRead). Only the two that wait
+    read a texture another thread drew into (vj.render.readback.ThreadRead); and a scaling blit
+    (moderngl's copies never scale), for the surface's preview. Only the two that wait
     or copy (`WAITING`) release the GIL; the rest are quick and keep it, since every release is a
     chance for another thread to take the GIL and the caller then waits to have it back."""
 
@@ -71,6 +75,7 @@ class GlCalls:
     framebuffer_texture_2d: Callable[[int, int, int, int, int], None]
     pixel_store_i: Callable[[int, int], None]
     read_pixels: Callable[[int, int, int, int, int, int, int], None]
+    blit_framebuffer: Callable[[int, int, int, int, int, int, int, int, int, int], None]
 
 
 WAITING = ("glClientWaitSync", "glReadPixels")  # the calls that wait or copy: the GIL released
@@ -94,6 +99,7 @@ def gl_calls() -> GlCalls | None:
         "glFramebufferTexture2D": (None, [u, u, u, u, i]),
         "glPixelStorei": (None, [u, i]),
         "glReadPixels": (None, [i, i, i, i, u, u, p]),
+        "glBlitFramebuffer": (None, [i, i, i, i, i, i, i, i, u, u]),
     }
     found = []
     for name, (restype, argtypes) in signatures.items():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import moderngl
+
 from vj.params import Snapshot
 from vj.show import Show
 from vj.surface.preview import PREVIEW_PERIOD, JpegEncoder, PreviewPass
@@ -37,15 +39,15 @@ class SurfaceFeed:
         self.encoder = JpegEncoder(surface.offer_frame).start()
         self._next_publish = self._next_preview = 0.0
 
-    def frame(self, snap: Snapshot, picture: tuple[int, int]) -> None:
-        """After the show's frame: `snap` its snapshot, `picture` the size of the picture drawn."""
+    def frame(self, snap: Snapshot, drawn: moderngl.Framebuffer) -> None:
+        """After the show's frame: `snap` its snapshot, `drawn` the framebuffer it drew into."""
         now = time.monotonic()
         if now >= self._next_publish:
             self._next_publish = now + PUBLISH_PERIOD
             self.surface.publish(reading(self.show))
         if self.surface.wants_preview and now >= self._next_preview:
             self._next_preview = now + PREVIEW_PERIOD
-            shot = self.preview.capture(self.show, snap, picture)
+            shot = self.preview.capture(self.show, snap, drawn)
             if shot is not None:
                 self.encoder.offer(shot)
 

@@ -1,11 +1,12 @@
 """The live preview for the surface's pages: the picture without the HUD, small, as JPEG.
 
 `PreviewPass` runs on the render thread, only while a page wants the preview and only every
-PREVIEW_PERIOD seconds: the show's layers are drawn once more, by a compositor of its own (so the
-show's buffers keep their size), into a PREVIEW_WIDTH-wide framebuffer, and read back through
-vj.render.readback (asynchronously on a GPU; on software GL a glFinish that releases the GIL, then
-a read of a few hundred KB). `JpegEncoder` encodes on a thread of its own, latest wins: the render
-thread only hands over the array.
+PREVIEW_PERIOD seconds: the picture the show drew, scaled into a PREVIEW_WIDTH-wide framebuffer by
+one linear blit; or, while the HUD is over it, the show's layers drawn once more by a compositor of
+its own (so the show's buffers keep their size). Then it is read back through vj.render.readback
+(asynchronously on a GPU; on software GL a glFinish that releases the GIL, then a read of a few
+hundred KB). `JpegEncoder` encodes on a thread of its own, latest wins: the render thread only
+hands over the array.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from vj.params import Snapshot
+from vj.render import glcalls
 from vj.render.compositor import Compositor
 from vj.render.readback import Picture, Reader, make_reader
 from vj.render.shaders import ShaderLibrary
@@ -51,23 +53,37 @@ class PreviewPass:
         self.compositor = Compositor(ctx, shaders or ShaderLibrary())
         self._fbo: moderngl.Framebuffer | None = None
         self._reader: Reader | None = None
+        self._calls = glcalls.gl_calls()
         self.frames = 0
 
-    def capture(self, show: Show, snap: Snapshot, picture: tuple[int, int]) -> Picture | None:
-        """Draw the show's picture (as it is this frame, without the HUD) small and read it back;
-        None while an asynchronous read-back fills its ring."""
-        size = preview_size(picture, self.width)
+    def capture(self, show: Show, snap: Snapshot, drawn: moderngl.Framebuffer) -> Picture | None:
+        """The show's picture (as it is this frame, without the HUD) small, read back; `drawn`: what
+        the show drew into this frame. None while an asynchronous read-back fills its ring."""
+        size = preview_size(drawn.size, self.width)
         if self._fbo is None or self._fbo.size != size:
             self.release()
             self._fbo = self.ctx.framebuffer(color_attachments=[self.ctx.texture(size, 4)])
             self._reader = make_reader(self.ctx, size)
         assert self._reader is not None
-        prev, new = show.crossfader.views()
-        self.compositor.render(self._fbo, prev, new, show.crossfader.mix(), post_settings(snap, show.audio_features))
+        if snap["hud"] or self._calls is None:
+            prev, new = show.crossfader.views()
+            post = post_settings(snap, show.audio_features)
+            self.compositor.render(self._fbo, prev, new, show.crossfader.mix(), post)
+        else:
+            self._scale(drawn, self._fbo)
         self._reader.settle()
         self.frames += 1
         pictures = self._reader.push(self._fbo, time.perf_counter())
         return pictures[-1] if pictures else None
+
+    def _scale(self, source: moderngl.Framebuffer, target: moderngl.Framebuffer) -> None:
+        assert self._calls is not None
+        calls, bound = self._calls, self.ctx.fbo
+        (sw, sh), (tw, th) = source.size, target.size
+        calls.bind_framebuffer(glcalls.READ_FRAMEBUFFER, source.glo)
+        calls.bind_framebuffer(glcalls.DRAW_FRAMEBUFFER, target.glo)
+        calls.blit_framebuffer(0, 0, sw, sh, 0, 0, tw, th, glcalls.COLOR_BUFFER_BIT, glcalls.LINEAR)
+        bound.use()  # moderngl's own binding back: it does not know of the blit's
 
     def release(self) -> None:
         if self._reader is not None:
