@@ -4,8 +4,8 @@ modules are still being imported are frozen once the imports have settled, not b
 from __future__ import annotations
 
 import gc
-import importlib
 import sys
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +18,7 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
     yield
     gc.unfreeze()  # the test process's objects back in the collector's sight
+    sys.modules.pop("vj_test_heap_late", None)
 
 
 def test_objects_made_while_modules_are_imported_are_frozen_once_the_imports_settle(unfrozen):
@@ -27,8 +28,7 @@ def test_objects_made_while_modules_are_imported_are_frozen_once_the_imports_set
         freezer.tick()
         now[0] += SETTLE_S
     assert freezer.freezes == 0 and gc.get_freeze_count() == 0
-    sys.modules.pop("colorsys", None)
-    importlib.import_module("colorsys")  # a module loaded by a thread while the show runs
+    sys.modules["vj_test_heap_late"] = types.ModuleType("vj_test_heap_late")  # a module loaded while the show runs
     kept = [{"made": i} for i in range(1000)]  # and what it made that lives on
     freezer.tick()
     now[0] += SETTLE_S - CHECK_S
