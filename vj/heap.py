@@ -3,8 +3,8 @@
 A full collection walks every object the collector tracks, holding the GIL, so every thread of
 the show stops meanwhile. What `vj run` made at the start (the imports, the show) lives as long as
 the show, and so do the modules imported while it runs (the voice models' and torch's, loaded on
-their threads in the first seconds: some 70,000 objects in a `vj bench soak` that full
-collections walked for 50-105 ms of CPU, 100-310 ms of wall time, every minute or so).
+their threads in the first seconds: some 159,000 objects in a `vj bench soak` that full
+collections walked for 48-105 ms of CPU, 64-312 ms of wall time, every minute or so).
 `freeze_start` takes the first out of its sight; `ImportFreezer` does the same for the others
 once no module has been imported for `SETTLE_S` (no collection first: that would be the very
 pause avoided; the few cycles of garbage frozen with them stay).

@@ -85,9 +85,8 @@ def _uyvy(frame: np.ndarray, order: PixelOrder) -> np.ndarray:
 class NdiSink:
     """Sends frames as the NDI source `source_name` (see the module doc); `send` runs on the
     output's thread (a SinkThread). `fourcc`: native (the picture's order, no conversion), rgba, bgra
-    or uyvy. `fps`: the frame
-    rate announced to receivers (0: DEFAULT_FPS); the pace itself is the show's (or the
-    SinkThread's rate). A new frame size restarts the source (cyndilib cannot resize a running
+    or uyvy. `fps`: the frame rate announced to receivers (0: DEFAULT_FPS); the pace itself is the
+    show's (or the SinkThread's rate). A new frame size restarts the source (cyndilib cannot resize a running
     sender): receivers see a gap of about a second."""
 
     name = "ndi"
