@@ -34,7 +34,8 @@ def test_a_one_minute_soak_crashes_nothing_and_recovers_from_every_fault():
     assert done.returncode in (0, 1), done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert [k for k in KEYS if k not in result] == []
-    assert result["crashes"] == 0, (result["exit_code"], result["tracebacks"], result["last_words"])
+    why = (result["exit_code"], result["tracebacks"], result["last_words"], result["stop_hang"])
+    assert result["crashes"] == 0, why
     assert result["faults_injected"] >= 2, result["faults"]
     assert result["faults_recovered"] == result["faults_injected"], result["faults"]
     assert {f["kind"] for f in result["faults"]} >= {"generator", "audio"}

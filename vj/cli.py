@@ -6,6 +6,7 @@ import argparse
 import faulthandler
 import logging
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -371,7 +372,8 @@ def cmd_bench_surface(args: argparse.Namespace) -> int:
 def cmd_bench_soak(args: argparse.Namespace) -> int:
     from vj.bench.soak import SoakOptions, run_soak_bench
 
-    options = SoakOptions(minutes=args.minutes, preset=args.preset, size=args.size, voice=not args.no_voice)
+    options = SoakOptions(minutes=args.minutes, preset=args.preset, size=args.size, voice=not args.no_voice,
+                          jack_realtime=not args.jack_no_realtime, log=args.log)
     try:
         return run_soak_bench(options, args.json)
     except RuntimeError as exc:
@@ -680,6 +682,9 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
     soak_bench.add_argument("--preset", help="the preset to soak (default: the first, the procedural dream)")
     soak_bench.add_argument("--size", type=_size, default=(1280, 720), help="window size, WxH (default 1280x720)")
     soak_bench.add_argument("--no-voice", action="store_true", help="no voice commands in the audio")
+    soak_bench.add_argument("--jack-no-realtime", action="store_true",
+                            help="run the benchmark's JACK server without real-time scheduling")
+    soak_bench.add_argument("--log", type=Path, help="write the show's whole log here, each line stamped")
     soak_bench.add_argument("--json", action="store_true", help="print one JSON object")
     soak_bench.set_defaults(func=cmd_bench_soak)
     surface_bench = benches.add_parser("surface", help="the control surface in the real show: websocket pages moving "
@@ -693,6 +698,8 @@ def _add_diffusion_benches(benches: argparse._SubParsersAction[argparse.Argument
 def main(argv: list[str] | None = None) -> int:
     if sys.__stderr__ is not None:  # a native crash (a driver, a C extension) leaves the Python stacks in the log
         faulthandler.enable(sys.__stderr__)
+        if hasattr(signal, "SIGUSR2"):  # and `kill -USR2` shows where a show that hangs waits
+            faulthandler.register(signal.SIGUSR2, sys.__stderr__, all_threads=True, chain=False)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -94,6 +95,33 @@ def test_feedback_goes_out_to_the_matching_output_and_own_ports_are_never_inputs
         finally:
             ports.stop()
     assert peer.received == [bytes([0x90, 0x20, 0x7F])]
+
+
+def test_a_reloaded_mapping_keeps_its_ports_open_and_loses_no_message() -> None:
+    """A mapping file saved while a controller streams: the port stays open (closing and reopening
+    it at every reload lost what came meanwhile) and feeds the devices the new mapping names."""
+    events = EventQueue()
+    first, renamed = [MidiDevice("ctl", input="ports-reload")], [MidiDevice("knobs", input="ports-reload")]
+    with MidiPeer("ports-reload") as peer:
+        ports = MidiPorts(events, first, poll=0.1).start()
+        try:
+            _collect(events, lambda got: any(isinstance(e, DeviceStatus) and e.connected for e in got))
+            streaming = threading.Thread(target=peer.paced, args=(2000, 2000.0, 0xB0, 48, 64))  # CC 48: no 14-bit pair
+            streaming.start()
+            for i in range(20):  # a reload every 50 ms, the devices the same or renamed in turn
+                ports.set_devices(first if i % 4 < 2 else renamed)
+                time.sleep(0.05)
+            streaming.join()
+            ports.set_devices(renamed)
+            got = _collect(events, lambda got: len(_controls(got)) >= 2000)
+            peer.send(0xB0, 49, 1)
+            got += _collect(events, lambda got: any(e.source[4] == 49 for e in _controls(got)))
+        finally:
+            ports.stop()
+    controls = _controls(got)
+    assert len(controls) == 2001
+    assert {e.source[1] for e in controls[:2000]} == {"ctl", "knobs"}
+    assert controls[-1].source == ("midi", "knobs", 1, "cc", 49)
 
 
 def test_list_ports_shows_the_peer() -> None:

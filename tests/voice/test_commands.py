@@ -10,8 +10,10 @@ import time
 import numpy as np
 import pytest
 
+from vj.audio.offline import load_audio
+from vj.bench.audio import DEFAULT_DATA
 from vj.vocabulary import VOICE_COMMANDS, phrase_index
-from vj.voice.commands import CommandRecognizer, jsgf_grammar, resample_to_16k
+from vj.voice.commands import MAX_UTTERANCE, OVERLONG, CommandRecognizer, jsgf_grammar, resample_to_16k
 from vj.voice.corpus import CHATTER, CHATTER_VOICES, COMMAND_VOICES, speak
 
 # measured with the corpus (vj.voice.corpus): commands 48/48, chatter 22/22 ignored
@@ -109,3 +111,21 @@ def test_silence_and_noise_floor_decode_nothing(rec):
     rng = np.random.default_rng(0)
     assert listen(rec, np.zeros(48000 * 3, np.float32)) == []
     assert listen(rec, (rng.standard_normal(48000 * 3) * 1e-4).astype(np.float32)) == []
+
+
+def test_music_that_never_pauses_is_dropped_in_bounded_pieces(rec):
+    """Always listening in a club: a song holds the endpointer in speech for tens of seconds. It is
+    never buffered past MAX_UTTERANCE, and a piece that long is dropped undecoded (decoding a minute
+    of music at once kept the recognizer's process silent until its supervisor killed it)."""
+    music = load_audio(DEFAULT_DATA / "hainsworth_001.flac")
+    x16 = resample_to_16k(music[: 48000 * 45], 48000)
+    most, heard = 0.0, []
+    for i in range(0, len(x16), BLOCK):
+        heard += rec.feed(x16[i : i + BLOCK])
+        most = max(most, rec.buffered_seconds)
+    heard += rec.flush()
+    assert most <= MAX_UTTERANCE
+    dropped = [h for h in heard if h.text == OVERLONG]
+    assert dropped, [(h.text, round(h.end - h.start, 1)) for h in heard]
+    assert all(h.command is None and h.end - h.start > MAX_UTTERANCE for h in dropped)
+    assert all(h.end - h.start <= MAX_UTTERANCE + 1.0 for h in heard if h.text != OVERLONG)

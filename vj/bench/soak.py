@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -72,6 +73,8 @@ class SoakOptions:
     mapping_every: float = 5.0
     fault_every: float = 20.0
     voice: bool = True
+    jack_realtime: bool = True  # jackd -R where the machine allows it (JACK's default)
+    log: Path | None = None  # where the show's whole log goes, each line stamped (seconds into the soak)
 
 
 # -- what the show is given ----------------------------------------------------------------------
@@ -276,13 +279,17 @@ def play_load(rig: Rig, osc: Peer, options: SoakOptions, mapping: Path, port: in
 
 def bench_soak(options: SoakOptions = SoakOptions()) -> dict[str, Any]:
     """The whole soak (module doc): sets everything up, plays the load, takes it all down."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # a shell starts a background job with Ctrl-C ignored, and a child inherits that: the show
+        # would never hear the Ctrl-C that ends the soak (it was killed after a minute, a "crash")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="vj-bench-soak-") as name, private_display() as display:
         folder = Path(name)
         mapping, camera, stats = folder / "soak.yaml", folder / "camera.mp4", folder / "stats.json"
         write_atomically(mapping, mapping_text(0)[0])
         tape = make_tape(folder / "tape.npy", options.voice)
         make_video(camera)
-        jack = JackServer(f"vjsoak{os.getpid()}")
+        jack = JackServer(f"vjsoak{os.getpid()}", realtime=options.jack_realtime)
         peers: list[Peer] = []
         show: ShowProcess | None = None
         query: QueryClients | None = None
@@ -310,10 +317,12 @@ def bench_soak(options: SoakOptions = SoakOptions()) -> dict[str, Any]:
             time.sleep(1.5)  # the last messages read, the MIDI status refreshed (every port scan)
             ended_unasked = not show.running()
             code = show.stop()
+            if options.log is not None:
+                options.log.write_text(show.stamped_text())
             return figures(options, show, load, faults, stats_file(stats), query, ended_unasked, code,
                            {"midi_sent": midi_sent, "midi_dropped_by_sender": midi_dropped, "midi_heard": midi_heard,
                             "osc_sent": osc_sent,
-                            "audio": tape, "generator": rig.generator})
+                            "audio": tape, "generator": rig.generator, "jack_realtime": jack.realtime})
         finally:
             if query is not None:
                 query.stop()
@@ -349,6 +358,31 @@ def _mapping_answers(show: ShowProcess, writes: list[tuple[float, str]]) -> dict
     return counts
 
 
+def _holdings(load: Load) -> dict[str, Any]:
+    """What vj held (memory, threads, descriptors) from after the warm-up to the end."""
+    samples = load.samples or []
+    begin = next((s for s in samples if s.at >= load.start + min(WARMUP, 0.25 * (load.end - load.start))),
+                 samples[0] if samples else None)
+    end = samples[-1] if samples else None
+    return {
+        "rss_mb_start": begin.rss_mb if begin else None,
+        "rss_mb_end": end.rss_mb if end else None,
+        "rss_growth": round(end.rss_mb / begin.rss_mb - 1, 4) if begin and end and begin.rss_mb else None,
+        "rss_mb_vj_start": begin.rss_mb_vj if begin else None,
+        "rss_mb_vj_end": end.rss_mb_vj if end else None,
+        "threads_start": begin.threads if begin else None,
+        "threads_end": end.threads if end else None,
+        "fds_start": begin.fds if begin else None,
+        "fds_end": end.fds if end else None,
+        # what the vj process holds more (or less) of at the end: the leak's kind, if one grows
+        "fds_change": {kind: end.fd_kinds.get(kind, 0) - begin.fd_kinds.get(kind, 0)
+                       for kind in sorted(set(begin.fd_kinds) | set(end.fd_kinds))
+                       if end.fd_kinds.get(kind, 0) != begin.fd_kinds.get(kind, 0)} if begin and end else {},
+        "resources_start_at_s": round(begin.at - load.start, 1) if begin else None,
+        "rss_mb_series": [s.rss_mb for s in samples[:: max(1, int(30 / SAMPLE_EVERY))]],
+    }
+
+
 def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRunner, stats: dict[str, Any],
             query: QueryClients, ended_unasked: bool, code: int, sent: dict[str, Any]) -> dict[str, Any]:
     tracebacks = show.tracebacks()
@@ -359,10 +393,7 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
                 for kind in KINDS if any(r.kind == kind for r in results)}
     first, first_n = _display(stats, load.start, load.start + 60)
     last, last_n = _display(stats, load.end - 60, load.end)
-    samples, drops = load.samples or [], load.udp_drops or []
-    begin = next((s for s in samples if s.at >= load.start + min(WARMUP, 0.25 * (load.end - load.start))),
-                 samples[0] if samples else None)
-    end = samples[-1] if samples else None
+    drops = load.udp_drops or []
     midi_received = int((stats.get("midi") or {}).get("messages", 0))
     osc_status = stats.get("osc") or {}
     minutes = round((load.end - load.start) / 60, 2)
@@ -380,11 +411,11 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "osc_sent": sent["osc_sent"],
         "osc_received": int(osc_status.get("datagrams", 0)),
         "osc_lost": sent["osc_sent"] - int(osc_status.get("datagrams", 0)),
-        # of them, dropped by the kernel for a full receive buffer (the show read too slowly), and
-        # when: [seconds into the load, dropped in that second] for every second that dropped any
         # the garbage collector's long pauses in vj's process: [seconds into the load, generation, ms]
         "gc_pauses_ms": [[round(t - load.start, 1), g, ms] for t, g, ms in stats.get("gc_pauses", [])
                          if load.start <= t <= load.end and ms >= 20],
+        # of the OSC lost, dropped by the kernel for a full receive buffer (the show read too slowly),
+        # and when: [seconds into the load, dropped in that second] for every second that dropped any
         "osc_dropped_by_kernel": drops[-1][1] - drops[0][1] if drops else None,
         "osc_drops_by_second": [[round(t - load.start), n - m] for (t, n), (_, m) in zip(drops[1:], drops)
                                 if n > m],
@@ -401,31 +432,19 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "display_frames_first_minute": first_n,
         "display_frames_last_minute": last_n,
         "display_fps": round(_display(stats, load.start, load.end)[1] / (load.end - load.start), 1),
-        "rss_mb_start": begin.rss_mb if begin else None,
-        "rss_mb_end": end.rss_mb if end else None,
-        "rss_growth": round(end.rss_mb / begin.rss_mb - 1, 4) if begin and end and begin.rss_mb else None,
-        "rss_mb_vj_start": begin.rss_mb_vj if begin else None,
-        "rss_mb_vj_end": end.rss_mb_vj if end else None,
-        "threads_start": begin.threads if begin else None,
-        "threads_end": end.threads if end else None,
-        "fds_start": begin.fds if begin else None,
-        "fds_end": end.fds if end else None,
-        # what the vj process holds more (or less) of at the end: the leak's kind, if one grows
-        "fds_change": {kind: end.fd_kinds.get(kind, 0) - begin.fd_kinds.get(kind, 0)
-                       for kind in sorted(set(begin.fd_kinds) | set(end.fd_kinds))
-                       if end.fd_kinds.get(kind, 0) != begin.fd_kinds.get(kind, 0)} if begin and end else {},
-        "resources_start_at_s": round(begin.at - load.start, 1) if begin else None,
-        "rss_mb_series": [s.rss_mb for s in samples[:: max(1, int(30 / SAMPLE_EVERY))]],
+        **_holdings(load),
         "preset_switches": load.presets,
         **_mapping_answers(show, load.writes or []),
         **query.figures(),
         "audio": sent["audio"],
         "voice": options.voice,
         "generator": sent["generator"],
+        "jack_realtime": sent["jack_realtime"],
         "preset": options.preset or "default",
         "size": f"{options.size[0]}x{options.size[1]}",
         "tracebacks": tracebacks[:5],
         "last_words": [line.text for line in show.lines[-25:]] if crashes else [],  # a crash may leave no traceback
+        "stop_hang": show.hang_dump,  # the stacks of a show that did not stop within a minute of Ctrl-C
         "fault_errors": faults.errors,
         "targets": TARGETS,
     }

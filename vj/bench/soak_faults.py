@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -59,16 +60,32 @@ class FaultResult:
     detail: str = ""
 
 
+REALTIME_PRIORITY = 10  # jackd's; its clients' threads get just under it
+
+
+def can_realtime() -> bool:
+    """Whether this process may use real-time scheduling (root, or an rtprio limit)."""
+    try:
+        return os.sched_get_priority_min(os.SCHED_FIFO) >= 0 and (
+            os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= REALTIME_PRIORITY)
+    except (AttributeError, OSError):
+        return False
+
+
 class JackServer:
     """A JACK server of the benchmark's own (dummy driver), which it can restart."""
 
-    def __init__(self, name: str, rate: int = 48000, period: int = 256) -> None:
+    def __init__(self, name: str, rate: int = 48000, period: int = 256, realtime: bool = True) -> None:
         exe = shutil.which("jackd")
         if exe is None:
             raise RuntimeError("vj bench soak needs jackd (Debian: apt-get install jackd2)")
         self.name = name
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"}
-        self.command = [exe, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(rate), "-p", str(period)]
+        # realtime as a studio runs it (JACK's default): its clients' process threads then run
+        # before the show's drawing; without it a starved client's cycle is skipped and its MIDI lost
+        self.realtime = realtime and can_realtime()
+        mode = ["-R", "-P", str(REALTIME_PRIORITY)] if self.realtime else ["--no-realtime"]
+        self.command = [exe, "-n", name, *mode, "-d", "dummy", "-r", str(rate), "-p", str(period)]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()
         self.stop_said = ""  # the server's last lines when it last stopped

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -34,8 +35,10 @@ class ShowProcess:
     def __init__(self, command: Sequence[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(list(command), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.started = time.monotonic()
         self.lines: list[Line] = []
         self.asked_to_stop = False
+        self.hang_dump = ""  # py-spy's view of every thread when it did not stop when asked
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -55,6 +58,10 @@ class ShowProcess:
 
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)
+
+    def stamped_text(self) -> str:
+        """The whole log, each line after the seconds since the show started when it arrived."""
+        return "".join(f"{line.at - self.started:9.3f} {line.text}\n" for line in self.lines)
 
     def find(self, pattern: str, after: float = 0.0) -> Line | None:
         """The first line since `after` (monotonic) that matches the regular expression."""
@@ -89,6 +96,11 @@ class ShowProcess:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            said = len(self.lines)
+            self.proc.send_signal(signal.SIGUSR2)  # vj's faulthandler writes every thread's Python stack
+            time.sleep(2.0)
+            stacks = "\n".join(line.text for line in self.lines[said:])
+            self.hang_dump = f"{stacks}\n{thread_dump(self.pid)}"
             self.proc.kill()
             code = self.proc.wait()
         self._reader.join(10.0)
@@ -98,6 +110,25 @@ class ShowProcess:
         """Every Python traceback in its log, each with the lines that follow it."""
         texts = [line.text for line in self.lines]
         return ["\n".join(texts[i:i + 12]) for i, t in enumerate(texts) if TRACEBACK in t]
+
+
+def thread_dump(pid: int) -> str:
+    """Every thread's stack as py-spy sees it, native frames too where it can unwind them (when
+    py-spy is installed): where a show that will not stop is waiting, even inside a C library."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        return "(py-spy is not installed: no native stacks)"
+    out = ""
+    for extra in (["--native"], []):
+        try:
+            done = subprocess.run([exe, "dump", *extra, "--pid", str(pid)], capture_output=True, text=True,
+                                  timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"(py-spy failed: {exc})"
+        out = (done.stdout + done.stderr).strip()
+        if done.returncode == 0:
+            break
+    return out
 
 
 # -- /proc ---------------------------------------------------------------------------------------

@@ -283,6 +283,31 @@ class _Manager:
     present: dict[str, bool] = field(default_factory=dict)  # "MIDI input 'pattern'" -> last reported state
     counts: DecodeCounts = field(default_factory=DecodeCounts)  # of ports that closed
 
+    def close_input(self, name: str, dead: list[object] | None = None) -> None:
+        opened = self.inputs.pop(name)
+        if dead is None:
+            opened.port.delete()
+        else:
+            dead.append(opened.port)
+        c = opened.decoder.counts
+        self.counts.messages += c.messages
+        self.counts.invalid += c.invalid
+        for kind, n in c.ignored.items():
+            self.counts.ignored[kind] = self.counts.ignored.get(kind, 0) + n
+
+    def close_all(self, dead: list[object] | None = None) -> None:
+        """Every port closed; with `dead`, the ports of a JACK server that went away are put there
+        instead, for `bury`."""
+        for name in list(self.inputs):
+            self.close_input(name, dead)
+        for port in self.outputs.values():
+            if dead is None:
+                port.delete()
+            else:
+                dead.append(port)
+        self.outputs.clear()
+        self.routes.clear()
+
 
 class MidiPorts:
     """Opens the inputs and outputs the mapping's devices name, keeps them open, sends feedback.
@@ -354,11 +379,12 @@ class MidiPorts:
                 time.sleep(ACTIVE_PERIOD if now < active_until else READ_PERIOD)
                 now = time.monotonic()
                 if not self._new_devices.empty():
+                    old = self._devices
                     while not self._new_devices.empty():
                         self._devices = self._new_devices.get()
-                    self._close_all(state)
-                    state.present.clear()
-                    next_scan = 0.0
+                    if self._devices != old:
+                        self._retarget(state, old)
+                        next_scan = 0.0
                 if now >= next_scan:
                     next_scan = now + self.poll
                     if api == rtmidi.API_UNIX_JACK and (running := jack_server()) != server:
@@ -366,7 +392,7 @@ class MidiPorts:
                         log.warning("MIDI: the JACK server %s: reopening the ports",
                                     "stopped" if running is None else "restarted")
                         dead: list[object] = [lister_in, lister_out]
-                        self._close_all(state, dead)
+                        state.close_all(dead)
                         bury(dead, server_pid)
                         lister_in, lister_out = _NoPorts(), _NoPorts()
                         if running is None:
@@ -384,7 +410,7 @@ class MidiPorts:
                 while not self._out.empty():
                     self._send(state, *self._out.get())
         finally:
-            self._close_all(state)
+            state.close_all()
             lister_in.delete()
             lister_out.delete()
 
@@ -392,7 +418,7 @@ class MidiPorts:
         in_names = [n for n in in_names if not own_port(n)]
         out_names = [n for n in out_names if not own_port(n)]
         for name in [n for n in state.inputs if n not in in_names]:
-            self._close_input(state, name)
+            state.close_input(name)
         for name in [n for n in state.outputs if n not in out_names]:
             state.outputs.pop(name).delete()
             state.routes = {d: p for d, p in state.routes.items() if p != name}
@@ -408,7 +434,29 @@ class MidiPorts:
                 if match not in state.outputs and not self._open_output(state, api, out_names.index(match), match):
                     continue
                 state.routes[device.name] = match
+        for name in [n for n in state.outputs if n not in state.routes.values()]:
+            state.outputs.pop(name).delete()  # no device sends there any more
         self._report(state, in_names, out_names)
+
+    def _retarget(self, state: _Manager, old: tuple[MidiDevice, ...]) -> None:
+        """A reloaded mapping names other devices: the ports it still uses stay open (closing and
+        reopening them lost what came meanwhile, 50 ms of a busy controller at every reload), each
+        input feeds the devices that match it now, and a device whose definition changed is routed
+        (and greeted) afresh by the next scan."""
+        for name in list(state.inputs):
+            devices = tuple(d.name for d in self._devices if d.matches_input(name))
+            if devices:
+                state.inputs[name].decoder.devices = devices
+            else:
+                state.close_input(name)
+        before = {d.name: d for d in old}
+        for device in self._devices:
+            if before.get(device.name) != device:
+                state.routes.pop(device.name, None)
+                if device.output is not None:
+                    state.present.pop(f"MIDI output {device.output!r}", None)
+        names = {d.name for d in self._devices}
+        state.routes = {d: port for d, port in state.routes.items() if d in names}
 
     def _open_input(self, state: _Manager, api: int, index: int, name: str, devices: tuple[str, ...]) -> None:
         port = rtmidi.MidiIn(rtapi=api, name=CLIENT, queue_size_limit=QUEUE_LIMIT)
@@ -454,33 +502,6 @@ class MidiPorts:
                     put(event)
             opened.drained = now
         return count
-
-    def _close_input(self, state: _Manager, name: str, dead: list[object] | None = None) -> None:
-        opened = state.inputs.pop(name)
-        if dead is None:
-            opened.port.delete()
-        else:
-            dead.append(opened.port)
-        c = opened.decoder.counts
-        state.counts.messages += c.messages
-        state.counts.invalid += c.invalid
-        for kind, n in c.ignored.items():
-            state.counts.ignored[kind] = state.counts.ignored.get(kind, 0) + n
-
-    def _close_all(self, state: _Manager, dead: list[object] | None = None) -> None:
-        """Every port closed; with `dead`, the ports of a JACK server that went away are put there
-        instead, for `bury`."""
-        for name in list(state.inputs):
-            self._close_input(state, name, dead)
-        for port in state.outputs.values():
-            if dead is None:
-                port.delete()
-            else:
-                dead.append(port)
-        state.outputs.clear()
-        state.routes.clear()
-
-
 
     def _send(self, state: _Manager, device: str, message: bytes) -> None:
         port_name = state.routes.get(device)

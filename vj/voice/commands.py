@@ -33,6 +33,12 @@ GRAMMAR_SEARCH = "commands"
 PHONE_SEARCH = "phones"
 # per-frame ln-likelihood ratio, grammar path vs phone loop: a backstop, commands measured -1.4 .. -7.7
 DEFAULT_THRESHOLD = -10.0
+# Always listening in a club, music can keep the endpointer "in speech" for minutes, and decoding it
+# all at once took the recognizer's process past its supervisor's patience (killed as hung). No
+# command, nor "dream of ..." with its prompt, is this long: longer speech is dropped undecoded.
+MAX_UTTERANCE = 10.0  # seconds
+MAX_DICTATION = 30.0  # seconds held for dictation (Whisper hears 30 s at a time): the rest is cut
+OVERLONG = "(longer than a command)"  # the text of a dropped utterance
 
 
 # Out-of-grammar speech has to go somewhere: a loop of common words competes with the commands, and an
@@ -191,7 +197,9 @@ class CommandRecognizer:
         self.min_speech = min_speech
         self._held = False
         self._dictating = False  # held for dictation: the whole utterance goes to Whisper
-        config = pocketsphinx.Config(loglevel="FATAL")
+        # bestpath off: its lattice pass over the garbage loop grew faster than the utterance (4 s
+        # of music took 11.5 s to decode, 10 s took 126 s); the first pass alone took 0.14 s
+        config = pocketsphinx.Config(loglevel="FATAL", bestpath=False)
         self._decoder = pocketsphinx.Decoder(config)
         self._decoder.add_jsgf_string(GRAMMAR_SEARCH, jsgf_grammar(commands, garbage_weight, dictate))
         self._decoder.add_allphone_file(PHONE_SEARCH)  # uniform phone loop: the "anything" model
@@ -201,6 +209,8 @@ class CommandRecognizer:
         self._pending = b""
         self._fed = 0  # bytes fed to the endpointer (int16)
         self._utt: list[bytes] = []
+        self._utt_bytes = 0
+        self._overlong = False  # the speech in progress passed MAX_UTTERANCE: dropped until it ends
         self._utt_start = 0.0
         self._origin = 0.0  # stream time at which the current endpointer started (it counts from 0)
 
@@ -235,22 +245,41 @@ class CommandRecognizer:
             speech = self._endpointer.process(frame)
             self._fed += fb
             if speech is not None:
-                if not self._utt:
-                    self._utt_start = self._origin + self._endpointer.speech_start
-                self._utt.append(speech)
+                self._keep(speech)
             if was and not self._endpointer.in_speech:
                 h = self._close(self._origin + self._endpointer.speech_end)
                 if h is not None:
                     heard.append(h)
         return heard
 
+    @property
+    def buffered_seconds(self) -> float:
+        """Speech held for the utterance in progress."""
+        return self._utt_bytes / 2 / SAMPLE_RATE
+
+    def _keep(self, speech: bytes) -> None:
+        if not self._utt and not self._overlong:
+            self._utt_start = self._origin + self._endpointer.speech_start
+        if self._overlong:
+            return
+        limit = MAX_DICTATION if self._dictating else MAX_UTTERANCE
+        if self._utt_bytes + len(speech) > 2 * SAMPLE_RATE * limit:
+            if self._dictating:
+                return  # the first 30 s go to Whisper
+            self._overlong = True
+            self._utt, self._utt_bytes = [], 0
+            return
+        self._utt.append(speech)
+        self._utt_bytes += len(speech)
+
     def flush(self) -> list[Heard]:
         """End of input (or push-to-talk released): decode whatever speech is in progress."""
         end = self._fed / 2 / SAMPLE_RATE
         if self._endpointer.in_speech:
-            rest = self._endpointer.end_stream(self._pending)
+            # end_stream indexes its frame: an empty one raised IndexError (one zero sample instead)
+            rest = self._endpointer.end_stream(self._pending or bytes(2))
             if rest:
-                self._utt.append(rest)
+                self._keep(rest)
         self._pending = b""
         h = self._close(end)
         import pocketsphinx
@@ -261,7 +290,10 @@ class CommandRecognizer:
 
     def _close(self, end: float) -> Heard | None:
         audio = b"".join(self._utt)
-        self._utt = []
+        self._utt, self._utt_bytes = [], 0
+        if self._overlong:
+            self._overlong = False
+            return Heard(None, OVERLONG, -math.inf, self._utt_start, end)
         if len(audio) < 2 * SAMPLE_RATE * self.min_speech:
             return None
         if self._dictating:
