@@ -10,7 +10,8 @@ import json
 import pytest
 
 from tests.support.vj_process import vj
-from vj.bench.soak import mapping_text
+from vj.bench.soak import Load, holdings_figures, mapping_text
+from vj.bench.soak_show import Holdings
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +28,24 @@ KEYS = (
 def test_every_third_mapping_version_is_broken_in_turn():
     kinds = [mapping_text(v)[1] for v in range(7)]
     assert kinds == ["good", "good", "yaml", "good", "good", "value", "good"]
+
+
+def _series(rss: list[float], fds: list[int]) -> Load:
+    samples = [Holdings(at=5.0 * i, rss_mb=r, rss_mb_vj=r / 2, threads=24, fds=f, processes=5,
+                        fd_kinds={"socket": f}) for i, (r, f) in enumerate(zip(rss, fds))]
+    return Load(start=0.0, end=5.0 * (len(rss) - 1), samples=samples)
+
+
+def test_resources_are_compared_by_window_medians_that_a_restart_does_not_move_but_a_leak_does():
+    steady = [1000.0] * 121  # 10 minutes, one sample every 5 s
+    restarts = [1400.0 if i % 20 == 19 else r for i, r in enumerate(steady)]  # a child restarted now and then
+    restarts[-1] = 1400.0  # ... one of them at the very end
+    figures = holdings_figures(_series(restarts, [42] * 120 + [45]))
+    assert figures["rss_growth"] == 0.0 and (figures["fds_start"], figures["fds_end"]) == (42, 42)
+    leaking = [1000.0 + 0.5 * i for i in range(121)]  # 60 MB in 10 minutes
+    figures = holdings_figures(_series(leaking, [42 + i // 10 for i in range(121)]))
+    assert figures["rss_growth"] > 0.04 and figures["fds_end"] > figures["fds_start"]
+    assert figures["fds_change"] == {"socket": figures["fds_end"] - figures["fds_start"]}
 
 
 def test_a_one_minute_soak_crashes_nothing_and_recovers_from_every_fault():

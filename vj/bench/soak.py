@@ -25,9 +25,9 @@ show's MIDI status counted; the unplugged windows are not sent), `osc_lost` (dat
 minus those the show's OSC server read), faults injected and recovered with the seconds to the
 show's own report (p99, and per kind), the display frame work p99 (`vj run --stats`: Show.frame
 and the buffer swap, per frame) in the first and in the last minute of the load and their
-ratio, and what the show held (/proc) near the start (`rss_mb_start`: the first sample after
-`WARMUP` of the load) and at the end: RSS of vj and its children, vj's threads and open file
-descriptors.
+ratio, and what the show held (/proc): RSS of vj and its children, vj's threads and open file
+descriptors, each the median of the samples in the first WINDOW after WARMUP of the load
+(`_start`) and in the last WINDOW (`_end`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ RATE = 48000  # the JACK server's sample rate, and the tape's
 MUSIC = Path(__file__).resolve().parents[3] / "shared" / "data" / "beats"
 WARMUP = 30.0  # seconds of load before the first resource sample that counts as the start
 SAMPLE_EVERY = 5.0  # seconds between resource samples
+WINDOW = 60.0  # seconds of samples at the start (after WARMUP) and at the end whose medians are compared
 READY_TIMEOUT = 180.0  # seconds the show may take to have its window, MIDI, audio and camera
 TARGETS = {"crashes": 0, "display_p99_drift": 1.1, "rss_growth": 0.05, "recovery_seconds_p99": {
     "generator": 1.0, "audio": 1.0, "jack": 2.0}}
@@ -358,28 +360,54 @@ def _mapping_answers(show: ShowProcess, writes: list[tuple[float, str]]) -> dict
     return counts
 
 
-def _holdings(load: Load) -> dict[str, Any]:
-    """What vj held (memory, threads, descriptors) from after the warm-up to the end."""
+def _windows(load: Load) -> tuple[list[Holdings], list[Holdings]]:
+    """The resource samples of the first WINDOW after the warm-up and of the last WINDOW (a
+    quarter of the load each in shorter runs)."""
+    samples, span = load.samples or [], load.end - load.start
+    warm, width = min(WARMUP, 0.25 * span), min(WINDOW, 0.25 * span)
+    first = [s for s in samples if load.start + warm <= s.at <= load.start + warm + width] or samples[:1]
+    last = [s for s in samples if s.at >= load.end - width] or samples[-1:]
+    return first, last
+
+
+def _typical(window: list[Holdings]) -> Holdings:
+    """A window's sample with the median descriptor count, its memory and threads the window's
+    medians: a child restarted by a fault holds two interpreters for a moment, and one sample
+    taken then moved the sum by 30 %."""
+    fds = statistics.median_low([s.fds for s in window])
+    chosen = next(s for s in window if s.fds == fds)
+    return replace(chosen, rss_mb=round(statistics.median(s.rss_mb for s in window), 1),
+                   rss_mb_vj=round(statistics.median(s.rss_mb_vj for s in window), 1),
+                   threads=statistics.median_low([s.threads for s in window]))
+
+
+def holdings_figures(load: Load) -> dict[str, Any]:
+    """What vj held (memory, threads, descriptors) after the warm-up and at the end."""
     samples = load.samples or []
-    begin = next((s for s in samples if s.at >= load.start + min(WARMUP, 0.25 * (load.end - load.start))),
-                 samples[0] if samples else None)
-    end = samples[-1] if samples else None
+    if not samples:
+        return {key: None for key in ("rss_mb_start", "rss_mb_end", "rss_growth", "threads_start", "threads_end",
+                                      "fds_start", "fds_end")} | {"fds_change": {}}
+    first, last = _windows(load)
+    begin, end = _typical(first), _typical(last)
     return {
-        "rss_mb_start": begin.rss_mb if begin else None,
-        "rss_mb_end": end.rss_mb if end else None,
-        "rss_growth": round(end.rss_mb / begin.rss_mb - 1, 4) if begin and end and begin.rss_mb else None,
-        "rss_mb_vj_start": begin.rss_mb_vj if begin else None,
-        "rss_mb_vj_end": end.rss_mb_vj if end else None,
-        "threads_start": begin.threads if begin else None,
-        "threads_end": end.threads if end else None,
-        "fds_start": begin.fds if begin else None,
-        "fds_end": end.fds if end else None,
+        "rss_mb_start": begin.rss_mb,
+        "rss_mb_end": end.rss_mb,
+        "rss_growth": round(end.rss_mb / begin.rss_mb - 1, 4) if begin.rss_mb else None,
+        "rss_mb_vj_start": begin.rss_mb_vj,
+        "rss_mb_vj_end": end.rss_mb_vj,
+        "threads_start": begin.threads,
+        "threads_end": end.threads,
+        "fds_start": begin.fds,
+        "fds_end": end.fds,
         # what the vj process holds more (or less) of at the end: the leak's kind, if one grows
         "fds_change": {kind: end.fd_kinds.get(kind, 0) - begin.fd_kinds.get(kind, 0)
                        for kind in sorted(set(begin.fd_kinds) | set(end.fd_kinds))
-                       if end.fd_kinds.get(kind, 0) != begin.fd_kinds.get(kind, 0)} if begin and end else {},
-        "resources_start_at_s": round(begin.at - load.start, 1) if begin else None,
+                       if end.fd_kinds.get(kind, 0) != begin.fd_kinds.get(kind, 0)},
+        # the windows the start and end figures are the medians of, seconds into the load
+        "resources_windows_s": [[round(w[0].at - load.start, 1), round(w[-1].at - load.start, 1)]
+                                for w in (first, last)],
         "rss_mb_series": [s.rss_mb for s in samples[:: max(1, int(30 / SAMPLE_EVERY))]],
+        "rss_mb_vj_series": [s.rss_mb_vj for s in samples[:: max(1, int(30 / SAMPLE_EVERY))]],
     }
 
 
@@ -432,7 +460,7 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         "display_frames_first_minute": first_n,
         "display_frames_last_minute": last_n,
         "display_fps": round(_display(stats, load.start, load.end)[1] / (load.end - load.start), 1),
-        **_holdings(load),
+        **holdings_figures(load),
         "preset_switches": load.presets,
         **_mapping_answers(show, load.writes or []),
         **query.figures(),
