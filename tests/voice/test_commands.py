@@ -73,7 +73,7 @@ def test_commands_recognised_and_chatter_ignored(espeak, rec):
             if got == [command]:
                 hits += 1
             else:
-                misses.append((voice, speed, phrase, [(h.text, round(h.confidence, 2)) for h in heard]))
+                misses.append((voice, speed, phrase, [(h.text, round(h.confidence, 5)) for h in heard]))
     total = len(COMMAND_VOICES) * len(index)
     accepted = []
     for v, (voice, speed) in enumerate(CHATTER_VOICES):

@@ -250,10 +250,10 @@ class VoiceListener:
         elif h.command is not None:
             self.events.put(ControlEvent(("voice", h.command), 1.0, True, None, now, one_shot=True))
             self._set(utterances=st.utterances + 1, commands=st.commands + 1, last=f"{h.text} -> {h.command}")
-            log.info("voice: %r -> %s (confidence %.1f)", h.text, h.command, h.confidence)
+            log.info("voice: %r -> %s (confidence %.5f)", h.text, h.command, h.confidence)
         else:
             self._set(utterances=st.utterances + 1, ignored=st.ignored + 1, last=f"ignored ({h.text or '?'})")
-            log.debug("voice: ignored %r (confidence %.1f)", h.text, h.confidence)
+            log.debug("voice: ignored %r (confidence %.5f)", h.text, h.confidence)
 
     # the dictation thread -------------------------------------------------------------------------
     def _dictate(self) -> None:
