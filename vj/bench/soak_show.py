@@ -38,7 +38,7 @@ class ShowProcess:
         self.started = time.monotonic()
         self.lines: list[Line] = []
         self.asked_to_stop = False
-        self.hang_dump = ""  # py-spy's view of every thread when it did not stop when asked
+        self.hang_dump = ""  # every thread's stack (faulthandler; py-spy where installed) if it would not stop
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -262,10 +262,11 @@ class CommandRecognizer:
         return self._utt_bytes / 2 / SAMPLE_RATE
 
     def _keep(self, speech: bytes) -> None:
-        if not self._utt and not self._overlong:
-            self._utt_start = self._origin + self._endpointer.speech_start
+        """One frame of speech into the utterance in progress, up to its limit."""
         if self._overlong:
             return
+        if not self._utt:
+            self._utt_start = self._origin + self._endpointer.speech_start
         limit = MAX_DICTATION if self._dictating else MAX_UTTERANCE
         if self._utt_bytes + len(speech) > 2 * SAMPLE_RATE * limit:
             if self._dictating:
