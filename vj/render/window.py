@@ -266,9 +266,15 @@ class Window:
         self._vsync = config.vsync
         self._refresh_hz = info.refresh_hz
         glfw.swap_interval(1 if config.vsync else 0)
-        # Keep a reference: pyGLFW holds only the ctypes wrapper.
+        # Keep references: pyGLFW holds only the ctypes wrappers.
         self._key_callback = self._on_key
         glfw.set_key_callback(window, self._key_callback)
+        # The drawable's size as GLFW last reported it (a resize arrives as an event in `poll`):
+        # asking for it is a round trip to the X server, which under load took up to 5 ms a frame.
+        width, height = glfw.get_framebuffer_size(window)
+        self._size = (int(width), int(height))
+        self._size_callback = self._on_resize
+        glfw.set_framebuffer_size_callback(window, self._size_callback)
 
     # --- events -------------------------------------------------------------------------
 
@@ -277,6 +283,9 @@ class Window:
         if name is None:  # media and vendor keys GLFW does not name
             return
         self._keys.append(KeyInput(name, action != glfw.RELEASE, action == glfw.REPEAT))
+
+    def _on_resize(self, _window: object, width: int, height: int) -> None:
+        self._size = (int(width), int(height))
 
     def poll(self) -> list[KeyInput]:
         """Process window events; the keys pressed and released since the last poll."""
@@ -305,9 +314,9 @@ class Window:
 
     @property
     def framebuffer_size(self) -> tuple[int, int]:
-        """The drawable size in pixels now (differs from the window size on HiDPI screens)."""
-        width, height = glfw.get_framebuffer_size(self._handle)
-        return int(width), int(height)
+        """The drawable size in pixels as of the last `poll` (differs from the window size on HiDPI
+        screens)."""
+        return self._size
 
     @property
     def framebuffer(self) -> moderngl.Framebuffer:
