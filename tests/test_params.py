@@ -18,6 +18,16 @@ def test_registry_has_the_show_parameters_with_ranges_and_descriptions():
             assert spec.lo <= spec.default <= spec.hi, name
 
 
+def test_every_parameter_names_the_group_a_surface_shows_it_in():
+    groups = {spec.name: spec.group for spec in REGISTRY}
+    assert all(groups.values()), [name for name, group in groups.items() if not group]
+    assert {groups[f"prompt.{i}.weight"] for i in range(1, MAX_PROMPTS + 1)} == {"prompts"}
+    assert groups["prompt.transition"] == "prompts"
+    assert groups["zoom"] == groups["pan.x"] == groups["rotate"] == "motion"
+    assert groups["hue"] == groups["contrast"] == "colour" and groups["bpm"] == "tempo"
+    assert groups["steps"] == groups["guidance"] == groups["scheduler"] == "diffusion"
+
+
 def test_smoothing_is_exponential_and_frame_rate_independent():
     a, b = ParamState(), ParamState()
     for state in (a, b):

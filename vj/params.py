@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -38,6 +38,7 @@ class ParamSpec:
     description: str = ""
     unit: str = ""
     choices: tuple[str, ...] = ()
+    group: str = ""  # where a control surface shows it (prompts, dream, motion...); "" for none
 
     @property
     def continuous(self) -> bool:
@@ -90,52 +91,66 @@ def _f(name: str, default: float, lo: float, hi: float, smoothing: float, unit: 
     return ParamSpec(name, "float", default, lo, hi, smoothing, description, unit)
 
 
+def _in(group: str, specs: Iterable[ParamSpec]) -> Iterator[ParamSpec]:
+    return (replace(spec, group=group) for spec in specs)
+
+
 def _specs() -> Iterator[ParamSpec]:
-    for i in range(1, MAX_PROMPTS + 1):
-        yield _f(f"prompt.{i}.weight", 1.0 if i == 1 else 0.0, 0.0, 1.0, 0.25, "",
-                 f"blend weight of prompt {i} (weights are normalised across prompts)")
-    yield _f("strength", 0.5, 0.0, 1.0, 0.1, "",
-             "how far each frame departs from the previous one (denoise strength; turbulence in procedural)")
-    yield ParamSpec("steps", "int", 1, 1, 4, 0.0, "diffusion: UNet calls per frame (more: finer detail, slower)")
-    yield _f("guidance", 0.0, 0.0, 12.0, 0.1, "",
-             "diffusion: classifier-free guidance; above 1 the negative prompt counts")
-    yield ParamSpec("scheduler", "enum", "auto", choices=("auto", "euler", "euler-a", "lcm"),
-                    description="diffusion: sampler (auto: the model's own)")
-    yield ParamSpec("seed", "int", 0, 0, 2**31 - 1, 0.0, "base random seed of the dream")
-    yield _f("seed.walk", 0.0, 0.0, 1e6, 0.5, "seeds",
-             "seed walk position: 2.5 is half way from seed+2 to seed+3")
-    yield _f("seed.rate", 0.0, 0.0, 10.0, 0.1, "seeds/s", "how fast the seed walk advances (per beat with seed.sync)")
-    yield ParamSpec("seed.sync", "bool", False,
-                    description="seed.rate counts seeds per beat of the clock, not per second")
-    yield _f("zoom", 0.0, -2.0, 2.0, 0.3, "ln/s", "zoom rate: > 0 flies in, < 0 pulls out (exp(zoom) per second)")
-    yield _f("pan.x", 0.0, -2.0, 2.0, 0.3, "screens/s", "horizontal camera speed: > 0 moves right")
-    yield _f("pan.y", 0.0, -2.0, 2.0, 0.3, "screens/s", "vertical camera speed: > 0 moves up")
-    yield _f("rotate", 0.0, -180.0, 180.0, 0.3, "deg/s", "camera rotation speed: > 0 turns clockwise")
-    yield _f("crossfade", 0.6, 0.0, 10.0, 0.0, "s", "crossfade time from one generated frame to the next")
-    yield ParamSpec("crossfade.curve", "enum", "smooth", choices=CROSSFADE_CURVES,
-                    description="shape of the crossfade")
-    yield _f("feedback", 0.6, 0.0, 1.0, 0.2, "", "how much of the previous frame carries into the next")
-    yield _f("speed", 1.0, 0.0, 4.0, 0.3, "x", "time scale of the procedural dream's own animation")
-    yield _f("brightness", 0.0, -1.0, 1.0, 0.1, "", "added to every colour")
-    yield _f("contrast", 1.0, 0.0, 3.0, 0.1, "x", "contrast around mid grey (1 = unchanged)")
-    yield _f("saturation", 1.0, 0.0, 2.0, 0.1, "x", "colour saturation (1 = unchanged)")
-    yield _f("hue", 0.0, -180.0, 180.0, 0.1, "deg", "hue rotation")
-    yield _f("blackout", 0.0, 0.0, 1.0, 0.15, "", "fade to black (1 = black)")
-    yield ParamSpec("freeze", "bool", False, description="hold the picture: no new frames, no motion")
-    yield ParamSpec("hud", "bool", False, description="show the heads-up display")
-    yield ParamSpec("preset", "int", 0, 0, 99, 0.0, "index of the active preset (setting it switches preset)")
-    yield _f("bpm", 120.0, 20.0, 300.0, 0.0, "bpm", "manual tempo of the beat clock (tap tempo sets it)")
-    yield ParamSpec("clock.source", "enum", "auto", choices=CLOCK_SOURCES,
-                    description="what drives the beat clock: auto (MIDI clock, else a Link session with peers, "
-                                "else the audio's beat, else bpm and taps), or only that source")
-    yield _f("audio.amount", 1.0, 0.0, 2.0, 0.2, "x", "scales every audio modulation (0: the music moves nothing)")
-    yield _f("camera.mix", 0.7, 0.0, 1.0, 0.2, "",
-             "live camera (--camera) into the dream: 0 the feedback loop alone, 1 the camera alone as the init image")
-    yield ParamSpec("voice.talk", "bool", False,
-                    description="push-to-talk for voice commands (hold: bind it with mode momentary)")
-    yield ParamSpec("voice.dictate", "bool", False,
-                    description="hold to dictate: what is said while held becomes a prompt (Whisper)")
-    yield _f("prompt.transition", 4.0, 0.0, 60.0, 0.0, "s", "how long a spoken prompt takes to blend in")
+    yield from _in("prompts", (
+        _f(f"prompt.{i}.weight", 1.0 if i == 1 else 0.0, 0.0, 1.0, 0.25, "",
+           f"blend weight of prompt {i} (weights are normalised across prompts)")
+        for i in range(1, MAX_PROMPTS + 1)))
+    yield from _in("dream", [
+        _f("strength", 0.5, 0.0, 1.0, 0.1, "",
+           "how far each frame departs from the previous one (denoise strength; turbulence in procedural)")])
+    yield from _in("diffusion", [
+        ParamSpec("steps", "int", 1, 1, 4, 0.0, "diffusion: UNet calls per frame (more: finer detail, slower)"),
+        _f("guidance", 0.0, 0.0, 12.0, 0.1, "",
+           "diffusion: classifier-free guidance; above 1 the negative prompt counts"),
+        ParamSpec("scheduler", "enum", "auto", choices=("auto", "euler", "euler-a", "lcm"),
+                  description="diffusion: sampler (auto: the model's own)")])
+    yield from _in("dream", [
+        ParamSpec("seed", "int", 0, 0, 2**31 - 1, 0.0, "base random seed of the dream"),
+        _f("seed.walk", 0.0, 0.0, 1e6, 0.5, "seeds", "seed walk position: 2.5 is half way from seed+2 to seed+3"),
+        _f("seed.rate", 0.0, 0.0, 10.0, 0.1, "seeds/s", "how fast the seed walk advances (per beat with seed.sync)"),
+        ParamSpec("seed.sync", "bool", False,
+                  description="seed.rate counts seeds per beat of the clock, not per second")])
+    yield from _in("motion", [
+        _f("zoom", 0.0, -2.0, 2.0, 0.3, "ln/s", "zoom rate: > 0 flies in, < 0 pulls out (exp(zoom) per second)"),
+        _f("pan.x", 0.0, -2.0, 2.0, 0.3, "screens/s", "horizontal camera speed: > 0 moves right"),
+        _f("pan.y", 0.0, -2.0, 2.0, 0.3, "screens/s", "vertical camera speed: > 0 moves up"),
+        _f("rotate", 0.0, -180.0, 180.0, 0.3, "deg/s", "camera rotation speed: > 0 turns clockwise")])
+    yield from _in("crossfade", [
+        _f("crossfade", 0.6, 0.0, 10.0, 0.0, "s", "crossfade time from one generated frame to the next"),
+        ParamSpec("crossfade.curve", "enum", "smooth", choices=CROSSFADE_CURVES, description="shape of the crossfade")])
+    yield from _in("dream", [
+        _f("feedback", 0.6, 0.0, 1.0, 0.2, "", "how much of the previous frame carries into the next"),
+        _f("speed", 1.0, 0.0, 4.0, 0.3, "x", "time scale of the procedural dream's own animation")])
+    yield from _in("colour", [
+        _f("brightness", 0.0, -1.0, 1.0, 0.1, "", "added to every colour"),
+        _f("contrast", 1.0, 0.0, 3.0, 0.1, "x", "contrast around mid grey (1 = unchanged)"),
+        _f("saturation", 1.0, 0.0, 2.0, 0.1, "x", "colour saturation (1 = unchanged)"),
+        _f("hue", 0.0, -180.0, 180.0, 0.1, "deg", "hue rotation")])
+    yield from _in("show", [
+        _f("blackout", 0.0, 0.0, 1.0, 0.15, "", "fade to black (1 = black)"),
+        ParamSpec("freeze", "bool", False, description="hold the picture: no new frames, no motion"),
+        ParamSpec("hud", "bool", False, description="show the heads-up display"),
+        ParamSpec("preset", "int", 0, 0, 99, 0.0, "index of the active preset (setting it switches preset)")])
+    yield from _in("tempo", [
+        _f("bpm", 120.0, 20.0, 300.0, 0.0, "bpm", "manual tempo of the beat clock (tap tempo sets it)"),
+        ParamSpec("clock.source", "enum", "auto", choices=CLOCK_SOURCES,
+                  description="what drives the beat clock: auto (MIDI clock, else a Link session with peers, "
+                              "else the audio's beat, else bpm and taps), or only that source")])
+    yield from _in("inputs", [
+        _f("audio.amount", 1.0, 0.0, 2.0, 0.2, "x", "scales every audio modulation (0: the music moves nothing)"),
+        _f("camera.mix", 0.7, 0.0, 1.0, 0.2, "",
+           "live camera (--camera) into the dream: 0 the feedback loop alone, 1 the camera alone as the init image"),
+        ParamSpec("voice.talk", "bool", False,
+                  description="push-to-talk for voice commands (hold: bind it with mode momentary)"),
+        ParamSpec("voice.dictate", "bool", False,
+                  description="hold to dictate: what is said while held becomes a prompt (Whisper)")])
+    yield from _in("prompts", [
+        _f("prompt.transition", 4.0, 0.0, 60.0, 0.0, "s", "how long a spoken prompt takes to blend in")])
 
 
 class Registry:

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vj.params import REGISTRY, Registry, Value
-from vj.surface.groups import group_of
 from vj.surface.space import SURFACE_ACTIONS
 from vj.vocabulary import ACTIONS, MAX_PROMPTS
 
@@ -179,7 +178,7 @@ def preset_name(reading: Reading) -> str:
 
 def hello(reading: Reading, registry: Registry = REGISTRY) -> dict[str, object]:
     """Everything a page needs to draw itself, with the values now."""
-    params = [{"name": s.name, "kind": s.kind, "group": group_of(s), "lo": s.lo, "hi": s.hi,
+    params = [{"name": s.name, "kind": s.kind, "group": s.group or "other", "lo": s.lo, "hi": s.hi,
                "default": s.default, "unit": s.unit, "description": s.description, "choices": list(s.choices),
                "value": wire_value(reading.values.get(s.name, s.default))} for s in registry]
     actions = [{"name": name, "description": ACTIONS[name][0], "value": ACTIONS[name][1]} for name in SURFACE_ACTIONS]
