@@ -12,7 +12,7 @@ import moderngl
 
 from vj.params import Snapshot
 from vj.show import Show
-from vj.surface.preview import PREVIEW_PERIOD, JpegEncoder, PreviewPass
+from vj.surface.preview import PREVIEW_PERIOD, PREVIEW_WIDTH, JpegEncoder, PreviewPass
 from vj.surface.protocol import Meters, Reading
 from vj.surface.site import Surface
 from vj.vocabulary import MAX_PROMPTS
@@ -35,8 +35,9 @@ def reading(show: Show) -> Reading:
 class SurfaceFeed:
     def __init__(self, surface: Surface, show: Show, preview_width: int | None = None) -> None:
         self.surface, self.show = surface, show
-        self.preview = PreviewPass(show.ctx, show.options.shaders, *(() if preview_width is None else (preview_width,)))
-        self.encoder = JpegEncoder(surface.offer_frame).start()
+        width = PREVIEW_WIDTH if preview_width is None else preview_width
+        self.preview = PreviewPass(show.ctx, show.options.shaders, width)
+        self.encoder = JpegEncoder(surface.offer_frame, width=width).start()
         self._next_publish = self._next_preview = 0.0
 
     def frame(self, snap: Snapshot, drawn: moderngl.Framebuffer) -> None:

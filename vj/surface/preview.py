@@ -1,12 +1,19 @@
 """The live preview for the surface's pages: the picture without the HUD, small, as JPEG.
 
 `PreviewPass` runs on the render thread, only while a page wants the preview and only every
-PREVIEW_PERIOD seconds: the picture the show drew, scaled into a PREVIEW_WIDTH-wide framebuffer by
-one linear blit; or, while the HUD is over it, the show's layers drawn once more by a compositor of
-its own (so the show's buffers keep their size). Then it is read back through vj.render.readback
-(asynchronously on a GPU; on software GL a glFinish that releases the GIL, then a read of a few
-hundred KB). `JpegEncoder` encodes on a thread of its own, latest wins: the render thread only
-hands over the array.
+PREVIEW_PERIOD seconds. What it reads:
+- on a GPU, the picture the show drew scaled into a PREVIEW_WIDTH-wide framebuffer by one linear
+  blit, read back asynchronously (vj.render.readback's PBO ring);
+- on software GL, the window itself, whole, as it is read for the video outputs (a copy through
+  ctypes, the GIL released); the encoder scales it. The blit cost the render thread more there: it
+  is drawn by the rasteriser on the render thread, then read. Measured in a 640x360 window on
+  llvmpipe (vj's own show, the procedural dream, a preview every sixth frame): a preview frame took
+  1.0 ms more than the others with the blit, 0.14 ms more reading the window; at 1280x720 1.9 ms
+  against 0.35-0.8 ms, at 1920x1080 1.7 against 1.4;
+- while the HUD is over the window, the show's layers drawn once more by a compositor of its own
+  into the small framebuffer (so the show's buffers keep their size), read back as above.
+`JpegEncoder` scales (when the picture is larger) and encodes on a thread of its own, latest wins:
+the render thread only hands over the array.
 """
 
 from __future__ import annotations
@@ -24,12 +31,12 @@ from PIL import Image
 from vj.params import Snapshot
 from vj.render import glcalls
 from vj.render.compositor import Compositor
-from vj.render.readback import Picture, Reader, make_reader
+from vj.render.readback import DirectRead, Picture, Reader, make_reader, software_renderer
 from vj.render.shaders import ShaderLibrary
 from vj.show import Show
 from vj.show.show import post_settings
 from vj.slot import LatestSlot
-from vj.vocabulary import in_order
+from vj.vocabulary import PixelOrder, in_order
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +61,16 @@ class PreviewPass:
         self._fbo: moderngl.Framebuffer | None = None
         self._reader: Reader | None = None
         self._calls = glcalls.gl_calls()
+        self._window: DirectRead | None = None  # software GL: the window read whole (module doc)
+        self._software = software_renderer(ctx)
         self.frames = 0
 
     def capture(self, show: Show, snap: Snapshot, drawn: moderngl.Framebuffer) -> Picture | None:
         """The show's picture (as it is this frame, without the HUD) small, read back; `drawn`: what
-        the show drew into this frame. None while an asynchronous read-back fills its ring."""
+        the show drew into this frame. None while an asynchronous read-back fills its ring. On
+        software GL without the HUD, the picture at the window's size (the encoder scales it)."""
+        if self._software and not snap["hud"] and drawn.glo == 0 and self._calls is not None:
+            return self._read_window(drawn)
         size = preview_size(drawn.size, self.width)
         if self._fbo is None or self._fbo.size != size:
             self.release()
@@ -76,6 +88,13 @@ class PreviewPass:
         pictures = self._reader.push(self._fbo, time.perf_counter())
         return pictures[-1] if pictures else None
 
+    def _read_window(self, window: moderngl.Framebuffer) -> Picture:
+        if self._window is None or self._window.size != window.size:
+            self._window = DirectRead(self.ctx, window.size)
+        self._window.settle()
+        self.frames += 1
+        return self._window.push(window, time.perf_counter())[-1]
+
     def _scale(self, source: moderngl.Framebuffer, target: moderngl.Framebuffer) -> None:
         assert self._calls is not None
         calls, bound = self._calls, self.ctx.fbo
@@ -89,6 +108,9 @@ class PreviewPass:
         if self._reader is not None:
             self._reader.release()
             self._reader = None
+        if self._window is not None:
+            self._window.release()
+            self._window = None
         if self._fbo is not None:
             for texture in self._fbo.color_attachments:
                 texture.release()
@@ -96,19 +118,33 @@ class PreviewPass:
             self._fbo = None
 
 
-def encode_jpeg(pixels: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
-    """RGBA or RGB uint8 (row 0 at the top) as a baseline JPEG."""
-    image = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
+def encode_jpeg(pixels: np.ndarray, quality: int = JPEG_QUALITY, width: int | None = None,
+                order: PixelOrder = "rgba") -> bytes:
+    """RGBA (or BGRA: `order`) or RGB uint8, row 0 at the top, as a baseline JPEG, scaled to `width`
+    (preview_size) when it is wider. A picture read back is a flipped view of GL's rows: Pillow
+    takes those rows as they are and scales them (box-filtered by whole factors, then bilinear, the
+    GIL released), and only the small image is flipped and put in order."""
+    flipped = pixels.strides[0] < 0
+    image = Image.fromarray(np.ascontiguousarray(pixels[::-1] if flipped else pixels))
+    if width is not None and image.width > width:
+        image = image.resize(preview_size(image.size, width), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if flipped:
+        image = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    small = np.asarray(image)
+    if small.shape[2] == 4:
+        small = in_order(small, order, "rgba")
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality)
+    Image.fromarray(np.ascontiguousarray(small[..., :3])).save(out, "JPEG", quality=quality)
     return out.getvalue()
 
 
 class JpegEncoder:
-    """A thread that encodes the newest picture offered and hands the JPEG to `deliver`."""
+    """A thread that encodes the newest picture offered, scaled to `width` if it is wider, and hands
+    the JPEG to `deliver`."""
 
-    def __init__(self, deliver: Callable[[bytes], None], quality: int = JPEG_QUALITY) -> None:
-        self._deliver, self._quality = deliver, quality
+    def __init__(self, deliver: Callable[[bytes], None], quality: int = JPEG_QUALITY,
+                 width: int = PREVIEW_WIDTH) -> None:
+        self._deliver, self._quality, self._width = deliver, quality, width
         self._slot: LatestSlot[Picture] = LatestSlot()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vj-surface-jpeg", daemon=True)
@@ -137,7 +173,7 @@ class JpegEncoder:
             if picture is None:
                 continue
             try:
-                jpeg = encode_jpeg(in_order(picture.pixels, picture.order, "rgba"), self._quality)
+                jpeg = encode_jpeg(picture.pixels, self._quality, self._width, picture.order)
             except (OSError, ValueError) as exc:  # a picture Pillow cannot take: skip it, say so once
                 if self.encoded == 0:
                     log.warning("surface preview: cannot encode a frame: %s", exc)
