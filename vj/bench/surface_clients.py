@@ -14,13 +14,14 @@ notes (vj.bench.surface_show) say which send each write was. The script, in orde
 It writes what it did and saw as JSON, every time `time.perf_counter()`: the system-wide
 CLOCK_MONOTONIC on Linux, as the show's notes and its `--stats` frame starts (`time.monotonic()`).
 
-    python -m vj.bench.surface_clients PORT OUT_JSON [--quick]
+    python -m vj.bench.surface_clients PORT OUT_JSON [--quick] [--nice N]
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -178,8 +179,10 @@ async def _sweep(pages: list[Page], counter: Counter) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    port, path = int(argv[0]), Path(argv[1])
-    script = Script.quick() if "--quick" in argv[2:] else Script()
+    port, path, rest = int(argv[0]), Path(argv[1]), argv[2:]
+    script = Script.quick() if "--quick" in rest else Script()
+    if "--nice" in rest:  # the pages stand in for other machines (vj.bench.surface)
+        os.nice(int(rest[rest.index("--nice") + 1]))
     result = asyncio.run(run(port, script))
     path.write_text(json.dumps(result))
     return 0
