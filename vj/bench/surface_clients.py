@@ -52,7 +52,7 @@ def index_of(value: float) -> int:
 class Script:
     latency_sets: int = 1000
     bursts: int = 10
-    rounds: int = 5  # the ratio is the median of the rounds' (vj.bench.surface): an odd count
+    rounds: int = 9  # the ratio is the median of the rounds' (vj.bench.surface): an odd count
     sweeps: int = 4  # per loaded phase
 
     @classmethod
