@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri  # OpenGL: EGL offscreen and GLX windows (Mesa works without a GPU)
+  libx11-xcb1 libxcb1 libxcb-shm0              # the outputs read the window from the X server (--read-back server)
   xvfb xauth xdotool imagemagick               # tests: a virtual display, real key presses, screenshots
   jackd2                                       # MIDI and audio without a sound card (tests start a dummy JACK server)
   liblo-tools                                  # tests: oscsend and oscdump, real third-party OSC clients

@@ -274,7 +274,8 @@ def run_live(options: LiveOptions) -> int:
                                worker_factory=node or process_workers(options.gen_threads, live=True,
                                                                       compile=options.compile),
                                interim_factory=lambda: interim_worker(options.gen_threads), output_size=output_size,
-                               read_mode=outputs.read_back, gl_share=window.share)
+                               read_mode=outputs.read_back, gl_share=window.share,
+                               window_pixels=window.pixels)
     spaces = ((address_space(),) if osc else ()) + ((surface_space(),) if surface else ())
     show = Show(window.ctx, loaded.presets, spaces + loaded.mappings, links=links, options=show_options, events=events)
     feed = start_feed(surface, show) if surface else None

@@ -12,15 +12,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.support.readback import Collect, paint, synchronous
-from tests.support.show import preset, solid_worker
+from tests.support.readback import paint, show_frames, synchronous
+from tests.support.show import solid_worker
 from tests.support.waiting import wait_for
-from vj.config.mapping import parse_mapping
-from vj.paths import MAPPING_DIR
 from vj.render import glcalls
 from vj.render.readback import SLOTS, DirectRead, PboRing, Picture, ThreadRead, make_reader, software_renderer
 from vj.render.window import SharedWindowContext, Window, WindowConfig
-from vj.show import Show, ShowLinks, ShowOptions
+from vj.show import ShowOptions
 from vj.vocabulary import in_order
 
 W, H = 160, 90
@@ -168,18 +166,9 @@ def test_a_window_system_that_will_not_share_gives_a_synchronous_reader(window, 
 
 
 def test_the_show_hands_every_frame_to_the_outputs_through_the_thread(window):
-    video = Collect()
     options = ShowOptions(lockstep=True, read_mode="thread", gl_share=window.share, worker_factory=solid_worker)
-    show = Show(window.ctx, [preset(seed=200)], parse_mapping(MAPPING_DIR / "default.yaml"),
-                links=ShowLinks(video=video), options=options)
-    try:
-        for _ in range(6):
-            show.frame(1 / 30, window.framebuffer)
-            window.swap()
-        reader = show.picture._tap.reader if show.picture._tap is not None else None
-        assert isinstance(reader, ThreadRead)
-    finally:
-        show.close()  # hands over the frames still being read
+    video, reader = show_frames(window, options)
+    assert isinstance(reader, ThreadRead)
     assert len(video.frames) == 6
     frame, _ = video.frames[-1]
     assert frame.shape == (H, W, 4) and (frame[..., 3] == 255).all()

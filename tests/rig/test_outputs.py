@@ -27,7 +27,8 @@ def test_the_options_say_what_is_wrong():
         "--ndi-format must be one of native, rgba, bgra, uyvy, got 'yuv'; "
         "--output-size must be even and at least 2x2 (video encoders need that), got 1281x720; "
         "--record-fps must be in 1..240, got 0; --record writes MP4: "
-        "give a file ending in .mp4, got set.avi; --read-back must be one of auto, pbo, direct, thread, got 'fast'; "
+        "give a file ending in .mp4, got set.avi; "
+        "--read-back must be one of auto, pbo, direct, thread, server, got 'fast'; "
         "--output-fps must be 0 (every display frame) or more, got -1")
 
 

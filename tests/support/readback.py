@@ -7,7 +7,13 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
+from tests.support.show import preset
+from vj.config.mapping import parse_mapping
+from vj.paths import MAPPING_DIR
+from vj.render.readback import Reader
+from vj.render.window import Window
 from vj.rig.sink import SinkStatus
+from vj.show import Show, ShowLinks, ShowOptions
 
 
 def paint(fbo: moderngl.Framebuffer, i: int) -> None:
@@ -42,3 +48,20 @@ class Collect:
 
     def statuses(self) -> tuple[SinkStatus, ...]:
         return (SinkStatus("collect", len(self.frames), 0, 30.0, None, "test"),)
+
+
+def show_frames(window: Window, options: ShowOptions, count: int = 6) -> tuple[Collect, Reader | None]:
+    """`count` frames of a show (the default mapping, a preset of seed 200) drawn into `window`
+    and swapped, then closed (which hands over the frames still being read): what its outputs were
+    offered, and the reader its picture went through."""
+    video = Collect()
+    show = Show(window.ctx, [preset(seed=200)], parse_mapping(MAPPING_DIR / "default.yaml"),
+                links=ShowLinks(video=video), options=options)
+    try:
+        for _ in range(count):
+            show.frame(1 / 30, window.framebuffer)
+            window.swap()
+        reader = show.picture._tap.reader if show.picture._tap is not None else None
+    finally:
+        show.close()
+    return video, reader

@@ -29,7 +29,7 @@ from typing import Literal, get_args
 
 from vj.config.source import Problem, Section, is_choice, is_int, is_number, is_str, type_name
 
-ReadMode = Literal["auto", "pbo", "direct", "thread"]  # how the picture leaves the GPU (vj.render.readback)
+ReadMode = Literal["auto", "pbo", "direct", "thread", "server"]  # how the picture leaves the GPU (vj.render.readback)
 READ_MODES: tuple[ReadMode, ...] = get_args(ReadMode)
 NDI_FORMATS = ("native", "rgba", "bgra", "uyvy")  # native: the picture as it is read, RGBA or BGRA
 RECORD_SUFFIXES = (".mp4", ".mov", ".m4v")

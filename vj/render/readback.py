@@ -29,6 +29,14 @@ that no later frame overwrites while anything refers to it, with the time it was
   against the direct read's 1.05 and 1.35 ms; a picture is ready 2.7 ms after its hand-off, so
   outputs get each frame at the next display frame.
 
+- `ServerRead`: what `auto` picks on a software renderer whose window is on an X server that
+  keeps the window's pixels its own (vj.render.xgrab: no window manager, or a compositing one).
+  The buffer swap has put the frame into the X server already: at the next frame's hand-off the
+  render thread sends one request for a copy into shared memory (a short write), the server's
+  process copies (0.4-0.5 ms at 1280x720 under Xvfb) while the render thread draws on, and a
+  reader thread waits for the reply. Frames with the HUD over the window, or drawn offscreen, are
+  read directly. Outputs get each frame at the next display frame.
+
 `PictureTap` is the render thread's side: where to draw the picture (the window itself when it
 has the output's size, so that nothing is copied, else an offscreen framebuffer at the output
 size, which is then drawn into the window: one full-screen pass more, nothing on a GPU but about
@@ -46,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import moderngl
 import numpy as np
@@ -55,6 +63,9 @@ from vj.config.outputs import READ_MODES, ReadMode
 from vj.render import glcalls
 from vj.render.glcalls import GlCalls, gil_free_finish
 from vj.vocabulary import PixelOrder
+
+if TYPE_CHECKING:
+    from vj.render.xgrab import Requested
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +95,11 @@ def _picture(data: bytes, size: tuple[int, int], drawn: float) -> Picture:
 
 
 class Reader(Protocol):
-    """`push` hands a drawn frame over and returns the frames finished since the last push, oldest first."""
+    """`push` hands a drawn frame over and returns the frames finished since the last push, oldest
+    first; `covered`: something (the HUD) is drawn over the window before it is shown."""
 
     def settle(self) -> None: ...
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]: ...
+    def push(self, fbo: moderngl.Framebuffer, drawn: float, covered: bool = False) -> list[Picture]: ...
     def drain(self) -> list[Picture]: ...
     def release(self) -> None: ...
 
@@ -107,7 +119,7 @@ class PboRing:
     def settle(self) -> None:
         pass  # nothing waits: the GPU copies while the next frames are drawn
 
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
+    def push(self, fbo: moderngl.Framebuffer, drawn: float, covered: bool = False) -> list[Picture]:
         depth = len(self._buffers)
         fbo.read_into(self._buffers[self._next], components=4, alignment=1)
         self._times[self._next] = drawn
@@ -131,6 +143,16 @@ class PboRing:
     def release(self) -> None:
         for buffer in self._buffers:
             buffer.release()
+
+
+def _emptied(done: queue.SimpleQueue[Picture]) -> list[Picture]:
+    """What a reader thread has finished, oldest first, taken without waiting."""
+    out = []
+    while True:
+        try:
+            out.append(done.get_nowait())
+        except queue.Empty:
+            return out
 
 
 class ArrayPool:
@@ -173,7 +195,7 @@ class DirectRead:
         """The frame drawn so far rasterised now, without holding the GIL (see the module doc)."""
         self._finish()
 
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
+    def push(self, fbo: moderngl.Framebuffer, drawn: float, covered: bool = False) -> list[Picture]:
         pixels = self._pool.free()
         if fbo.glo == 0 and self._calls is not None and fbo.size == self.size:  # the window
             calls, (width, height) = self._calls, self.size
@@ -239,7 +261,7 @@ class ThreadRead:
             self._calls.flush()  # the reader's wait flushes only its own context
         self._pending.clear()
 
-    def push(self, fbo: moderngl.Framebuffer, drawn: float) -> list[Picture]:
+    def push(self, fbo: moderngl.Framebuffer, drawn: float, covered: bool = False) -> list[Picture]:
         if self.failed is not None:
             return self._finished() + self._direct.push(fbo, drawn)
         try:
@@ -252,12 +274,7 @@ class ThreadRead:
         return self._finished()
 
     def _finished(self) -> list[Picture]:
-        out = []
-        while True:
-            try:
-                out.append(self._done.get_nowait())
-            except queue.Empty:
-                return out
+        return _emptied(self._done)
 
     def _run(self) -> None:
         calls, (width, height) = self._calls, self.size
@@ -315,6 +332,103 @@ class ThreadRead:
             texture.release()
 
 
+class WindowPixels(Protocol):
+    """The window's pixels from the window system (vj.render.xgrab.WindowGrab): `request` on the
+    render thread, `receive` on one other, `close` once both stopped; `own_pixels`: no other
+    window can show through them."""
+
+    size: tuple[int, int]
+    own_pixels: bool
+
+    def request(self) -> Requested | None: ...
+    def receive(self, requested: Requested) -> np.ndarray: ...
+    def close(self) -> None: ...
+
+
+class ServerRead:
+    """Read-back by the window system (see the module doc). `push` notes a frame drawn into the
+    window, and asks the X server for the frame noted at the last push: swapped since, it is in
+    the server, and the request goes out before this frame's swap. A reader thread waits for the
+    server's copy; the pictures come back from later pushes. A frame drawn offscreen or covered
+    by the HUD is read directly; so is every frame once the server refused one (`failed` says why)."""
+
+    def __init__(self, ctx: moderngl.Context, size: tuple[int, int], window: WindowPixels) -> None:
+        self.size, self._window = size, window
+        self._direct = DirectRead(ctx, size)
+        self._pending: float | None = None  # the frame noted at the last push, swapped since
+        # asked for, with its time; an event to set once the frames before it are done (drain); None: stop
+        self._jobs: queue.SimpleQueue[tuple[Requested, float] | threading.Event | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Picture] = queue.SimpleQueue()
+        self._latest = float("-inf")  # the newest picture returned: a grab finished after a direct read is stale
+        self.failed: str | None = None
+        self.skipped = 0  # frames not read: every shared image still held by the outputs
+        self._thread = threading.Thread(target=self._run, name="vj-readback", daemon=True)
+        self._thread.start()
+
+    def settle(self) -> None:
+        self._direct.settle()  # for the frames read directly; else the swap rasterises, the GIL free all the same
+
+    def push(self, fbo: moderngl.Framebuffer, drawn: float, covered: bool = False) -> list[Picture]:
+        self._request()
+        if self.failed is None and not covered and fbo.glo == 0 and fbo.size == self.size:
+            self._pending = drawn
+            return self._finished()
+        return self._finished() + self._fresh(self._direct.push(fbo, drawn))
+
+    def _request(self) -> None:
+        drawn, self._pending = self._pending, None
+        if drawn is None or self.failed is not None:
+            return
+        requested = self._window.request()
+        if requested is None:
+            self.skipped += 1
+        else:
+            self._jobs.put((requested, drawn))
+
+    def _fresh(self, pictures: list[Picture]) -> list[Picture]:
+        fresh = [p for p in pictures if p.time > self._latest]
+        if fresh:
+            self._latest = fresh[-1].time
+        return fresh
+
+    def _finished(self) -> list[Picture]:
+        return self._fresh(_emptied(self._done))
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
+            self._receive(*job)
+            del job  # its shared image is free for another request once the picture is let go
+
+    def _receive(self, requested: Requested, drawn: float) -> None:
+        try:
+            pixels = self._window.receive(requested)
+        except Exception as exc:  # unmapped, moved partly off the screen, the server gone
+            if self.failed is None:
+                log.warning("read-back from the window system failed (%s); the render thread reads the "
+                            "pictures itself from now on", exc)
+            self.failed = str(exc)  # the replies to the requests still queued are collected all the same
+            return
+        self._done.put(Picture(pixels, drawn, "bgra"))
+
+    def drain(self) -> list[Picture]:
+        """The frames still to be read (the last one swapped by now), oldest first."""
+        self._request()
+        done = threading.Event()
+        self._jobs.put(done)
+        done.wait(2.0)
+        return self._finished()
+
+    def release(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(2.0)
+        if self._thread.is_alive():
+            log.warning("read-back thread did not stop; its X connection is left open")
+        else:
+            self._window.close()
+
 def software_renderer(ctx: moderngl.Context) -> bool:
     renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
     return any(name in renderer for name in SOFTWARE_RENDERERS)
@@ -328,14 +442,20 @@ def rasteriser_threads() -> bool:
 
 
 def make_reader(ctx: moderngl.Context, size: tuple[int, int], mode: ReadMode = "auto",
-                share: Callable[[], SharedGL] | None = None) -> Reader:
-    """`auto`: a PBO ring on a GPU; on a software renderer with rasteriser threads a reader thread
-    where `share` gives a second context, else a synchronous read. `thread` without a second
-    context reads synchronously."""
+                share: Callable[[], SharedGL] | None = None,
+                pixels: Callable[[tuple[int, int]], WindowPixels] | None = None) -> Reader:
+    """`auto`: a PBO ring on a GPU; on a software renderer the window system's copy where `pixels`
+    gives one and the window's pixels are its own, else a reader thread where llvmpipe has
+    rasteriser threads and `share` gives a second context, else a synchronous read. `thread` or
+    `server` without what they need read synchronously."""
     if mode not in READ_MODES:
         raise ValueError(f"unknown read-back mode {mode!r}: expected one of {', '.join(READ_MODES)}")
     if mode == "pbo" or (mode == "auto" and not software_renderer(ctx)):
         return PboRing(ctx, size)
+    if mode == "server" or (mode == "auto" and pixels is not None):
+        server = _server_read(ctx, size, pixels, insist=mode == "server")
+        if server is not None or mode == "server":
+            return server or DirectRead(ctx, size)
     if mode == "direct" or (mode == "auto" and not rasteriser_threads()):
         return DirectRead(ctx, size)
     calls = glcalls.gl_calls()
@@ -349,6 +469,26 @@ def make_reader(ctx: moderngl.Context, size: tuple[int, int], mode: ReadMode = "
     return ThreadRead(ctx, size, shared, calls)
 
 
+def _server_read(ctx: moderngl.Context, size: tuple[int, int],
+                 pixels: Callable[[tuple[int, int]], WindowPixels] | None, insist: bool) -> ServerRead | None:
+    """The window system's copy, or None (said in the log: a warning when it was asked for)."""
+    say = log.warning if insist else log.info
+    if pixels is None:
+        say("read-back: no window to read from the window system; the render thread reads the pictures")
+        return None
+    try:
+        window = pixels(size)
+    except Exception as exc:  # no X server, no MIT-SHM, a remote display
+        say("read-back: the window system cannot copy the window (%s); the render thread reads the pictures", exc)
+        return None
+    if not insist and not window.own_pixels:
+        say("read-back: a window manager without compositing may cover the show's window, so its pixels are "
+            "read on the render thread (--read-back server reads them from the X server all the same)")
+        window.close()
+        return None
+    return ServerRead(ctx, size, window)
+
+
 class Presenter(Protocol):
     """Draws an offscreen picture into the window (vj.render.compositor.Compositor.present)."""
 
@@ -360,9 +500,10 @@ class PictureTap:
     picture into `target(window)`, then `take(window)`, then draw the HUD into the window."""
 
     def __init__(self, ctx: moderngl.Context, size: tuple[int, int], presenter: Presenter,
-                 mode: ReadMode = "auto", share: Callable[[], SharedGL] | None = None) -> None:
+                 mode: ReadMode = "auto", share: Callable[[], SharedGL] | None = None,
+                 pixels: Callable[[tuple[int, int]], WindowPixels] | None = None) -> None:
         self.ctx, self.size, self.presenter = ctx, size, presenter
-        self.reader = make_reader(ctx, size, mode, share)
+        self.reader = make_reader(ctx, size, mode, share, pixels)
         self._texture: moderngl.Texture | None = None
         self._offscreen: moderngl.Framebuffer | None = None
         self._drawn_into: moderngl.Framebuffer | None = None
@@ -387,16 +528,17 @@ class PictureTap:
         """The picture is drawn: a synchronous reader has it rasterised now, the GIL released."""
         self.reader.settle()
 
-    def take(self, window: moderngl.Framebuffer) -> list[Picture]:
+    def take(self, window: moderngl.Framebuffer, covered: bool = False) -> list[Picture]:
         """The picture is drawn (and settled): read it back and show it in the window (if it was
         drawn offscreen); returns the frames finished since the last take, oldest first (this one,
-        or earlier ones with a PBO ring or a reader thread)."""
+        or earlier ones with a PBO ring or a reader thread). `covered`: the HUD goes over the
+        window before it is shown."""
         drawn = time.perf_counter()
         picture_fbo = self._drawn_into
         if picture_fbo is None:
             return []
         self._drawn_into = None
-        pictures = self.reader.push(picture_fbo, drawn)
+        pictures = self.reader.push(picture_fbo, drawn, covered)
         if picture_fbo is not window and window.size[0] and window.size[1]:
             assert self._texture is not None
             self.presenter.present(window, self._texture)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from glfw import _GLFWmonitorPointerT as MonitorHandle
     from glfw import _GLFWwindowPointerT as WindowHandle
 
+    from vj.render.xgrab import WindowGrab
+
 log = logging.getLogger(__name__)
 
 _NO_DISPLAY_HINT = "To render video without a display, use `vj render` (headless, writes a video file)."
@@ -346,6 +348,20 @@ class Window:
             why = _last_glfw_error or "unknown error"
             raise WindowError(f"GLFW could not create a context sharing the window's ({why})")
         return SharedWindowContext(hidden)
+
+    def pixels(self, size: tuple[int, int]) -> WindowGrab:
+        """The window's pixels as the X server holds them, for another thread to read pictures
+        with (vj.render.readback.ServerRead); raises where the window is not on an X server or
+        the server cannot share memory with vj."""
+        from vj.render.xgrab import GrabError, WindowGrab  # only where the outputs read from the server
+
+        try:
+            display, window = glfw.get_x11_display(), glfw.get_x11_window(self._handle)
+        except Exception as exc:  # GLFW on Wayland, macOS or Windows: no X window
+            raise GrabError(f"the window is not an X window ({exc})") from exc
+        if not display or not window:
+            raise GrabError("the window is not an X window")
+        return WindowGrab(display, int(window), size)
 
     def set_vsync(self, on: bool) -> None:
         self._vsync = on

@@ -119,9 +119,11 @@ def add_output_arguments(run: argparse.ArgumentParser, size: Callable[[str], tup
                        help="the most frames a second sent to NDI, the virtual camera, Syphon and Spout "
                             "(default: every display frame)")
     group.add_argument("--read-back", choices=READ_MODES,
-                       help="how the picture leaves the GPU: pixel buffers (pbo), a reader thread with a second "
-                            "context (thread), or a plain read (direct); default auto: pbo on a GPU, thread on "
-                            "software GL with rasteriser threads, else direct")
+                       help="how the picture leaves the GPU: pixel buffers (pbo), a copy by the X server from "
+                            "the swapped window (server), a reader thread with a second context (thread), or a plain "
+                            "read (direct); default auto: pbo on a GPU; on software GL server where no other window "
+                            "can cover the show's (no window manager, or a compositing one), else thread with "
+                            "rasteriser threads, else direct")
 
 
 def output_options(args: argparse.Namespace) -> OutputOptions:

@@ -22,7 +22,7 @@ from vj.control.oscquery import OscQuery
 from vj.gen.process import interim_worker
 from vj.gen.worker import GeneratorHandle
 from vj.proc.supervisor import Child
-from vj.render.readback import ReadMode, SharedGL
+from vj.render.readback import ReadMode, SharedGL, WindowPixels
 from vj.render.shaders import ShaderLibrary
 from vj.show.generator import WorkerFactory, default_worker
 from vj.vocabulary import PixelOrder
@@ -120,6 +120,7 @@ class ShowOptions:
     output_size: tuple[int, int] | None = None  # the video outputs' picture (None: the window's)
     read_mode: ReadMode = "auto"  # how the outputs' picture leaves the GPU (vj.render.readback)
     gl_share: Callable[[], SharedGL] | None = None  # a second context for reading pictures on a thread (Window.share)
+    window_pixels: Callable[[tuple[int, int]], WindowPixels] | None = None  # the window system's copy (Window.pixels)
 
 
 NO_LINKS = ShowLinks()

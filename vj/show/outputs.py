@@ -18,7 +18,7 @@ from vj.control.osc_out import OscOut
 from vj.control.oscquery import OscQuery
 from vj.render.compositor import Compositor, LayerView, PostSettings
 from vj.render.hud import Hud
-from vj.render.readback import PictureTap, ReadMode, SharedGL
+from vj.render.readback import PictureTap, ReadMode, SharedGL, WindowPixels
 from vj.rig.sink import SinkStatus
 from vj.show.links import MidiLink, VideoLink
 from vj.vocabulary import ClockState
@@ -78,10 +78,11 @@ class PictureOutputs:
 
     def __init__(self, ctx: moderngl.Context, compositor: Compositor, video: VideoLink | None,
                  size: tuple[int, int] | None = None, mode: ReadMode = "auto",
-                 share: Callable[[], SharedGL] | None = None) -> None:
+                 share: Callable[[], SharedGL] | None = None,
+                 pixels: Callable[[tuple[int, int]], WindowPixels] | None = None) -> None:
         self.ctx, self.compositor = ctx, compositor
         self.video = video if video is not None and video.wanted else None
-        self.size, self.mode, self.share = size, mode, share
+        self.size, self.mode, self.share, self.pixels = size, mode, share, pixels
         self.frames = 0  # display frames handed over
         self.costs: deque[float] = deque(maxlen=COSTS_KEPT)  # seconds the hand-off took the render thread
         self.cpu: deque[float] = deque(maxlen=COSTS_KEPT)  # of which it ran (not waiting for the GIL or a core)
@@ -97,12 +98,12 @@ class PictureOutputs:
         if self._tap is None:
             width, height = self.size or target.size
             self.size = (max(2, width - width % 2), max(2, height - height % 2))
-            self._tap = PictureTap(self.ctx, self.size, self.compositor, self.mode, self.share)
+            self._tap = PictureTap(self.ctx, self.size, self.compositor, self.mode, self.share, self.pixels)
             log.info("video outputs: the picture at %dx%d, read back %s", *self.size, type(self._tap.reader).__name__)
         self.compositor.render(self._tap.target(target), prev, new, mix, post)
         self._tap.settle()  # software GL rasterises the picture here (else in the swap), the GIL released
         began, ran = time.perf_counter(), time.thread_time()
-        pictures = self._tap.take(target)
+        pictures = self._tap.take(target, covered=hud is not None)
         read = time.perf_counter()
         for picture in pictures:
             self.video.offer(picture.pixels, picture.time, picture.order)

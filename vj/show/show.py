@@ -79,7 +79,7 @@ class Show(ActionSink):
         self.compositor = Compositor(ctx, options.shaders or ShaderLibrary())
         self.hud = Hud(ctx)
         self.picture = PictureOutputs(ctx, self.compositor, links.video, options.output_size,
-                                      options.read_mode, options.gl_share)
+                                      options.read_mode, options.gl_share, options.window_pixels)
         self.audio_features: Mapping[str, float] = {}  # the newest analysis (empty: no audio, silence)
         self.flash = 0.0  # the flash action's envelope, 1 at a flash
         self.dream_time = 0.0  # the generator's time: it stands still while frozen
