@@ -19,10 +19,12 @@ class Gate:
 
     def __init__(self) -> None:
         self.open = threading.Event()
+        self.sending = threading.Event()  # a frame taken, stuck until `open`
         self.sent: list[int] = []
         self.closed = False
 
     def send(self, frame: np.ndarray, time: float, order: str = "rgba") -> None:
+        self.sending.set()
         self.open.wait(30)
         self.sent.append(int(frame[0, 0, 0]))
 
@@ -51,6 +53,24 @@ def test_a_slow_output_drops_frames_and_the_newest_one_wins():
     finally:
         outputs.stop()
     assert gate.closed
+
+
+def test_a_frame_handed_over_as_the_show_ends_replaces_a_waiting_one_without_counting_a_drop():
+    gate = Gate()
+    sink = SinkThread("gate", lambda: gate).start()
+    outputs = VideoOutputs([sink])
+    try:
+        outputs.offer(frame(1), 0.0)
+        assert gate.sending.wait(10), "the output never took frame 1"
+        outputs.offer(frame(2), 1 / 30)  # waits while the output is stuck on frame 1
+        outputs.offer(frame(3), 2 / 30, final=True)  # a read-back's last frame, as the show closes
+        assert sink.status().dropped == 0
+        outputs.offer(frame(4), 3 / 30)  # an ordinary frame replacing a waiting one is a drop
+        assert sink.status().dropped == 1
+        gate.open.set()
+        wait_for(lambda: gate.sent[-1:] == [4], what="the newest frame sent")
+    finally:
+        outputs.stop()
 
 
 def test_frames_are_shared_read_only():

@@ -42,7 +42,7 @@ class Collect:
         self.frames: list[tuple[np.ndarray, float]] = []
         self.orders: list[str] = []
 
-    def offer(self, frame: np.ndarray, time_: float, order: str = "rgba") -> None:
+    def offer(self, frame: np.ndarray, time_: float, order: str = "rgba", final: bool = False) -> None:
         self.frames.append((frame, time_))
         self.orders.append(order)
 

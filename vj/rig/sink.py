@@ -85,8 +85,10 @@ class SinkThread:
         self._thread.start()
         return self
 
-    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba") -> None:
-        """Render thread: never blocks. An output that could not start takes nothing."""
+    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba", final: bool = False) -> None:
+        """Render thread: never blocks. An output that could not start takes nothing. `final`: a
+        frame handed over as the show ends (a read-back's last); a frame it replaces is not counted
+        as dropped, as `stop` does not count the one it leaves unsent."""
         if not self._thread.is_alive():
             return
         if self._period:
@@ -94,7 +96,8 @@ class SinkThread:
             if now < self._next:
                 return
             self._next = max(self._next + self._period, now - self._period)
-        self._slot.put(_Offer(frame, time_, order))
+        if self._slot.swap(_Offer(frame, time_, order)) is not None and final:
+            self._slot.overwritten -= 1
 
     def status(self) -> SinkStatus:
         status = self._status.peek()
@@ -176,10 +179,10 @@ class VideoOutputs:
         """Whether anyone takes frames (the show reads the picture back only then)."""
         return bool(self.sinks)
 
-    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba") -> None:
+    def offer(self, frame: np.ndarray, time_: float, order: PixelOrder = "rgba", final: bool = False) -> None:
         frame.flags.writeable = False  # shared by every output
         for sink in self.sinks:
-            sink.offer(frame, time_, order)
+            sink.offer(frame, time_, order, final)
 
     def statuses(self) -> tuple[SinkStatus, ...]:
         return tuple(sink.status() for sink in self.sinks)

@@ -140,6 +140,6 @@ class PictureOutputs:
         if self._tap is not None:
             if self.video is not None:
                 for picture in self._tap.drain():  # the last frames still being read: a recording ends with them
-                    self.video.offer(picture.pixels, picture.time, picture.order)
+                    self.video.offer(picture.pixels, picture.time, picture.order, final=True)
             self._tap.release()
             self._tap = None
