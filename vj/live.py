@@ -213,13 +213,15 @@ def play(show: Show, window: Window, pacer: FramePacer, seconds: float, frames: 
     return False
 
 
-def start_feed(surface: Surface, show: Show) -> SurfaceFeed:
-    """The render thread's side of the surface; with a pairing token, its URL as a QR code in the HUD."""
+def start_feed(surface: Surface, show: Show, window: Window) -> SurfaceFeed:
+    """The render thread's side of the surface; with a pairing token, its URL as a QR code in the
+    HUD. On software GL under X the preview may come from the X server's copy of the window."""
+    from vj.render.readback import software_renderer
     from vj.surface.pairing import qr_modules
 
     if surface.token is not None:
         show.hud.set_qr(qr_modules(surface.url), f"control surface: {surface.url}")
-    return SurfaceFeed(surface, show)
+    return SurfaceFeed(surface, show, window=window.x11_id() if software_renderer(show.ctx) else None)
 
 
 def show_start_errors(show: Show, options: LiveOptions, loaded: Loaded, errors: dict[str, str | None]) -> None:
@@ -278,7 +280,7 @@ def run_live(options: LiveOptions) -> int:
                                window_pixels=window.pixels)
     spaces = ((address_space(),) if osc else ()) + ((surface_space(),) if surface else ())
     show = Show(window.ctx, loaded.presets, spaces + loaded.mappings, links=links, options=show_options, events=events)
-    feed = start_feed(surface, show) if surface else None
+    feed = start_feed(surface, show, window) if surface else None
     show_start_errors(show, options, loaded, {"osc": osc_error, "surface": surface_error, "camera": camera_error})
     from vj.rig.tempo import start_tempo
 

@@ -16,7 +16,8 @@ from tests.support.waiting import wait_for
 from vj.render.readback import software_renderer
 from vj.render.window import Window, WindowConfig
 from vj.show import Show
-from vj.surface.preview import JpegEncoder, PreviewPass, preview_size
+from vj.surface.jpeg import preview_size
+from vj.surface.preview import JpegEncoder, PreviewPass
 
 SIZE = (640, 360)
 

@@ -17,7 +17,7 @@ from tests.support.readback import paint
 from tests.support.surface import Stage
 from vj.params import REGISTRY
 from vj.surface import clients
-from vj.surface.preview import preview_size
+from vj.surface.jpeg import preview_size
 from vj.vocabulary import in_order
 
 GARBAGE = [

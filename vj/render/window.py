@@ -355,13 +355,18 @@ class Window:
         the server cannot share memory with vj."""
         from vj.render.xgrab import GrabError, WindowGrab  # only where the outputs read from the server
 
-        try:
-            display, window = glfw.get_x11_display(), glfw.get_x11_window(self._handle)
-        except Exception as exc:  # GLFW on Wayland, macOS or Windows: no X window
-            raise GrabError(f"the window is not an X window ({exc})") from exc
-        if not display or not window:
+        window = self.x11_id()
+        if window is None:
             raise GrabError("the window is not an X window")
-        return WindowGrab(display, int(window), size)
+        return WindowGrab(glfw.get_x11_display(), window, size)
+
+    def x11_id(self) -> int | None:
+        """The window's X id; None where GLFW does not run on X (Wayland, macOS, Windows)."""
+        try:
+            window = glfw.get_x11_window(self._handle)
+        except Exception:  # GLFW without X: its error says the platform has no such call
+            return None
+        return int(window) if window else None
 
     def set_vsync(self, on: bool) -> None:
         self._vsync = on

@@ -56,6 +56,8 @@ class _Error(ctypes.Structure):
 class _Geometry(ctypes.Structure):
     depth: int
     root: int
+    width: int
+    height: int
     _fields_ = [("response_type", ctypes.c_uint8), ("depth", ctypes.c_uint8), ("sequence", ctypes.c_uint16),
                 ("length", ctypes.c_uint32), ("root", ctypes.c_uint32), ("x", ctypes.c_int16), ("y", ctypes.c_int16),
                 ("width", ctypes.c_uint16), ("height", ctypes.c_uint16), ("border_width", ctypes.c_uint16)]
@@ -110,7 +112,9 @@ def _libraries() -> _Libraries:
         raise GrabError(f"an X library is missing ({exc}); install libxcb1, libxcb-shm0 and libx11-xcb1") from exc
     libc = ctypes.CDLL(None, use_errno=True)
     hold = ctypes.PyDLL("libxcb-shm.so.0")  # its xcb_flush comes from libxcb, which it links
+    _declare(xcb, "xcb_connect", _C, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int))
     _declare(xcb, "xcb_connection_has_error", ctypes.c_int, _C)
+    _declare(xcb, "xcb_disconnect", None, _C)
     _declare(xcb, "xcb_generate_id", _U32, _C)
     _declare(xcb, "xcb_flush", ctypes.c_int, _C)
     _declare(xcb, "xcb_request_check", ctypes.POINTER(_Error), _C, _Cookie)
@@ -156,30 +160,45 @@ class _Segment:
 
 class WindowGrab:
     """One window of `size` (w, h) read into shared memory: `request` on the thread that swaps
-    its buffers, `receive` on one other; `close` on the first once the other stopped."""
+    its buffers, `receive` on one other; `close` on the first once the other stopped. Made on the
+    window's own connection (`WindowGrab(display, ...)`) or on one of its own (`connect`, for
+    another process, where the order of frames does not matter)."""
 
-    def __init__(self, display: int, window: int, size: tuple[int, int]) -> None:
-        """`display`: the Xlib Display the window is on (glfw.get_x11_display())."""
-        self.window, self.size = window, size
+    def __init__(self, display: int | None, window: int, size: tuple[int, int] | None = None,
+                 segments: int = SEGMENTS) -> None:
+        """`display`: the Xlib Display the window is on (glfw.get_x11_display()); None: a connection
+        of its own to $DISPLAY. `size`: the part read from the top left (None: the whole window)."""
+        self.window = window
         self._lib = _libraries()
         self._hold = self._lib.hold
-        self._conn: int | None = self._lib.x11_xcb.XGetXCBConnection(display)
+        self._owned = display is None
+        screen = ctypes.c_int(0)
+        if display is None:
+            self._conn: int | None = self._lib.xcb.xcb_connect(None, ctypes.byref(screen))
+        else:
+            self._conn = self._lib.x11_xcb.XGetXCBConnection(display)
+            screen.value = self._lib.xlib.XDefaultScreen(display)
         self._segments: list[_Segment] = []
         try:
             if not self._conn or self._lib.xcb.xcb_connection_has_error(self._conn):
-                raise GrabError("the window's X connection is broken")
+                raise GrabError("no connection to the X server (is DISPLAY set?)")
             geometry = self._reply("xcb_get_geometry", (self.window,), _Geometry, "the window's geometry")
             self.depth, root = geometry.depth, geometry.root
+            self.size = size or (geometry.width, geometry.height)
             if self.depth not in (24, 32):
                 raise GrabError(f"the window is {self.depth} bits deep; only 24 and 32 are read")
-            screen = self._lib.xlib.XDefaultScreen(display)
-            self.own_pixels = self._composited(screen) or not self._managed(root)
+            self.own_pixels = self._composited(screen.value) or not self._managed(root)
             self.fill_alpha = False  # set once a grab came without opaque alpha (a depth-24 window's spare byte)
-            for _ in range(SEGMENTS):
+            for _ in range(segments):
                 self._segments.append(self._segment())
         except BaseException:
             self.close()
             raise
+
+    def window_size(self) -> tuple[int, int]:
+        """The window's size now (a round trip to the server)."""
+        geometry = self._reply("xcb_get_geometry", (self.window,), _Geometry, "the window's geometry")
+        return geometry.width, geometry.height
 
     def _reply(self, request: str, args: tuple[object, ...], kind: type[_Reply], what: str) -> _Reply:
         return self._receive(request, getattr(self._lib.xcb, request)(self._conn, *args), kind, what, self._lib.xcb)
@@ -284,7 +303,9 @@ class WindowGrab:
         for segment in self._segments:
             self._lib.shm.xcb_shm_detach(self._conn, segment.seg)
         self._lib.xcb.xcb_flush(self._conn)
-        self._conn = None  # the window's connection: GLFW closes it
+        if self._owned:
+            self._lib.xcb.xcb_disconnect(self._conn)
+        self._conn = None  # else the window's connection: GLFW closes it
         for segment in self._segments:
             if sys.getrefcount(segment.pixels) <= 2:  # a picture an output still sends keeps its memory mapped
                 self._lib.libc.shmdt(segment.address)

@@ -1,7 +1,9 @@
 """The render thread's side of the surface, called once a display frame after the show's frame:
 every PUBLISH_PERIOD the show's reading (base values, prompts, preset, tempo, audio levels) goes
 to the surface (a slot; the web loop diffs and sends), and while a page wants the preview the
-picture goes to the JPEG encoder every PREVIEW_PERIOD. Nothing here waits for the network.
+picture goes to the JPEG encoder every PREVIEW_PERIOD, or (software GL under X, no HUD) a process
+of its own makes the preview from the X server's copy of the window (vj.surface.window_preview).
+Nothing here waits for the network.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import moderngl
 
 from vj.params import Snapshot
 from vj.show import Show
-from vj.surface.preview import PREVIEW_PERIOD, PREVIEW_WIDTH, JpegEncoder, PreviewPass
+from vj.surface.jpeg import PREVIEW_PERIOD, PREVIEW_WIDTH
+from vj.surface.preview import JpegEncoder, PreviewPass
 from vj.surface.protocol import Meters, Reading
 from vj.surface.site import Surface
+from vj.surface.window_preview import WindowPreview
 from vj.vocabulary import MAX_PROMPTS
 
 PUBLISH_PERIOD = 1 / 40  # seconds between readings (values changed go out at most this often)
@@ -33,11 +37,16 @@ def reading(show: Show) -> Reading:
 
 
 class SurfaceFeed:
-    def __init__(self, surface: Surface, show: Show, preview_width: int | None = None) -> None:
+    """`window`: the show window's X id, where the preview may come from the X server's copy of it
+    (vj.surface.window_preview: software GL under X; None: the show always draws it)."""
+
+    def __init__(self, surface: Surface, show: Show, preview_width: int | None = None,
+                 window: int | None = None) -> None:
         self.surface, self.show = surface, show
         width = PREVIEW_WIDTH if preview_width is None else preview_width
         self.preview = PreviewPass(show.ctx, show.options.shaders, width)
         self.encoder = JpegEncoder(surface.offer_frame, width=width).start()
+        self.window_preview = WindowPreview(window, surface.offer_frame, width) if window is not None else None
         self._next_publish = self._next_preview = 0.0
 
     def frame(self, snap: Snapshot, drawn: moderngl.Framebuffer) -> None:
@@ -46,12 +55,18 @@ class SurfaceFeed:
         if now >= self._next_publish:
             self._next_publish = now + PUBLISH_PERIOD
             self.surface.publish(reading(self.show))
-        if self.surface.wants_preview and now >= self._next_preview:
+        wanted = self.surface.wants_preview
+        elsewhere = self.window_preview is not None and self.window_preview.usable and not snap["hud"]
+        if self.window_preview is not None:
+            self.window_preview.active(wanted and elsewhere)
+        if wanted and not elsewhere and now >= self._next_preview:
             self._next_preview = now + PREVIEW_PERIOD
             shot = self.preview.capture(self.show, snap, drawn)
             if shot is not None:
                 self.encoder.offer(shot)
 
     def stop(self) -> None:
+        if self.window_preview is not None:
+            self.window_preview.stop()
         self.encoder.stop()
         self.preview.release()

@@ -1,0 +1,187 @@
+"""The surface's preview made by a process of its own at the lowest priority, from the X server's
+copy of the window (vj.render.xgrab), on software GL under X.
+
+On two cores the show's render thread and the generator's process keep both busy; the preview's
+scaling and JPEG encoding on a thread of the show's took their share of the render thread's time
+on the frames that made a preview, which is where a display p99 is decided. At nice 19 the same
+work waits for a core the show leaves idle (the render thread sleeps most of each display frame
+at 60 Hz), and since the X server holds every swapped frame, the render thread does nothing for
+the preview at all. A preview's frame needs no exact timing: whichever frame the server holds
+when asked is the one shown.
+
+The show's side (`WindowPreview`) turns the process on while a page wants the preview and the HUD
+is off (the window then holds the clean picture; under the HUD the show draws the preview itself,
+vj.surface.preview) and hands each JPEG to the surface. The process says on its first line
+whether it can: not where another window may cover the show's (a window manager without
+compositing: the server would copy what is on top), nor without MIT-SHM; the show then makes the
+preview itself, as it does should the process die.
+
+Protocol: the show writes b"1" (make previews) or b"0" (stop) to the process's stdin and closes
+it to end it; the process answers one line, `ready` or `unavailable: why`, then each JPEG as a
+4-byte big-endian length and its bytes on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import IO
+
+from vj.render.xgrab import GrabError, WindowGrab
+from vj.surface.jpeg import JPEG_QUALITY, PREVIEW_PERIOD, PREVIEW_WIDTH, encode_jpeg
+
+log = logging.getLogger(__name__)
+
+NICE = 19
+HEADER = 4  # bytes of a JPEG's length
+
+
+class WindowPreview:
+    """The show's side (module doc): `active(on)` once a display frame (it writes only when the
+    answer changes), `usable` once the process said it can and while it runs; `deliver` gets each
+    JPEG on a thread of this object's."""
+
+    def __init__(self, window: int, deliver: Callable[[bytes], None], width: int = PREVIEW_WIDTH,
+                 quality: int = JPEG_QUALITY, period: float = PREVIEW_PERIOD) -> None:
+        self._deliver = deliver
+        self._active = False
+        self.usable = False
+        self.why: str | None = None  # why the process cannot make the preview, once it said so or stopped
+        self.encoded = 0
+        command = [sys.executable, "-m", "vj.surface.window_preview", str(window), str(width), str(quality),
+                   str(period)]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._thread = threading.Thread(target=self._read, name="vj-surface-preview", daemon=True)
+        self._thread.start()
+
+    def active(self, on: bool) -> None:
+        """Render thread: whether previews are wanted from the process now."""
+        if on == self._active or not self.usable:
+            return
+        self._active = on
+        stdin = self._process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(b"1" if on else b"0")
+            stdin.flush()
+        except OSError:  # the process is gone; the reader says so
+            self.usable = False
+
+    def _read(self) -> None:
+        stdout = self._process.stdout
+        assert stdout is not None
+        first = stdout.readline().decode(errors="replace").strip()
+        if first != "ready":
+            self.why = first.removeprefix("unavailable: ") or "the preview process did not start"
+            log.info("surface preview: the show draws it (%s)", self.why)
+            return
+        self.usable = True
+        while (jpeg := _read_frame(stdout)) is not None:
+            self.encoded += 1
+            self._deliver(jpeg)
+        if self.usable:
+            self.why = f"the preview process stopped (exit {self._process.poll()})"
+            log.warning("surface preview: %s; the show draws the preview from now on", self.why)
+        self.usable = False
+
+    def stop(self) -> None:
+        self.usable = False
+        if self._process.stdin is not None:
+            try:
+                self._process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self._process.wait(2.0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._thread.join(2.0)
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    header = stream.read(HEADER)
+    if len(header) < HEADER:
+        return None
+    data = stream.read(int.from_bytes(header, "big"))
+    return data if data else None
+
+
+# -- the process ---------------------------------------------------------------------------------
+
+
+def _say(out: IO[bytes], line: str) -> None:
+    out.write(line.encode() + b"\n")
+    out.flush()
+
+
+def serve(window: int, width: int, quality: int, period: float, control: int, out: IO[bytes]) -> int:
+    """Makes a preview every `period` seconds while the last byte read from `control` is b"1";
+    returns when `control` closes."""
+    try:
+        grab = WindowGrab(None, window, segments=1)
+    except GrabError as exc:
+        _say(out, f"unavailable: {exc}")
+        return 1
+    if not grab.own_pixels:
+        grab.close()
+        _say(out, "unavailable: a window manager without compositing may put other windows over the show's")
+        return 1
+    _say(out, "ready")
+    active, due = False, 0.0
+    try:
+        while True:
+            wait = max(0.0, due - time.monotonic()) if active else None
+            if select.select([control], [], [], wait)[0]:
+                said = os.read(control, 64)
+                if not said:
+                    return 0
+                active = said.endswith(b"1")
+                continue
+            due = time.monotonic() + period
+            grab = _fit(grab)
+            requested = grab.request()
+            if requested is None:
+                continue
+            pixels = grab.receive(requested)
+            jpeg = encode_jpeg(pixels, quality, width, "bgra")
+            del pixels, requested
+            out.write(len(jpeg).to_bytes(HEADER, "big") + jpeg)
+            out.flush()
+    except (GrabError, BrokenPipeError) as exc:
+        log.warning("surface preview process: %s", exc)
+        return 1
+    finally:
+        grab.close()
+
+
+def _fit(grab: WindowGrab) -> WindowGrab:
+    """The grab, made again for the window's size when it changed (a resize, fullscreen)."""
+    size = grab.window_size()
+    if size == grab.size:
+        return grab
+    grab.close()
+    return WindowGrab(None, grab.window, segments=1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vj.surface.window_preview", description=__doc__)
+    parser.add_argument("window", type=int, help="the X window's id")
+    parser.add_argument("width", type=int)
+    parser.add_argument("quality", type=int)
+    parser.add_argument("period", type=float)
+    args = parser.parse_args(argv)
+    os.nice(NICE)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(args.window, args.width, args.quality, args.period, sys.stdin.fileno(), sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
