@@ -11,7 +11,7 @@ a small live preview coming back.
     preview   the picture without the HUD, small, read back and JPEG-encoded off the render thread
     jpeg      the preview's size and its JPEG encoding
     window_preview  the preview made by a process of its own from the X server's copy of the
-              window (software GL under X)
+              window (software GL under X): the show's side; preview_process is the process
     pairing   the pairing token, the URL to open and its QR code for the HUD
 
 See docs/surface.md for the protocol.

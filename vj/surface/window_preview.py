@@ -9,12 +9,12 @@ at 60 Hz), and since the X server holds every swapped frame, the render thread d
 the preview at all. A preview's frame needs no exact timing: whichever frame the server holds
 when asked is the one shown.
 
-The show's side (`WindowPreview`) turns the process on while a page wants the preview and the HUD
-is off (the window then holds the clean picture; under the HUD the show draws the preview itself,
-vj.surface.preview) and hands each JPEG to the surface. The process says on its first line
-whether it can: not where another window may cover the show's (a window manager without
-compositing: the server would copy what is on top), nor without MIT-SHM; the show then makes the
-preview itself, as it does should the process die.
+The process is vj.surface.preview_process, at nice 19. The show's side (`WindowPreview`) turns
+it on while a page wants the preview and the HUD is off (the window then holds the clean picture;
+under the HUD the show draws the preview itself, vj.surface.preview) and hands each JPEG to the
+surface. The process says on its first line whether it can: not where another window may cover
+the show's (a window manager without compositing: the server would copy what is on top), nor
+without MIT-SHM; the show then makes the preview itself, as it does should the process die.
 
 Protocol: the show writes b"1" (make previews) or b"0" (stop) to the process's stdin and closes
 it to end it; the process answers one line, `ready` or `unavailable: why`, then each JPEG as a
@@ -23,23 +23,17 @@ it to end it; the process answers one line, `ready` or `unavailable: why`, then 
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import select
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import IO
 
-from vj.render.xgrab import GrabError, WindowGrab
-from vj.surface.jpeg import JPEG_QUALITY, PREVIEW_PERIOD, PREVIEW_WIDTH, encode_jpeg
+from vj.surface.jpeg import JPEG_QUALITY, PREVIEW_PERIOD, PREVIEW_WIDTH
 
 log = logging.getLogger(__name__)
 
-NICE = 19
 HEADER = 4  # bytes of a JPEG's length
 
 
@@ -55,7 +49,7 @@ class WindowPreview:
         self.usable = False
         self.why: str | None = None  # why the process cannot make the preview, once it said so or stopped
         self.encoded = 0
-        command = [sys.executable, "-m", "vj.surface.window_preview", str(window), str(width), str(quality),
+        command = [sys.executable, "-m", "vj.surface.preview_process", str(window), str(width), str(quality),
                    str(period)]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._thread = threading.Thread(target=self._read, name="vj-surface-preview", daemon=True)
@@ -112,76 +106,3 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
         return None
     data = stream.read(int.from_bytes(header, "big"))
     return data if data else None
-
-
-# -- the process ---------------------------------------------------------------------------------
-
-
-def _say(out: IO[bytes], line: str) -> None:
-    out.write(line.encode() + b"\n")
-    out.flush()
-
-
-def serve(window: int, width: int, quality: int, period: float, control: int, out: IO[bytes]) -> int:
-    """Makes a preview every `period` seconds while the last byte read from `control` is b"1";
-    returns when `control` closes."""
-    try:
-        grab = WindowGrab(None, window, segments=1)
-    except GrabError as exc:
-        _say(out, f"unavailable: {exc}")
-        return 1
-    if not grab.own_pixels:
-        grab.close()
-        _say(out, "unavailable: a window manager without compositing may put other windows over the show's")
-        return 1
-    _say(out, "ready")
-    active, due = False, 0.0
-    try:
-        while True:
-            wait = max(0.0, due - time.monotonic()) if active else None
-            if select.select([control], [], [], wait)[0]:
-                said = os.read(control, 64)
-                if not said:
-                    return 0
-                active = said.endswith(b"1")
-                continue
-            due = time.monotonic() + period
-            grab = _fit(grab)
-            requested = grab.request()
-            if requested is None:
-                continue
-            pixels = grab.receive(requested)
-            jpeg = encode_jpeg(pixels, quality, width, "bgra")
-            del pixels, requested
-            out.write(len(jpeg).to_bytes(HEADER, "big") + jpeg)
-            out.flush()
-    except (GrabError, BrokenPipeError) as exc:
-        log.warning("surface preview process: %s", exc)
-        return 1
-    finally:
-        grab.close()
-
-
-def _fit(grab: WindowGrab) -> WindowGrab:
-    """The grab, made again for the window's size when it changed (a resize, fullscreen)."""
-    size = grab.window_size()
-    if size == grab.size:
-        return grab
-    grab.close()
-    return WindowGrab(None, grab.window, segments=1)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vj.surface.window_preview", description=__doc__)
-    parser.add_argument("window", type=int, help="the X window's id")
-    parser.add_argument("width", type=int)
-    parser.add_argument("quality", type=int)
-    parser.add_argument("period", type=float)
-    args = parser.parse_args(argv)
-    os.nice(NICE)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(args.window, args.width, args.quality, args.period, sys.stdin.fileno(), sys.stdout.buffer)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
