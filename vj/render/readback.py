@@ -1,9 +1,10 @@
 """The finished picture off the GPU for the video outputs (vj.rig.sink), costing the render thread
 as little as the driver allows.
 
-Three ways to read a framebuffer back, each giving a read-only uint8 array (h, w, 4), RGBA or
-(the window read directly) BGRA, row 0 at the top (a flipped view of what GL returns: no copy),
-that no later frame overwrites while anything refers to it, with the time it was drawn:
+Four ways to read a framebuffer back, each giving a read-only uint8 array (h, w, 4), RGBA or
+(the window, read directly or from the X server) BGRA, row 0 at the top (of what GL returns a
+flipped view: no copy), that no later frame overwrites while anything refers to it, with the time
+it was drawn:
 
 - `PboRing`: asynchronous, through pixel buffer objects. Frame k is read into the next of `depth`
   buffers (`Framebuffer.read_into`, which on a GPU only queues the copy) and the buffer read
@@ -428,6 +429,7 @@ class ServerRead:
             log.warning("read-back thread did not stop; its X connection is left open")
         else:
             self._window.close()
+
 
 def software_renderer(ctx: moderngl.Context) -> bool:
     renderer = str(ctx.info.get("GL_RENDERER", "")).lower()
