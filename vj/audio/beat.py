@@ -15,14 +15,18 @@ delay and can even be moved earlier to make up for the output's latency.
    parabolic interpolation refines it.
 1b. Metrical level. The onset strength alone cannot tell 85 bpm with eighth-note hats from 170 bpm
    (or 87 from 174): every multiple of a period is periodic too. A listener hears the beat where the
-   drums put it: the snare or clap on 2 and 4 (so its period is two beats: rock, hip-hop, house,
-   drum and bass alike), or a kick on every beat (four on the floor); the hats subdivide. So the
-   Analyzer also feeds the kick's onset strength (the bass band) and the snare's (1.5-5 kHz, above
-   a bass line's harmonics and below the hats), and each level (half, same, double the filter's
-   tempo) gets as evidence the snare's periodicity at two of its periods or the kick's at one,
-   whichever is more, smoothed over LEVEL_TIME and times the same tempo prior. The fastest level
-   with LEVEL_RATIO of the best evidence is the beat (a slower level is periodic as well); a new
-   level takes over after LEVEL_VOTES estimates in a row. Music with no drums keeps the filter's.
+   drums put it: the snare or clap on 2 and 4 and not on 1 and 3 (rock, hip-hop, house, drum and
+   bass alike), or a kick on every beat and not between (four on the floor); the hats subdivide.
+   So the Analyzer also feeds the kick's onset strength (the bass band) and the snare's (1.5-5 kHz,
+   above a bass line's harmonics and below the hats), and each level (half, same, double the
+   filter's tempo) gets as evidence that contrast: the snare's periodicity at two of its periods
+   less that at one, or the kick's at one period less that at half of one, whichever is more,
+   smoothed over LEVEL_TIME and times the same tempo prior. The fastest level with LEVEL_RATIO of
+   the best evidence is the beat; a new level takes over after LEVEL_VOTES estimates in a row.
+   Where no level's contrast reaches LEVEL_FLOOR the filter's tempo stands: on real recordings
+   (a waltz, country, a Greek song) the two bands hold guitars, strings and voices as well as
+   drums, and a weak contrast there pointed the wrong way as often as the right one, while the
+   filter alone read them right (docs/benchmarks.md).
 2. Confidence: how far the chosen comb score stands above the mean comb score, smoothed over
    about a second. An onset strength too faint to be a rhythm (ONSET_FLOOR) scores nothing.
    After SILENCE of nothing at all the tempo is held and the confidence decays with time
@@ -44,9 +48,10 @@ delay and can even be moved earlier to make up for the output's latency.
 
 Why vj's own tracker (the default; madmom's learned one is an option, vj.audio.madmom_beat): on
 synthetic grooves from 70 to 174 bpm in five drum styles (vj.bench.grooves) it picks the right
-tempo octave on every one, and on the annotated excerpts in shared/data/beats it scores F 1.00 and
-0.64 (the second, a 74 bpm Greek song, read in double time), at about 1% of a core (`vj bench
-audio`, docs/benchmarks.md).
+tempo octave on every one; on the annotated excerpts in shared/data/beats it scores F 1.00 and
+0.64 (the second, a 74 bpm Greek song, read in double time), and on two recordings tuned on by no
+one (a ballroom waltz and a country song, both about 84 bpm) the right tempo, F 0.77 and 0.94, at
+about 1.5% of a core (`vj bench audio`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -84,7 +89,8 @@ LOCAL_MEAN = 0.15  # seconds: the running mean taken off the onset strength for 
 UNBIAS_FLOOR = 0.25  # the recency window's own autocorrelation divided out, down to this share
 LEVELS = (0.5, 1.0, 2.0)  # metrical levels around the filter's tempo the beat may be at
 LEVEL_RATIO = 0.8  # the fastest level whose drum evidence is this share of the best is the beat
-LEVEL_FLOOR = 0.1  # drum evidence below this (no drums) leaves the filter's tempo as it is
+# drum contrast below this leaves the filter's tempo as it is (0.1 doubled a country song, 0.3 slow grooves)
+LEVEL_FLOOR = 0.2
 LEVEL_TOLERANCE = 0.03  # of a period: where the drums' periodicity is looked for around a level's
 LEVEL_TIME = 3.0  # seconds: smoothing of each level's periodicity
 LEVEL_VOTES = 3  # estimates in a row a new metrical level needs to take over
@@ -104,9 +110,21 @@ def periodicity(ac: np.ndarray | None, period: float) -> float:
 
 
 def drum_evidence(kick: np.ndarray | None, snare: np.ndarray | None, period: float) -> float:
-    """How much the drums say the beat lasts `period` frames (step 1b): the snare's periodicity at
-    two periods (on 2 and 4) or the kick's at one (on every beat), whichever is more; `kick` and
-    `snare` are their onset strengths' normalised autocorrelations."""
+    """How much the drums say the beat lasts `period` frames (step 1b): the snare on 2 and 4 and not
+    on 1 and 3 (its periodicity at two periods less that at one), or the kick on every beat and not
+    between (at one period less that at half of one), whichever is more; `kick` and `snare` are
+    their onset strengths' normalised autocorrelations. The contrast, not the periodicity alone:
+    a band periodic at every multiple of its period says nothing of which multiple is the beat
+    (the snare band of a country song strummed on every beat read as a backbeat at double time)."""
+    return max(periodicity(snare, 2.0 * period) - periodicity(snare, period),
+               periodicity(kick, period) - periodicity(kick, 0.5 * period), 0.0)
+
+
+def drum_periodicity(kick: np.ndarray | None, snare: np.ndarray | None, period: float) -> float:
+    """The drums' periodicity at a beat of `period` frames, without drum_evidence's contrast: the
+    snare's at two periods or the kick's at one, whichever is more. Only good for slowing down: a
+    slower level inherits every periodicity of a faster one, so it says something only where the
+    slower level has clearly more (vj.audio.offline_beats)."""
     return max(periodicity(snare, 2.0 * period), periodicity(kick, period))
 
 
@@ -251,14 +269,11 @@ class TempoEstimator:
 
 
     def _level(self, bpm: float, kick: np.ndarray | None, snare: np.ndarray | None) -> float:
-        """The metrical level of the beat around the filter's `bpm` (LEVELS). Listeners put the beat
-        where the drums say: the snare (or clap) on 2 and 4, so its period is two beats, in
-        backbeat, hip-hop, house, drum and bass alike; else a kick on every beat (four on the
-        floor). A level's evidence is the snare's periodicity at two of its periods or the kick's
-        at one, whichever is more, smoothed over LEVEL_TIME and tipped by the tempo prior; the
-        fastest level with about as much evidence as the best is the beat (a slower one is
-        periodic too: every multiple of a period is). A new level takes over after LEVEL_VOTES
-        estimates in a row. With no drums the filter's tempo stands."""
+        """The metrical level of the beat around the filter's `bpm` (LEVELS), by the drums (step 1b):
+        each level's contrast (drum_evidence), smoothed over LEVEL_TIME and tipped by the tempo
+        prior; the fastest level with about as much evidence as the best is the beat. A new level
+        takes over after LEVEL_VOTES estimates in a row. With no clear contrast (LEVEL_FLOOR) the
+        filter's tempo stands."""
         self._follow_levels(bpm)
         levels = [f for f in LEVELS if self._bpms[0] <= bpm * f <= self._bpms[-1]]
         for f in levels:

@@ -371,9 +371,9 @@ def summarise(entries: Sequence[dict[str, Any]]) -> tuple[dict[str, float | None
     octave_ok: dict[str, float | None] = {}
     for name in TRACKERS:
         scores = [e["f_measure"][name] for e in entries]
-        overall[name] = None if None in scores else round(float(np.mean(scores)), 4)
+        overall[name] = None if None in scores or not scores else round(float(np.mean(scores)), 4)
         right = [e["tempo_octave_ok"][name] for e in entries]
-        octave_ok[name] = None if None in right else round(float(np.mean(right)), 4)
+        octave_ok[name] = None if None in right or not right else round(float(np.mean(right)), 4)
     return overall, octave_ok
 
 
