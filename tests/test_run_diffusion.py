@@ -19,19 +19,25 @@ pytestmark = pytest.mark.e2e
 
 
 def child_pid(parent: int, name: str) -> int | None:
-    """The supervised child of `parent` called `name` (its name is on its command line)."""
+    """The supervised child of `parent` called `name` (its name is on its command line). Not a
+    spare waiting to stand in: one was started with a module to preload (a fifth argument) and
+    names itself `name` only once it runs; until then its /proc/PID/comm is "vj-spare", or still
+    the interpreter's while it starts (then, after a pid wrap-around, it can be listed first)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            spare = (entry / "comm").read_text().strip() == SPARE_NAME  # waiting to stand in: not running
+            comm = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        if b"vj.proc.child" in argv and name.encode() in argv and int(stat[1]) == parent and stat[0] != "Z" \
-                and not spare:
-            return int(entry.name)
+        if b"vj.proc.child" not in argv or name.encode() not in argv or int(stat[1]) != parent or stat[0] == "Z":
+            continue
+        preloaded = len([a for a in argv[argv.index(b"vj.proc.child") + 1:] if a]) > 3
+        if comm == SPARE_NAME or (preloaded and comm != name[:15]):
+            continue
+        return int(entry.name)
     return None
 
 
