@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vj.audio.analysis import AnalysisConfig
-from vj.audio.beat import BeatTracker
+from vj.audio.beat import BeatTracker, TempoEstimator
 from vj.bench.audio import beat_interval, f_measure, track_vj
 from vj.bench.grooves import groove
 
@@ -64,3 +64,18 @@ def test_a_click_track_has_no_drums_to_move_the_level() -> None:
     tracked = track_vj(y)
     interval = beat_interval(tracked.beats)
     assert interval is not None and 60.0 / interval == pytest.approx(90.0, rel=0.04)
+
+
+def test_before_the_drums_can_say_the_level_the_filter_s_tempo_stands() -> None:
+    """2.5 s of a kick at 70 bpm: too short for the snare's lag at 70 (two beats, 1.7 s, within
+    half of what was heard), so no level is chosen yet and the tempo is the filter's 70, not the
+    octave nearest the prior's 120 (140)."""
+    rate = 48000 / 512
+    estimator = TempoEstimator(rate, round(8 * rate), min_bpm=60.0, max_bpm=200.0, prior_bpm=120.0,
+                               prior_octaves=1.0, hold=2.0)
+    frames = round(2.5 * rate)
+    kick = np.zeros(frames)
+    kick[np.arange(0.1 * rate, frames, 60.0 * rate / 70.0).astype(int)] = 1.0
+    snare = np.full(frames, 1e-3)
+    estimator.update(kick, (kick, snare))
+    assert estimator.bpm == pytest.approx(70.0, rel=0.02)

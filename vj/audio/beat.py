@@ -283,10 +283,10 @@ class TempoEstimator:
         filter's tempo stands."""
         self._follow_levels(bpm)
         levels = [f for f in LEVELS if self._bpms[0] <= bpm * f <= self._bpms[-1]]
-        heard = 0 if kick is None else kick.size  # frames of drums so far (the autocorrelation's lags)
-        if 2.0 * 60.0 * self.frame_rate / (bpm * min(levels)) > COMB_REACH * heard:
-            # the slowest level's snare (two of its beats) not yet measurable: the level in force stands
-            return bpm * 2.0 ** round(math.log2(self.bpm / bpm))
+        if kick is not None and 2.0 * 60.0 * self.frame_rate / (bpm * min(levels)) > COMB_REACH * kick.size:
+            # the slowest level's snare (two of its beats) not measurable yet: the level in force
+            # stands, or the filter's tempo before any level was chosen
+            return bpm * 2.0 ** round(math.log2(self.bpm / bpm)) if self._strengths else bpm
         for f in levels:
             evidence = drum_evidence(kick, snare, 60.0 * self.frame_rate / (bpm * f))
             evidence *= tempo_prior(bpm * f, self._prior_bpm, self._prior_octaves)
