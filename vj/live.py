@@ -27,7 +27,9 @@ from vj.rig.outputs_cli import OutputOptions, reload_keeping_outputs, start_outp
 from vj.run_stats import FrameTimes, GcPauses, write_stats
 from vj.session import Loaded, load_session, watch_session
 from vj.show import Show, ShowLinks, ShowOptions
-from vj.surface import Surface, SurfaceError, SurfaceFeed, surface_space
+from vj.surface.feed import SurfaceFeed
+from vj.surface.site import Surface, SurfaceError
+from vj.surface.space import surface_space
 from vj.vocabulary import DeviceStatus, EventQueue, key_event
 from vj.web.server import WebServer
 

@@ -16,7 +16,9 @@ from tests.support.show import make_show, preset
 from vj.config.mapping import parse_mapping
 from vj.paths import MAPPING_DIR
 from vj.show import Show
-from vj.surface import Surface, SurfaceFeed, surface_space
+from vj.surface.feed import SurfaceFeed
+from vj.surface.site import Surface
+from vj.surface.space import surface_space
 from vj.vocabulary import Event, EventQueue
 from vj.web.server import WebServer
 

@@ -1,7 +1,8 @@
 """The preview made by a process of its own from the X server's copy of a real window (GLFW under
 Xvfb; vj.surface.window_preview): JPEGs of the window, scaled, upright, in its colours, only while
-asked for; the window resized is followed; where another window could cover the show's, or the
-process dies, it says so and the show makes the preview itself."""
+asked for, from a process started only once one asks; the window resized is followed; where
+another window could cover the show's, or the process dies, it says so and the show makes the
+preview itself."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def started(window: Window, jpegs: list[bytes]) -> WindowPreview:
     window_id = window.x11_id()
     assert window_id is not None, "a GLFW window under Xvfb has an X id"
     preview = WindowPreview(window_id, jpegs.append, period=0.05)
+    preview.active(True)  # the first want starts the process
     wait_for(lambda: preview.usable or preview.why is not None, 30, what="the preview process to say whether it can")
     return preview
 
@@ -47,12 +49,20 @@ def colours(jpeg: bytes) -> tuple[tuple[int, int], np.ndarray]:
     return image.size, np.asarray(image.convert("RGB")).astype(int)
 
 
+def test_no_process_until_a_page_wants_the_preview(window):
+    preview = WindowPreview(window.x11_id() or 0, [].append)
+    for _ in range(3):
+        preview.active(False)
+    assert not preview.started and preview._process is None and not preview.usable
+    preview.stop()  # nothing to end
+
+
 def test_jpegs_of_the_window_come_only_while_asked_for(window):
     jpegs: list[bytes] = []
     preview = started(window, jpegs)
     try:
         assert preview.usable, preview.why
-        preview.active(True)
+        preview.active(True)  # now written to the process
         wait_for(lambda: len(jpegs) >= 3, 30, what="three JPEGs from the preview process")
         preview.active(False)
         stopped_at = len(jpegs)

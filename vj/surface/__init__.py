@@ -14,11 +14,6 @@ a small live preview coming back.
               window (software GL under X): the show's side; preview_process is the process
     pairing   the pairing token, the URL to open and its QR code for the HUD
 
-See docs/surface.md for the protocol.
+See docs/surface.md for the protocol. Nothing is imported here: the preview process imports
+this package, and the show's modules (vj.surface.feed) would cost it some 35 MB.
 """
-
-from vj.surface.feed import SurfaceFeed
-from vj.surface.site import Surface, SurfaceError
-from vj.surface.space import surface_space
-
-__all__ = ["Surface", "SurfaceError", "SurfaceFeed", "surface_space"]

@@ -56,9 +56,9 @@ class SurfaceFeed:
             self._next_publish = now + PUBLISH_PERIOD
             self.surface.publish(reading(self.show))
         wanted = self.surface.wants_preview
+        if self.window_preview is not None:  # it starts its process on the first want (vj.surface.window_preview)
+            self.window_preview.active(wanted and not snap["hud"])
         elsewhere = self.window_preview is not None and self.window_preview.usable and not snap["hud"]
-        if self.window_preview is not None:
-            self.window_preview.active(wanted and elsewhere)
         if wanted and not elsewhere and now >= self._next_preview:
             self._next_preview = now + PREVIEW_PERIOD
             shot = self.preview.capture(self.show, snap, drawn)

@@ -9,12 +9,14 @@ at 60 Hz), and since the X server holds every swapped frame, the render thread d
 the preview at all. A preview's frame needs no exact timing: whichever frame the server holds
 when asked is the one shown.
 
-The process is vj.surface.preview_process, at nice 19. The show's side (`WindowPreview`) turns
-it on while a page wants the preview and the HUD is off (the window then holds the clean picture;
-under the HUD the show draws the preview itself, vj.surface.preview) and hands each JPEG to the
-surface. The process says on its first line whether it can: not where another window may cover
-the show's (a window manager without compositing: the server would copy what is on top), nor
-without MIT-SHM; the show then makes the preview itself, as it does should the process die.
+The process is vj.surface.preview_process, at nice 19, started the first time a page wants the
+preview (a show no page asks one of has no such process; it holds some 30 MB). The show's side
+(`WindowPreview`) turns it on while a page wants the preview and the HUD is off (the window then
+holds the clean picture; under the HUD the show draws the preview itself, vj.surface.preview) and
+hands each JPEG to the surface. The process says on its first line whether it can: not where
+another window may cover the show's (a window manager without compositing: the server would copy
+what is on top), nor without MIT-SHM; the show then makes the preview itself, as it does while
+the process starts and should it die.
 
 Protocol: the show writes b"1" (make previews) or b"0" (stop) to the process's stdin and closes
 it to end it; the process answers one line, `ready` or `unavailable: why`, then each JPEG as a
@@ -49,26 +51,42 @@ class WindowPreview:
         self.usable = False
         self.why: str | None = None  # why the process cannot make the preview, once it said so or stopped
         self.encoded = 0
-        command = [sys.executable, "-m", "vj.surface.preview_process", str(window), str(width), str(quality),
-                   str(period)]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._command = [sys.executable, "-m", "vj.surface.preview_process", str(window), str(width), str(quality),
+                         str(period)]
+        self._process: subprocess.Popen[bytes] | None = None
+        self._spawned = threading.Event()  # the process was started, or failed to
+        self._stopping = threading.Event()
+        # The thread starts the process (module doc) and reads it: the render thread never waits for it.
         self._thread = threading.Thread(target=self._read, name="vj-surface-preview", daemon=True)
-        self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
 
     def active(self, on: bool) -> None:
-        """Render thread: whether previews are wanted from the process now."""
+        """Render thread: whether previews are wanted from the process now; the first time they are,
+        the process is started (and `usable` once it said it can)."""
+        if on and not self.started:
+            self._thread.start()
         if on == self._active or not self.usable:
             return
         self._active = on
-        stdin = self._process.stdin
-        assert stdin is not None
+        assert self._process is not None and self._process.stdin is not None  # usable: started and ready
         try:
-            stdin.write(b"1" if on else b"0")
-            stdin.flush()
+            self._process.stdin.write(b"1" if on else b"0")
+            self._process.stdin.flush()
         except OSError:  # the process is gone; the reader says so
             self.usable = False
 
     def _read(self) -> None:
+        try:
+            self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:
+            self.why = f"the preview process did not start: {exc}"
+            log.warning("surface preview: %s; the show draws it", self.why)
+            return
+        finally:
+            self._spawned.set()
         stdout = self._process.stdout
         assert stdout is not None
         first = stdout.readline().decode(errors="replace").strip()
@@ -76,27 +94,33 @@ class WindowPreview:
             self.why = first.removeprefix("unavailable: ") or "the preview process did not start"
             log.info("surface preview: the show draws it (%s)", self.why)
             return
-        self.usable = True
+        self.usable = not self._stopping.is_set()
         while (jpeg := _read_frame(stdout)) is not None:
             self.encoded += 1
             self._deliver(jpeg)
-        if self.usable:
+        if self.usable and not self._stopping.is_set():
             self.why = f"the preview process stopped (exit {self._process.poll()})"
             log.warning("surface preview: %s; the show draws the preview from now on", self.why)
         self.usable = False
 
     def stop(self) -> None:
+        self._stopping.set()
         self.usable = False
-        if self._process.stdin is not None:
+        if not self.started:
+            return
+        self._spawned.wait(5.0)  # a process being started is ended below, not left behind
+        process = self._process
+        if process is not None:
+            if process.stdin is not None:
+                try:
+                    process.stdin.close()
+                except OSError:
+                    pass
             try:
-                self._process.stdin.close()
-            except OSError:
-                pass
-        try:
-            self._process.wait(2.0)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+                process.wait(2.0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         self._thread.join(2.0)
 
 
