@@ -3,20 +3,20 @@ copy of the window (vj.render.xgrab), on software GL under X.
 
 On two cores the show's render thread and the generator's process keep both busy; the preview's
 scaling and JPEG encoding on a thread of the show's took their share of the render thread's time
-on the frames that made a preview, which is where a display p99 is decided. At nice 19 the same
-work waits for a core the show leaves idle (the render thread sleeps most of each display frame
-at 60 Hz), and since the X server holds every swapped frame, the render thread does nothing for
-the preview at all. A preview's frame needs no exact timing: whichever frame the server holds
-when asked is the one shown.
+on the frames that made a preview, which is where a display p99 is decided. At the lowest
+priority the same work waits for a core the show leaves idle (the render thread sleeps most of
+each display frame at 60 Hz), and since the X server holds every swapped frame, the render thread
+does nothing for the preview at all. A preview's frame needs no exact timing: whichever frame the
+server holds when asked is the one shown.
 
-The process is vj.surface.preview_process, at nice 19, started the first time a page wants the
-preview (a show no page asks one of has no such process; it holds some 30 MB). The show's side
-(`WindowPreview`) turns it on while a page wants the preview and the HUD is off (the window then
-holds the clean picture; under the HUD the show draws the preview itself, vj.surface.preview) and
-hands each JPEG to the surface. The process says on its first line whether it can: not where
-another window may cover the show's (a window manager without compositing: the server would copy
-what is on top), nor without MIT-SHM; the show then makes the preview itself, as it does while
-the process starts and should it die.
+The process is vj.surface.preview_process, at SCHED_IDLE (nice 19 where that cannot be had),
+started the first time a page wants the preview (a show no page asks one of has no such process;
+it holds some 30 MB). The show's side (`WindowPreview`) turns it on while a page wants the
+preview and the HUD is off (the window then holds the clean picture; under the HUD the show draws
+the preview itself, vj.surface.preview) and hands each JPEG to the surface. The process says on
+its first line whether it can: not where another window may cover the show's (a window manager
+without compositing: the server would copy what is on top), nor without MIT-SHM; the show then
+makes the preview itself, as it does while the process starts and should it die.
 
 Protocol: the show writes b"1" (make previews) or b"0" (stop) to the process's stdin and closes
 it to end it; the process answers one line, `ready` or `unavailable: why`, then each JPEG as a
