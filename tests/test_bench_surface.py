@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.vj_process import vj
 from vj.bench.surface import Writes
-from vj.bench.surface_clients import index_of, value_of
+from vj.bench.surface_clients import BURST, PAGES, RATE, SWEEP, Script, index_of, value_of
 
 pytestmark = pytest.mark.e2e  # Xvfb, vj run and a client process
 
@@ -22,9 +22,14 @@ KEYS = (
 )
 
 
-def test_every_value_sent_maps_back_to_its_index():
-    assert [index_of(value_of(i)) for i in range(1, 76_001)] == list(range(1, 76_001))
-    assert -2.0 <= value_of(1) and value_of(76_000) <= 2.0
+def test_every_value_a_full_run_sends_is_distinct_in_range_and_maps_back_to_its_index():
+    script = Script()
+    per_round = 2 * script.sweeps * PAGES * round(SWEEP * RATE)  # the moving and the loaded phases
+    sends = 20 + script.latency_sets + script.bursts * BURST + script.rounds * per_round
+    assert sends > 100_000  # 15 rounds
+    assert [index_of(value_of(i)) for i in range(1, sends + 1)] == list(range(1, sends + 1))
+    assert value_of(sends) != value_of(sends - 1)  # the 6 decimals the surface sends keep them apart
+    assert -2.0 <= value_of(1) and value_of(sends) <= 2.0
 
 
 def test_the_show_notes_count_only_values_written_as_sent():
