@@ -56,7 +56,8 @@ class Script:
     bursts: int = 10
     # The ratio is the median of the rounds' (vj.bench.surface): an odd count. A round's p99 is about
     # its third-worst frame, and its ratio moves by +-0.14 with nothing changed: 15 rounds (about
-    # 4,700 frames a case) keep a run's median within about +-0.04 of the rounds' own.
+    # 4,700 frames a case) narrow a run's median, though the rounds of one run move together with
+    # the machine's state (docs/benchmarks.md).
     rounds: int = 15
     sweeps: int = 4  # per loaded phase
 
