@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
 from collections.abc import Iterator
 
@@ -62,6 +63,7 @@ def test_jpegs_of_the_window_come_only_while_asked_for(window):
     preview = started(window, jpegs)
     try:
         assert preview.usable, preview.why
+        assert preview._process is not None and os.sched_getscheduler(preview._process.pid) == os.SCHED_IDLE
         preview.active(True)  # now written to the process
         wait_for(lambda: len(jpegs) >= 3, 30, what="three JPEGs from the preview process")
         preview.active(False)

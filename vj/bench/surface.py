@@ -5,11 +5,12 @@ where there is no GPU, the first preset: the procedural dream, `--stats` for its
 started through vj.bench.surface_show, whose mapping engine notes when each set of the slider
 (`zoom`) was written. The pages are another process (vj.bench.surface_clients) that speaks the
 page's protocol over websockets on loopback; every value it sends is distinct, so each write is
-matched to its send. The pages' process runs at nice PAGES_NICE: it stands in for phones, tablets
-and laptops, which are other machines; at nice 0 its eight clients' Python (7 % of a core) took the
-show's two cores as no phone does (the frames' median with the pages moving: +0.8-2.0 ms over no
-page, against +0.5 ms niced). Everything the surface costs the show stays measured: the web loop,
-the events, the preview's read and its encoder all run in the show's process. Figures, as one JSON
+matched to its send. The pages' process runs at the lowest priority (vj.priority.lowest:
+SCHED_IDLE): it stands in for phones, tablets and laptops, which are other machines; at nice 0 its
+eight clients' Python (7 % of a core) took the show's two cores as no phone does (the frames'
+median with the pages moving: +0.8-2.0 ms over no page, against +0.5 ms at nice 19). Everything the
+surface costs the show stays measured: the web loop, the events, the preview's read and its
+encoder run in the show's process (and the preview process, at that priority too). Figures, as one JSON
 object:
 
 - `latency_p50_ms` / `latency_p99_ms` (`latency_sets` sets at 120 a second from one page): the
@@ -65,7 +66,6 @@ SIZE = (640, 360)  # the window: llvmpipe holds 60 fps there on two cores
 READY_TIMEOUT = 120.0  # seconds for the window, the surface and the generator
 WARMUP = 5.0  # seconds the show runs before the pages start (its first frames settle)
 CASES = ("quiet", "moving", "loaded")  # the phases of a round (vj.bench.surface_clients)
-PAGES_NICE = 19  # the pages stand in for other machines (module doc)
 TARGETS = {"latency_p99_ms": 20.0, "lost_latest": 0, "convergence_ms": 100.0, "preview_fps": 8.0,
            "render_p99_ratio": 1.1}
 
@@ -93,18 +93,18 @@ def bench_surface(quick: bool = False, size: tuple[int, int] = SIZE) -> dict[str
             port = _wait_ready(show)
             time.sleep(WARMUP)
             pages = subprocess.run([sys.executable, "-m", "vj.bench.surface_clients", str(port), str(pages_path),
-                                    "--nice", str(PAGES_NICE), *(["--quick"] if quick else [])],
-                                   capture_output=True, text=True, timeout=600)
+                                    "--lowest", *(["--quick"] if quick else [])],
+                                   capture_output=True, text=True, timeout=1800)
             if pages.returncode != 0:
                 raise RuntimeError(f"the pages failed ({pages.returncode}):\n{pages.stderr[-3000:]}")
         finally:
             code = show.stop()
         if code not in (0, 130) or not writes_path.exists() or not stats_path.exists():
             raise RuntimeError(f"vj run ended with {code}; it said:\n{show.text()[-3000:]}")
-        result = figures(json.loads(pages_path.read_text()), json.loads(writes_path.read_text())["writes"],
-                         stats_file(stats_path))
+        played = json.loads(pages_path.read_text())
+        result = figures(played, json.loads(writes_path.read_text())["writes"], stats_file(stats_path))
     result = {"benchmark": "surface", "cores": os.cpu_count(), "size": f"{size[0]}x{size[1]}", "quick": quick,
-              "pages_nice": PAGES_NICE,
+              "pages_priority": played["priority"],
               # the machine's 1-minute load average before and after: other work on the cores shows here
               "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
               **result, "tracebacks": len(show.tracebacks())}

@@ -14,14 +14,13 @@ notes (vj.bench.surface_show) say which send each write was. The script, in orde
 It writes what it did and saw as JSON, every time `time.perf_counter()`: the system-wide
 CLOCK_MONOTONIC on Linux, as the show's notes and its `--stats` frame starts (`time.monotonic()`).
 
-    python -m vj.bench.surface_clients PORT OUT_JSON [--quick] [--nice N]
+    python -m vj.bench.surface_clients PORT OUT_JSON [--quick] [--lowest]
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from typing import Any
 
 import aiohttp
 
+from vj.priority import lowest
+
 PARAM = "zoom"
 RATE = 120.0  # sets a second from one page: a finger on a slider, at the page's own limit
 BURST = 100
@@ -37,9 +38,9 @@ BURST_GAP = 0.6  # seconds between bursts: the page's rate bucket (60 at once, 1
 PAGES = 8
 SWEEP, HOLD = 1.0, 0.3  # seconds: the pages move the slider, then let it be
 SETTLE = 0.5  # seconds after the pages connect (and the preview starts) before a loaded phase counts
-# value_of(i) = BASE + i * STEP: distinct, in zoom's range for 152,000 sends (15 rounds take 117,000),
+# value_of(i) = BASE + i * STEP: distinct, in zoom's range for 260,000 sends (31 rounds take 240,000),
 # and exact in the 6 decimals the surface sends values with (vj.surface.protocol)
-BASE, STEP = -1.9, 2.5e-5
+BASE, STEP = -1.9, 1.5e-5
 
 
 def value_of(index: int) -> float:
@@ -55,10 +56,10 @@ class Script:
     latency_sets: int = 1000
     bursts: int = 10
     # The ratio is the median of the rounds' (vj.bench.surface): an odd count. A round's p99 is about
-    # its third-worst frame, and its ratio moves by +-0.14 with nothing changed: 15 rounds (about
-    # 4,700 frames a case) narrow a run's median, though the rounds of one run move together with
-    # the machine's state (docs/benchmarks.md).
-    rounds: int = 15
+    # its third-worst frame, and its ratio moves by +-0.14 with nothing changed; the median of 15
+    # rounds still moved by +-0.045 from run to run, as that spread predicts. 31 rounds (about 9,700
+    # frames a case, some 10 minutes) narrow it to about +-0.03 (docs/benchmarks.md).
+    rounds: int = 31
     sweeps: int = 4  # per loaded phase
 
     @classmethod
@@ -187,9 +188,9 @@ async def _sweep(pages: list[Page], counter: Counter) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     port, path, rest = int(argv[0]), Path(argv[1]), argv[2:]
     script = Script.quick() if "--quick" in rest else Script()
-    if "--nice" in rest:  # the pages stand in for other machines (vj.bench.surface)
-        os.nice(int(rest[rest.index("--nice") + 1]))
-    result = asyncio.run(run(port, script))
+    # the pages stand in for other machines (vj.bench.surface)
+    priority = lowest() if "--lowest" in rest else "as started"
+    result = {**asyncio.run(run(port, script)), "priority": priority}
     path.write_text(json.dumps(result))
     return 0
 

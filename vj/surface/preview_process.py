@@ -1,5 +1,5 @@
 """The surface's preview process (vj.surface.window_preview says why and how it is used): at the
-lowest priority (SCHED_IDLE, or nice 19), it makes a JPEG of the X server's copy of the show
+lowest priority (vj.priority.lowest: SCHED_IDLE, or nice 19), it makes a JPEG of the X server's copy of the show
 window every period while the show asks for previews. Run by the show as `python -m
 vj.surface.preview_process WINDOW WIDTH QUALITY PERIOD`; nothing imports it, so that it runs as
 itself."""
@@ -15,24 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import IO
 
+from vj.priority import lowest
 from vj.render.xgrab import GrabError, WindowGrab
 from vj.surface.jpeg import encode_jpeg
 from vj.surface.window_preview import HEADER
 
 log = logging.getLogger(__name__)
-
-NICE = 19  # where SCHED_IDLE cannot be had
-
-
-def lowest_priority() -> None:
-    """SCHED_IDLE: the kernel preempts this process at once for any other task that wakes (a task
-    at nice 19 may keep its core for the rest of its slice, a millisecond or more, as the render
-    thread wakes for a frame); nice 19 where that policy is not had."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(NICE)
-
 
 def _say(out: IO[bytes], line: str) -> None:
     out.write(line.encode() + b"\n")
@@ -95,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("quality", type=int)
     parser.add_argument("period", type=float)
     args = parser.parse_args(argv)
-    lowest_priority()
+    lowest()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return serve(args.window, args.width, args.quality, args.period, sys.stdin.fileno(), sys.stdout.buffer)
 

@@ -9,7 +9,7 @@ each display frame at 60 Hz), and since the X server holds every swapped frame, 
 does nothing for the preview at all. A preview's frame needs no exact timing: whichever frame the
 server holds when asked is the one shown.
 
-The process is vj.surface.preview_process, at SCHED_IDLE (nice 19 where that cannot be had),
+The process is vj.surface.preview_process, at SCHED_IDLE (vj.priority.lowest; nice 19 where that cannot be had),
 started the first time a page wants the preview (a show no page asks one of has no such process;
 it holds some 30 MB). The show's side (`WindowPreview`) turns it on while a page wants the
 preview and the HUD is off (the window then holds the clean picture; under the HUD the show draws
