@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from tests.support.show import make_show, preset
+from tests.support.show import make_show, preset, solid_worker
 from vj.config.mapping import parse_mapping
 from vj.paths import MAPPING_DIR
 from vj.show import Show
@@ -82,10 +82,11 @@ class Stage:
         return f"http://127.0.0.1:{self.surface.port}{path}{query}"
 
 
-def open_stage(ctx, host: str = "127.0.0.1") -> Iterator[Stage]:
+def open_stage(ctx, host: str = "127.0.0.1", worker=solid_worker) -> Iterator[Stage]:
+    """`worker`: the show's generator (make_show's: the Solid test generator by default)."""
     events = CountingQueue()
     mapping = [parse_mapping(MAPPING_DIR / "default.yaml"), surface_space()]
-    show = make_show(ctx, presets=[preset("one"), preset("two")], mapping=mapping, events=events)
+    show = make_show(ctx, presets=[preset("one"), preset("two")], mapping=mapping, events=events, worker=worker)
     target = ctx.framebuffer(color_attachments=[ctx.texture(PICTURE, 3)])
     web = WebServer()
     surface = Surface(web, events, host, 0)

@@ -1,18 +1,27 @@
 """The control surface in a real browser: headless Chromium driven by Selenium opens the page of a
 real show, drags a slider with the pointer, and the parameter changes in the show; screenshots at
-phone and laptop sizes land in the test's tmp dir (VJ_SURFACE_SHOTS: also copied there)."""
+phone and laptop sizes land in the test's tmp dir (VJ_SURFACE_SHOTS: also copied there). On the
+procedural dream: a control per parameter in its range, a typed prompt that changes the show's
+prompt book and its colours, a second browser whose slider follows the first's, a preset button,
+and the preview image renewed."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.support.surface import Stage
+from tests.support.surface import Stage, open_stage
+from vj.gen.procedural import ProceduralGenerator
+from vj.gen.worker import GeneratorWorker
+from vj.params import REGISTRY
+from vj.render.textures import read_rgb
 
 pytestmark = pytest.mark.e2e
 
@@ -50,8 +59,6 @@ def while_showing(stage: Stage, work: Callable[[], object], timeout: float = 90.
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    import time
-
     deadline = time.monotonic() + timeout
     while thread.is_alive() and time.monotonic() < deadline:
         stage.frame()
@@ -103,9 +110,139 @@ def test_a_slider_dragged_in_chromium_moves_the_show(stage: Stage, tmp_path: Pat
         assert stage.surface.clients == 1
     finally:
         driver.quit()
+    keep_shots(shots)
+
+
+def keep_shots(shots: list[Path]) -> None:
+    """Each screenshot is a real picture; copied to VJ_SURFACE_SHOTS where that is set, to look at."""
     keep = os.environ.get("VJ_SURFACE_SHOTS")
     for shot in shots:
         assert shot.stat().st_size > 10_000
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, Path(keep) / shot.name)
+
+
+@pytest.fixture
+def dream(ctx) -> Iterator[Stage]:
+    """The stage on the procedural dream, whose colours follow the prompt's words (vj.gen.look)."""
+    yield from open_stage(ctx, worker=lambda preset: GeneratorWorker(ProceduralGenerator).start())
+
+
+# What the page shows for each parameter, read from its DOM: a slider's range, a number field's, a
+# switch, a choice's buttons. A prompt weight's slider sits in its prompt's row, without a name.
+INVENTORY = """
+const out = {};
+for (const s of document.querySelectorAll('.slider[data-param]'))
+  out[s.dataset.param] = ['slider', +s.getAttribute('aria-valuemin'), +s.getAttribute('aria-valuemax')];
+for (const c of document.querySelectorAll('.control')) {
+  const name = c.querySelector('.name');
+  if (!name || out[name.textContent]) continue;
+  const seg = c.querySelector('.seg'), num = c.querySelector('input[type=number]');
+  out[name.textContent] = seg ? ['choice', [...seg.querySelectorAll('button')].map((b) => b.textContent)]
+    : num ? ['number', +num.min, +num.max] : c.querySelector('.btn') ? ['switch'] : ['?'];
+}
+return out;
+"""
+
+
+def expected_controls() -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {}
+    for spec in REGISTRY:
+        if spec.name == "preset":  # the preset buttons play it
+            continue
+        if spec.kind in ("float", "int"):
+            out[spec.name] = ["slider" if spec.hi - spec.lo <= 10000 else "number", spec.lo, spec.hi]
+        elif spec.kind == "bool":
+            out[spec.name] = ["switch"]
+        else:
+            out[spec.name] = ["choice", list(spec.choices)]
+    return out
+
+
+def frames_until(stage: Stage, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        stage.frame()
+        time.sleep(0.005)
+
+
+def colours_after(stage: Stage, frames: int) -> np.ndarray:
+    """The picture's mean RGB after `frames` more display frames (past prompt.transition's 4 s)."""
+    for _ in range(frames):
+        stage.frame()
+    return read_rgb(stage.target).reshape(-1, 3).mean(axis=0)
+
+
+def test_every_control_prompts_presets_a_second_browser_and_the_preview_in_chromium(dream: Stage, tmp_path: Path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url = f"http://127.0.0.1:{dream.surface.port}/"
+    first, second = chromium(), chromium()
+    try:
+        def open_page(driver, size: tuple[int, int]) -> None:
+            driver.set_window_size(*size)
+            driver.get(url)
+            WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "status").text == "live")
+
+        def inventory() -> object:
+            open_page(first, LAPTOP)
+            return first.execute_script(INVENTORY)
+
+        assert while_showing(dream, inventory) == expected_controls()
+
+        def type_prompt(text: str) -> Callable[[], None]:
+            def typing() -> None:
+                box = first.find_element(By.CSS_SELECTOR, 'input[data-prompt="1"]')
+                box.clear()
+                box.send_keys(text + Keys.ENTER)
+            return typing
+
+        seen = {}
+        for text in ("a deep blue ocean", "fire and lava"):
+            while_showing(dream, type_prompt(text))
+            frames_until(dream, lambda t=text: dream.show.prompts.texts()[0] == t)
+            seen[text] = colours_after(dream, 150)
+        blue, fire = seen["a deep blue ocean"], seen["fire and lava"]
+        assert blue[2] > blue[0] + 10 and fire[0] > fire[2] + 10, seen  # the dream took each prompt's colours
+
+        def second_follows() -> object:
+            open_page(second, PHONE)
+            pan = first.find_element(By.CSS_SELECTOR, '.slider[data-param="pan.x"]')
+            first.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus()", pan)
+            ActionChains(first).send_keys(Keys.ARROW_RIGHT * 5).perform()  # 5 steps of 1 % of -2..2
+            followed = '.slider[data-param="pan.x"]'
+            WebDriverWait(second, 10).until(lambda d: abs(float(
+                d.find_element(By.CSS_SELECTOR, followed).get_attribute("aria-valuenow") or 0) - 0.2) < 1e-6)
+            return second.find_element(By.CSS_SELECTOR, 'input[data-prompt="1"]').get_attribute("value")
+
+        assert while_showing(dream, second_follows) == "fire and lava"  # its prompt book, too
+        assert dream.show.state.base["pan.x"] == pytest.approx(0.2)
+
+        def preset_and_preview() -> None:
+            two = next(b for b in first.find_elements(By.CSS_SELECTOR, "#presets button") if b.text == "two")
+            first.execute_script("arguments[0].scrollIntoView({block: 'center'})", two)
+            two.click()
+            WebDriverWait(second, 10).until(lambda d: d.find_element(By.ID, "preset-name").text == "two")
+            sources: set[str] = set()
+
+            def renewed(driver) -> bool:  # each preview frame is a new blob URL
+                src = driver.find_element(By.ID, "preview").get_attribute("src")
+                if src:
+                    sources.add(src)
+                return len(sources) >= 3
+
+            WebDriverWait(first, 20, poll_frequency=0.05).until(renewed)
+            second.execute_script("window.scrollTo(0, 0)")
+            second.save_screenshot(str(tmp_path / "surface-phone-dream.png"))
+
+        while_showing(dream, preset_and_preview)
+        assert dream.show.prompts.index == 1 and dream.surface.clients == 2
+    finally:
+        first.quit()
+        second.quit()
+    keep_shots([tmp_path / "surface-phone-dream.png"])
