@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.support.engine import Actions, engine_for
+from vj.config.mapping import merge_mappings, parse_mapping
+from vj.control.engine import MappingEngine
 from vj.control.midi_decode import MidiDecoder
 from vj.control.transform import acceleration, relative_delta
 from vj.params import ParamState
+from vj.surface.space import set_event, surface_space
 from vj.vocabulary import ControlEvent
 
 
@@ -89,6 +92,24 @@ def test_pickup_lets_go_when_something_else_moves_the_parameter(tmp_path):
     state.set_base("strength", 0.1, jump=True)  # a preset change
     play(engine, state, [0xB0, 7, 70])
     assert state.base["strength"] == 0.1
+
+
+def test_a_control_surface_set_is_picked_up_like_any_other_move(tmp_path):
+    """The surface's sets go through the same engine: a pickup knob then waits to cross the new value."""
+    path = tmp_path / "m.yaml"
+    path.write_text("bindings:\n  - {cc: 7, param: strength, takeover: pickup}\n")
+    engine = MappingEngine(merge_mappings([parse_mapping(path), surface_space()]))
+    state = ParamState()
+    play(engine, state, [0xB0, 7, 64])  # the knob holds the parameter
+    assert state.base["strength"] == pytest.approx(64 / 127)
+    engine.handle(set_event("strength", 0.1), state, Actions())  # a finger on the page
+    assert state.base["strength"] == 0.1
+    play(engine, state, [0xB0, 7, 70], t0=2.0)  # the knob, far from it, is ignored
+    assert state.base["strength"] == 0.1 and engine.pickup is not None and engine.pickup.param == "strength"
+    play(engine, state, [0xB0, 7, 10], t0=3.0)  # crossing 0.1 on its way down: caught
+    assert state.base["strength"] == pytest.approx(10 / 127) and engine.pickup is None
+    engine.handle(set_event("strength", 0.9), state, Actions())  # the page is never held back
+    assert state.base["strength"] == 0.9
 
 
 def test_scale_takeover_converges_so_knob_and_value_meet_at_the_end_stop(tmp_path):

@@ -25,7 +25,7 @@ from vj.render.textures import read_rgb
 
 pytestmark = pytest.mark.e2e
 
-PHONE, LAPTOP = (390, 844), (1366, 768)
+PHONE, TABLET, LAPTOP = (390, 844), (1024, 768), (1366, 768)
 
 
 def chromium():
@@ -111,6 +111,47 @@ def test_a_slider_dragged_in_chromium_moves_the_show(stage: Stage, tmp_path: Pat
     finally:
         driver.quit()
     keep_shots(shots)
+
+
+def test_two_fingers_move_two_sliders_at_once_in_chromium(stage: Stage):
+    """A tablet's multi-touch: two touch pointers down together, each dragging its own slider."""
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium()
+    goals = {"zoom": 0.75, "rotate": 0.25}  # where each finger ends, as a share of its slider's width
+
+    def touch() -> None:
+        driver.set_window_size(*TABLET)
+        driver.get(f"http://127.0.0.1:{stage.surface.port}/")
+        WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "status").text == "live")
+        rects = driver.execute_script("""
+            const boxes = () => arguments[0].map((n) => document.querySelector(`.slider[data-param='${n}']`)
+              .getBoundingClientRect());
+            const [a, b] = boxes();  // both in view: their middle to the viewport's
+            window.scrollBy(0, (a.top + b.bottom) / 2 - innerHeight / 2);
+            return boxes().map((r) => [r.left, r.top, r.width, r.height]);""", list(goals))
+        builder = ActionBuilder(driver)
+        for n, ((left, top, width, height), goal) in enumerate(zip(rects, goals.values(), strict=True)):
+            finger = builder.add_pointer_input(interaction.POINTER_TOUCH, f"finger{n}")
+            y = int(top + height / 2)
+            finger.create_pointer_move(duration=0, x=int(left + width / 2), y=y)
+            finger.create_pointer_down(button=0)  # both down in the same tick: both held at once
+            for step in range(1, 6):
+                finger.create_pointer_move(duration=40, x=int(left + width * (0.5 + (goal - 0.5) * step / 5)), y=y)
+            finger.create_pointer_up(button=0)
+        builder.perform()
+
+    try:
+        while_showing(stage, touch)
+        for _ in range(3):
+            stage.frame()
+    finally:
+        driver.quit()
+    assert stage.show.state.base["zoom"] == pytest.approx(1.0, abs=0.05)  # -2..2 at 3/4
+    assert stage.show.state.base["rotate"] == pytest.approx(-90.0, abs=3.0)  # -180..180 at 1/4
 
 
 def keep_shots(shots: list[Path]) -> None:
