@@ -194,6 +194,9 @@ try:
     first = len(reader.collect())
     time.sleep(3.0)
     out["bpm"] = tick_tempo([t for t, m in reader.collect()[first:] if m == "f8"])[0]
+except AssertionError as exc:  # a wait timed out: the test says so, with vj's log and the peer's view
+    out["error"] = f"{exc}; the peer saw {peer.state()}"
+    proc.terminate()
 finally:
     out["log"] = proc.communicate(timeout=60)[0]
     out["exit"] = proc.returncode
@@ -208,6 +211,7 @@ def test_vj_run_follows_a_link_peer_and_passes_its_tempo_on_as_midi_clock(jack_s
     The show renders on this machine's CPU beside the test, so the tempo is checked for being the
     peer's (128, not vj's 120), not to a tenth of a bpm (tests/rig/test_midi_clock_out.py does that)."""
     seen = isolated_python(LIVE, env={"DISPLAY": xvfb_display}, timeout=120)
+    assert "error" not in seen, f"{seen.get('error')}; vj said:\n{seen['log'][-3000:]}"
     assert seen["exit"] == 0, seen["log"][-3000:]
     assert "Ableton Link: joined" in seen["log"] and "MIDI clock out 'link-live-clock' connected" in seen["log"]
     assert abs(seen["bpm"] - 128.0) < 1.0
