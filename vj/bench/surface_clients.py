@@ -56,9 +56,9 @@ class Script:
     latency_sets: int = 1000
     bursts: int = 10
     # The ratio is the median of the rounds' (vj.bench.surface): an odd count. A round's p99 is about
-    # its third-worst frame, and its ratio moves by +-0.14 with nothing changed; the median of 15
-    # rounds still moved by +-0.045 from run to run, as that spread predicts. 31 rounds (about 9,700
-    # frames a case, some 10 minutes) narrow it to about +-0.03 (docs/benchmarks.md).
+    # its third-worst frame, and its ratio has a standard deviation of 0.12 with nothing changed; the
+    # median of 15 rounds moved by 0.038 from run to run, as that spread predicts. 31 rounds (about
+    # 9,700 frames a case, some 10 minutes) narrow it to about 0.024 (docs/benchmarks.md).
     rounds: int = 31
     sweeps: int = 4  # per loaded phase
 
