@@ -21,7 +21,7 @@ KEYS = (
     "faults_injected", "faults_recovered", "recovery_seconds_p99", "recovery_seconds_p99_by_kind", "faults",
     "display_p99_ms_first_minute", "display_p99_ms_last_minute", "display_p99_drift",
     "rss_mb_start", "rss_mb_end", "rss_growth", "threads_start", "threads_end", "fds_start", "fds_end", "fds_change",
-    "preset_switches", "mapping_writes", "mapping_kept_last_good", "oscquery_gets_ok",
+    "preset_switches", "mapping_writes", "mapping_kept_last_good", "oscquery_gets_ok", "audio_analysis",
 )
 
 
@@ -59,5 +59,10 @@ def test_a_one_minute_soak_crashes_nothing_and_recovers_from_every_fault():
     assert result["faults_recovered"] == result["faults_injected"], result["faults"]
     assert {f["kind"] for f in result["faults"]} >= {"generator", "audio"}
     assert result["midi_sent"] > 0 and result["osc_sent"] > 0 and result["oscquery_gets_ok"] > 0
+    # the music went through the analysis thread: every block, analysed or counted as dropped (but
+    # the few still queued when the figures were written: the queue holds 0.5 s, 94 blocks)
+    audio = result["audio_analysis"]
+    assert audio["input"]["blocks"] > 5000
+    assert audio["analysis"]["blocks"] + audio["input"]["dropped"] >= audio["input"]["blocks"] - 94, audio
     assert result["mapping_kept_last_good"] == result["mapping_broken"] > 0
     assert done.returncode == 0

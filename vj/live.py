@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +103,18 @@ def start_audio(options: LiveOptions, events: EventQueue, voice: VoiceListener |
     source = track.tap(source) if track is not None else source
     runner = AudioRunner(source, Analyzer(options.analysis), slot).start()
     return audio_input, runner, slot
+
+
+def audio_report(audio_input: AudioInput | None, runner: AudioRunner | None) -> dict[str, object] | None:
+    """The audio's figures for `--stats`, and a warning in the log when audio was lost on the way
+    (a beat tracker that fell behind misses beats: the performer should hear of it)."""
+    if audio_input is None or runner is None:
+        return None
+    status = audio_input.status()
+    if status.dropped or status.overflows:
+        log.warning("audio input: of %d blocks, %d were dropped because the analysis fell behind and %d were "
+                    "lost by the audio system (overflows)", status.blocks, status.dropped, status.overflows)
+    return {"input": asdict(status), "analysis": runner.figures()}
 
 
 def start_camera(options: LiveOptions, events: EventQueue) -> tuple[CameraInput | None, str | None]:
@@ -298,7 +310,8 @@ def run_live(options: LiveOptions) -> int:
         interrupted = play(show, window, FramePacer(options.max_fps, window.refresh_hz, options.vsync), options.seconds,
                            frames, feed)
     finally:
-        write_stats(options.stats, frames, midi, osc, supervisor(), pauses)  # before the inputs stop: their last counts
+        write_stats(options.stats, frames, midi, osc, supervisor(), pauses,  # before the inputs stop: their last counts
+                    audio_report(audio_input, audio_runner))
         if pauses is not None:
             pauses.stop()
         tempo.stop()

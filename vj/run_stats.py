@@ -10,6 +10,10 @@ a night went:
 - `midi`: the MIDI manager's status at the end (`messages` received over every port it opened);
 - `osc`: the OSC server's (`datagrams`, `messages`, `invalid`, `coalesced`...);
 - `children`: every supervised child process's last status (starts, failures, fault);
+- `audio` (with `--audio`): the input's status (`blocks`, `overflows`: lost by the audio system,
+  `dropped`: thrown away because the analysis fell behind) and the analysis thread's figures
+  (vj.audio.feed.AudioRunner.figures: `blocks`, `busy` and `cpu` shares, and `lag_p50_ms`,
+  `lag_p99_ms`, `lag_max_ms` from a block's capture to the end of its analysis);
 - `gc_pauses`: the garbage collector's collections in vj's process that took GC_NOTED_MS or more,
   as `[began (time.monotonic()), generation, ms]`: every thread stands still meanwhile.
 
@@ -79,7 +83,8 @@ class GcPauses:
 
 
 def write_stats(path: Path | None, frames: FrameTimes | None, midi: MidiPorts | None, osc: OscServer | None,
-                processes: Supervisor | None, pauses: GcPauses | None = None) -> None:
+                processes: Supervisor | None, pauses: GcPauses | None = None,
+                audio: dict[str, Any] | None = None) -> None:
     """The figures (module doc) into `path`, written whole or not at all (a reader never sees half);
     a file that cannot be written is logged, and the show stops as it would without. Nothing
     without a path or frames (no --stats)."""
@@ -93,6 +98,7 @@ def write_stats(path: Path | None, frames: FrameTimes | None, midi: MidiPorts | 
         "midi": asdict(midi.status()) if midi is not None else None,
         "osc": asdict(osc.status()) if osc is not None else None,
         "children": children,
+        "audio": audio,
         "gc_pauses": pauses.noted if pauses is not None else [],
     }
     partial = path.with_name(path.name + ".partial")

@@ -101,6 +101,13 @@ def test_live_analysis_of_music_through_jack_agrees_with_the_offline_analysis(li
     assert np.allclose(heard, music, atol=1e-6) or (lost and np.corrcoef(heard, music)[0, 1] > 0.95), lost
     shift = start / RATE
     assert runner.cpu_fraction() < 0.2  # of one core, while also capturing (the bench measures it properly)
+    # the figures `vj run --stats` writes: a block's analysis cannot end before its last sample was
+    # captured (256 frames at 48 kHz, 5.3 ms, after its first; whole ms), and the thread ran no
+    # longer than it was busy
+    figures = runner.figures()
+    assert figures["blocks"] * InputConfig("system").block == captured.size
+    assert 0.0 < figures["cpu"] <= figures["busy"] < 0.2
+    assert 5.0 <= figures["lag_p50_ms"] <= figures["lag_p99_ms"] <= figures["lag_max_ms"], figures
 
     # 1. The live path (capture process, pipe, analysis thread, slot) computes exactly what the
     #    offline analysis computes for the same samples: every event, at the same time.

@@ -6,6 +6,7 @@ madmom (the `beats` extra) is installed by scripts/setup.sh, so these run in CI 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -185,12 +186,13 @@ def test_vj_run_with_the_madmom_tracker_follows_a_click_track_played_into_its_ja
     try:
         with vj_run(env, "--audio", "system", "--audio-channels", "1", "--beat-tracker", "madmom",
                     "--osc-port", "0", "--no-zeroconf", "--osc-out", f"127.0.0.1:{osc.port}",
-                    "--seconds", "180") as proc:
+                    "--seconds", "180", "--stats", str(tmp_path / "stats.json")) as proc:
             log = Log(proc)
             window = wait_for_window(env, proc)
             port = vj_audio_port(env, timeout=90, said=log.text)  # (a loaded machine: madmom's models load first)
             with Player(wav, to=(port,)) as player:
                 player.start()
+                played = time.monotonic()
                 assert player.wait(timeout=120) == samples.size
             # the last blocks through the analysis and out over OSC (the test's JACK server is
             # synchronous: on a busy machine the audio runs slower than the clock, never lost)
@@ -206,4 +208,7 @@ def test_vj_run_with_the_madmom_tracker_follows_a_click_track_played_into_its_ja
     # double or half the tempo would count twice or half as many
     assert float(osc.values("/vj/audio/bpm")[-1][1]) == pytest.approx(bpm, rel=0.02)
     count = float(osc.values("/vj/audio/beat.count")[-1][1])
-    assert clicks.size - 7 <= count <= clicks.size, (count, clicks.size)
+    audio = json.loads((tmp_path / "stats.json").read_text())["audio"]
+    counted = osc.values("/vj/audio/beat.count")
+    beats = [round(t - played, 2) for (t, v), (_, before) in zip(counted[1:], counted) if v != before]  # when each came
+    assert clicks.size - 7 <= count <= clicks.size, (count, clicks.size, audio, beats)

@@ -16,6 +16,7 @@ from vj.gen.backends import GRADIENT, PROCEDURAL, BackendSpec
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.procedural import ProceduralGenerator
 from vj.gen.process import GeneratorProcess, ProcessOptions
+from vj.priority import GENERATOR_NICE
 
 pytestmark = pytest.mark.e2e  # generators in real child processes, under the supervisor
 
@@ -250,5 +251,29 @@ def test_the_real_engine_pipelined_through_its_process_gives_the_frames_it_gives
             frame = gen.generate_blocking(r, timeout=120)
             assert frame is not None and frame.backend == "diffusion"
             assert np.array_equal(frame.image, local.generate(r))
+    finally:
+        gen.stop()
+
+
+def niceness(pid: int) -> dict[str, int]:
+    """Every thread of `pid` (its name) and its niceness, from /proc."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            head, _, rest = f.read().rpartition(")")
+        threads[f"{head.partition('(')[2]} {tid}"] = int(rest.split()[16])  # field 19 of proc(5): nice
+    return threads
+
+
+def test_the_generator_and_every_thread_it_starts_run_below_the_show():
+    # The show's threads come first (vj.priority): the procedural dream on llvmpipe starts its
+    # rasterizer threads after the niceness is set, and inherits it; vj itself stays at its own.
+    gen = GeneratorProcess([PROCEDURAL, GRADIENT], ProcessOptions(threads=2, backoff=(0.1, 0.4))).start()
+    try:
+        next_frame(gen)
+        threads = niceness(gen.pid)
+        # (Mesa puts its shader-cache thread lower still, at 19)
+        assert len(threads) > 1 and min(threads.values()) == GENERATOR_NICE, str(sorted(threads.items()))
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0
     finally:
         gen.stop()

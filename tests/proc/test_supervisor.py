@@ -261,3 +261,14 @@ def test_a_generator_spare_has_the_procedural_dream_built_before_it_is_needed():
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
+
+
+def test_a_child_and_its_spare_run_at_the_niceness_their_spec_names(sup):
+    rec = Recorder()
+    child = sup.start(spec("x:echo", nice=7, spare=True), rec)
+    pid = rec.next("greeting")[2]
+    spare = wait_for(lambda: child.spare is not None and child.spare.proc.pid, what="a spare")
+    wait_for(lambda: comm(spare) == "vj-spare", what="the spare's imports done")
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 7 and os.getpriority(os.PRIO_PROCESS, spare) == 7
+    plain = sup.start(spec("x:echo"), Recorder())
+    assert wait_for(lambda: plain.pid, what="a child") and os.getpriority(os.PRIO_PROCESS, plain.pid) == 0

@@ -22,6 +22,8 @@ from vj.audio.analysis import Analyzer, AudioFrame
 
 log = logging.getLogger(__name__)
 
+LAG_BINS_MS = 2000  # the lag histogram: 1 ms bins, the last one for everything longer
+
 
 class AudioSlot:
     """Latest features, every event: the one mailbox from audio analysis to the render thread."""
@@ -80,8 +82,13 @@ class AudioRunner:
                  on_problem: Callable[[str], None] | None = None) -> None:
         self.source, self.analyzer, self.slot = source, analyzer, slot
         self.on_problem = on_problem
-        self.busy = 0.0  # seconds spent analysing, for the HUD's cpu share
+        self.busy = 0.0  # seconds spent analysing (wall clock), for the HUD's cpu share
         self.started = time.perf_counter()
+        self.blocks = 0  # blocks analysed
+        self._thread_cpu = 0.0  # of `busy`, seconds this thread ran: the rest it waited for a core or the GIL
+        # from a block's first captured sample to the end of its analysis, in 1 ms bins (a night's
+        # worth in a fixed size)
+        self._lags = np.zeros(LAG_BINS_MS + 1, dtype=np.int64)
         self._reported: set[str] = set()
         self._kinds: set[str] = set()
         self._stop = threading.Event()
@@ -98,18 +105,37 @@ class AudioRunner:
     def cpu_fraction(self) -> float:
         return self.busy / max(1e-9, time.perf_counter() - self.started)
 
+    def figures(self) -> dict[str, float]:
+        """For `vj run --stats`: whether the analysis kept up with the input. `busy` is the share
+        of the time spent analysing, `cpu` the share this thread ran: the difference is time it
+        waited for a core or the GIL. Lags in ms, from a block's capture to its analysis's end."""
+        elapsed = max(1e-9, time.perf_counter() - self.started)
+        lags = np.cumsum(self._lags)
+
+        def quantile(q: float) -> float:
+            return float(np.searchsorted(lags, q * lags[-1])) if lags[-1] else 0.0
+
+        return {"blocks": self.blocks, "busy": round(self.busy / elapsed, 4),
+                "cpu": round(self._thread_cpu / elapsed, 4),
+                "lag_p50_ms": quantile(0.5), "lag_p99_ms": quantile(0.99),
+                "lag_max_ms": float(np.flatnonzero(self._lags)[-1]) if lags[-1] else 0.0}
+
     def _run(self) -> None:
         while not self._stop.is_set():
             got = self.source.read(0.1)
             if got is None:
                 continue
-            began = time.perf_counter()
+            began, ran = time.perf_counter(), time.thread_time()
             try:
                 frame = self.analyzer.process(got[0])
             except Exception as exc:  # noqa: BLE001 (the analysis must not take the show down)
                 self._report(f"audio analysis failed: {type(exc).__name__}: {exc}")
                 continue
-            self.busy += time.perf_counter() - began
+            done = time.perf_counter()
+            self.busy += done - began
+            self._thread_cpu += time.thread_time() - ran
+            self.blocks += 1
+            self._lags[min(LAG_BINS_MS, max(0, int((done - got[1]) * 1000.0)))] += 1
             self.slot.put(frame)
             for kind, count in self.analyzer.problems.items():
                 if count and kind not in self._kinds:  # once per kind: the HUD must not fill up

@@ -36,6 +36,7 @@ from vj.gen.backends import BackendSpec, diffusion_spec
 from vj.gen.base import GenRequest, Prompt
 from vj.gen.host import thread_env
 from vj.gen.process import GeneratorProcess, ProcessOptions
+from vj.priority import GENERATOR_NICE
 from vj.proc.child import ChildLink
 from vj.proc.supervisor import ChildHandler, ChildSpec, supervisor
 from vj.render.pacing import FramePacer
@@ -90,7 +91,7 @@ class _Alone(ChildHandler):
         self.answers: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.child = supervisor().start(ChildSpec("bench engine alone", "vj.bench.live:engine_alone",
                                                   (spec, threads, steps), env=thread_env(threads),
-                                                  silence=600.0, give_up_after=1), self)
+                                                  silence=600.0, give_up_after=1, nice=GENERATOR_NICE), self)
         self.answers.get(timeout=600)  # loaded
 
     def message(self, message: tuple[Any, ...]) -> None:

@@ -465,6 +465,8 @@ def figures(options: SoakOptions, show: ShowProcess, load: Load, faults: FaultRu
         **_mapping_answers(show, load.writes or []),
         **query.figures(),
         "audio": sent["audio"],
+        # the input's blocks, overflows and drops (the analysis fell behind) and the analysis's lag
+        "audio_analysis": stats.get("audio"),
         "voice": options.voice,
         "generator": sent["generator"],
         "jack_realtime": sent["jack_realtime"],
@@ -490,6 +492,10 @@ def _table(r: dict[str, Any]) -> None:
         print(f"    {f['at']:7.1f} s {f['kind']:9s} {outcome}  ({f['detail']})")
     print(f"  display p99: first minute {r['display_p99_ms_first_minute']} ms, "
           f"last {r['display_p99_ms_last_minute']} ms, drift {r['display_p99_drift']}; {r['display_fps']} fps")
+    if audio := r.get("audio_analysis"):
+        print(f"  audio in: {audio['input']['blocks']} blocks, dropped {audio['input']['dropped']}, overflows "
+              f"{audio['input']['overflows']}; analysis lag p50 {audio['analysis']['lag_p50_ms']} ms, "
+              f"p99 {audio['analysis']['lag_p99_ms']} ms")
     print(f"  RSS {r['rss_mb_start']} -> {r['rss_mb_end']} MB ({r['rss_growth']}), threads {r['threads_start']} -> "
           f"{r['threads_end']}, fds {r['fds_start']} -> {r['fds_end']}")
     print(f"  presets switched {r['preset_switches']}; mapping writes {r['mapping_writes']}: reloaded "

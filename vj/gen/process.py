@@ -38,6 +38,7 @@ from vj.gen.backends import GRADIENT, PROCEDURAL, BackendSpec, chain, default_th
 from vj.gen.base import GenRequest
 from vj.gen.host import thread_env
 from vj.gen.worker import GenFrame, WorkerStatus
+from vj.priority import GENERATOR_NICE
 from vj.proc.child import InheritedFd
 from vj.proc.ring import FrameRing
 from vj.proc.supervisor import Child, ChildHandler, ChildSpec, ChildStatus, Supervisor, supervisor
@@ -326,6 +327,7 @@ class GeneratorProcess:
             backoff=o.backoff,
             give_up_after=o.give_up_after,
             spare=o.spare,
+            nice=GENERATOR_NICE,  # the show's threads first: vj.priority
         ), lane)
 
     def _on_message(self, lane: _Lane, message: tuple[Any, ...]) -> None:

@@ -39,6 +39,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from vj.priority import NICE_ENV, below
+
 BEAT = 0.5  # seconds between heartbeats while a child waits in `recv`
 
 
@@ -161,6 +163,8 @@ def _received_fds(fd: int, args: tuple[Any, ...], positions: tuple[int, ...]) ->
 
 def main(fd: int, parent: int, name: str = "", preload: str | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice := int(os.environ.get(NICE_ENV, "0") or 0):
+        below(nice)  # first: every thread started from here on inherits it
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above took effect
         return 0

@@ -45,6 +45,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from vj.priority import NICE_ENV
 from vj.proc.child import InheritedFd
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class ChildSpec:
     stable: float = 30.0  # seconds a ready child must run before its earlier failures are forgiven
     stop_timeout: float = 2.0  # seconds an orderly stop may take before the child is killed
     spare: bool = False  # keep an interpreter started, main's module imported, for the next restart
+    nice: int = 0  # the child's CPU niceness, set before it starts a thread (vj.priority)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class _Run:
         parent_sock, child_sock = socket.socketpair()
         err_r, err_w = socket.socketpair()
         env = dict(os.environ, **spec.env)
+        if spec.nice:
+            env[NICE_ENV] = str(spec.nice)
         env["PYTHONPATH"] = _import_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         try:
             proc = subprocess.Popen(
