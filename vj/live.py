@@ -112,8 +112,8 @@ def audio_report(audio_input: AudioInput | None, runner: AudioRunner | None) -> 
         return None
     status = audio_input.status()
     if status.dropped or status.overflows:
-        log.warning("audio input: of %d blocks, %d were dropped because the analysis fell behind and %d were "
-                    "lost by the audio system (overflows)", status.blocks, status.dropped, status.overflows)
+        log.warning("audio input: of %d blocks, %d were dropped because the analysis fell behind; the audio "
+                    "system reported %d overflows (xruns)", status.blocks, status.dropped, status.overflows)
     return {"input": asdict(status), "analysis": runner.figures()}
 
 
