@@ -255,7 +255,13 @@ def test_every_control_prompts_presets_a_second_browser_and_the_preview_in_chrom
             open_page(second, PHONE)
             pan = first.find_element(By.CSS_SELECTOR, '.slider[data-param="pan.x"]')
             first.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus()", pan)
-            ActionChains(first).send_keys(Keys.ARROW_RIGHT * 5).perform()  # 5 steps of 1 % of -2..2
+            # 5 steps of 1 % of -2..2, a key every 15 ms: the show's echo of one step comes back after the
+            # next was pressed, and must not pull the page back (before the page held its own value for
+            # a moment, 3 runs in 4 ended short of 0.2 like this; CI once without the pauses)
+            keys = ActionChains(first)
+            for _ in range(5):
+                keys.send_keys(Keys.ARROW_RIGHT).pause(0.015)
+            keys.perform()
             followed = '.slider[data-param="pan.x"]'
             WebDriverWait(second, 10).until(lambda d: abs(float(
                 d.find_element(By.CSS_SELECTOR, followed).get_attribute("aria-valuenow") or 0) - 0.2) < 1e-6)

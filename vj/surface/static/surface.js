@@ -10,7 +10,9 @@
     return e;
   };
   const token = new URLSearchParams(location.search).get("token");
-  const HOLD_MS = 400; // after a finger lets go, the show's echo may lag: keep the page's value this long
+  // After the page's own set, the show's echoes of the page's older sets may still be on the way:
+  // the page's value stands this long (later sets extend it), then the show's newest value is shown.
+  const HOLD_MS = 400;
   const ACTIONS = [
     ["tap", "tap"], ["freeze", "freeze"], ["blackout", "blackout"], ["seed.step", "next seed"],
     ["tempo.half", "tempo ÷2"], ["tempo.double", "tempo ×2"], ["beat.nudge:-10", "nudge −"],
@@ -18,6 +20,7 @@
     ["preset.prev", "◀ preset"], ["preset.next", "preset ▶"], ["motion.reset", "still"],
   ];
   let ws = null, specs = {}, controls = {}, values = {}, presets = [], retry = 500;
+  let mine = {}, theirs = {}; // per parameter: until when the page's own set stands; the show's value meanwhile
   let wantPreview = localStorage.getItem("vj.preview") !== "off";
   let previewUrl = null;
 
@@ -46,7 +49,7 @@
     if (zero > 0 && zero < 1) { const z = el("div", "zero"); z.style.left = zero * 100 + "%"; box.append(z); }
     box.append(fill, thumb);
     let pointer = null, pending = null, frame = 0, lastTap = 0;
-    const state = { held: false, until: 0 };
+    const state = { held: false };
     const at = (x) => {
       const r = box.getBoundingClientRect();
       let t = Math.min(1, Math.max(0, (x - r.left) / r.width));
@@ -74,7 +77,7 @@
     box.addEventListener("pointermove", (e) => { if (e.pointerId === pointer) move(at(e.clientX)); });
     const end = (e) => {
       if (e.pointerId !== pointer) return;
-      pointer = null; state.held = false; state.until = performance.now() + HOLD_MS; box.classList.remove("held");
+      pointer = null; state.held = false; box.classList.remove("held");
       cancelAnimationFrame(frame); frame = 0;
       const v = pending !== null ? pending : at(e.clientX); pending = null;
       onEnd(v); // the last value always goes
@@ -87,7 +90,7 @@
       const d = { ArrowRight: step, ArrowUp: step, ArrowLeft: -step, ArrowDown: -step }[e.key];
       if (d) { e.preventDefault(); const v = Math.min(spec.hi, Math.max(spec.lo, cur + d)); show(v); onEnd(v); }
     });
-    return { node: box, show, busy: () => state.held || performance.now() < state.until };
+    return { node: box, show, busy: () => state.held };
   }
 
   // -- one control per parameter ---------------------------------------------------------------
@@ -96,7 +99,7 @@
     const val = el("span", "val");
     head.append(el("span", "name", spec.name), val);
     wrap.append(head);
-    const set = (v) => { values[spec.name] = v; send({ type: "set", param: spec.name, value: v }); };
+    const set = (v) => { values[spec.name] = v; hold(spec.name); send({ type: "set", param: spec.name, value: v }); };
     let c;
     if (isSlider(spec)) {
       const s = slider(spec, (v) => { val.textContent = fmt(spec, v); set(v); }, (v) => { val.textContent = fmt(spec, v); set(v); });
@@ -134,7 +137,7 @@
 
   // -- the page --------------------------------------------------------------------------------
   function build(hello) {
-    specs = {}; controls = {}; values = {};
+    specs = {}; controls = {}; values = {}; mine = {}; theirs = {};
     for (const p of hello.params) { specs[p.name] = p; values[p.name] = p.value; }
     // actions
     const actions = $("actions"); actions.textContent = "";
@@ -182,7 +185,15 @@
     meters(hello.meters);
   }
 
+  function hold(name) {
+    mine[name] = performance.now() + HOLD_MS;
+    setTimeout(() => {
+      if (performance.now() < mine[name] || !(name in theirs)) return; // a later set holds it longer
+      const v = theirs[name]; delete theirs[name]; update(name, v);
+    }, HOLD_MS + 20);
+  }
   function update(name, v) {
+    if (performance.now() < (mine[name] || 0)) { theirs[name] = v; return; } // an echo older than the page's set
     values[name] = v;
     if (controls[name]) controls[name].update(v);
     if (name === "freeze") toggleAction("freeze", !!v);
