@@ -18,8 +18,10 @@ as `recv HEX...` (vj's LED feedback).
 
 from __future__ import annotations
 
+import faulthandler
 import queue
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +67,7 @@ class Peer:
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a command that hangs: where (MidiPeer._expect)
     peer = Peer(sys.argv[1])
     peer.open()
     print("ready", flush=True)
@@ -140,7 +143,10 @@ class MidiPeer:
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"midi peer {self.name}: no {word!r} within {timeout} s") from None
+            if self.proc.poll() is None:  # its threads' stacks to stderr, which the test's report shows
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(1.0)
+            raise AssertionError(f"midi peer {self.name}: no {word!r} within {timeout} s (stacks: stderr)") from None
         assert line == word, f"midi peer {self.name}: expected {word!r}, got {line!r}"
 
     def command(self, text: str, timeout: float = 60.0) -> None:
